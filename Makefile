@@ -1,0 +1,55 @@
+# Annotune: `make run` starts the platform on embedded defaults, `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+ANNOTUNE_HOST ?= 127.0.0.1
+ANNOTUNE_PORT ?= 8000
+export ANNOTUNE_HOST ANNOTUNE_PORT
+
+.PHONY: run test test-fast lint install install-dev bench vendor clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install only when pyproject.toml changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[train]"
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+	touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	DEBUG=1 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 $(BIN)/python manage.py ensure_admin
+	DEBUG=1 $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	@echo
+	@echo "  Annotune is starting at http://$(ANNOTUNE_HOST):$(ANNOTUNE_PORT)/  (web + worker; Ctrl+C stops both)"
+	@echo
+	DEBUG=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	DEBUG=1 $(BIN)/pytest
+
+# The quick half: no training runs, no worker processes, no browser.
+test-fast: install-dev
+	DEBUG=1 $(BIN)/pytest -m "not slow and not browser"
+
+bench: install-dev
+	DEBUG=1 $(BIN)/python benchmarks/bench_examples.py
+
+vendor:
+	./scripts/vendor_assets.sh
+
+clean:
+	rm -rf $(VENV) var

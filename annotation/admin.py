@@ -1,0 +1,37 @@
+from django.contrib import admin
+
+from .models import Example, Membership, Project, Revision, Transition
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "base_model", "reviews_required", "created_at"]
+    search_fields = ["name"]
+    inlines = [MembershipInline]
+
+
+@admin.register(Example)
+class ExampleAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "status", "category", "author", "version", "updated_at"]
+    list_filter = ["status"]
+    raw_id_fields = ["project", "author", "claimed_by"]
+    readonly_fields = ["content_hash", "version"]
+    show_full_result_count = False  # no COUNT(*) over a million rows
+
+
+@admin.register(Revision)
+class RevisionAdmin(admin.ModelAdmin):
+    list_display = ["example", "version", "author", "created_at"]
+    raw_id_fields = ["example", "author"]
+
+
+@admin.register(Transition)
+class TransitionAdmin(admin.ModelAdmin):
+    list_display = ["example", "from_status", "to_status", "actor", "reason", "created_at"]
+    raw_id_fields = ["example", "actor"]

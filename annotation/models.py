@@ -1,0 +1,178 @@
+"""Projects, memberships, conversations (examples), their revisions and status transitions."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+DEFAULT_REJECT_REASONS = ["factual_error", "style", "formatting", "off_topic", "duplicate", "other"]
+
+
+def default_reject_reasons() -> list[str]:
+    return list(DEFAULT_REJECT_REASONS)
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=200)
+    description = models.CharField(max_length=500, blank=True)
+    guidelines = models.TextField(blank=True, help_text="Markdown; rendered sanitised.")
+    base_model = models.ForeignKey(
+        "training.BaseModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="projects"
+    )
+    # Format spec: what a good example of this project looks like.
+    default_system_prompt = models.TextField(blank=True)
+    categories = models.JSONField(default=list, blank=True, help_text='[{"name": "billing", "target_share": 0.3}, ...]')
+    general_category = models.CharField(max_length=100, blank=True)
+    style_tags = models.JSONField(default=list, blank=True)
+    glossary = models.JSONField(default=dict, blank=True, help_text='{"preferred": ["forbidden", ...]}')
+    response_schema = models.JSONField(null=True, blank=True)
+    max_tokens = models.PositiveIntegerField(default=2048)
+    validation_policy = models.JSONField(default=dict, blank=True)
+    reviews_required = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(3)]
+    )
+    reject_reasons = models.JSONField(default=default_reject_reasons, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def category_names(self) -> list[str]:
+        return [c["name"] for c in self.categories if isinstance(c, dict) and c.get("name")]
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    REVIEWER = "reviewer", "Reviewer"
+    ANNOTATOR = "annotator", "Annotator"
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.ANNOTATOR)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="one_membership_per_user")]
+        ordering = ["project_id", "user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.project} ({self.role})"
+
+
+class ExampleStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    SUBMITTED = "submitted", "Submitted"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+
+
+class Example(models.Model):
+    """One conversation: system / user / assistant turns that become a training example."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="examples")
+    messages = models.JSONField()
+    category = models.CharField(max_length=100, blank=True)
+    style_tags = models.JSONField(default=list, blank=True)
+    context = models.TextField(blank=True)
+    status = models.CharField(max_length=20, choices=ExampleStatus.choices, default=ExampleStatus.DRAFT)
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="examples")
+    version = models.PositiveIntegerField(default=1)
+    content_hash = models.CharField(max_length=64, db_index=True)
+    # Lower-cased text of all turns, for search (a trigram index backs it on PostgreSQL).
+    search_text = models.TextField(blank=True, editable=False)
+    # Latest per-example validation findings (list of Finding dicts) and their error count.
+    findings = models.JSONField(default=list, blank=True)
+    error_count = models.PositiveIntegerField(default=0)
+    # Review queue claim: who holds it and until when.
+    claimed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            # Keyset pagination newest first, per project and per common filter.
+            models.Index(fields=["project", "-id"], name="example_project_id"),
+            models.Index(fields=["project", "status", "-id"], name="example_project_status_id"),
+            models.Index(fields=["project", "author", "-id"], name="example_project_author_id"),
+            models.Index(fields=["project", "category", "-id"], name="example_project_category_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Example {self.pk} ({self.status})"
+
+    @property
+    def prompt_preview(self) -> str:
+        for message in self.messages:
+            if message.get("role") == "user":
+                return message.get("content", "")[:160]
+        return ""
+
+    @property
+    def turn_count(self) -> int:
+        return sum(1 for m in self.messages if m.get("role") != "system")
+
+
+class Revision(models.Model):
+    """A snapshot written by every edit of an example: who, when and what changed."""
+
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="revisions")
+    version = models.PositiveIntegerField()
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    messages = models.JSONField()
+    category = models.CharField(max_length=100, blank=True)
+    style_tags = models.JSONField(default=list, blank=True)
+    context = models.TextField(blank=True)
+    changed_fields = models.JSONField(default=list)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [models.UniqueConstraint(fields=["example", "version"], name="one_revision_per_version")]
+
+    def __str__(self) -> str:
+        return f"Example {self.example_id} v{self.version}"
+
+
+class Transition(models.Model):
+    """Audit: every status change of an example (who, when, from, to, reason)."""
+
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="transitions")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    from_status = models.CharField(max_length=20, choices=ExampleStatus.choices)
+    to_status = models.CharField(max_length=20, choices=ExampleStatus.choices)
+    reason = models.CharField(max_length=100, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Example {self.example_id}: {self.from_status} → {self.to_status}"
+
+
+class WorkerPing(models.Model):
+    """A round trip through the broker: the web side writes it, a worker answers it."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    def __str__(self) -> str:
+        return f"Ping {self.pk} ({'answered' if self.answered_at else 'waiting'})"

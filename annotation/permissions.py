@@ -1,0 +1,78 @@
+"""Who may do what in a project: decided here and nowhere else.
+
+Roles: owner (everything), reviewer (annotate + review), annotator (write own examples).
+Outsiders see nothing: lookups for them raise Http404 so a project's existence does not leak.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from .models import Example, ExampleStatus, Membership, Project, Role
+
+# Returned examples (changes requested, rejected) go back to draft when their author edits them.
+EDITABLE_STATUSES = {ExampleStatus.DRAFT, ExampleStatus.CHANGES_REQUESTED, ExampleStatus.REJECTED}
+
+
+def role_in(user, project: Project) -> str | None:
+    """The user's role in the project (cached on the user object for the request)."""
+    if not user.is_authenticated:
+        return None
+    cache = user.__dict__.setdefault("_annotune_roles", {})
+    if project.pk not in cache:
+        cache[project.pk] = (
+            Membership.objects.filter(project_id=project.pk, user_id=user.pk).values_list("role", flat=True).first()
+        )
+    role = cache[project.pk]
+    if role is None and user.is_superuser:
+        return Role.OWNER
+    return role
+
+
+def can_view_project(user, project: Project) -> bool:
+    return role_in(user, project) is not None
+
+
+def can_manage_project(user, project: Project) -> bool:
+    return role_in(user, project) == Role.OWNER
+
+
+def can_annotate(user, project: Project) -> bool:
+    return role_in(user, project) in {Role.OWNER, Role.REVIEWER, Role.ANNOTATOR}
+
+
+def can_review(user, project: Project) -> bool:
+    return role_in(user, project) in {Role.OWNER, Role.REVIEWER}
+
+
+def can_train(user, project: Project) -> bool:
+    return role_in(user, project) == Role.OWNER
+
+
+def can_edit_example(user, example: Example) -> bool:
+    """Authors edit their own drafts and returned examples; owners may edit any editable example."""
+    role = role_in(user, example.project)
+    if role is None or example.status not in EDITABLE_STATUSES:
+        return False
+    return example.author_id == user.pk or role == Role.OWNER
+
+
+def can_submit_example(user, example: Example) -> bool:
+    return can_edit_example(user, example)
+
+
+def project_for(user, project_id) -> Project:
+    """The project if the user is a member; Http404 otherwise (outsiders learn nothing)."""
+    try:
+        project = Project.objects.select_related("base_model").get(pk=project_id)
+    except (Project.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such project.") from None
+    if not can_view_project(user, project):
+        raise Http404("No such project.")
+    return project
+
+
+def require(allowed: bool, message: str) -> None:
+    if not allowed:
+        raise PermissionDenied(message)

@@ -1,0 +1,82 @@
+"""Reads: list and detail queries with their joins, used by pages and the API alike."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db.models import Count, QuerySet
+
+from .models import Example, ExampleStatus, Membership, Project, Revision, Transition
+
+
+def project_list_for_user(user) -> QuerySet[Project]:
+    projects = Project.objects.all() if user.is_superuser else Project.objects.filter(memberships__user=user)
+    return projects.select_related("base_model").order_by("name", "id")
+
+
+def project_members(project: Project) -> QuerySet[Membership]:
+    return Membership.objects.filter(project=project).select_related("user").order_by("user__username")
+
+
+def project_status_counts(project: Project) -> dict[str, int]:
+    rows = Example.objects.filter(project=project).values("status").annotate(n=Count("id")).order_by()
+    counts = {status: 0 for status in ExampleStatus.values}
+    counts.update({row["status"]: row["n"] for row in rows})
+    return counts
+
+
+@dataclass(frozen=True)
+class ExampleFilters:
+    status: str = ""
+    category: str = ""
+    author: str = ""  # username
+    q: str = ""
+
+    @classmethod
+    def from_query(cls, params: Any) -> ExampleFilters:
+        return cls(
+            status=(params.get("status") or "").strip(),
+            category=(params.get("category") or "").strip(),
+            author=(params.get("author") or "").strip(),
+            q=(params.get("q") or "").strip()[:200],
+        )
+
+
+def example_queryset(project: Project, filters: ExampleFilters) -> QuerySet[Example]:
+    """Examples of a project, filtered, newest first; list pages slice this with a keyset cursor."""
+    qs = Example.objects.filter(project=project)
+    if filters.status in ExampleStatus.values:
+        qs = qs.filter(status=filters.status)
+    if filters.category:
+        qs = qs.filter(category=filters.category)
+    if filters.author:
+        qs = qs.filter(author__username=filters.author)
+    if filters.q:
+        qs = qs.filter(search_text__contains=filters.q.casefold())
+    # The list needs no search text and no findings payload.
+    return qs.select_related("author").defer("search_text", "findings").order_by("-id")
+
+
+def example_page(
+    project: Project, filters: ExampleFilters, *, before: int | None, size: int
+) -> tuple[list[Example], int | None]:
+    """One page of examples older than `before` (keyset pagination) and the cursor of the next page."""
+    qs = example_queryset(project, filters)
+    if before is not None:
+        qs = qs.filter(id__lt=before)
+    rows = list(qs[: size + 1])
+    next_before = rows[size - 1].id if len(rows) > size else None
+    return rows[:size], next_before
+
+
+def example_detail(project: Project, example_id: Any) -> Example:
+    return Example.objects.select_related("author", "project", "claimed_by").get(project=project, pk=example_id)
+
+
+def example_revisions(example: Example) -> QuerySet[Revision]:
+    return Revision.objects.filter(example=example).select_related("author").order_by("-version")
+
+
+def example_transitions(example: Example) -> QuerySet[Transition]:
+    return Transition.objects.filter(example=example).select_related("actor").order_by("-id")

@@ -1,0 +1,188 @@
+"""Create and configure projects; add, change and remove members."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from annotune.errors import ApplicationError
+
+from .. import permissions
+from ..models import Membership, Project, Role
+
+SETTABLE_FIELDS = (
+    "name",
+    "description",
+    "guidelines",
+    "base_model",
+    "default_system_prompt",
+    "categories",
+    "general_category",
+    "style_tags",
+    "glossary",
+    "response_schema",
+    "max_tokens",
+    "validation_policy",
+    "reviews_required",
+    "reject_reasons",
+)
+
+
+def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """Check the project settings a user sent; raise one ApplicationError listing every bad field."""
+    errors: dict[str, list[str]] = {}
+    unknown = set(fields) - set(SETTABLE_FIELDS)
+    if unknown:
+        errors["non_field_errors"] = [f"Unknown field(s): {', '.join(sorted(unknown))}."]
+    out = {k: v for k, v in fields.items() if k in SETTABLE_FIELDS}
+
+    if "name" in out:
+        name = out["name"].strip() if isinstance(out["name"], str) else ""
+        if not name:
+            errors["name"] = ["Give the project a name."]
+        elif len(name) > 200:
+            errors["name"] = ["Keep the name under 200 characters."]
+        out["name"] = name
+    for field, limit in (("description", 500), ("guidelines", 200_000), ("default_system_prompt", 32_000)):
+        if field in out and (not isinstance(out[field], str) or len(out[field]) > limit):
+            errors[field] = [f"Text of at most {limit:,} characters."]
+    if "categories" in out:
+        out["categories"] = _clean_categories(out["categories"], errors)
+    if "style_tags" in out:
+        tags = out["style_tags"]
+        if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+            errors["style_tags"] = ["A list of non-empty labels."]
+        else:
+            out["style_tags"] = list(dict.fromkeys(t.strip() for t in tags))
+    if "reject_reasons" in out:
+        reasons = out["reject_reasons"]
+        if not isinstance(reasons, list) or not reasons or not all(isinstance(r, str) and r.strip() for r in reasons):
+            errors["reject_reasons"] = ["A non-empty list of reason codes, e.g. factual_error, style."]
+        else:
+            out["reject_reasons"] = list(dict.fromkeys(r.strip() for r in reasons))
+    if "glossary" in out:
+        glossary = out["glossary"]
+        if not isinstance(glossary, dict) or not all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)
+            for k, v in glossary.items()
+        ):
+            errors["glossary"] = [
+                'An object mapping each preferred term to its forbidden variants: {"sign in": ["login"]}.'
+            ]
+    if out.get("response_schema") is not None:
+        schema = out["response_schema"]
+        if not isinstance(schema, dict):
+            errors["response_schema"] = ["A JSON Schema object, or null for free text."]
+        else:
+            try:
+                Draft202012Validator.check_schema(schema)
+            except SchemaError as exc:
+                errors["response_schema"] = [f"Not a valid JSON Schema: {exc.message}"]
+    if "validation_policy" in out and not isinstance(out["validation_policy"], dict):
+        errors["validation_policy"] = ["An object of check settings."]
+    if "reviews_required" in out:
+        value = out["reviews_required"]
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3:
+            errors["reviews_required"] = ["Between 1 and 3 reviews per example."]
+    if "max_tokens" in out:
+        value = out["max_tokens"]
+        if not isinstance(value, int) or isinstance(value, bool) or not 16 <= value <= 131_072:
+            errors["max_tokens"] = ["A token budget between 16 and 131072."]
+    if "general_category" in out and not isinstance(out["general_category"], str):
+        errors["general_category"] = ["A category name or empty."]
+    if errors:
+        raise ApplicationError("Some project settings are invalid.", errors)
+    return out
+
+
+def _clean_categories(value: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        errors["categories"] = ['A list like [{"name": "billing", "target_share": 0.3}].']
+        return []
+    cleaned, seen = [], set()
+    for item in value:
+        if isinstance(item, str):
+            item = {"name": item}
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"].strip():
+            errors["categories"] = ["Each category needs a name."]
+            return []
+        name = item["name"].strip()
+        if name in seen:
+            errors["categories"] = [f"Category {name!r} appears twice."]
+            return []
+        seen.add(name)
+        share = item.get("target_share")
+        if share is not None and (isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1):
+            errors["categories"] = [f"Target share of {name!r} must be a fraction between 0 and 1."]
+            return []
+        cleaned.append({"name": name, "target_share": None if share is None else float(share)})
+    total = sum(c["target_share"] or 0 for c in cleaned)
+    if total > 1.0001:
+        errors["categories"] = [f"Target shares add up to {total:.2f}; they must not exceed 1."]
+    return cleaned
+
+
+@transaction.atomic
+def project_create(*, user, name: str, **fields: Any) -> Project:
+    cleaned = _clean_fields({"name": name, **fields})
+    project = Project.objects.create(created_by=user, **cleaned)
+    Membership.objects.create(project=project, user=user, role=Role.OWNER)
+    return project
+
+
+@transaction.atomic
+def project_update(*, project: Project, user, **fields: Any) -> Project:
+    permissions.require(permissions.can_manage_project(user, project), "Only owners can change project settings.")
+    cleaned = _clean_fields(fields)
+    for field, value in cleaned.items():
+        setattr(project, field, value)
+    project.save()
+    return project
+
+
+def _owner_count(project: Project) -> int:
+    return Membership.objects.filter(project=project, role=Role.OWNER).count()
+
+
+def _clean_role(role: Any) -> str:
+    if role not in Role.values:
+        raise ApplicationError(f"Unknown role {role!r}.", {"role": [f"Use one of {', '.join(Role.values)}."]})
+    return role
+
+
+@transaction.atomic
+def member_add(*, project: Project, actor, username: Any, role: Any = Role.ANNOTATOR) -> Membership:
+    permissions.require(permissions.can_manage_project(actor, project), "Only owners can add members.")
+    role = _clean_role(role)
+    user = get_user_model().objects.filter(username=username).first() if isinstance(username, str) else None
+    if user is None:
+        raise ApplicationError(f"No user named {username!r}.", {"username": ["Check the spelling of the username."]})
+    if Membership.objects.filter(project=project, user=user).exists():
+        raise ApplicationError(f"{user.username} is already a member.", {"username": ["Change their role instead."]})
+    return Membership.objects.create(project=project, user=user, role=role)
+
+
+@transaction.atomic
+def member_set_role(*, membership: Membership, actor, role: Any) -> Membership:
+    permissions.require(permissions.can_manage_project(actor, membership.project), "Only owners can change roles.")
+    role = _clean_role(role)
+    locked = Membership.objects.select_for_update().get(pk=membership.pk)
+    if locked.role == Role.OWNER and role != Role.OWNER and _owner_count(locked.project) == 1:
+        raise ApplicationError("A project needs at least one owner; make someone else owner first.")
+    locked.role = role
+    locked.save(update_fields=["role"])
+    return locked
+
+
+@transaction.atomic
+def member_remove(*, membership: Membership, actor) -> None:
+    if not permissions.can_manage_project(actor, membership.project):
+        raise PermissionDenied("Only owners can remove members.")
+    if membership.role == Role.OWNER and _owner_count(membership.project) == 1:
+        raise ApplicationError("A project needs at least one owner; make someone else owner first.")
+    membership.delete()

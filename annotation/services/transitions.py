@@ -1,0 +1,45 @@
+"""The example state machine: the only place a status changes, each change audited."""
+
+from __future__ import annotations
+
+from annotune.errors import ApplicationError
+
+from ..models import Example, ExampleStatus, Transition
+
+S = ExampleStatus
+
+# draft → submitted → approved | rejected | changes_requested; changes_requested → draft when the
+# author edits; rejected → draft when the author reworks it; approved → submitted only by an owner's
+# explicit reopen (enforced by the review services).
+ALLOWED: dict[str, set[str]] = {
+    S.DRAFT: {S.SUBMITTED},
+    S.SUBMITTED: {S.APPROVED, S.REJECTED, S.CHANGES_REQUESTED},
+    S.CHANGES_REQUESTED: {S.DRAFT},
+    S.REJECTED: {S.DRAFT},
+    S.APPROVED: {S.SUBMITTED},
+}
+
+
+def is_allowed(from_status: str, to_status: str) -> bool:
+    return to_status in ALLOWED.get(from_status, set())
+
+
+def example_transition(*, example: Example, to_status: str, actor, reason: str = "", comment: str = "") -> Transition:
+    """Move `example` (a row locked or freshly read inside the caller's transaction) to `to_status`.
+
+    The caller saves other fields; this writes status through a conditional update so two racing
+    transitions of the same example cannot both win.
+    """
+    from_status = example.status
+    if not is_allowed(from_status, to_status):
+        raise ApplicationError(
+            f"An example cannot go from {S(from_status).label.lower()} to {S(to_status).label.lower()}.",
+            {"status": [f"Allowed from {from_status}: {sorted(ALLOWED.get(from_status, set())) or 'nothing'}."]},
+        )
+    updated = Example.objects.filter(pk=example.pk, status=from_status).update(status=to_status)
+    if updated != 1:
+        raise ApplicationError("The example's status changed meanwhile; reload and try again.")
+    example.status = to_status
+    return Transition.objects.create(
+        example=example, actor=actor, from_status=from_status, to_status=to_status, reason=reason, comment=comment
+    )

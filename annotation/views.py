@@ -1,0 +1,295 @@
+"""Pages: parse input, call one service or selector, render. Errors re-render the form, nothing lost."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+from rest_framework.authtoken.models import Token
+
+from annotune.errors import ApplicationError
+
+from . import permissions, selectors
+from .forms import MemberAddForm, ProjectForm, messages_from_post
+from .models import Example, ExampleStatus, Role
+from .services import examples as example_services
+from .services import projects as project_services
+
+
+@login_required
+def project_list(request):
+    projects = selectors.project_list_for_user(request.user)
+    return render(request, "annotation/project_list.html", {"projects": projects})
+
+
+def _apply_service_errors(form, exc: ApplicationError) -> None:
+    for field, problems in exc.extra.items():
+        for problem in problems if isinstance(problems, list) else [problems]:
+            form.add_error(field if field in form.fields else None, str(problem))
+    if not exc.extra:
+        form.add_error(None, exc.message)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_create(request):
+    form = ProjectForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            project = project_services.project_create(user=request.user, **form.service_fields())
+        except ApplicationError as exc:
+            _apply_service_errors(form, exc)
+        else:
+            flash.success(request, f"Project “{project.name}” created. Add members and write the first example.")
+            return redirect("project-detail", project_id=project.pk)
+    return render(request, "annotation/project_form.html", {"form": form, "creating": True})
+
+
+@login_required
+def project_detail(request, project_id: int):
+    project = permissions.project_for(request.user, project_id)
+    context = {
+        "project": project,
+        "role": permissions.role_in(request.user, project),
+        "counts": selectors.project_status_counts(project),
+        "members": selectors.project_members(project),
+        "can_manage": permissions.can_manage_project(request.user, project),
+    }
+    return render(request, "annotation/project_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_settings(request, project_id: int):
+    project = permissions.project_for(request.user, project_id)
+    permissions.require(permissions.can_manage_project(request.user, project), "Only owners can change settings.")
+    form = ProjectForm(request.POST or None, initial=ProjectForm.initial_for(project))
+    if request.method == "POST" and form.is_valid():
+        try:
+            project_services.project_update(project=project, user=request.user, **form.service_fields())
+        except ApplicationError as exc:
+            _apply_service_errors(form, exc)
+        else:
+            flash.success(request, "Settings saved.")
+            return redirect("project-detail", project_id=project.pk)
+    return render(request, "annotation/project_form.html", {"form": form, "project": project, "creating": False})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_members(request, project_id: int):
+    project = permissions.project_for(request.user, project_id)
+    can_manage = permissions.can_manage_project(request.user, project)
+    form = MemberAddForm(request.POST or None)
+    if request.method == "POST":
+        permissions.require(can_manage, "Only owners can add members.")
+        if form.is_valid():
+            try:
+                membership = project_services.member_add(project=project, actor=request.user, **form.cleaned_data)
+            except ApplicationError as exc:
+                _apply_service_errors(form, exc)
+            else:
+                flash.success(request, f"{membership.user.username} added as {membership.get_role_display().lower()}.")
+                return redirect("project-members", project_id=project.pk)
+    context = {
+        "project": project,
+        "members": selectors.project_members(project),
+        "form": form,
+        "can_manage": can_manage,
+        "roles": Role.choices,
+    }
+    return render(request, "annotation/project_members.html", context)
+
+
+@login_required
+@require_POST
+def project_member_change(request, project_id: int, user_id: int):
+    project = permissions.project_for(request.user, project_id)
+    membership = selectors.project_members(project).filter(user_id=user_id).first()
+    if membership is None:
+        raise Http404("No such member.")
+    try:
+        if request.POST.get("action") == "remove":
+            project_services.member_remove(membership=membership, actor=request.user)
+            flash.success(request, f"{membership.user.username} removed.")
+        else:
+            project_services.member_set_role(membership=membership, actor=request.user, role=request.POST.get("role"))
+            flash.success(request, f"{membership.user.username} is now {request.POST.get('role')}.")
+    except ApplicationError as exc:
+        flash.error(request, exc.message)
+    return redirect("project-members", project_id=project.pk)
+
+
+@login_required
+def example_list(request, project_id: int):
+    project = permissions.project_for(request.user, project_id)
+    filters = selectors.ExampleFilters.from_query(request.GET)
+    try:
+        before = int(request.GET["before"]) if request.GET.get("before") else None
+    except ValueError:
+        before = None
+    rows, next_before = selectors.example_page(project, filters, before=before, size=settings.ANNOTUNE_PAGE_SIZE)
+    query = request.GET.copy()
+    query.pop("before", None)
+    context = {
+        "project": project,
+        "examples": rows,
+        "filters": filters,
+        "statuses": ExampleStatus.choices,
+        "members": selectors.project_members(project),
+        "next_before": next_before,
+        "first_page": before is None,
+        "filter_query": query.urlencode(),
+    }
+    return render(request, "annotation/example_list.html", context)
+
+
+def _editor(request, project, *, example: Example | None, turns, form_values, errors=None, status=200):
+    context = {
+        "project": project,
+        "example": example,
+        "turns": turns,
+        "values": form_values,
+        "errors": errors or {},
+        "error_message": (errors or {}).get("__message__", ""),
+        "roles": ["system", "user", "assistant"],
+    }
+    return render(request, "annotation/example_editor.html", context, status=status)
+
+
+def _initial_turns(project) -> list[dict[str, str]]:
+    turns = [{"role": "system", "content": project.default_system_prompt}] if project.default_system_prompt else []
+    return turns + [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]
+
+
+def _error_context(exc: ApplicationError) -> dict:
+    errors = {"__message__": exc.message}
+    for key, problems in exc.extra.items():
+        errors[key] = "; ".join(str(p) for p in problems) if isinstance(problems, list) else str(problems)
+    return errors
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def example_create(request, project_id: int):
+    project = permissions.project_for(request.user, project_id)
+    permissions.require(permissions.can_annotate(request.user, project), "You cannot write examples here.")
+    if request.method == "GET":
+        return _editor(request, project, example=None, turns=_initial_turns(project), form_values={})
+    turns = messages_from_post(request.POST)
+    values = {
+        "category": request.POST.get("category", ""),
+        "style_tags": request.POST.getlist("style_tags"),
+        "context": request.POST.get("context", "").replace("\r\n", "\n"),
+    }
+    submit = request.POST.get("action") == "submit"
+    try:
+        example = example_services.example_create(
+            project=project, author=request.user, messages=turns, submit=submit, **values
+        )
+    except ApplicationError as exc:
+        return _editor(
+            request, project, example=None, turns=turns, form_values=values, errors=_error_context(exc), status=400
+        )
+    flash.success(request, "Example submitted for review." if submit else "Draft saved.")
+    if submit:
+        return redirect("example-list", project_id=project.pk)
+    return redirect("example-edit", project_id=project.pk, example_id=example.pk)
+
+
+def _load_example(request, project_id: int, example_id: int) -> Example:
+    project = permissions.project_for(request.user, project_id)
+    try:
+        return selectors.example_detail(project, example_id)
+    except Example.DoesNotExist:
+        raise Http404("No such example in this project.") from None
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def example_edit(request, project_id: int, example_id: int):
+    example = _load_example(request, project_id, example_id)
+    project = example.project
+    if not permissions.can_edit_example(request.user, example):
+        if example.status in permissions.EDITABLE_STATUSES:
+            raise PermissionDenied("Only the author or a project owner can edit this example.")
+        flash.info(request, f"This example is {example.get_status_display().lower()}; it can't be edited now.")
+        return redirect("example-detail", project_id=project.pk, example_id=example.pk)
+    values = {"category": example.category, "style_tags": example.style_tags, "context": example.context}
+    if request.method == "GET":
+        return _editor(request, project, example=example, turns=example.messages, form_values=values)
+    turns = messages_from_post(request.POST)
+    values = {
+        "category": request.POST.get("category", ""),
+        "style_tags": request.POST.getlist("style_tags"),
+        "context": request.POST.get("context", "").replace("\r\n", "\n"),
+    }
+    try:
+        version = int(request.POST.get("version", ""))
+    except ValueError:
+        version = -1
+    try:
+        example = example_services.example_update(
+            example=example, user=request.user, version=version, messages=turns, **values
+        )
+        if request.POST.get("action") == "submit":
+            example_services.example_submit(example=example, user=request.user)
+            flash.success(request, "Example submitted for review.")
+            return redirect("example-list", project_id=project.pk)
+    except ApplicationError as exc:
+        # Keep what the user typed; a stale version keeps the version they edited so they can compare.
+        example.version = version if version > 0 else example.version
+        return _editor(
+            request,
+            project,
+            example=example,
+            turns=turns,
+            form_values=values,
+            errors=_error_context(exc),
+            status=exc.status_code,
+        )
+    flash.success(request, f"Saved (version {example.version}).")
+    return redirect("example-edit", project_id=project.pk, example_id=example.pk)
+
+
+@login_required
+def example_detail(request, project_id: int, example_id: int):
+    example = _load_example(request, project_id, example_id)
+    context = {
+        "project": example.project,
+        "example": example,
+        "revisions": selectors.example_revisions(example),
+        "transitions": selectors.example_transitions(example),
+        "can_edit": permissions.can_edit_example(request.user, example),
+    }
+    return render(request, "annotation/example_detail.html", context)
+
+
+@login_required
+@require_POST
+def example_submit(request, project_id: int, example_id: int):
+    example = _load_example(request, project_id, example_id)
+    try:
+        example_services.example_submit(example=example, user=request.user)
+    except ApplicationError as exc:
+        flash.error(request, exc.message)
+    else:
+        flash.success(request, "Example submitted for review.")
+    return redirect("example-detail", project_id=example.project_id, example_id=example.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def api_token(request):
+    token = Token.objects.filter(user=request.user).first()
+    if request.method == "POST":
+        if token is not None:
+            token.delete()
+        token = Token.objects.create(user=request.user)
+        flash.success(request, "New API token created. The previous one, if any, no longer works.")
+        return render(request, "annotation/api_token.html", {"token": token, "show": True})
+    return render(request, "annotation/api_token.html", {"token": token, "show": False})

@@ -1,0 +1,79 @@
+"""Shared fixtures: users of each role in one project, API clients, factories."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("DEBUG", "1")
+
+import pytest  # noqa: E402
+from rest_framework.test import APIClient  # noqa: E402
+
+from annotation.models import Role  # noqa: E402
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(settings):
+    """Hashing test passwords with PBKDF2 would dominate the suite's run time."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(username="olivia")
+
+
+@pytest.fixture
+def reviewer(db):
+    return UserFactory(username="rita")
+
+
+@pytest.fixture
+def annotator(db):
+    return UserFactory(username="anna")
+
+
+@pytest.fixture
+def annotator2(db):
+    return UserFactory(username="ben")
+
+
+@pytest.fixture
+def outsider(db):
+    return UserFactory(username="oscar")
+
+
+@pytest.fixture
+def project(owner, reviewer, annotator, annotator2):
+    project = ProjectFactory(
+        name="Support bot",
+        created_by=owner,
+        categories=[{"name": "billing", "target_share": 0.5}, {"name": "general", "target_share": 0.5}],
+    )
+    MembershipFactory(project=project, user=owner, role=Role.OWNER)
+    MembershipFactory(project=project, user=reviewer, role=Role.REVIEWER)
+    MembershipFactory(project=project, user=annotator, role=Role.ANNOTATOR)
+    MembershipFactory(project=project, user=annotator2, role=Role.ANNOTATOR)
+    return project
+
+
+@pytest.fixture
+def api():
+    """`api(user)` returns an API client authenticated as that user (None: anonymous)."""
+
+    def make(user=None) -> APIClient:
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
+def two_turns():
+    return [
+        {"role": "user", "content": "How do I reset my password?"},
+        {"role": "assistant", "content": "Open Settings, choose Security, then Reset password."},
+    ]
