@@ -1,17 +1,17 @@
 from django.urls import path
 
-from . import views
+from .views import examples, projects
 
 urlpatterns = [
-    path("", views.project_list, name="project-list"),
-    path("new/", views.project_create, name="project-create"),
-    path("<int:project_id>/", views.project_detail, name="project-detail"),
-    path("<int:project_id>/settings/", views.project_settings, name="project-settings"),
-    path("<int:project_id>/members/", views.project_members, name="project-members"),
-    path("<int:project_id>/members/<int:user_id>/", views.project_member_change, name="project-member-change"),
-    path("<int:project_id>/examples/", views.example_list, name="example-list"),
-    path("<int:project_id>/examples/new/", views.example_create, name="example-create"),
-    path("<int:project_id>/examples/<int:example_id>/", views.example_detail, name="example-detail"),
-    path("<int:project_id>/examples/<int:example_id>/edit/", views.example_edit, name="example-edit"),
-    path("<int:project_id>/examples/<int:example_id>/submit/", views.example_submit, name="example-submit"),
+    path("", projects.project_list, name="project-list"),
+    path("new/", projects.project_create, name="project-create"),
+    path("<int:project_id>/", projects.project_detail, name="project-detail"),
+    path("<int:project_id>/settings/", projects.project_settings, name="project-settings"),
+    path("<int:project_id>/members/", projects.project_members, name="project-members"),
+    path("<int:project_id>/members/<int:user_id>/", projects.project_member_change, name="project-member-change"),
+    path("<int:project_id>/examples/", examples.example_list, name="example-list"),
+    path("<int:project_id>/examples/new/", examples.example_create, name="example-create"),
+    path("<int:project_id>/examples/<int:example_id>/", examples.example_detail, name="example-detail"),
+    path("<int:project_id>/examples/<int:example_id>/edit/", examples.example_edit, name="example-edit"),
+    path("<int:project_id>/examples/<int:example_id>/submit/", examples.example_submit, name="example-submit"),
 ]

@@ -4,13 +4,13 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from annotation import views as annotation_views
+from annotation.views import account
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="project-list", permanent=False)),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("account/token/", annotation_views.api_token, name="api-token"),
+    path("account/token/", account.api_token, name="api-token"),
     path("admin/", admin.site.urls),
     path("projects/", include("annotation.urls")),
     path("api/v1/", include("annotation.api_urls")),

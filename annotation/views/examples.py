@@ -1,4 +1,4 @@
-"""Pages: parse input, call one service or selector, render. Errors re-render the form, nothing lost."""
+"""Example pages: list with filters, editor, detail with history."""
 
 from __future__ import annotations
 
@@ -9,119 +9,13 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
-from rest_framework.authtoken.models import Token
 
 from annotune.errors import ApplicationError
 
-from . import permissions, selectors
-from .forms import MemberAddForm, ProjectForm, messages_from_post
-from .models import Example, ExampleStatus, Role
-from .services import examples as example_services
-from .services import projects as project_services
-
-
-@login_required
-def project_list(request):
-    projects = selectors.project_list_for_user(request.user)
-    return render(request, "annotation/project_list.html", {"projects": projects})
-
-
-def _apply_service_errors(form, exc: ApplicationError) -> None:
-    for field, problems in exc.extra.items():
-        for problem in problems if isinstance(problems, list) else [problems]:
-            form.add_error(field if field in form.fields else None, str(problem))
-    if not exc.extra:
-        form.add_error(None, exc.message)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def project_create(request):
-    form = ProjectForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            project = project_services.project_create(user=request.user, **form.service_fields())
-        except ApplicationError as exc:
-            _apply_service_errors(form, exc)
-        else:
-            flash.success(request, f"Project “{project.name}” created. Add members and write the first example.")
-            return redirect("project-detail", project_id=project.pk)
-    return render(request, "annotation/project_form.html", {"form": form, "creating": True})
-
-
-@login_required
-def project_detail(request, project_id: int):
-    project = permissions.project_for(request.user, project_id)
-    context = {
-        "project": project,
-        "role": permissions.role_in(request.user, project),
-        "counts": selectors.project_status_counts(project),
-        "members": selectors.project_members(project),
-        "can_manage": permissions.can_manage_project(request.user, project),
-    }
-    return render(request, "annotation/project_detail.html", context)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def project_settings(request, project_id: int):
-    project = permissions.project_for(request.user, project_id)
-    permissions.require(permissions.can_manage_project(request.user, project), "Only owners can change settings.")
-    form = ProjectForm(request.POST or None, initial=ProjectForm.initial_for(project))
-    if request.method == "POST" and form.is_valid():
-        try:
-            project_services.project_update(project=project, user=request.user, **form.service_fields())
-        except ApplicationError as exc:
-            _apply_service_errors(form, exc)
-        else:
-            flash.success(request, "Settings saved.")
-            return redirect("project-detail", project_id=project.pk)
-    return render(request, "annotation/project_form.html", {"form": form, "project": project, "creating": False})
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def project_members(request, project_id: int):
-    project = permissions.project_for(request.user, project_id)
-    can_manage = permissions.can_manage_project(request.user, project)
-    form = MemberAddForm(request.POST or None)
-    if request.method == "POST":
-        permissions.require(can_manage, "Only owners can add members.")
-        if form.is_valid():
-            try:
-                membership = project_services.member_add(project=project, actor=request.user, **form.cleaned_data)
-            except ApplicationError as exc:
-                _apply_service_errors(form, exc)
-            else:
-                flash.success(request, f"{membership.user.username} added as {membership.get_role_display().lower()}.")
-                return redirect("project-members", project_id=project.pk)
-    context = {
-        "project": project,
-        "members": selectors.project_members(project),
-        "form": form,
-        "can_manage": can_manage,
-        "roles": Role.choices,
-    }
-    return render(request, "annotation/project_members.html", context)
-
-
-@login_required
-@require_POST
-def project_member_change(request, project_id: int, user_id: int):
-    project = permissions.project_for(request.user, project_id)
-    membership = selectors.project_members(project).filter(user_id=user_id).first()
-    if membership is None:
-        raise Http404("No such member.")
-    try:
-        if request.POST.get("action") == "remove":
-            project_services.member_remove(membership=membership, actor=request.user)
-            flash.success(request, f"{membership.user.username} removed.")
-        else:
-            project_services.member_set_role(membership=membership, actor=request.user, role=request.POST.get("role"))
-            flash.success(request, f"{membership.user.username} is now {request.POST.get('role')}.")
-    except ApplicationError as exc:
-        flash.error(request, exc.message)
-    return redirect("project-members", project_id=project.pk)
+from .. import permissions, selectors
+from ..forms import messages_from_post
+from ..models import Example, ExampleStatus
+from ..services import examples as example_services
 
 
 @login_required
@@ -280,16 +174,3 @@ def example_submit(request, project_id: int, example_id: int):
     else:
         flash.success(request, "Example submitted for review.")
     return redirect("example-detail", project_id=example.project_id, example_id=example.pk)
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def api_token(request):
-    token = Token.objects.filter(user=request.user).first()
-    if request.method == "POST":
-        if token is not None:
-            token.delete()
-        token = Token.objects.create(user=request.user)
-        flash.success(request, "New API token created. The previous one, if any, no longer works.")
-        return render(request, "annotation/api_token.html", {"token": token, "show": True})
-    return render(request, "annotation/api_token.html", {"token": token, "show": False})

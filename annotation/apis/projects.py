@@ -1,0 +1,138 @@
+"""Projects and members."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import permissions, selectors
+from ..models import Membership, Role
+from ..services import projects as project_services
+from .common import ERRORS, valid_input
+
+
+class CategorySerializer(serializers.Serializer):
+    name = serializers.CharField()
+    target_share = serializers.FloatField(allow_null=True, required=False)
+
+
+class ProjectOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    description = serializers.CharField()
+    guidelines = serializers.CharField()
+    base_model = serializers.IntegerField(source="base_model_id", allow_null=True)
+    default_system_prompt = serializers.CharField()
+    categories = CategorySerializer(many=True)
+    general_category = serializers.CharField()
+    style_tags = serializers.ListField(child=serializers.CharField())
+    glossary = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    response_schema = serializers.JSONField(allow_null=True)
+    max_tokens = serializers.IntegerField()
+    validation_policy = serializers.DictField()
+    reviews_required = serializers.IntegerField()
+    reject_reasons = serializers.ListField(child=serializers.CharField())
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class ProjectInput(serializers.Serializer):
+    """Only the shape is checked here; the project service owns the rules and their messages."""
+
+    name = serializers.CharField(required=False, max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    guidelines = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    default_system_prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    categories = serializers.JSONField(required=False)
+    general_category = serializers.CharField(required=False, allow_blank=True)
+    style_tags = serializers.JSONField(required=False)
+    glossary = serializers.JSONField(required=False)
+    response_schema = serializers.JSONField(required=False, allow_null=True)
+    max_tokens = serializers.IntegerField(required=False)
+    validation_policy = serializers.JSONField(required=False)
+    reviews_required = serializers.IntegerField(required=False)
+    reject_reasons = serializers.JSONField(required=False)
+
+
+class ProjectListApi(APIView):
+    @extend_schema(responses={200: ProjectOutput(many=True)}, operation_id="projects_list")
+    def get(self, request):
+        projects = selectors.project_list_for_user(request.user)
+        return Response(ProjectOutput(projects, many=True).data)
+
+    @extend_schema(request=ProjectInput, responses={201: ProjectOutput, **ERRORS}, operation_id="projects_create")
+    def post(self, request):
+        data = valid_input(ProjectInput, request.data)
+        if "name" not in data:
+            return Response({"detail": "Give the project a name.", "errors": {"name": ["Required."]}}, status=400)
+        project = project_services.project_create(user=request.user, **data)
+        return Response(ProjectOutput(project).data, status=status.HTTP_201_CREATED)
+
+
+class ProjectDetailApi(APIView):
+    @extend_schema(responses={200: ProjectOutput, **ERRORS}, operation_id="projects_retrieve")
+    def get(self, request, project_id: int):
+        return Response(ProjectOutput(permissions.project_for(request.user, project_id)).data)
+
+    @extend_schema(request=ProjectInput, responses={200: ProjectOutput, **ERRORS}, operation_id="projects_update")
+    def patch(self, request, project_id: int):
+        project = permissions.project_for(request.user, project_id)
+        data = valid_input(ProjectInput, request.data)
+        project = project_services.project_update(project=project, user=request.user, **data)
+        return Response(ProjectOutput(project).data)
+
+
+class MemberOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    user_id = serializers.IntegerField()
+    username = serializers.CharField(source="user.username")
+    role = serializers.CharField()
+    created_at = serializers.DateTimeField()
+
+
+class MemberInput(serializers.Serializer):
+    username = serializers.CharField()
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.ANNOTATOR)
+
+
+class MemberRoleInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class MemberListApi(APIView):
+    @extend_schema(responses={200: MemberOutput(many=True), **ERRORS}, operation_id="members_list")
+    def get(self, request, project_id: int):
+        project = permissions.project_for(request.user, project_id)
+        return Response(MemberOutput(selectors.project_members(project), many=True).data)
+
+    @extend_schema(request=MemberInput, responses={201: MemberOutput, **ERRORS}, operation_id="members_add")
+    def post(self, request, project_id: int):
+        project = permissions.project_for(request.user, project_id)
+        data = valid_input(MemberInput, request.data)
+        membership = project_services.member_add(project=project, actor=request.user, **data)
+        return Response(MemberOutput(membership).data, status=status.HTTP_201_CREATED)
+
+
+class MemberDetailApi(APIView):
+    def _membership(self, request, project_id: int, user_id: int) -> Membership:
+        project = permissions.project_for(request.user, project_id)
+        membership = selectors.project_members(project).filter(user_id=user_id).first()
+        if membership is None:
+            raise Http404("No such member.")
+        return membership
+
+    @extend_schema(request=MemberRoleInput, responses={200: MemberOutput, **ERRORS}, operation_id="members_update")
+    def patch(self, request, project_id: int, user_id: int):
+        membership = self._membership(request, project_id, user_id)
+        data = valid_input(MemberRoleInput, request.data)
+        membership = project_services.member_set_role(membership=membership, actor=request.user, role=data["role"])
+        return Response(MemberOutput(membership).data)
+
+    @extend_schema(responses={204: None, **ERRORS}, operation_id="members_remove")
+    def delete(self, request, project_id: int, user_id: int):
+        membership = self._membership(request, project_id, user_id)
+        project_services.member_remove(membership=membership, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
