@@ -6,6 +6,7 @@ machine; production sets DATABASE_URL (PostgreSQL), CELERY_BROKER_URL (Redis) an
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -105,7 +106,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # A file (not memory) so that worker processes started by tests see the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    # One per test run (pid), so parallel runs on one machine do not share a test database.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-{os.getpid()}.sqlite3")}
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -185,7 +187,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: embedded file-system broker by default (one machine, no server); Redis in production.
-BROKER_DIR = VAR_DIR / "broker"
+BROKER_DIR = Path(env_str("ANNOTUNE_BROKER_DIR") or VAR_DIR / "broker")
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem://"):
     for sub in ("queue", "processed"):

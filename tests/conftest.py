@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import os
+import pytest
+from rest_framework.test import APIClient
 
-os.environ.setdefault("DEBUG", "1")
+from annotation.models import Role
+from tests.factories import MembershipFactory, ProjectFactory, UserFactory
+from tests.workers import isolated_broker
 
-import pytest  # noqa: E402
-from rest_framework.test import APIClient  # noqa: E402
 
-from annotation.models import Role  # noqa: E402
-from tests.factories import MembershipFactory, ProjectFactory, UserFactory  # noqa: E402
+@pytest.fixture(autouse=True, scope="session")
+def test_broker():
+    """Tasks sent by tests go to a broker folder of this run only (file-system broker)."""
+    from annotune.celery import app
+
+    return isolated_broker(app)
 
 
 @pytest.fixture(autouse=True)
