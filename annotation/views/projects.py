@@ -12,7 +12,7 @@ from annotune.errors import ApplicationError
 
 from .. import permissions, selectors
 from ..forms import MemberAddForm, ProjectForm
-from ..models import Role
+from ..models import ExampleStatus, Role
 from ..services import projects as project_services
 
 
@@ -51,7 +51,9 @@ def project_detail(request, project_id: int):
     context = {
         "project": project,
         "role": permissions.role_in(request.user, project),
-        "counts": selectors.project_status_counts(project),
+        "counts": [
+            (status, ExampleStatus(status).label, n) for status, n in selectors.project_status_counts(project).items()
+        ],
         "members": selectors.project_members(project),
         "can_manage": permissions.can_manage_project(request.user, project),
     }
