@@ -86,13 +86,14 @@ def isolated_broker(app) -> dict[str, str]:
         _broker_env = {}
         return _broker_env
     folder = Path(tempfile.mkdtemp(prefix="broker-"))
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir()
     app.conf.broker_transport_options = {
         **app.conf.broker_transport_options,
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "processed_folder": str(folder / "processed"),
+        "control_folder": str(folder / "control"),
     }
     _broker_env = {"ANNOTUNE_BROKER_DIR": str(folder)}
     return _broker_env
