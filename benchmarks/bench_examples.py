@@ -37,7 +37,7 @@ def seed(project, authors, n: int) -> None:
         for i in range(have, have + count):
             messages = [
                 {"role": "user", "content": f"Customer question {i}: where is order {rng.randint(1, 10**6)}?"},
-                {"role": "assistant", "content": f"Order {i} ships within {rng.randint(1, 9)} days from our warehouse."},
+                {"role": "assistant", "content": f"Order {i} ships in {rng.randint(1, 9)} days from our warehouse."},
             ]
             yield (project.pk, json.dumps(messages), rng.choice(CATEGORIES), "[]", "", rng.choice(STATUSES),
                    rng.choice(authors).pk, 1, content_hash(messages), search_text(messages), "[]", 0)  # fmt: skip
