@@ -53,7 +53,9 @@ def clean_messages(raw: Any, *, require_complete: bool = False) -> list[dict[str
         if not isinstance(content, str):
             errors[f"{where}.content"] = ["Content must be text."]
             continue
-        if not content.strip():
+        if "\x00" in content:
+            errors[f"{where}.content"] = ["This turn contains a NUL character; remove it."]
+        elif not content.strip():
             errors[f"{where}.content"] = ["This turn is empty; write its text or remove the turn."]
         elif len(content) > max_chars:
             errors[f"{where}.content"] = [

@@ -25,16 +25,16 @@ def _clean_labels(project: Project, category: Any, style_tags: Any, context: Any
     category = "" if category is None else category
     style_tags = [] if style_tags is None else style_tags
     context = "" if context is None else context
-    if not isinstance(category, str):
-        errors["category"] = ["Category must be text."]
+    if not isinstance(category, str) or "\x00" in category:
+        errors["category"] = ["Category must be text without NUL characters."]
     elif category and project.category_names and category not in project.category_names:
         errors["category"] = [f"Unknown category {category!r}; choose one of {', '.join(project.category_names)}."]
     if not isinstance(style_tags, list) or not all(isinstance(t, str) for t in style_tags):
         errors["style_tags"] = ["Style tags must be a list of text labels."]
     elif project.style_tags and (unknown := sorted(set(style_tags) - set(project.style_tags))):
         errors["style_tags"] = [f"Unknown style tag(s) {unknown}; the project has {', '.join(project.style_tags)}."]
-    if not isinstance(context, str):
-        errors["context"] = ["Context must be text."]
+    if not isinstance(context, str) or "\x00" in context:
+        errors["context"] = ["Context must be text without NUL characters."]
     elif len(context) > 100_000:
         errors["context"] = ["The context passage is longer than 100,000 characters; shorten it."]
     if errors:

@@ -99,3 +99,60 @@ def test_project_create_with_bad_categories_is_400(api, owner):
     response = api(owner).post("/api/v1/projects/", {"name": "X", "categories": {"a": 1}}, format="json")
     assert response.status_code == 400
     assert "categories" in response.json()["errors"]
+
+
+JUNK = [
+    None,
+    "",
+    "text",
+    0,
+    -1,
+    10**30,
+    True,
+    [],
+    [None],
+    {},
+    {"messages": None},
+    {"messages": [[]]},
+    {"messages": [{"role": None, "content": None}]},
+    {"messages": {"role": "user"}},
+    {"version": "one", "messages": "x"},
+    {"version": 10**30},
+    {"name": ["list"], "categories": [[1]], "reviews_required": "2"},
+    {"name": "x", "glossary": [1], "style_tags": {"a": 1}, "response_schema": "nope"},
+    {"username": {"$ne": 1}, "role": ["owner"]},
+    {"role": "\u0000"},
+]
+# Raw JSON texts a client library would never produce: lone surrogates and NUL characters.
+RAW = [
+    '{"messages": [{"role": "user", "content": "\\ud800 broken"}]}',
+    '{"messages": [{"role": "user", "content": "nul \\u0000 inside"}], "context": "\\u0000"}',
+    '{"name": "\\udfff", "guidelines": "\\u0000"}',
+    '{"version": 1, "messages": [{"role": "user", "content": "x\\u0000"}]}',
+]
+
+
+def test_no_junk_body_yields_a_server_error(api, project, owner, annotator):
+    from tests.factories import ExampleFactory
+
+    example = ExampleFactory(project=project, author=owner)
+    p, e = project.pk, example.pk
+    targets = [
+        ("post", "/api/v1/projects/"),
+        ("patch", f"/api/v1/projects/{p}/"),
+        ("post", f"/api/v1/projects/{p}/members/"),
+        ("patch", f"/api/v1/projects/{p}/members/{annotator.pk}/"),
+        ("post", f"/api/v1/projects/{p}/examples/"),
+        ("patch", f"/api/v1/projects/{p}/examples/{e}/"),
+        ("post", f"/api/v1/projects/{p}/examples/{e}/submit/"),
+    ]
+    client = api(owner)
+    for method, url in targets:
+        for body in JUNK:
+            response = getattr(client, method)(url, body, format="json")
+            assert response.status_code < 500, (method, url, body, response.content[:300])
+            if response.status_code >= 400:
+                assert "detail" in response.json(), (method, url, body)
+        for raw in RAW:
+            response = getattr(client, method)(url, raw, content_type="application/json")
+            assert response.status_code < 500, (method, url, raw, response.content[:300])
