@@ -1,8 +1,23 @@
 from django.contrib import admin
 
-from .models import BaseModel
+from .models import Adapter, BaseModel, TrainingJob
 
 
 @admin.register(BaseModel)
 class BaseModelAdmin(admin.ModelAdmin):
     list_display = ["name", "source", "architecture", "parameter_count", "has_chat_template"]
+
+
+@admin.register(TrainingJob)
+class TrainingJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "base_model", "method", "status", "step", "max_steps", "attempts", "created_at"]
+    list_filter = ["status", "method"]
+    raw_id_fields = ["project", "base_model", "created_by"]
+    readonly_fields = ["heartbeat_at", "attempts", "dataset_sha256"]
+
+
+@admin.register(Adapter)
+class AdapterAdmin(admin.ModelAdmin):
+    list_display = ["id", "name", "project", "base_model", "size_bytes", "archived", "created_at"]
+    list_filter = ["archived"]
+    raw_id_fields = ["project", "job", "base_model", "created_by"]

@@ -1,7 +1,8 @@
-"""Base models; training jobs and adapters come with the training backend."""
+"""Base models, training jobs (with their metric history) and the adapters they produce."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 
@@ -17,6 +18,141 @@ class BaseModel(models.Model):
 
     class Meta:
         ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+FINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Method(models.TextChoices):
+    QLORA = "qlora", "QLoRA (4-bit base)"
+    LORA = "lora", "LoRA"
+    DORA = "dora", "DoRA"
+
+
+class TrainingJob(models.Model):
+    """One training run. The row is the source of truth: the worker claims it, reports into it, finishes it."""
+
+    project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="training_jobs")
+    base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="training_jobs")
+    # Data: a dataset version's files, or (until versions exist) a snapshot of the approved examples
+    # written to storage at launch. Either way the job records the files and their sha256.
+    dataset_path = models.CharField(max_length=500, help_text="Storage folder holding train.jsonl / validation.jsonl")
+    dataset_sha256 = models.CharField(max_length=64)
+    train_examples = models.PositiveIntegerField(default=0)
+    validation_examples = models.PositiveIntegerField(default=0)
+    method = models.CharField(max_length=10, choices=Method.choices)
+    preset = models.CharField(max_length=20, blank=True)
+    config = models.JSONField(help_text="Validated, complete training configuration")
+    estimate = models.JSONField(default=dict, blank=True, help_text="Memory and adapter size estimate at launch")
+
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    cancel_requested = models.BooleanField(default=False)
+    # Progress, written by the worker at each logging step.
+    step = models.PositiveIntegerField(default=0)
+    max_steps = models.PositiveIntegerField(default=0)
+    epoch = models.FloatField(default=0)
+    loss = models.FloatField(null=True, blank=True)
+    eval_loss = models.FloatField(null=True, blank=True)
+    learning_rate = models.FloatField(null=True, blank=True)
+    grad_norm = models.FloatField(null=True, blank=True)
+    tokens_per_second = models.FloatField(null=True, blank=True)
+    eta_seconds = models.FloatField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Attempts double as a fencing token: a worker only writes while the attempt it claimed is current.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    max_attempts = models.PositiveSmallIntegerField(default=3)
+    checkpoint_dir = models.CharField(max_length=500, blank=True, help_text="Worker-local folder of checkpoints")
+    resumed_from_step = models.PositiveIntegerField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    error = models.TextField(blank=True)
+    log_tail = models.TextField(blank=True)
+    result = models.JSONField(default=dict, blank=True, help_text="Engine result: metrics, truncation, versions")
+
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "-id"], name="trainingjob_project_id")]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def percent(self) -> int:
+        if self.status == JobStatus.SUCCEEDED:
+            return 100
+        if not self.max_steps:
+            return 0
+        return min(100, int(100 * self.step / self.max_steps))
+
+
+class TrainingMetric(models.Model):
+    """One logging step of a job: a row per step (append-only, indexed), read incrementally by the chart."""
+
+    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="metrics")
+    step = models.PositiveIntegerField()
+    epoch = models.FloatField(default=0)
+    loss = models.FloatField(null=True, blank=True)
+    eval_loss = models.FloatField(null=True, blank=True)
+    learning_rate = models.FloatField(null=True, blank=True)
+    grad_norm = models.FloatField(null=True, blank=True)
+    tokens_per_second = models.FloatField(null=True, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job_id", "step"]
+        constraints = [models.UniqueConstraint(fields=["job", "step"], name="one_metric_per_job_step")]
+
+    def __str__(self) -> str:
+        return f"Job {self.job_id} step {self.step}"
+
+
+class Adapter(models.Model):
+    """A trained adapter attached to a project: PEFT files in storage, metrics, samples and full lineage."""
+
+    project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="adapters")
+    job = models.OneToOneField(TrainingJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="adapter")
+    base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="adapters")
+    name = models.CharField(max_length=200)
+    method = models.CharField(max_length=10, choices=Method.choices, blank=True)
+    storage_path = models.CharField(
+        max_length=500, help_text="Storage folder of the PEFT files (adapter_config.json, adapter_model.safetensors)"
+    )
+    size_bytes = models.BigIntegerField(default=0)
+    metrics = models.JSONField(default=dict, blank=True)
+    samples = models.JSONField(default=list, blank=True)
+    lineage = models.JSONField(
+        default=dict, blank=True, help_text="dataset hash, base model, full config, seed, package versions"
+    )
+    model_card = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    archived = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "-id"], name="adapter_project_id")]
 
     def __str__(self) -> str:
         return self.name
