@@ -46,9 +46,10 @@ class TrainingJob(models.Model):
 
     project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="training_jobs")
     base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="training_jobs")
-    # Data: a dataset version's files, or (until versions exist) a snapshot of the approved examples
-    # written to storage at launch. Either way the job records the files and their sha256.
-    dataset_path = models.CharField(max_length=500, help_text="Storage folder holding train.jsonl / validation.jsonl")
+    # Data: a dataset version's files, or (until a version is chosen) a snapshot of the approved examples
+    # written to storage at launch. Either way the job records the JSONL files and their sha256.
+    train_path = models.CharField(max_length=500, help_text="Storage path of the training JSONL")
+    validation_path = models.CharField(max_length=500, blank=True, help_text="Storage path of the validation JSONL")
     dataset_sha256 = models.CharField(max_length=64)
     train_examples = models.PositiveIntegerField(default=0)
     validation_examples = models.PositiveIntegerField(default=0)
@@ -76,6 +77,7 @@ class TrainingJob(models.Model):
     checkpoint_dir = models.CharField(max_length=500, blank=True, help_text="Worker-local folder of checkpoints")
     resumed_from_step = models.PositiveIntegerField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    child_pid = models.PositiveIntegerField(null=True, blank=True, help_text="Process running the engine")
     error_code = models.CharField(max_length=50, blank=True)
     error = models.TextField(blank=True)
     log_tail = models.TextField(blank=True)
