@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import pytest
+
+from tests.training.adapter_helpers import build_base, random_adapter
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory):
+    return build_base(tmp_path_factory.mktemp("base") / "llama")
+
+
+@pytest.fixture(scope="session")
+def other_base(tmp_path_factory):
+    """A base model of other shapes: adapters of `tiny_base` do not fit it."""
+    return build_base(tmp_path_factory.mktemp("other") / "mistral", arch="mistral", size="small")
+
+
+@pytest.fixture(scope="session")
+def adapters(tiny_base, tmp_path_factory):
+    root = tmp_path_factory.mktemp("adapters")
+    return {
+        "a": random_adapter(tiny_base, root / "a", seed=1),
+        "b": random_adapter(tiny_base, root / "b", seed=2),
+        "r8": random_adapter(tiny_base, root / "r8", seed=3, rank=8),
+    }

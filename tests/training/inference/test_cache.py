@@ -1,0 +1,80 @@
+"""BaseModelCache: one base, many adapters, greedy answers equal to a fresh PeftModel load."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from tests.training.adapter_helpers import CHAT, random_adapter
+from training.inference import AdapterFilesError, BaseModelMismatchError
+from training.inference.cache import BaseModelCache, render_prompt
+
+
+def fresh_answer(base_path, adapter_path, max_new_tokens=12) -> str:
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    if adapter_path is not None:
+        model = PeftModel.from_pretrained(model, str(adapter_path))
+    model.eval()
+    ids = render_prompt(tokenizer, CHAT)
+    with torch.inference_mode():
+        out = model.generate(input_ids=ids, max_new_tokens=max_new_tokens, do_sample=False)
+    return tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
+
+
+def test_adapters_on_one_base_answer_like_a_fresh_load(tiny_base, adapters):
+    cache = BaseModelCache(max_adapters=4)
+    base = cache.generate(tiny_base, CHAT, max_new_tokens=12)
+    a = cache.generate(tiny_base, CHAT, adapter_name="a", adapter_path=adapters["a"], max_new_tokens=12)
+    model_after_a = cache.base(tiny_base).model
+    b = cache.generate(tiny_base, CHAT, adapter_name="b", adapter_path=adapters["b"], max_new_tokens=12)
+    again_a = cache.generate(tiny_base, CHAT, adapter_name="a", max_new_tokens=12)  # switch only
+    base_again = cache.generate(tiny_base, CHAT, max_new_tokens=12)
+
+    assert len({base.text, a.text, b.text}) == 3
+    assert a.text == fresh_answer(tiny_base, adapters["a"])
+    assert b.text == fresh_answer(tiny_base, adapters["b"])
+    assert base.text == base_again.text == fresh_answer(tiny_base, None)
+    assert again_a.text == a.text
+    assert cache.base(tiny_base).model is model_after_a  # one base, loaded once
+    assert cache.loaded_adapters(tiny_base) == ["b", "a"]
+    assert a.new_tokens == 12
+    assert a.prompt_tokens > 0
+
+
+def test_least_recently_used_adapter_is_deleted(tiny_base, adapters):
+    cache = BaseModelCache(max_adapters=2)
+    for name in ("a", "b"):
+        cache.attach(tiny_base, name, adapters[name])
+    cache.activate(tiny_base, "a")  # b is now the least recently used
+    cache.attach(tiny_base, "r8", adapters["r8"])
+    assert cache.loaded_adapters(tiny_base) == ["a", "r8"]
+    assert set(cache.base(tiny_base).model.peft_config) == {"a", "r8"}
+
+
+def test_sampling_is_reproducible_with_a_seed(tiny_base, adapters):
+    cache = BaseModelCache()
+    settings = dict(adapter_name="a", adapter_path=adapters["a"], max_new_tokens=10, temperature=0.9, top_p=0.9)
+    first = cache.generate(tiny_base, CHAT, seed=7, **settings)
+    assert cache.generate(tiny_base, CHAT, seed=7, **settings).text == first.text
+
+
+def test_missing_files_and_foreign_adapters_are_refused(tiny_base, other_base, adapters, tmp_path):
+    cache = BaseModelCache()
+    with pytest.raises(AdapterFilesError, match="does not exist"):
+        cache.attach(tiny_base, "gone", tmp_path / "gone")
+    broken = tmp_path / "broken"
+    shutil.copytree(adapters["a"], broken)
+    (broken / "adapter_model.safetensors").unlink()
+    with pytest.raises(AdapterFilesError, match="no weights"):
+        cache.attach(tiny_base, "broken", broken)
+    foreign = random_adapter(other_base, tmp_path / "foreign", seed=5)
+    with pytest.raises(BaseModelMismatchError, match="another base model"):
+        cache.attach(tiny_base, "foreign", foreign)
+    with pytest.raises(AdapterFilesError, match="config.json"):
+        cache.base(tmp_path)
+    assert cache.loaded_adapters(tiny_base) == []

@@ -1,0 +1,213 @@
+"""Keep each base model loaded once and switch adapters on it per request.
+
+One `BaseModelCache` lives in an inference worker process. The first request for a base model loads
+it (full precision by default); adapters are attached with `PeftModel.load_adapter` under a name the
+caller chooses (e.g. `adapter-17`), activated with `set_adapter`, and the least recently used ones are
+removed with `delete_adapter` beyond `max_adapters` per base. The base model alone is served with
+the adapters disabled (`disable_adapter()`), so it costs no reload either.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import AdapterFilesError, BaseModelMismatchError, InferenceError
+from .files import adapter_config, check_fits_base, check_model_folder
+
+
+@dataclass
+class GenerationResult:
+    text: str
+    prompt_tokens: int
+    new_tokens: int
+    seconds: float
+    adapter: str | None
+
+
+@dataclass
+class _Loaded:
+    path: str
+    model: Any  # a transformers model; replaced by the PeftModel wrapping it once an adapter is attached
+    tokenizer: Any
+    adapters: OrderedDict[str, str] = field(default_factory=OrderedDict)  # name -> folder, LRU order
+    loaded_at: float = 0.0
+
+
+def load_base(path: str, *, dtype: str = "float32", device: str | None = None) -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer in the given precision (never quantised here), in eval mode."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    check_model_folder(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    except OSError as exc:
+        raise AdapterFilesError(f"The base model at {path} could not be loaded: {exc}") from exc
+    if device:
+        model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+class BaseModelCache:
+    """Base models kept in memory, each wearing up to `max_adapters` adapters (LRU)."""
+
+    def __init__(self, *, max_adapters: int = 8, max_bases: int = 2, dtype: str = "float32", device: str | None = None):
+        if max_adapters < 1 or max_bases < 1:
+            raise ValueError("max_adapters and max_bases must be at least 1")
+        self.max_adapters = max_adapters
+        self.max_bases = max_bases
+        self.dtype = dtype
+        self.device = device
+        self._bases: OrderedDict[str, _Loaded] = OrderedDict()
+        self._lock = threading.RLock()
+
+    # -- loading ---------------------------------------------------------------------------------
+    def base(self, base_path: str | Path) -> _Loaded:
+        """The loaded base model (loaded on first use; least recently used bases beyond max_bases dropped)."""
+        key = str(base_path)
+        with self._lock:
+            if key in self._bases:
+                self._bases.move_to_end(key)
+                return self._bases[key]
+            model, tokenizer = load_base(key, dtype=self.dtype, device=self.device)
+            self._bases[key] = _Loaded(path=key, model=model, tokenizer=tokenizer, loaded_at=time.time())
+            while len(self._bases) > self.max_bases:
+                self._bases.popitem(last=False)
+            return self._bases[key]
+
+    def loaded_adapters(self, base_path: str | Path) -> list[str]:
+        """Names of the adapters attached to that base, least recently used first."""
+        loaded = self._bases.get(str(base_path))
+        return list(loaded.adapters) if loaded else []
+
+    def attach(self, base_path: str | Path, name: str, adapter_path: str | Path) -> _Loaded:
+        """Make sure adapter `name` (files at `adapter_path`) is attached to the base and is the active one."""
+        from peft import PeftModel
+
+        with self._lock:
+            loaded = self.base(base_path)
+            if name in loaded.adapters:
+                loaded.adapters.move_to_end(name)
+                self._activate(loaded, name)
+                return loaded
+            adapter_config(adapter_path)  # clear error for missing files
+            check_fits_base(loaded.model, adapter_path, base_label=str(base_path))
+            try:
+                if isinstance(loaded.model, PeftModel):
+                    loaded.model.load_adapter(str(adapter_path), adapter_name=name, is_trainable=False)
+                else:
+                    loaded.model = PeftModel.from_pretrained(
+                        loaded.model, str(adapter_path), adapter_name=name, is_trainable=False
+                    )
+            except (RuntimeError, ValueError) as exc:
+                raise BaseModelMismatchError(
+                    f"The adapter at {adapter_path} does not fit the base model {base_path}: {exc}"
+                ) from exc
+            loaded.model.eval()
+            loaded.adapters[name] = str(adapter_path)
+            self._activate(loaded, name)
+            while len(loaded.adapters) > self.max_adapters:
+                evicted, _ = loaded.adapters.popitem(last=False)
+                loaded.model.delete_adapter(evicted)
+            return loaded
+
+    def activate(self, base_path: str | Path, name: str) -> None:
+        """Switch the active adapter of a base to one already attached (the instant path)."""
+        with self._lock:
+            loaded = self._bases[str(base_path)]
+            if name not in loaded.adapters:
+                raise InferenceError(f"Adapter {name!r} is not loaded on {base_path}.")
+            loaded.adapters.move_to_end(name)
+            self._activate(loaded, name)
+
+    @staticmethod
+    def _activate(loaded: _Loaded, name: str) -> None:
+        if loaded.model.active_adapter != name:
+            loaded.model.set_adapter(name, inference_mode=True)
+
+    # -- generation ------------------------------------------------------------------------------
+    def generate(
+        self,
+        base_path: str | Path,
+        messages: list[dict[str, str]],
+        *,
+        adapter_name: str | None = None,
+        adapter_path: str | Path | None = None,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+    ) -> GenerationResult:
+        """Answer a conversation with the base model (adapter_name None) or with one adapter.
+
+        The prompt is the tokenizer's chat template with the generation prompt added. temperature 0
+        means greedy decoding; otherwise sampling with temperature and top-p, seeded by `seed`.
+        """
+        import contextlib
+
+        with self._lock:
+            if adapter_name is None:
+                loaded = self.base(base_path)
+            else:
+                if adapter_path is None:
+                    self.activate(base_path, adapter_name)
+                    loaded = self._bases[str(base_path)]
+                else:
+                    loaded = self.attach(base_path, adapter_name, adapter_path)
+            model, tokenizer = loaded.model, loaded.tokenizer
+            disabled = model.disable_adapter() if adapter_name is None and hasattr(model, "disable_adapter") else None
+            with disabled or contextlib.nullcontext():
+                return _generate(
+                    model,
+                    tokenizer,
+                    messages,
+                    adapter=adapter_name,
+                    max_new_tokens=max_new_tokens,
+                    temperature=temperature,
+                    top_p=top_p,
+                    seed=seed,
+                )
+
+
+def render_prompt(tokenizer, messages: list[dict[str, str]]):
+    """Token ids (1 × n tensor) of the conversation with the assistant's turn opened."""
+    if not getattr(tokenizer, "chat_template", None):
+        raise InferenceError("The base model's tokenizer has no chat template; it cannot answer conversations.")
+    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    return encoded["input_ids"]
+
+
+def _generate(model, tokenizer, messages, *, adapter, max_new_tokens, temperature, top_p, seed) -> GenerationResult:
+    import torch
+
+    input_ids = render_prompt(tokenizer, messages).to(model.device)
+    sample = temperature > 0
+    options: dict[str, Any] = {
+        "max_new_tokens": max_new_tokens,
+        "do_sample": sample,
+        "pad_token_id": tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+    }
+    if sample:
+        options.update(temperature=temperature, top_p=top_p)
+    else:
+        options.update(temperature=None, top_p=None, top_k=None)
+    torch.manual_seed(seed)
+    started = time.perf_counter()
+    with torch.inference_mode():
+        output = model.generate(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), **options)
+    seconds = time.perf_counter() - started
+    new = output[0, input_ids.shape[1] :]
+    return GenerationResult(
+        text=tokenizer.decode(new, skip_special_tokens=True),
+        prompt_tokens=int(input_ids.shape[1]),
+        new_tokens=int(new.shape[0]),
+        seconds=seconds,
+        adapter=adapter,
+    )
