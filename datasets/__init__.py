@@ -1,0 +1,1 @@
+"""Imports, exports and immutable dataset versions of a project's examples."""

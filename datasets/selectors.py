@@ -1,0 +1,121 @@
+"""Reads: import jobs, dataset versions, their files, diffs and the rows training reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.core.files.storage import default_storage
+from django.db.models import QuerySet
+from django.http import Http404
+
+from annotation.models import Project
+from annotune.errors import ApplicationError
+
+from .models import DatasetVersion, ImportJob
+
+VERSION_PARTS = ("all", "train", "validation", "manifest")
+
+
+def import_jobs(project: Project) -> QuerySet[ImportJob]:
+    return ImportJob.objects.filter(project=project).select_related("created_by").order_by("-id")
+
+
+def import_job(project: Project, job_id: Any) -> ImportJob:
+    try:
+        return ImportJob.objects.select_related("project", "created_by").get(project=project, pk=job_id)
+    except (ImportJob.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such import in this project.") from None
+
+
+def versions(project: Project) -> QuerySet[DatasetVersion]:
+    return DatasetVersion.objects.filter(project=project).select_related("created_by").order_by("-number")
+
+
+def version_get(project: Project, number: Any) -> DatasetVersion:
+    try:
+        return DatasetVersion.objects.select_related("project", "created_by").get(project=project, number=number)
+    except (DatasetVersion.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such dataset version in this project.") from None
+
+
+def version_path(version: DatasetVersion, part: str) -> str:
+    if part not in VERSION_PARTS:
+        raise Http404("No such file in this version.")
+    return getattr(version, f"{part}_path")
+
+
+def version_open(version: DatasetVersion, part: str) -> IO[bytes]:
+    """One of the version's files (all, train, validation, manifest), opened for reading."""
+    return default_storage.open(version_path(version, part), "rb")
+
+
+def _read_lines(version: DatasetVersion, part: str, expected_sha256: str | None) -> list[dict[str, Any]]:
+    sha = hashlib.sha256()
+    rows = []
+    with version_open(version, part) as stream:
+        for raw in stream:
+            sha.update(raw)
+            rows.append(json.loads(raw))
+    if expected_sha256 is not None and sha.hexdigest() != expected_sha256:
+        raise ApplicationError(
+            f"The {part} file of dataset version {version.number} does not match its recorded sha256; "
+            "it was changed or damaged in storage. Create a new version."
+        )
+    return rows
+
+
+def version_read_split(version: DatasetVersion) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The training feature's only way in: (train rows, validation rows), each {"messages", "category"}.
+
+    Reads the version's immutable files and checks them against their recorded sha256.
+    """
+    parts = []
+    for part, digest in (("train", version.train_sha256), ("validation", version.validation_sha256)):
+        parts.append(
+            [{"messages": r["messages"], "category": r["category"]} for r in _read_lines(version, part, digest)]
+        )
+    return parts[0], parts[1]
+
+
+@dataclass
+class VersionDiff:
+    base: DatasetVersion
+    target: DatasetVersion
+    added: list[int] = field(default_factory=list)
+    removed: list[int] = field(default_factory=list)
+    changed: list[int] = field(default_factory=list)
+    unchanged: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "base": self.base.number,
+            "target": self.target.number,
+            "added": self.added,
+            "removed": self.removed,
+            "changed": self.changed,
+            "unchanged": self.unchanged,
+        }
+
+
+def _manifest(version: DatasetVersion) -> dict[int, str]:
+    return {row["id"]: row["record_sha256"] for row in _read_lines(version, "manifest", None)}
+
+
+def version_diff(base: DatasetVersion, target: DatasetVersion) -> VersionDiff:
+    """Examples added, removed and changed from `base` to `target`, matched by example id.
+
+    Changed: the same example with a different record (conversation, category, tags or context).
+    """
+    old, new = _manifest(base), _manifest(target)
+    diff = VersionDiff(base, target)
+    diff.added = sorted(set(new) - set(old))
+    diff.removed = sorted(set(old) - set(new))
+    for pk in sorted(set(old) & set(new)):
+        if old[pk] != new[pk]:
+            diff.changed.append(pk)
+        else:
+            diff.unchanged += 1
+    return diff

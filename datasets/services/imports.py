@@ -1,0 +1,566 @@
+"""Import examples from an uploaded file: create the job, run it in a worker, retry it.
+
+Two phases. Validation streams the file, checks every row exactly as the editor would
+(`clean_messages`, the project's labels, `content_hash` duplicates in the file and in the project)
+and collects a report; nothing is written. Writing happens in one transaction that also marks the
+job succeeded: a crash or a kill leaves the database as before, and a retried job starts again
+from a clean state (a succeeded job is never run twice).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import PurePath
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from annotation.models import Example, ExampleStatus, Project, Revision, Transition
+from annotation.services.conversations import clean_messages, content_hash, search_text
+from annotation.services.examples import EDITABLE_FIELDS
+from annotation.services.examples import _clean_labels as clean_labels
+from annotune.errors import ApplicationError
+
+from .. import permissions
+from ..models import ImportJob, ImportPhase, ImportStatus
+from . import formats
+from .formats import RowError, RowInvalid
+
+logger = logging.getLogger(__name__)
+
+IMPORT_STATUSES = (ExampleStatus.DRAFT, ExampleStatus.SUBMITTED)
+CONTAINER_LABELS = {"jsonl": "JSONL", "json": "JSON array", "csv": "CSV"}
+
+
+def _enqueue(job: ImportJob) -> None:
+    from ..tasks import run_import
+
+    transaction.on_commit(lambda: run_import.delay(job.pk))
+
+
+def _storage_name(project: Project, original: str) -> str:
+    stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in PurePath(original).name)[-80:] or "upload"
+    return f"imports/project-{project.pk}/{uuid.uuid4().hex}-{stem}"
+
+
+def _clean_options(file_format: Any, skip_bad_rows: Any, initial_status: Any) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    if file_format not in formats.IMPORT_FORMATS:
+        errors["file_format"] = [f"Unknown format {file_format!r}; use one of {', '.join(formats.IMPORT_FORMATS)}."]
+    if initial_status not in IMPORT_STATUSES:
+        errors["status"] = ["Imported examples start as draft or submitted (sent to review)."]
+    if not isinstance(skip_bad_rows, bool):
+        errors["skip_bad_rows"] = ["true or false."]
+    if errors:
+        raise ApplicationError("Some import options are invalid.", errors)
+    return {"skip_bad_rows": skip_bad_rows, "status": initial_status}
+
+
+def _clean_mapping(mapping: Any) -> dict[str, str]:
+    if mapping is None:
+        return {}
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        raise ApplicationError(
+            "The column mapping must map fields to column names.",
+            {"mapping": ['An object like {"prompt": "question", "response": "answer"}.']},
+        )
+    unknown = set(mapping) - set(formats.CSV_FIELDS)
+    if unknown:
+        raise ApplicationError(
+            f"Unknown mapping field(s): {', '.join(sorted(unknown))}.",
+            {"mapping": [f"Map some of: {', '.join(formats.CSV_FIELDS)}."]},
+        )
+    return {k: v.strip() for k, v in mapping.items() if v.strip()}
+
+
+def _sniff(name: str, original_name: str) -> str | None:
+    """The container of a stored file ('jsonl', 'json', 'csv'), None if it can't be told yet."""
+    with default_storage.open(name, "rb") as stream:
+        head = stream.read(65536)
+    try:
+        skip, _ = formats.sniff_encoding(head)
+        return formats.detect_container(head[skip:].decode("utf-8", errors="replace"), original_name)
+    except formats.FileInvalid:
+        return None
+
+
+def csv_columns(job: ImportJob) -> list[str]:
+    """The header of an uploaded CSV file, for the mapping step."""
+    with default_storage.open(job.file, "rb") as stream:
+        try:
+            return formats.csv_header(stream, max_line_bytes=settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES)
+        except formats.FileInvalid as exc:
+            raise ApplicationError(f"Line {exc.error.line}: {exc.error.reason}") from None
+
+
+@transaction.atomic
+def import_create(
+    *,
+    project: Project,
+    user,
+    upload,
+    file_format: Any = "auto",
+    skip_bad_rows: Any = False,
+    mapping: Any = None,
+    initial_status: Any = ExampleStatus.DRAFT,
+    ask_mapping: bool = False,
+) -> ImportJob:
+    """Store the uploaded file and queue its import.
+
+    A CSV file without a mapping either waits for one (`ask_mapping`, the page's mapping step) or
+    gets the mapping guessed from its header (the API).
+    """
+    if not permissions.can_import(user, project):
+        raise PermissionDenied("Only project owners can import examples.")
+    options = _clean_options(file_format, skip_bad_rows, initial_status)
+    mapping = _clean_mapping(mapping)
+    limit = settings.ANNOTUNE_IMPORT_MAX_FILE_BYTES
+    if upload is None:
+        raise ApplicationError("Choose a file to import.", {"file": ["No file was sent."]})
+    if upload.size > limit:
+        raise ApplicationError(
+            f"The file is {upload.size:,} bytes; the limit is {limit:,} bytes. Split it into smaller files.",
+            {"file": ["Too large."]},
+        )
+    original = PurePath(upload.name or "upload").name[:255]
+    name = default_storage.save(_storage_name(project, original), upload)
+    container = "csv" if file_format == "csv" else _sniff(name, original) if file_format == "auto" else None
+    status = ImportStatus.QUEUED
+    if container == "csv" and not mapping:
+        if ask_mapping:
+            status = ImportStatus.AWAITING_MAPPING
+        else:
+            with default_storage.open(name, "rb") as stream:
+                try:
+                    header = formats.csv_header(stream, max_line_bytes=settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES)
+                except formats.FileInvalid:
+                    header = []
+            mapping = formats.guess_csv_mapping(header)
+    job = ImportJob.objects.create(
+        project=project,
+        created_by=user,
+        file=name,
+        original_name=original,
+        size_bytes=upload.size,
+        file_format=file_format,
+        options={**options, "mapping": mapping},
+        status=status,
+    )
+    if status == ImportStatus.QUEUED:
+        _enqueue(job)
+    return job
+
+
+@transaction.atomic
+def import_set_mapping(*, job: ImportJob, user, mapping: Any) -> ImportJob:
+    """The mapping step of a CSV import: check the columns exist, then queue the job."""
+    if not permissions.can_import(user, job.project):
+        raise PermissionDenied("Only project owners can import examples.")
+    mapping = _clean_mapping(mapping)
+    missing = [key for key in formats.CSV_REQUIRED if not mapping.get(key)]
+    if missing:
+        raise ApplicationError(
+            "Choose the prompt and response columns.", {key: ["Choose a column."] for key in missing}
+        )
+    columns = csv_columns(job)
+    absent = {k: [f"{v!r} is not a column of this file."] for k, v in mapping.items() if v not in columns}
+    if absent:
+        raise ApplicationError("Some chosen columns are not in the file.", absent)
+    updated = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.AWAITING_MAPPING).update(
+        status=ImportStatus.QUEUED, options={**job.options, "mapping": mapping}
+    )
+    if updated != 1:
+        raise ApplicationError("This import has already been started.")
+    job.refresh_from_db()
+    _enqueue(job)
+    return job
+
+
+def is_stale(job: ImportJob) -> bool:
+    """A running job whose worker stopped reporting (killed, crashed): it may be retried."""
+    if job.status != ImportStatus.RUNNING:
+        return False
+    seen = job.heartbeat_at or job.started_at or job.created_at
+    return seen < timezone.now() - timedelta(seconds=settings.ANNOTUNE_IMPORT_STALE_SECONDS)
+
+
+def can_retry(job: ImportJob) -> bool:
+    return job.status == ImportStatus.FAILED or is_stale(job)
+
+
+@transaction.atomic
+def import_retry(*, job: ImportJob, user, skip_bad_rows: bool | None = None) -> ImportJob:
+    """Run a failed (or stalled) import again from the start; `skip_bad_rows` may change on the way."""
+    if not permissions.can_import(user, job.project):
+        raise PermissionDenied("Only project owners can import examples.")
+    job = ImportJob.objects.select_for_update().get(pk=job.pk)
+    if job.status == ImportStatus.SUCCEEDED:
+        raise ApplicationError("This import succeeded already; retrying it would import the rows twice.")
+    if not can_retry(job):
+        raise ApplicationError(
+            "This import is still running. It can be retried once it failed, or when its worker has "
+            f"not reported for {settings.ANNOTUNE_IMPORT_STALE_SECONDS} seconds."
+        )
+    options = dict(job.options)
+    if skip_bad_rows is not None:
+        options["skip_bad_rows"] = bool(skip_bad_rows)
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportStatus.QUEUED, phase=ImportPhase.WAITING, options=options, error="", finished_at=None
+    )
+    job.refresh_from_db()
+    _enqueue(job)
+    return job
+
+
+# --- the worker side -----------------------------------------------------------------------------
+
+
+@dataclass
+class Prepared:
+    line: int
+    messages: list[dict[str, str]]
+    category: str
+    style_tags: list[str]
+    context: str
+    content_hash: str
+    search_text: str
+
+
+@dataclass
+class Validation:
+    rows: list[Prepared]
+    errors: list[RowError]
+    rows_read: int
+    invalid_lines: set[int]
+    fatal: bool
+    detected: str
+    notes: list[str]
+
+
+class _Progress:
+    """Writes the job's counters now and then (not per row) so the page's bar moves."""
+
+    def __init__(self, job: ImportJob, every: float = 0.5):
+        self.job, self.every, self.last = job, every, time.monotonic()
+        self.bytes_done = 0
+
+    def bytes(self, done: int) -> None:
+        self.bytes_done = done
+
+    def tick(self, read: int, valid: int, invalid: int, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < self.every:
+            return
+        self.last = now
+        ImportJob.objects.filter(pk=self.job.pk, status=ImportStatus.RUNNING).update(
+            bytes_done=self.bytes_done,
+            rows_read=read,
+            rows_valid=valid,
+            rows_invalid=invalid,
+            heartbeat_at=timezone.now(),
+        )
+
+
+def _items(job: ImportJob, stream, container: str, progress: _Progress):
+    max_line = settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES
+    if container == "jsonl":
+        return formats.iter_jsonl(stream, max_line_bytes=max_line, progress=progress.bytes)
+    if container == "json":
+        return formats.iter_json_array(stream, max_record_bytes=max_line, progress=progress.bytes)
+    return formats.iter_csv(
+        stream, max_line_bytes=max_line, mapping=job.options.get("mapping") or {}, progress=progress.bytes
+    )
+
+
+def _clean_record(project: Project, record: formats.Record, *, complete: bool) -> Prepared | list[RowError]:
+    errors: list[RowError] = []
+    messages: list[dict[str, str]] = []
+    labels: tuple[str, list[str], str] = ("", [], "")
+    try:
+        messages = clean_messages(record.messages, require_complete=complete)
+    except ApplicationError as exc:
+        generic = exc.message.startswith("Some turns are invalid")
+        for key, problems in (exc.extra or {"": [exc.message]}).items():
+            reason = "; ".join(map(str, problems)) if generic or len(exc.extra) != 1 else exc.message
+            errors.append(RowError(record.line, formats.source_field(record, key), reason))
+    try:
+        labels = clean_labels(project, record.category, record.style_tags, record.context)
+    except ApplicationError as exc:
+        for key, problems in exc.extra.items():
+            errors.append(RowError(record.line, key, "; ".join(map(str, problems))))
+    if errors:
+        return errors
+    category, tags, context = labels
+    return Prepared(
+        record.line, messages, category, tags, context, content_hash(messages), search_text(messages, context)
+    )
+
+
+def _existing(project: Project, hashes: list[str]) -> dict[str, int]:
+    """content_hash -> id of an existing example with that content, for the given hashes."""
+    found: dict[str, int] = {}
+    size = 5000 if connection.vendor == "postgresql" else 900
+    for start in range(0, len(hashes), size):
+        chunk = hashes[start : start + size]
+        rows = Example.objects.filter(project=project, content_hash__in=chunk).values_list("content_hash", "id")
+        for digest, pk in rows.order_by("id"):
+            found.setdefault(digest, pk)
+    return found
+
+
+def _validate(job: ImportJob, progress: _Progress) -> Validation:
+    project = job.project
+    complete = job.options.get("status") == ExampleStatus.SUBMITTED
+    max_rows = settings.ANNOTUNE_IMPORT_MAX_ROWS
+    rows: list[Prepared] = []
+    errors: list[RowError] = []
+    invalid: set[int] = set()
+    notes: list[str] = []
+    seen: dict[str, int] = {}
+    schemas: Counter[str] = Counter()
+    read = 0
+    fatal = False
+    container = "csv"
+
+    def fail(line: int, field: str, reason: str) -> None:
+        errors.append(RowError(line, field, reason))
+        invalid.add(line)
+
+    with default_storage.open(job.file, "rb") as stream:
+        try:
+            skip, note = formats.sniff_encoding(stream.read(4096))
+            if note:
+                notes.append(note)
+            stream.seek(skip)
+            head = stream.read(65536)
+            stream.seek(skip)
+            if job.file_format == "csv":
+                container = "csv"
+            else:
+                container = formats.detect_container(head.decode("utf-8", errors="replace"), job.original_name)
+                if job.file_format != "auto" and container == "csv":
+                    raise formats.FileInvalid(
+                        1, f"The file does not look like {job.file_format} JSON (it should start with {{ or [)."
+                    )
+        except formats.FileInvalid as exc:
+            return Validation([], [exc.error], 0, {exc.error.line}, True, "", notes)
+        schema = "csv" if container == "csv" else job.file_format
+        for line, value, error in _items(job, stream, container, progress):
+            if error is not None:
+                errors.append(error)
+                invalid.add(error.line)
+                if error.fatal:
+                    fatal = True
+                    break
+                read += 1
+                continue
+            read += 1
+            if read > max_rows:
+                errors.append(
+                    RowError(
+                        line, "", f"The file has more than {max_rows:,} records; split it into smaller files.", True
+                    )
+                )
+                fatal = True
+                break
+            try:
+                record = formats.to_record(line, value, schema)
+            except RowInvalid as exc:
+                for field, reason in exc.errors:
+                    fail(line, field, reason)
+                continue
+            schemas[record.schema] += 1
+            cleaned = _clean_record(project, record, complete=complete)
+            if isinstance(cleaned, list):
+                errors.extend(cleaned)
+                invalid.add(line)
+                continue
+            first = seen.get(cleaned.content_hash)
+            if first is not None:
+                fail(line, record.container, f"Duplicate of line {first} of this file (the same conversation).")
+                continue
+            seen[cleaned.content_hash] = line
+            rows.append(cleaned)
+            progress.tick(read, len(rows), len(invalid))
+    if not fatal and rows:
+        existing = _existing(project, [row.content_hash for row in rows])
+        if existing:
+            kept = []
+            for row in rows:
+                if row.content_hash in existing:
+                    fail(row.line, "", f"Duplicate of existing example #{existing[row.content_hash]}.")
+                else:
+                    kept.append(row)
+            rows = kept
+    if not read and not errors:
+        errors.append(RowError(1, "", "The file holds no records.", True))
+        fatal = True
+    errors.sort(key=lambda e: e.line)
+    detected = ""
+    if schemas:
+        name = schemas.most_common(1)[0][0]
+        detected = "CSV" if name == "csv" else f"{name} ({CONTAINER_LABELS[container]})"
+    return Validation(rows, errors, read, invalid, fatal, detected, notes)
+
+
+def _report(validation: Validation) -> dict[str, Any]:
+    limit = settings.ANNOTUNE_IMPORT_MAX_REPORTED_ERRORS
+    return {
+        "errors": [e.as_dict() for e in validation.errors[:limit]],
+        "error_count": len(validation.errors),
+        "truncated": len(validation.errors) > limit,
+        "notes": validation.notes,
+    }
+
+
+def _write(job: ImportJob, rows: list[Prepared]) -> int:
+    """Insert examples, their first revisions (and submissions) in batches: the caller's transaction."""
+    status = job.options.get("status") or ExampleStatus.DRAFT
+    now = timezone.now()
+    batch = settings.ANNOTUNE_IMPORT_BATCH_SIZE
+    author_id, project_id = job.created_by_id, job.project_id
+    changed = list(EDITABLE_FIELDS)
+    for start in range(0, len(rows), batch):
+        chunk = rows[start : start + batch]
+        examples = Example.objects.bulk_create(
+            [
+                Example(
+                    project_id=project_id,
+                    author_id=author_id,
+                    messages=row.messages,
+                    category=row.category,
+                    style_tags=row.style_tags,
+                    context=row.context,
+                    status=status,
+                    content_hash=row.content_hash,
+                    search_text=row.search_text,
+                    submitted_at=now if status == ExampleStatus.SUBMITTED else None,
+                )
+                for row in chunk
+            ]
+        )
+        Revision.objects.bulk_create(
+            [
+                Revision(
+                    example_id=example.pk,
+                    version=1,
+                    author_id=author_id,
+                    messages=row.messages,
+                    category=row.category,
+                    style_tags=row.style_tags,
+                    context=row.context,
+                    changed_fields=changed,
+                    note=f"imported (import {job.pk}, line {row.line})",
+                )
+                for example, row in zip(examples, chunk, strict=True)
+            ]
+        )
+        if status == ExampleStatus.SUBMITTED:
+            Transition.objects.bulk_create(
+                [
+                    Transition(
+                        example_id=example.pk,
+                        actor_id=author_id,
+                        from_status=ExampleStatus.DRAFT,
+                        to_status=ExampleStatus.SUBMITTED,
+                        comment=f"imported (import {job.pk})",
+                    )
+                    for example in examples
+                ]
+            )
+    return len(rows)
+
+
+def _finish(job: ImportJob, **fields: Any) -> None:
+    ImportJob.objects.filter(pk=job.pk).update(phase=ImportPhase.DONE, finished_at=timezone.now(), **fields)
+
+
+def import_run(*, job_id: int) -> None:
+    """Run a queued import (the Celery task's body). Claims the job first: runs at most once at a time."""
+    now = timezone.now()
+    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
+        status=ImportStatus.RUNNING,
+        phase=ImportPhase.VALIDATING,
+        started_at=now,
+        heartbeat_at=now,
+        attempts=F("attempts") + 1,
+        bytes_done=0,
+        rows_read=0,
+        rows_valid=0,
+        rows_invalid=0,
+        rows_imported=0,
+        report={},
+        error="",
+    )
+    if claimed != 1:
+        logger.info("import %s is not queued; nothing to do", job_id)
+        return
+    job = ImportJob.objects.select_related("project").get(pk=job_id)
+    try:
+        _run(job)
+    except Exception as exc:
+        logger.exception("import %s failed", job_id)
+        _finish(
+            job,
+            status=ImportStatus.FAILED,
+            error=f"The import stopped on an unexpected error ({type(exc).__name__}). Nothing was written; "
+            "retry it, and report the problem if it happens again.",
+        )
+
+
+def _run(job: ImportJob) -> None:
+    progress = _Progress(job)
+    validation = _validate(job, progress)
+    report = _report(validation)
+    counts = {
+        "bytes_done": job.size_bytes,
+        "rows_read": validation.rows_read,
+        "rows_valid": len(validation.rows),
+        "rows_invalid": len(validation.invalid_lines),
+        "detected_format": validation.detected,
+        "report": report,
+    }
+    skip = bool(job.options.get("skip_bad_rows"))
+    if validation.fatal or (validation.errors and not skip) or not validation.rows:
+        if validation.fatal:
+            message = "The file could not be read to the end; nothing was imported. Fix the error and upload it again."
+        elif validation.errors:
+            message = (
+                f"{len(validation.invalid_lines)} row(s) have problems, so nothing was imported. Fix them, or "
+                "import again with “skip bad rows” to import the good ones only."
+            )
+        else:
+            message = "No valid rows to import."
+        _finish(job, status=ImportStatus.FAILED, error=message, **counts)
+        return
+    ImportJob.objects.filter(pk=job.pk).update(phase=ImportPhase.WRITING, heartbeat_at=timezone.now(), **counts)
+    with transaction.atomic():
+        # One import writes into a project at a time; duplicates are checked again under the lock.
+        Project.objects.select_for_update().filter(pk=job.project_id).first()
+        existing = _existing(job.project, [row.content_hash for row in validation.rows])
+        rows = validation.rows
+        if existing:
+            late = [
+                RowError(r.line, "", f"Duplicate of existing example #{existing[r.content_hash]}.")
+                for r in rows
+                if r.content_hash in existing
+            ]
+            validation.errors = sorted(validation.errors + late, key=lambda e: e.line)
+            validation.invalid_lines |= {e.line for e in late}
+            rows = [r for r in rows if r.content_hash not in existing]
+            counts.update(report=_report(validation), rows_invalid=len(validation.invalid_lines), rows_valid=len(rows))
+            if not skip or not rows:
+                _finish(job, status=ImportStatus.FAILED, error="Rows duplicate examples added meanwhile.", **counts)
+                return
+        imported = _write(job, rows)
+        _finish(job, status=ImportStatus.SUCCEEDED, rows_imported=imported, error="", **counts)

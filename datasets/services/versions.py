@@ -1,0 +1,197 @@
+"""Create immutable dataset versions: snapshot the approved examples into files in storage.
+
+Content: one canonical JSON line per example ({"category", "context", "messages", "style_tags"},
+sorted keys, compact), lines sorted by the example's content hash (then by the line itself).
+The version's sha256 is the hash of that file, so identical approved content gives the identical
+hash whatever the example ids or their order.
+
+Split: stratified by category. Within a category each distinct content hash gets a rank,
+sha256(f"{seed}:{content_hash}"); the lowest round(n * fraction) go to validation (at most n - 1,
+so a category keeps a training example). Same content, seed and fraction: same split, on every
+run. Identical conversations share a hash, so they land on the same side: no example in both.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections import defaultdict
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import Max
+
+from annotation.models import Example, ExampleStatus, Project
+from annotation.services.conversations import canonical_json
+from annotune.errors import ApplicationError
+
+from .. import permissions
+from ..models import DatasetVersion
+from .checks import run_dataset_checks
+
+MAX_SEED = 2**63 - 1
+
+
+def split_rank(seed: int, digest: str) -> str:
+    return hashlib.sha256(f"{seed}:{digest}".encode()).hexdigest()
+
+
+def assign_split(examples: list[dict[str, Any]], *, seed: int, fraction: float) -> dict[str, str]:
+    """content_hash -> "train" | "validation" for examples with "category" and "content_hash"."""
+    groups: dict[str, set[str]] = defaultdict(set)
+    for example in examples:
+        groups[example["category"]].add(example["content_hash"])
+    split: dict[str, str] = {}
+    for digests in groups.values():
+        ranked = sorted(digests, key=lambda d: (split_rank(seed, d), d))
+        n_validation = min(round(len(ranked) * fraction), max(len(ranked) - 1, 0))
+        for index, digest in enumerate(ranked):
+            # A hash in two categories keeps the first side it got: never in both splits.
+            split.setdefault(digest, "validation" if index < n_validation else "train")
+    return split
+
+
+def _clean_params(seed: Any, fraction: Any) -> tuple[int, float]:
+    errors: dict[str, list[str]] = {}
+    if seed is None:
+        seed = settings.ANNOTUNE_SPLIT_SEED
+    if fraction is None:
+        fraction = settings.ANNOTUNE_VALIDATION_FRACTION
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        errors["seed"] = ["A whole number between 0 and 2^63-1."]
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
+        errors["validation_fraction"] = ["A fraction from 0 up to (not including) 1, e.g. 0.1."]
+    if errors:
+        raise ApplicationError("Some version settings are invalid.", errors)
+    return seed, float(fraction)
+
+
+def approved_snapshot(project: Project) -> list[dict[str, Any]]:
+    """The approved examples as canonical records, in canonical order."""
+    rows = (
+        Example.objects.filter(project=project, status=ExampleStatus.APPROVED)
+        .values_list("id", "messages", "category", "style_tags", "context", "content_hash")
+        .iterator(chunk_size=2000)
+    )
+    examples = []
+    for pk, messages, category, style_tags, context, digest in rows:
+        record = {"messages": messages, "category": category, "style_tags": style_tags, "context": context}
+        line = canonical_json(record)
+        examples.append(
+            {
+                "id": pk,
+                **record,
+                "content_hash": digest,
+                "line": line,
+                "record_sha256": hashlib.sha256(line.encode()).hexdigest(),
+            }
+        )
+    examples.sort(key=lambda e: (e["content_hash"], e["line"], e["id"]))
+    return examples
+
+
+class _HashedFile:
+    """A temporary file that hashes what is written to it."""
+
+    def __init__(self) -> None:
+        self.file = tempfile.SpooledTemporaryFile(max_size=8 << 20)  # noqa: SIM115
+        self.sha = hashlib.sha256()
+        self.count = 0
+
+    def write_line(self, text: str) -> None:
+        data = text.encode() + b"\n"
+        self.sha.update(data)
+        self.file.write(data)
+        self.count += 1
+
+    def save(self, name: str) -> str:
+        self.file.seek(0)
+        try:
+            return default_storage.save(name, File(self.file, name=name))
+        finally:
+            self.file.close()
+
+
+def version_create(
+    *,
+    project: Project,
+    user,
+    notes: str = "",
+    seed: Any = None,
+    validation_fraction: Any = None,
+    override_reason: str = "",
+) -> DatasetVersion:
+    """Snapshot the approved examples as the project's next version (owners only)."""
+    if not permissions.can_create_version(user, project):
+        raise PermissionDenied("Only project owners can create dataset versions.")
+    seed, fraction = _clean_params(seed, validation_fraction)
+    notes, override_reason = (notes or "").strip()[:5000], (override_reason or "").strip()[:5000]
+    with transaction.atomic():
+        # Versions of one project are numbered and written one at a time.
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        examples = approved_snapshot(project)
+        if not examples:
+            raise ApplicationError("There are no approved examples to put in a version yet.")
+        split = assign_split(examples, seed=seed, fraction=fraction)
+        for example in examples:
+            example["split"] = split[example["content_hash"]]
+        report = run_dataset_checks(
+            [{k: v for k, v in e.items() if k not in ("line", "record_sha256")} for e in examples], project
+        )
+        if report.get("errors"):
+            if not override_reason:
+                raise ApplicationError(
+                    f"The dataset checks found {len(report['errors'])} error(s); fix them, or (owners) give a "
+                    "reason to override them.",
+                    {"override_reason": ["Required to create a version despite errors."], "report": report},
+                )
+            if not permissions.can_override_checks(user, project):
+                raise PermissionDenied("Only project owners can override the dataset checks.")
+        number = (DatasetVersion.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0) + 1
+        files = {part: _HashedFile() for part in ("all", "train", "validation", "manifest")}
+        counts: dict[str, dict[str, int]] = {}
+        for example in examples:
+            files["all"].write_line(example["line"])
+            files[example["split"]].write_line(example["line"])
+            files["manifest"].write_line(
+                canonical_json(
+                    {
+                        "id": example["id"],
+                        "content_hash": example["content_hash"],
+                        "record_sha256": example["record_sha256"],
+                        "split": example["split"],
+                    }
+                )
+            )
+            bucket = counts.setdefault(example["category"], {"total": 0, "train": 0, "validation": 0})
+            bucket["total"] += 1
+            bucket[example["split"]] += 1
+        sha256 = files["all"].sha.hexdigest()
+        folder = f"datasets/project-{project.pk}/v{number}-{sha256[:12]}"
+        paths = {part: f.save(f"{folder}/{part}.jsonl") for part, f in files.items()}
+        return DatasetVersion.objects.create(
+            project=project,
+            number=number,
+            sha256=sha256,
+            example_count=len(examples),
+            train_count=files["train"].count,
+            validation_count=files["validation"].count,
+            category_counts=dict(sorted(counts.items())),
+            split_seed=seed,
+            validation_fraction=fraction,
+            all_path=paths["all"],
+            train_path=paths["train"],
+            validation_path=paths["validation"],
+            manifest_path=paths["manifest"],
+            train_sha256=files["train"].sha.hexdigest(),
+            validation_sha256=files["validation"].sha.hexdigest(),
+            guideline_sha256=hashlib.sha256((project.guidelines or "").encode()).hexdigest(),
+            validation_report=report,
+            override_reason=override_reason if report.get("errors") else "",
+            notes=notes,
+            created_by=user,
+        )

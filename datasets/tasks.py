@@ -1,0 +1,13 @@
+"""Background work of the datasets app: tasks take ids and call a service."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from .services import imports
+
+
+@shared_task(name="datasets.tasks.run_import", acks_late=True, time_limit=3600, soft_time_limit=3500)
+def run_import(job_id: int) -> None:
+    """Validate and write one import job. Safe to deliver twice: the service claims the job first."""
+    imports.import_run(job_id=job_id)
