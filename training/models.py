@@ -151,10 +151,100 @@ class Adapter(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     archived = models.BooleanField(default=False)
+    # The project's active adapter answers generate requests that name none (at most one per project).
+    is_active = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["project", "-id"], name="adapter_project_id")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project"], condition=models.Q(is_active=True), name="one_active_adapter_per_project"
+            )
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+
+class GenerationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class GenerationRequest(models.Model):
+    """A conversation to answer with the base model and / or adapters, on the inference queue.
+
+    `targets` lists what answers: `{"adapter_id": null}` is the base model alone; `outputs` gets one
+    entry per target, in the same order, written by the inference worker.
+    """
+
+    project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="generations")
+    base_model = models.ForeignKey(BaseModel, on_delete=models.CASCADE, related_name="+")
+    messages = models.JSONField()
+    targets = models.JSONField(default=list)
+    params = models.JSONField(default=dict, help_text="max_new_tokens, temperature, top_p, seed")
+    status = models.CharField(max_length=20, choices=GenerationStatus.choices, default=GenerationStatus.QUEUED)
+    outputs = models.JSONField(default=list, blank=True)
+    error_code = models.CharField(max_length=50, blank=True)
+    error = models.TextField(blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Generation {self.pk} ({self.status})"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED)
+
+
+class OperationKind(models.TextChoices):
+    MERGE = "merge", "Merge into the base model"
+    COMBINE = "combine", "Combine adapters"
+
+
+class AdapterOperation(models.Model):
+    """Background work on adapters (default queue): a merge (result: a model folder) or a combination
+    (result: a new adapter). The row is the source of truth; the task claims it like a job."""
+
+    project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="adapter_operations")
+    kind = models.CharField(max_length=10, choices=OperationKind.choices)
+    adapter = models.ForeignKey(
+        Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="merges", help_text="Merged adapter"
+    )
+    sources = models.JSONField(default=list, blank=True, help_text='Combine: [{"adapter_id", "name", "weight"}]')
+    params = models.JSONField(default=dict, blank=True, help_text="Combine: method, name, svd_rank")
+    status = models.CharField(max_length=20, choices=GenerationStatus.choices, default=GenerationStatus.QUEUED)
+    result_adapter = models.ForeignKey(
+        Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Combined adapter"
+    )
+    storage_path = models.CharField(max_length=500, blank=True, help_text="Storage folder of the merged model")
+    size_bytes = models.BigIntegerField(default=0)
+    registered_base_model = models.ForeignKey(
+        BaseModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    error_code = models.CharField(max_length=50, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.pk} ({self.status})"
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED)
