@@ -1,0 +1,444 @@
+"""Dataset-level checks over a list of examples: balance, length outliers, annotators, style tags,
+exact and near duplicates (MinHash LSH), train/validation leakage, diversity. Pure functions returning
+findings and the statistics the data-health page charts, gathered in a `DatasetReport`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import unicodedata
+import zlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from validators.findings import Finding, Severity
+from validators.inputs import ExampleInput, ProjectSpec
+from validators.registry import make_finding
+
+WORD_RE = re.compile(r"\w+")
+
+
+# -- hashing ---------------------------------------------------------------------------------------------
+def normalised_text(messages: Iterable[Mapping[str, str]]) -> str:
+    """Role-tagged text with unicode (NFKC), case and whitespace folded."""
+    parts = []
+    for message in messages:
+        text = unicodedata.normalize("NFKC", message["content"]).casefold()
+        parts.append(message["role"] + ":" + " ".join(text.split()))
+    return "\n".join(parts)
+
+
+def content_hash(messages: Iterable[Mapping[str, str]]) -> str:
+    """sha256 hex of `normalised_text`: equal for conversations that train the same. Store it per example.
+
+    Same algorithm as `annotation.services.conversations.content_hash`, so stored hashes agree.
+    """
+    return hashlib.sha256(normalised_text(messages).encode()).hexdigest()
+
+
+def _messages(example: ExampleInput) -> list[dict[str, str]]:
+    return [{"role": m.role, "content": m.content} for m in example.messages]
+
+
+def prompt_hash(example: ExampleInput) -> str:
+    return content_hash(m for m in _messages(example) if m["role"] != "assistant")
+
+
+def example_key(example: ExampleInput, index: int) -> str:
+    return example.id if example.id is not None else f"#{index}"
+
+
+# -- near duplicates ----------------------------------------------------------------------------------
+def shingles(text: str, n: int = 3) -> np.ndarray:
+    """Sorted unique crc32 hashes of word n-grams of the case-folded text (the words themselves if fewer)."""
+    words = WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold())
+    if len(words) <= n:
+        grams = [" ".join(words)] if words else []
+    else:
+        grams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return np.unique(np.fromiter((zlib.crc32(g.encode()) for g in grams), dtype=np.uint32, count=len(grams)))
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    if not len(a) and not len(b):
+        return 1.0
+    inter = len(np.intersect1d(a, b, assume_unique=True))
+    return inter / (len(a) + len(b) - inter)
+
+
+class _UnionFind:
+    def __init__(self, n: int) -> None:
+        self.parent = list(range(n))
+
+    def find(self, x: int) -> int:
+        while self.parent[x] != x:
+            self.parent[x] = self.parent[self.parent[x]]
+            x = self.parent[x]
+        return x
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+    def groups(self) -> list[list[int]]:
+        out: dict[int, list[int]] = defaultdict(list)
+        for i in range(len(self.parent)):
+            out[self.find(i)].append(i)
+        return [g for g in out.values() if len(g) > 1]
+
+
+_MERSENNE = np.uint64((1 << 61) - 1)
+_MAX32 = np.uint64((1 << 32) - 1)
+
+
+@dataclass
+class MinHasher:
+    """Vectorised MinHash signatures of shingle sets (universal hashing (a*x+b) mod p, like datasketch)."""
+
+    num_perm: int = 128
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        rng = np.random.RandomState(self.seed)
+        self.a = rng.randint(1, int(_MERSENNE), size=self.num_perm, dtype=np.uint64)
+        self.b = rng.randint(0, int(_MERSENNE), size=self.num_perm, dtype=np.uint64)
+
+    def signature(self, shingle_hashes: np.ndarray) -> np.ndarray:
+        if not len(shingle_hashes):
+            return np.full(self.num_perm, _MAX32, dtype=np.uint64)
+        hv = shingle_hashes.astype(np.uint64)[:, None]
+        return np.bitwise_and((hv * self.a + self.b) % _MERSENNE, _MAX32).min(axis=0)
+
+
+def near_duplicate_pairs(
+    texts: Sequence[str], *, threshold: float = 0.8, num_perm: int = 128, ngram: int = 3, seed: int = 1
+) -> list[tuple[int, int, float]]:
+    """Pairs (i, j, jaccard) with word-shingle Jaccard >= threshold: MinHash LSH (datasketch) proposes,
+    exact Jaccard on the shingle sets confirms. Exact duplicates should be collapsed before calling."""
+    from datasketch import LeanMinHash, MinHashLSH
+
+    hasher = MinHasher(num_perm=num_perm, seed=seed)
+    sets = [shingles(t, ngram) for t in texts]
+    # Favour recall (false candidates are removed by the exact check).
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.2, 0.8))
+    signatures = []
+    for i, s in enumerate(sets):
+        mh = LeanMinHash(seed=seed, hashvalues=hasher.signature(s), scheme="legacy")
+        signatures.append(mh)
+        lsh.insert(i, mh, check_duplication=False)
+    pairs = []
+    for i, mh in enumerate(signatures):
+        if not len(sets[i]):
+            continue
+        for j in lsh.query(mh):
+            if j <= i:
+                continue
+            a, b = sets[i], sets[j]
+            if min(len(a), len(b)) < threshold * max(len(a), len(b)):
+                continue  # sizes alone rule it out
+            score = jaccard(a, b)
+            if score >= threshold:
+                pairs.append((i, int(j), score))
+    return pairs
+
+
+def duplicate_clusters(
+    examples: Sequence[ExampleInput], *, threshold: float = 0.8, num_perm: int = 128, ngram: int = 3,
+    near: bool = True,
+) -> tuple[list[list[int]], list[list[int]], list[str]]:  # fmt: skip
+    """(exact clusters, near clusters, content hashes). Clusters are lists of example indices; a near
+    cluster groups examples linked by near-duplicate pairs (exact copies join their representative)."""
+    hashes = [content_hash(_messages(e)) for e in examples]
+    by_hash: dict[str, list[int]] = defaultdict(list)
+    for i, h in enumerate(hashes):
+        by_hash[h].append(i)
+    exact = [idx for idx in by_hash.values() if len(idx) > 1]
+    near_clusters: list[list[int]] = []
+    if near:
+        reps = [idx[0] for idx in by_hash.values()]
+        texts = [normalised_text(_messages(examples[i])) for i in reps]
+        uf = _UnionFind(len(reps))
+        for a, b, _ in near_duplicate_pairs(texts, threshold=threshold, num_perm=num_perm, ngram=ngram):
+            uf.union(a, b)
+        for group in uf.groups():
+            members = sorted(i for g in group for i in by_hash[hashes[reps[g]]])
+            near_clusters.append(members)
+    return exact, near_clusters, hashes
+
+
+# -- statistics helpers ----------------------------------------------------------------------------------
+def robust_z(values: Sequence[float]) -> np.ndarray:
+    """0.6745 * (x - median) / MAD; zeros when MAD is 0 (fewer than half the values differ)."""
+    x = np.asarray(values, dtype=float)
+    if not len(x):
+        return x
+    median = np.median(x)
+    mad = np.median(np.abs(x - median))
+    if mad == 0:
+        return np.zeros_like(x)
+    return 0.6745 * (x - median) / mad
+
+
+def histogram(values: Sequence[float], bins: int = 20) -> dict[str, list[float]]:
+    if not len(values):
+        return {"edges": [], "counts": []}
+    counts, edges = np.histogram(np.asarray(values, dtype=float), bins=bins)
+    return {"edges": [round(float(e), 2) for e in edges], "counts": [int(c) for c in counts]}
+
+
+def distinct_n(texts: Iterable[str], n: int) -> tuple[float, int]:
+    """Share of distinct word n-grams among all n-grams, and the total."""
+    seen: set[tuple[str, ...] | str] = set()
+    total = 0
+    for text in texts:
+        words = WORD_RE.findall(text.casefold())
+        if n == 1:
+            seen.update(words)
+            total += len(words)
+        else:
+            grams = list(zip(*(words[i:] for i in range(n)), strict=False))
+            seen.update(grams)
+            total += len(grams)
+    return (len(seen) / total if total else 0.0), total
+
+
+@dataclass(frozen=True)
+class DatasetThresholds:
+    balance_tolerance: float = 0.10
+    dominance: float = 0.5
+    min_examples: int = 20
+    outlier_z: float = 3.5
+    annotator_dominance: float = 0.5
+    style_tag_min_share: float = 0.05
+    near_threshold: float = 0.8
+    num_perm: int = 128
+    shingle: int = 3
+    distinct2_min: float = 0.25
+    prompt_cluster_similarity: float = 0.9
+    prompt_cluster_share: float = 0.2
+
+
+@dataclass
+class DatasetReport:
+    """Findings plus the statistics the data-health page charts. `to_dict()` is JSON-serialisable.
+
+    `stats` keys: n_examples, categories ({name: {count, share, target}}), general_share, lengths
+    ({prompt|response: {median, p95, histogram}}), annotators ({author: {count, share}}), style_tags,
+    duplicates ({exact: [[ids]], near: [[ids]]}), leakage ([[ids]]), diversity, prompt_clusters.
+    `example_findings`: per-example findings by example id when per-example checks ran too.
+    """
+
+    findings: list[Finding] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)
+    example_findings: dict[str, list[Finding]] = field(default_factory=dict)
+
+    @property
+    def blocking(self) -> bool:
+        return any(f.severity is Severity.ERROR for f in self.findings) or any(
+            f.severity is Severity.ERROR for fs in self.example_findings.values() for f in fs
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "findings": [f.to_dict() for f in self.findings],
+            "stats": self.stats,
+            "example_findings": {k: [f.to_dict() for f in v] for k, v in self.example_findings.items()},
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DatasetReport:
+        return cls(
+            findings=[Finding.from_dict(f) for f in data.get("findings") or ()],
+            stats=dict(data.get("stats") or {}),
+            example_findings={
+                k: [Finding.from_dict(f) for f in v] for k, v in (data.get("example_findings") or {}).items()
+            },
+        )
+
+
+# -- the checks -----------------------------------------------------------------------------------------
+def check_balance(examples: Sequence[ExampleInput], spec: ProjectSpec, t: DatasetThresholds
+                  ) -> tuple[list[Finding], dict[str, Any]]:  # fmt: skip
+    n = len(examples)
+    counts = Counter(e.category or "(none)" for e in examples)
+    targets = spec.category_targets
+    names = sorted(set(counts) | set(targets))
+    stats = {
+        name: {"count": counts.get(name, 0), "share": round(counts.get(name, 0) / n, 4) if n else 0.0,
+               "target": round(targets[name], 4) if name in targets else None}
+        for name in names
+    }  # fmt: skip
+    findings: list[Finding] = []
+    if n < t.min_examples:
+        return findings, stats
+    for name, target in targets.items():
+        share = counts.get(name, 0) / n
+        if abs(share - target) > t.balance_tolerance and name != spec.general_category:
+            findings.append(make_finding("ds.category_imbalance", f"{name!r} is {share:.0%} of the examples; "
+                                         f"target {target:.0%}.", evidence={"category": name, "share": share,
+                                         "target": target, "count": counts.get(name, 0)}))  # fmt: skip
+    if len(names) > 1:
+        top, top_count = counts.most_common(1)[0]
+        share = top_count / n
+        if share > max(t.dominance, targets.get(top, 0) + t.balance_tolerance):
+            findings.append(make_finding("ds.category_dominant", f"{top!r} holds {share:.0%} of the examples.",
+                                         evidence={"category": top, "share": share}))  # fmt: skip
+    general_stats: dict[str, Any] | None = None
+    if spec.general_category:
+        g = spec.general_category
+        share = counts.get(g, 0) / n
+        general_target = targets.get(g)
+        general_stats = {"category": g, "share": round(share, 4), "target": general_target}
+        if general_target is not None and abs(share - general_target) > t.balance_tolerance:
+            findings.append(make_finding("ds.general_share", f"General data ({g!r}) is {share:.0%}; target "
+                                         f"{general_target:.0%}.", evidence=general_stats))  # fmt: skip
+        elif general_target is None and (share > 0.5 or share == 0):
+            what = "outweighs the domain data" if share > 0.5 else "is missing (risk of forgetting general skills)"
+            findings.append(make_finding("ds.general_share", f"General data ({g!r}, {share:.0%}) {what}.",
+                                         evidence=general_stats))  # fmt: skip
+    return findings, {"categories": stats, "general": general_stats}
+
+
+def check_lengths(examples: Sequence[ExampleInput], keys: Sequence[str], t: DatasetThresholds
+                  ) -> tuple[list[Finding], dict[str, Any]]:  # fmt: skip
+    findings: list[Finding] = []
+    stats: dict[str, Any] = {}
+    for part in ("prompt", "response"):
+        lengths = [len(e.prompt_text() if part == "prompt" else e.response_text()) for e in examples]
+        stats[part] = {
+            "median": float(np.median(lengths)) if lengths else 0.0,
+            "p95": float(np.percentile(lengths, 95)) if lengths else 0.0,
+            "histogram": histogram(lengths),
+        }
+        if len(lengths) < t.min_examples:
+            continue
+        z = robust_z(lengths)
+        for i in (int(j) for j in np.flatnonzero(np.abs(z) > t.outlier_z)):
+            kind = "long" if z[i] > 0 else "short"
+            findings.append(make_finding("ds.length_outlier", f"Unusually {kind} {part} ({lengths[i]} characters, "
+                                         f"median {stats[part]['median']:.0f}).", evidence={"example_id": keys[i],
+                                         "part": part, "length": lengths[i], "z": round(float(z[i]), 2)}))  # fmt: skip
+    return findings, stats
+
+
+def check_annotators(examples: Sequence[ExampleInput], t: DatasetThresholds) -> tuple[list[Finding], dict[str, Any]]:
+    counts = Counter(e.author for e in examples if e.author)
+    total = sum(counts.values())
+    stats = {a: {"count": c, "share": round(c / total, 4)} for a, c in counts.most_common()}
+    findings: list[Finding] = []
+    if total >= t.min_examples and len(counts) >= 2:
+        author, count = counts.most_common(1)[0]
+        if count / total > t.annotator_dominance:
+            findings.append(make_finding("ds.annotator_dominance", f"{author} wrote {count / total:.0%} of the "
+                                         "examples.", evidence={"author": author, "share": count / total}))  # fmt: skip
+    return findings, stats
+
+
+def check_style_tags(examples: Sequence[ExampleInput], spec: ProjectSpec, t: DatasetThresholds
+                     ) -> tuple[list[Finding], dict[str, Any]]:  # fmt: skip
+    n = len(examples)
+    counts = Counter(tag for e in examples for tag in set(e.style_tags))
+    stats = {tag: {"count": counts.get(tag, 0), "share": round(counts.get(tag, 0) / n, 4) if n else 0.0}
+             for tag in sorted(set(spec.style_tags) | set(counts))}  # fmt: skip
+    findings: list[Finding] = []
+    if n >= t.min_examples:
+        for tag in spec.style_tags:
+            share = counts.get(tag, 0) / n
+            if share < t.style_tag_min_share:
+                findings.append(make_finding("ds.style_tag_coverage", f"Style tag {tag!r} is on {share:.0%} of the "
+                                             "examples.", evidence={"tag": tag, "share": share}))  # fmt: skip
+    return findings, stats
+
+
+def check_duplicates(examples: Sequence[ExampleInput], keys: Sequence[str], split: Mapping[str, str] | None,
+                     t: DatasetThresholds, near: bool = True) -> tuple[list[Finding], dict[str, Any]]:  # fmt: skip
+    exact, near_clusters, _ = duplicate_clusters(examples, threshold=t.near_threshold, num_perm=t.num_perm,
+                                                 ngram=t.shingle, near=near)  # fmt: skip
+    findings: list[Finding] = []
+    exact_sets = {frozenset(c) for c in exact}
+    for cluster in exact:
+        ids = [keys[i] for i in cluster]
+        findings.append(make_finding("ds.exact_duplicate", f"{len(ids)} examples have the same content.",
+                                     evidence={"example_ids": ids}))  # fmt: skip
+    reported_near = []
+    for cluster in near_clusters:
+        if frozenset(cluster) in exact_sets:
+            continue  # only exact copies: already reported
+        ids = [keys[i] for i in cluster]
+        reported_near.append(ids)
+        findings.append(make_finding("ds.near_duplicate", f"{len(ids)} examples are near duplicates.",
+                                     evidence={"example_ids": ids, "threshold": t.near_threshold}))  # fmt: skip
+    leakage: list[list[str]] = []
+    if split:
+        groups: list[tuple[str, list[int]]] = [("exact", c) for c in exact] + [("near", c) for c in near_clusters]
+        by_prompt: dict[str, list[int]] = defaultdict(list)
+        for i, e in enumerate(examples):
+            by_prompt[prompt_hash(e)].append(i)
+        groups += [("prompt", c) for c in by_prompt.values() if len(c) > 1]
+        seen: set[frozenset[str]] = set()
+        for kind, cluster in groups:
+            ids = [keys[i] for i in cluster]
+            sides = {split.get(k) for k in ids} - {None}
+            if len(sides) < 2 or frozenset(ids) in seen:
+                continue
+            seen.add(frozenset(ids))
+            leakage.append(ids)
+            findings.append(make_finding("ds.leakage", f"{len(ids)} examples ({kind} match) are split across "
+                                         f"{' and '.join(sorted(str(s) for s in sides))}.",
+                                         evidence={"example_ids": ids, "match": kind,
+                                                   "splits": {k: split.get(k) for k in ids}}))  # fmt: skip
+    stats = {"exact": [[keys[i] for i in c] for c in exact], "near": reported_near}
+    return findings, {"duplicates": stats, "leakage": leakage}
+
+
+def check_diversity(examples: Sequence[ExampleInput], keys: Sequence[str], t: DatasetThresholds,
+                    embedder: Any = None) -> tuple[list[Finding], dict[str, Any]]:  # fmt: skip
+    responses = [e.response_text() for e in examples]
+    prompts = [e.prompt_text() for e in examples]
+    d1, total1 = distinct_n(responses, 1)
+    d2, total2 = distinct_n(responses, 2)
+    p1, _ = distinct_n(prompts, 1)
+    p2, ptotal2 = distinct_n(prompts, 2)
+    stats: dict[str, Any] = {"response_distinct_1": round(d1, 4), "response_distinct_2": round(d2, 4),
+                             "prompt_distinct_1": round(p1, 4), "prompt_distinct_2": round(p2, 4),
+                             "response_words": total1}  # fmt: skip
+    findings: list[Finding] = []
+    if len(examples) >= t.min_examples and total2 >= 500 and d2 < t.distinct2_min:
+        findings.append(make_finding("ds.low_diversity", f"Only {d2:.0%} of response word pairs are distinct.",
+                                     evidence={"distinct_2": d2, "part": "response"}))  # fmt: skip
+    if len(examples) >= t.min_examples and ptotal2 >= 500 and p2 < t.distinct2_min:
+        findings.append(make_finding("ds.low_diversity", f"Only {p2:.0%} of prompt word pairs are distinct.",
+                                     evidence={"distinct_2": p2, "part": "prompt"}))  # fmt: skip
+    if embedder is not None and examples:
+        clusters = prompt_clusters(prompts, embedder, t.prompt_cluster_similarity)
+        stats["prompt_clusters"] = [[keys[i] for i in c] for c in clusters[:20]]
+        if clusters and len(examples) >= t.min_examples and len(clusters[0]) / len(examples) > t.prompt_cluster_share:
+            share = len(clusters[0]) / len(examples)
+            findings.append(make_finding("ds.low_diversity", f"One group of similar prompts holds {share:.0%} of the "
+                                         "examples.", evidence={"example_ids": [keys[i] for i in clusters[0]],
+                                         "share": share, "part": "prompt_cluster"}))  # fmt: skip
+    return findings, stats
+
+
+def prompt_clusters(prompts: Sequence[str], embedder: Any, similarity: float = 0.9) -> list[list[int]]:
+    """Greedy clusters of prompts whose embeddings have cosine >= `similarity`, largest first (size > 1)."""
+    vectors = embedder.encode(list(prompts))
+    assigned = np.full(len(prompts), -1)
+    clusters: list[list[int]] = []
+    for i in range(len(prompts)):
+        if assigned[i] >= 0:
+            continue
+        sims = vectors[i + 1 :] @ vectors[i]
+        members = [i] + [int(j) + i + 1 for j in np.flatnonzero(sims >= similarity) if assigned[int(j) + i + 1] < 0]
+        assigned[members] = len(clusters)
+        clusters.append(members)
+    return sorted((c for c in clusters if len(c) > 1), key=len, reverse=True)

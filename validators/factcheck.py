@@ -1,0 +1,424 @@
+"""Fact check against a project's knowledge base (reference documents + a fact list).
+
+The assistant reply is split into claims (sentences). For each claim BM25 (rank-bm25) retrieves the
+best passages (documents are chunked into passages of a few sentences; each fact is one passage).
+Optionally sentence-embedding similarity reranks them. Each claim is reported as supported,
+unsupported or contradicted (a number, unit, date, name or negation differs from the best passage),
+with the passage as evidence. Claims a reviewer verified (`claim_hash` -> source) are reported as
+verified.
+
+Build the `KnowledgeBase` once per project (it holds the index) and pass it in `ProjectSpec`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from rank_bm25 import BM25Okapi
+
+from validators.base import Check
+from validators.embeddings import SentenceEmbedder
+from validators.findings import Finding, Location
+from validators.formatting import code_spans, mask
+from validators.inputs import ExampleInput, ProjectSpec
+from validators.registry import make_finding
+
+STOPWORDS = frozenset(
+    """a an the and or but if then than so of to in on at by for with from into onto over under about as is are
+    was were be been being am do does did done have has had having it its it's this that these those there here
+    we you your yours our ours they them their he she his her i me my mine us can could will would shall should
+    may might must which who whom whose what when where why how all any each every some such also just only very
+    more most less least not no nor never none up down out off again further once both few other own same too s t
+    please thanks thank yes okay ok let's let get got""".split()
+)
+NEGATIONS = frozenset({"not", "no", "never", "none", "cannot", "without", "nor", "neither"})
+CONTRACTED = frozenset({"don", "doesn", "isn", "aren", "can", "won", "didn", "wasn", "weren", "haven", "hasn"})
+WORD_RE = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+(?:[.,]\d+)*")
+SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n+")
+QUANTITY_RE = re.compile(r"([$€£])?\s?(\d+(?:[.,]\d+)*)\s?(%|[A-Za-z]+)?")
+MONTHS = ("january february march april may june july august september october november december").split()
+MONTH_SET = frozenset(MONTHS) | frozenset(m[:3] for m in MONTHS)
+WEEKDAYS = frozenset("monday tuesday wednesday thursday friday saturday sunday".split())
+
+
+def _stem(word: str) -> str:
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased, stop-word-free, lightly stemmed tokens (numbers kept, separators dropped)."""
+    out = []
+    for raw in WORD_RE.findall(text):
+        word = raw.lower().replace("'", "")
+        if word in STOPWORDS or (len(word) < 2 and not word.isdigit()):
+            continue
+        if word[0].isdigit():
+            out.append(word.replace(",", ""))
+        else:
+            out.append(_stem(word.strip("-")))
+    return out
+
+
+def _normalise_claim(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split()).rstrip(".!")
+
+
+def claim_hash(text: str) -> str:
+    """Stable key of a claim for `ProjectSpec.verified_claims` (case, spacing and final stop ignored)."""
+    return hashlib.sha256(_normalise_claim(text).encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    id: str
+    text: str
+    source: str
+    kind: str  # "document" or "fact"
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    message: int
+    start: int
+    end: int
+    text: str
+
+
+def split_sentences(text: str) -> list[tuple[int, int]]:
+    """Spans of sentences (and list items / lines)."""
+    spans = []
+    start = 0
+    for m in SENTENCE_SPLIT_RE.finditer(text):
+        spans.append((start, m.start()))
+        start = m.end()
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        chunk = text[s:e]
+        stripped = chunk.strip()
+        if not stripped:
+            continue
+        lead = len(chunk) - len(chunk.lstrip())
+        out.append((s + lead, s + lead + len(stripped)))
+    return out
+
+
+LIST_PREFIX_RE = re.compile(r"^(?:[-*+]|\d{1,3}[.)])\s+")
+
+
+def extract_claims(example: ExampleInput, min_words: int = 3) -> list[Claim]:
+    """Declarative sentences of assistant replies with at least `min_words` content words (code skipped)."""
+    claims = []
+    for index, message in enumerate(example.messages):
+        if message.role != "assistant":
+            continue
+        text = message.content
+        spans, _ = code_spans(text)
+        prose = mask(text, spans) if spans else text
+        for start, end in split_sentences(prose):
+            sentence = text[start:end]
+            prefix = LIST_PREFIX_RE.match(sentence)
+            if prefix:
+                start += prefix.end()
+                sentence = text[start:end]
+            if sentence.endswith("?") or not sentence.strip():
+                continue
+            if len([t for t in tokenize(sentence) if not t[0].isdigit()]) < min_words:
+                continue
+            claims.append(Claim(index, start, end, sentence))
+    return claims
+
+
+def _chunk_document(text: str, max_words: int) -> list[str]:
+    sentences = [text[s:e] for s, e in split_sentences(text)]
+    chunks: list[str] = []
+    current: list[str] = []
+    words = 0
+    for sentence in sentences:
+        n = len(sentence.split())
+        if current and words + n > max_words:
+            chunks.append(" ".join(current))
+            current = current[-1:]  # one sentence overlap so claims at a boundary still match
+            words = len(current[0].split())
+        current.append(sentence)
+        words += n
+    if current and (not chunks or len(current) > 1):
+        chunks.append(" ".join(current))
+    return chunks
+
+
+@dataclass(frozen=True, slots=True)
+class Quantity:
+    value: str
+    unit: str | None
+    before: str | None
+
+
+def quantities(text: str) -> list[Quantity]:
+    out = []
+    for m in QUANTITY_RE.finditer(text):
+        if m.start(2) > 0 and (text[m.start(2) - 1].isalpha() or text[m.start(2) - 1] in "-_"):
+            continue  # part of an identifier
+        value = m.group(2).replace(",", "")
+        unit = m.group(3)
+        if m.group(1):
+            unit = m.group(1)
+        elif unit:
+            unit = unit.lower()
+            if unit == "percent":
+                unit = "%"
+            unit = _stem(unit) if unit != "%" else unit
+            if unit in STOPWORDS:
+                unit = None
+        before_words = [w for w in tokenize(text[max(0, m.start() - 40) : m.start()])][-1:]
+        out.append(Quantity(value, unit, before_words[0] if before_words else None))
+    return out
+
+
+def _entities(text: str) -> set[str]:
+    """Capitalised words that are not sentence-initial, plus month and weekday names."""
+    found = set()
+    for m in re.finditer(r"(?<![.!?]\s)(?<!^)(?<!\n)\b([A-Z][a-zA-Z]+)", text):
+        word = m.group(1).lower()
+        if word not in STOPWORDS:
+            found.add(word)
+    for word in re.findall(r"[A-Za-z]+", text):
+        low = word.lower()
+        if low in MONTH_SET or low in WEEKDAYS:
+            found.add(low)
+    return found
+
+
+def conflicts(claim: str, passage: str) -> list[str]:
+    """Ways the claim disagrees with a passage on the same subject (numbers, units, dates, names, negation)."""
+    problems = []
+    passage_q = quantities(passage)
+    passage_values = {q.value for q in passage_q}
+    for q in quantities(claim):
+        if q.value in passage_values:
+            continue
+        keys = [k for k in (q.unit, q.before) if k]
+        rivals = [p for p in passage_q if (q.unit and p.unit == q.unit) or (q.before and p.before == q.before)]
+        if keys and rivals:
+            rival = rivals[0]
+            said = f"{q.value} {q.unit}" if q.unit and q.unit not in "$€£" else q.value
+            source = f"{rival.value} {rival.unit}" if rival.unit and rival.unit not in "$€£" else rival.value
+            problems.append(f"says {said} where the source says {source}")
+    claim_entities, passage_entities = _entities(claim), _entities(passage)
+    passage_tokens = set(tokenize(passage))
+    missing = {e for e in claim_entities - passage_entities if _stem(e) not in passage_tokens}
+    if missing:
+        calendar = MONTH_SET | WEEKDAYS
+        rival_names = passage_entities - claim_entities
+        missing_dates = missing & calendar
+        if missing_dates and rival_names & calendar:
+            problems.append(f"says {', '.join(sorted(missing_dates))} where the source says "
+                            f"{', '.join(sorted(rival_names & calendar))}")  # fmt: skip
+        missing_names = missing - calendar
+        rival_other = rival_names - calendar
+        if missing_names and rival_other:
+            problems.append(f"names {', '.join(sorted(missing_names))} where the source names "
+                            f"{', '.join(sorted(rival_other))}")  # fmt: skip
+    claim_words = {w.lower().replace("'", "") for w in WORD_RE.findall(claim)}
+    passage_words = {w.lower().replace("'", "") for w in WORD_RE.findall(passage)}
+
+    def negated(words: set[str]) -> bool:
+        return bool(words & NEGATIONS) or any(w.endswith("nt") and w[:-2] in CONTRACTED for w in words)
+
+    if negated(claim_words) != negated(passage_words):
+        problems.append("negation differs from the source")
+    return problems
+
+
+@dataclass
+class KnowledgeBase:
+    """Passages plus their BM25 index (and optional embeddings). Build with `KnowledgeBase.build`."""
+
+    passages: list[Passage]
+    tokens: list[list[str]]
+    bm25: BM25Okapi | None
+    postings: dict[str, list[int]]
+    embedder: SentenceEmbedder | None = None
+    vectors: np.ndarray | None = None
+    fingerprint: str = ""
+    _token_sets: list[frozenset[str]] = field(default_factory=list)
+
+    @classmethod
+    def build(
+        cls,
+        documents: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        facts: Iterable[str] = (),
+        *,
+        passage_words: int = 60,
+        embedder: SentenceEmbedder | None = None,
+    ) -> KnowledgeBase:
+        """Index `documents` ({source name: text}) chunked into passages, and `facts` (one passage each).
+
+        `embedder`: a `SentenceEmbedder` to add embedding similarity (slower; off by default).
+        """
+        items = documents.items() if isinstance(documents, Mapping) else documents
+        passages: list[Passage] = []
+        digest = hashlib.sha256()
+        for source, text in items:
+            digest.update(f"{source}\0{text}\0".encode())
+            for i, chunk in enumerate(_chunk_document(text, passage_words)):
+                passages.append(Passage(f"{source}#{i}", chunk, source, "document"))
+        for i, fact in enumerate(facts):
+            if fact.strip():
+                digest.update(f"fact\0{fact}\0".encode())
+                passages.append(Passage(f"fact#{i}", fact.strip(), "fact list", "fact"))
+        tokens = [tokenize(p.text) for p in passages]
+        postings: dict[str, list[int]] = {}
+        for i, toks in enumerate(tokens):
+            for tok in set(toks):
+                postings.setdefault(tok, []).append(i)
+        bm25 = BM25Okapi([t or ["\0"] for t in tokens]) if passages else None
+        vectors = embedder.encode([p.text for p in passages]) if embedder is not None and passages else None
+        return cls(passages, tokens, bm25, postings, embedder, vectors, digest.hexdigest(),
+                   [frozenset(t) for t in tokens])  # fmt: skip
+
+    def __len__(self) -> int:
+        return len(self.passages)
+
+    def search(self, query: str, k: int = 5) -> list[tuple[int, float]]:
+        """Indices of the best passages with their BM25 scores, best first."""
+        if self.bm25 is None:
+            return []
+        q = tokenize(query)
+        candidates = sorted({i for tok in q for i in self.postings.get(tok, ())})
+        if not candidates:
+            return []
+        scores = np.asarray(self.bm25.get_batch_scores(q, candidates))
+        order = np.argsort(-scores, kind="stable")[:k]
+        return [(candidates[j], float(scores[j])) for j in order]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    claim: Claim
+    status: str  # supported, unsupported, contradicted, verified
+    passage: Passage | None
+    coverage: float
+    similarity: float | None
+    conflicts: tuple[str, ...] = ()
+    source: str | None = None
+
+
+class FactCheck(Check):
+    """Thresholds: `support` (share of claim words found in the passage), `relevant` (share needed before
+    a difference counts as a contradiction), `similarity` (embedding cosine that counts as support)."""
+
+    name = "facts"
+    codes = ("fact.contradicted", "fact.unsupported", "fact.supported", "fact.verified")
+
+    def __init__(self, *, support: float = 0.6, relevant: float = 0.5, similarity: float = 0.75, k: int = 5,
+                 use_embeddings: bool = True) -> None:  # fmt: skip
+        self.support = support
+        self.relevant = relevant
+        self.similarity = similarity
+        self.k = k
+        self.use_embeddings = use_embeddings
+
+    def check(self, example: ExampleInput, spec: ProjectSpec) -> list[Finding]:
+        kb = spec.knowledge_base
+        if kb is None and not spec.verified_claims:
+            return []
+        return [self._finding(r) for r in self.assess(example, kb, spec.verified_claims)]
+
+    def assess(self, example: ExampleInput, kb: KnowledgeBase | None,
+               verified: Mapping[str, str] | None = None) -> list[ClaimResult]:  # fmt: skip
+        claims = extract_claims(example)
+        if not claims:
+            return []
+        verified = verified or {}
+        vectors = None
+        if kb is not None and self.use_embeddings and kb.embedder is not None and kb.vectors is not None:
+            vectors = kb.embedder.encode([c.text for c in claims])
+        results = []
+        for i, claim in enumerate(claims):
+            source = verified.get(claim_hash(claim.text)) if verified else None
+            if source is not None:
+                results.append(ClaimResult(claim, "verified", None, 1.0, None, (), source))
+                continue
+            if kb is None or not len(kb):
+                continue
+            results.append(self._judge(claim, kb, None if vectors is None else vectors[i]))
+        return results
+
+    def _judge(self, claim: Claim, kb: KnowledgeBase, vector: np.ndarray | None) -> ClaimResult:
+        claim_tokens = [t for t in tokenize(claim.text) if not t[0].isdigit()]
+        words = set(claim_tokens)
+        hits = kb.search(claim.text, self.k)
+        candidates = [i for i, _ in hits]
+        sims: dict[int, float] = {}
+        if vector is not None and kb.vectors is not None:
+            all_sims = kb.vectors @ vector
+            for j in np.argsort(-all_sims)[: self.k]:
+                if int(j) not in candidates:
+                    candidates.append(int(j))
+            sims = {i: float(all_sims[i]) for i in candidates}
+        scored = []
+        for i in candidates:
+            coverage = len(words & kb._token_sets[i]) / len(words) if words else 0.0
+            scored.append((max(coverage, sims.get(i, 0.0)), coverage, i))
+        if not scored:
+            return ClaimResult(claim, "unsupported", None, 0.0, None)
+        scored.sort(key=lambda s: (-s[0], s[2]))
+        best: tuple[float, float, int, tuple[str, ...]] | None = None
+        for score, coverage, i in scored:
+            sim = sims.get(i)
+            relevant = coverage >= self.relevant or (sim is not None and sim >= self.similarity - 0.1)
+            if not relevant:
+                continue
+            found = tuple(conflicts(claim.text, kb.passages[i].text))
+            supports = coverage >= self.support or (sim is not None and sim >= self.similarity)
+            if supports and not found:
+                return ClaimResult(claim, "supported", kb.passages[i], coverage, sim)
+            if found and best is None:
+                best = (score, coverage, i, found)
+        if best is not None:
+            _, coverage, i, found = best
+            return ClaimResult(claim, "contradicted", kb.passages[i], coverage, sims.get(i), found)
+        _, coverage, i = scored[0]
+        return ClaimResult(claim, "unsupported", kb.passages[i], coverage, sims.get(i))
+
+    @staticmethod
+    def _finding(result: ClaimResult) -> Finding:
+        claim = result.claim
+        location = Location(claim.message, claim.start, claim.end)
+        evidence: dict[str, Any] = {"claim": claim.text, "claim_hash": claim_hash(claim.text),
+                                    "coverage": round(result.coverage, 3)}  # fmt: skip
+        if result.similarity is not None:
+            evidence["similarity"] = round(result.similarity, 3)
+        if result.passage is not None:
+            evidence.update(passage=result.passage.text, source=result.passage.source, passage_id=result.passage.id)
+        if result.status == "verified":
+            evidence["source"] = result.source
+            return make_finding("fact.verified", f"Verified by a reviewer ({result.source}).", location,
+                                evidence=evidence)  # fmt: skip
+        if result.status == "supported":
+            return make_finding("fact.supported", f"Supported by {result.passage.source if result.passage else '?'}.",
+                                location, evidence=evidence)  # fmt: skip
+        if result.status == "contradicted":
+            evidence["conflicts"] = list(result.conflicts)
+            return make_finding("fact.contradicted", "The claim " + "; ".join(result.conflicts) + ".", location,
+                                evidence=evidence)  # fmt: skip
+        return make_finding("fact.unsupported", "No reference passage supports this claim.", location,
+                            evidence=evidence)  # fmt: skip
+
+
+def fact_check_many(examples: Sequence[ExampleInput], spec: ProjectSpec, checker: FactCheck | None = None
+                    ) -> dict[int, list[Finding]]:  # fmt: skip
+    """Fact-check a batch (e.g. the approved pool in a worker): example index -> findings."""
+    checker = checker or FactCheck()
+    return {i: checker.check(example, spec) for i, example in enumerate(examples)}
