@@ -99,6 +99,8 @@ class Example(models.Model):
     )
     claim_expires_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
+    # Submission round: +1 on every submit and reopen; a reviewer reviews each round at most once.
+    review_round = models.PositiveIntegerField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -110,6 +112,8 @@ class Example(models.Model):
             models.Index(fields=["project", "status", "-id"], name="example_project_status_id"),
             models.Index(fields=["project", "author", "-id"], name="example_project_author_id"),
             models.Index(fields=["project", "category", "-id"], name="example_project_category_id"),
+            # The review queue: oldest submitted first, only the submitted rows indexed.
+            models.Index(fields=["project", "id"], condition=models.Q(status="submitted"), name="example_review_queue"),
         ]
 
     def __str__(self) -> str:
@@ -165,6 +169,51 @@ class Transition(models.Model):
 
     def __str__(self) -> str:
         return f"Example {self.example_id}: {self.from_status} → {self.to_status}"
+
+
+class ReviewDecision(models.TextChoices):
+    APPROVE = "approve", "Approve"
+    REJECT = "reject", "Reject"
+    REQUEST_CHANGES = "request_changes", "Request changes"
+
+
+class Review(models.Model):
+    """One reviewer's decision on one submission round of an example."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")  # for per-project stats
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    round = models.PositiveIntegerField()
+    decision = models.CharField(max_length=20, choices=ReviewDecision.choices)
+    reason = models.CharField(max_length=100, blank=True)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["example", "round", "reviewer"], name="one_review_per_round"),
+        ]
+        indexes = [models.Index(fields=["project", "reviewer"], name="review_project_reviewer")]
+
+    def __str__(self) -> str:
+        return f"{self.decision} of example {self.example_id} (round {self.round}) by {self.reviewer_id}"
+
+
+class Comment(models.Model):
+    """The conversation about an example between its author and its reviewers."""
+
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    review = models.ForeignKey(Review, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments")
+    body = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on example {self.example_id}"
 
 
 class WorkerPing(models.Model):

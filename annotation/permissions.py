@@ -46,6 +46,16 @@ def can_review(user, project: Project) -> bool:
     return role_in(user, project) in {Role.OWNER, Role.REVIEWER}
 
 
+def can_review_example(user, example: Example) -> bool:
+    """Reviewers and owners decide on examples, never on their own."""
+    return can_review(user, example.project) and example.author_id != user.pk
+
+
+def can_see_comments(user, example: Example) -> bool:
+    """An example's comment thread is between its author and the project's reviewers and owners."""
+    return example.author_id == user.pk and can_view_project(user, example.project) or can_review(user, example.project)
+
+
 def can_train(user, project: Project) -> bool:
     return role_in(user, project) == Role.OWNER
 

@@ -159,7 +159,10 @@ def _submit(example: Example, *, actor) -> None:
     if example.status in RETURNED_STATUSES:
         example_transition(example=example, to_status=ExampleStatus.DRAFT, actor=actor)
     example_transition(example=example, to_status=ExampleStatus.SUBMITTED, actor=actor)
-    Example.objects.filter(pk=example.pk).update(submitted_at=timezone.now(), claimed_by=None, claim_expires_at=None)
+    # A new submission round: reviews of earlier rounds no longer count towards approval.
+    Example.objects.filter(pk=example.pk).update(
+        submitted_at=timezone.now(), review_round=F("review_round") + 1, claimed_by=None, claim_expires_at=None
+    )
 
 
 @transaction.atomic

@@ -43,3 +43,36 @@ def example_transition(*, example: Example, to_status: str, actor, reason: str =
     return Transition.objects.create(
         example=example, actor=actor, from_status=from_status, to_status=to_status, reason=reason, comment=comment
     )
+
+
+def examples_transition_bulk(
+    *,
+    ids: list[int],
+    from_status: str,
+    to_status: str,
+    actor,
+    reason: str = "",
+    comment: str = "",
+    **fields,
+) -> int:
+    """Move many examples (rows the caller locked) from one status to another, one audit row each.
+
+    `fields` are other columns set in the same UPDATE (claim reset, review round, ...). Refused as a
+    whole if any row is no longer in `from_status`: the caller's transaction then rolls back.
+    """
+    if not is_allowed(from_status, to_status):
+        raise ApplicationError(
+            f"Examples cannot go from {S(from_status).label.lower()} to {S(to_status).label.lower()}."
+        )
+    if not ids:
+        return 0
+    updated = Example.objects.filter(pk__in=ids, status=from_status).update(status=to_status, **fields)
+    if updated != len(ids):
+        raise ApplicationError("Some examples changed status meanwhile; nothing was changed. Reload and try again.")
+    Transition.objects.bulk_create(
+        Transition(
+            example_id=pk, actor=actor, from_status=from_status, to_status=to_status, reason=reason, comment=comment
+        )
+        for pk in ids
+    )
+    return updated

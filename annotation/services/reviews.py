@@ -1,0 +1,483 @@
+"""The review workflow: claim from the queue, decide, reach consensus, reopen, comment, bulk actions.
+
+Every status change goes through `transitions.example_transition` (audited). A decision locks the
+example row first, so two reviewers deciding at once are serialised and the second sees the new
+state. Reviews are unique per (example, submission round, reviewer): a reviewer decides once per
+round, and a resubmitted example (new round) is reviewed afresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import PermissionDenied
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
+
+from annotune.errors import ApplicationError, ConflictError
+
+from .. import permissions, selectors
+from ..models import Comment, Example, ExampleStatus, Membership, Project, Review, ReviewDecision, Transition
+from ..review_selectors import project_member_id, queue_candidates
+from .conversations import clean_messages
+from .examples import example_update
+from .transitions import example_transition, examples_transition_bulk
+
+S = ExampleStatus
+D = ReviewDecision
+CLAIM_ATTEMPTS = 8
+MAX_COMMENT_CHARS = 10_000
+BULK_LIMIT = 5_000
+
+
+def claim_ttl() -> timedelta:
+    return timedelta(minutes=settings.ANNOTUNE_REVIEW_CLAIM_MINUTES)
+
+
+def blocking_findings(example: Example) -> list[dict[str, Any]]:
+    """Validation findings of severity "error": they block approval until fixed."""
+    return [f for f in example.findings or [] if isinstance(f, dict) and f.get("severity") == "error"]
+
+
+def _refuse_blocked(example: Example) -> None:
+    errors = blocking_findings(example)
+    if errors:
+        listed = "; ".join(f"{f.get('code', 'error')}: {f.get('message', '')}".strip() for f in errors[:3])
+        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+        raise ApplicationError(
+            f"Approval refused: {len(errors)} validation error(s) must be fixed first — {listed}{more}. "
+            "Request changes, or edit the example so the checks pass.",
+            {"findings": [f.get("message", "") for f in errors]},
+        )
+
+
+def _clean_comment(comment: Any, *, required: bool, what: str = "comment") -> str:
+    if comment is None:
+        comment = ""
+    if not isinstance(comment, str) or "\x00" in comment:
+        raise ApplicationError("A comment must be text without NUL characters.", {what: ["Send plain text."]})
+    comment = comment.replace("\r\n", "\n").strip()
+    if required and not comment:
+        raise ApplicationError("Say what to change: a comment is required.", {what: ["Write a comment."]})
+    if len(comment) > MAX_COMMENT_CHARS:
+        raise ApplicationError(
+            f"The comment has {len(comment):,} characters; the limit is {MAX_COMMENT_CHARS:,}.",
+            {what: ["Shorten the comment."]},
+        )
+    return comment
+
+
+# --- the queue -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def review_queue_next(
+    *,
+    project: Project,
+    reviewer,
+    category: str | None = None,
+    author: str | None = None,
+    after: int | None = None,
+    before: int | None = None,
+) -> Example | None:
+    """Claim the oldest submitted example the reviewer may review; None when the queue is empty.
+
+    A reviewer who already holds a live claim gets that example back (a reload does not skip it).
+    `after` / `before` (an example id) move on: the current claim is released and the next example
+    after (or before) that id is claimed, wrapping around at the end of the queue.
+    """
+    permissions.require(permissions.can_review(reviewer, project), "Only reviewers and owners review examples.")
+    now = timezone.now()
+    author_id = project_member_id(project, author)
+    candidates = queue_candidates(project, reviewer, now=now, category=category or None, author_id=author_id)
+    mine = Example.objects.filter(project=project, claimed_by=reviewer)
+    if after is None and before is None:
+        held = candidates.filter(claimed_by=reviewer, claim_expires_at__gte=now).values_list("pk", flat=True).first()
+        if held is not None:
+            mine.exclude(pk=held).update(claimed_by=None, claim_expires_at=None)
+            Example.objects.filter(pk=held).update(claim_expires_at=now + claim_ttl())
+            return _claimed(held)
+    mine.update(claimed_by=None, claim_expires_at=None)
+    if after is not None:
+        ordered = [candidates.filter(pk__gt=after), candidates.filter(pk__lte=after)]
+    elif before is not None:
+        ordered = [candidates.filter(pk__lt=before).order_by("-pk"), candidates.filter(pk__gte=before).order_by("-pk")]
+    else:
+        ordered = [candidates]
+    for qs in ordered:
+        claimed = _claim_first(qs, reviewer=reviewer, now=now)
+        if claimed is not None:
+            return _claimed(claimed)
+    return None
+
+
+def _claim_first(qs: QuerySet[Example], *, reviewer, now) -> int | None:
+    expires = now + claim_ttl()
+    if connection.features.has_select_for_update_skip_locked:
+        # PostgreSQL: lock the first row nobody else is locking, in id order, then claim it.
+        pk = qs.select_for_update(skip_locked=True).values_list("pk", flat=True).first()
+        if pk is None:
+            return None
+        Example.objects.filter(pk=pk).update(claimed_by=reviewer, claim_expires_at=expires)
+        return pk
+    # SQLite has no row locks: a conditional UPDATE is the claim; losing a race means trying the next.
+    for _ in range(CLAIM_ATTEMPTS):
+        pk = qs.values_list("pk", flat=True).first()
+        if pk is None:
+            return None
+        won = (
+            Example.objects.filter(pk=pk, status=S.SUBMITTED)
+            .filter(Q(claimed_by__isnull=True) | Q(claim_expires_at__lt=now) | Q(claimed_by=reviewer))
+            .update(claimed_by=reviewer, claim_expires_at=expires)
+        )
+        if won == 1:
+            return pk
+    raise ConflictError("The review queue is busy right now; try again in a moment.")
+
+
+def _claimed(pk: int) -> Example:
+    return Example.objects.select_related("author", "project", "claimed_by").get(pk=pk)
+
+
+@transaction.atomic
+def review_release(*, project: Project, reviewer) -> int:
+    """Give back the reviewer's claims in the project (leaving the review screen)."""
+    return Example.objects.filter(project=project, claimed_by=reviewer).update(claimed_by=None, claim_expires_at=None)
+
+
+# --- decisions -----------------------------------------------------------------------------------
+
+
+def _lock(example: Example) -> Example:
+    locked = Example.objects.select_for_update().get(pk=example.pk)
+    locked.project = example.project
+    return locked
+
+
+def _check_can_decide(example: Example, reviewer) -> None:
+    project = example.project
+    if not permissions.can_review(reviewer, project):
+        raise PermissionDenied("Only reviewers and owners can review examples.")
+    if example.author_id == reviewer.pk:
+        raise PermissionDenied("You cannot review your own example.")
+    if example.status != S.SUBMITTED:
+        raise ApplicationError(
+            f"This example is {example.get_status_display().lower()}; only submitted examples can be reviewed."
+        )
+    now = timezone.now()
+    held_by_other = example.claimed_by_id not in (None, reviewer.pk)
+    if held_by_other and example.claim_expires_at and example.claim_expires_at >= now:
+        minutes = max(1, int((example.claim_expires_at - now).total_seconds() // 60))
+        raise ConflictError(f"Another reviewer is reviewing this example (their claim ends in about {minutes} min).")
+    if Review.objects.filter(example=example, round=example.review_round, reviewer=reviewer).exists():
+        raise ConflictError("You already reviewed this submission; it is waiting for other reviewers.")
+
+
+def _record(example: Example, reviewer, decision: str, *, reason: str = "", comment: str = "") -> Review:
+    try:
+        with transaction.atomic():
+            review = Review.objects.create(
+                project_id=example.project_id,
+                example=example,
+                reviewer=reviewer,
+                round=example.review_round,
+                decision=decision,
+                reason=reason,
+                comment=comment,
+            )
+    except IntegrityError:
+        raise ConflictError("You already reviewed this submission.") from None
+    if comment:
+        Comment.objects.create(example=example, author=reviewer, review=review, body=comment)
+    Example.objects.filter(pk=example.pk).update(claimed_by=None, claim_expires_at=None)
+    example.claimed_by, example.claim_expires_at = None, None
+    review.example = example
+    return review
+
+
+def _approve(example: Example, reviewer, comment: str) -> Review:
+    _refuse_blocked(example)
+    review = _record(example, reviewer, D.APPROVE, comment=comment)
+    required = example.project.reviews_required
+    approvals = Review.objects.filter(example=example, round=example.review_round, decision=D.APPROVE).count()
+    if approvals >= required:
+        note = f"{approvals} of {required} approvals" if required > 1 else ""
+        example_transition(example=example, to_status=S.APPROVED, actor=reviewer, comment=note)
+    return review
+
+
+@transaction.atomic
+def review_approve(*, example: Example, reviewer, comment: Any = "") -> Review:
+    """Approve; the example becomes approved once `reviews_required` distinct reviewers approved."""
+    locked = _lock(example)
+    _check_can_decide(locked, reviewer)
+    return _approve(locked, reviewer, _clean_comment(comment, required=False))
+
+
+@transaction.atomic
+def review_reject(*, example: Example, reviewer, reason: Any, comment: Any = "") -> Review:
+    """Reject with one of the project's reason codes; the example goes back to its author at once."""
+    locked = _lock(example)
+    _check_can_decide(locked, reviewer)
+    reasons = list(locked.project.reject_reasons or [])
+    if not isinstance(reason, str) or reason not in reasons:
+        raise ApplicationError(
+            "Choose a reason for the rejection." if not reason else f"Unknown reject reason {reason!r}.",
+            {"reason": [f"One of: {', '.join(reasons)}."]},
+        )
+    comment = _clean_comment(comment, required=False)
+    review = _record(locked, reviewer, D.REJECT, reason=reason, comment=comment)
+    example_transition(example=locked, to_status=S.REJECTED, actor=reviewer, reason=reason, comment=comment)
+    return review
+
+
+@transaction.atomic
+def review_request_changes(*, example: Example, reviewer, comment: Any) -> Review:
+    """Send the example back to its author with a comment saying what to change."""
+    locked = _lock(example)
+    _check_can_decide(locked, reviewer)
+    comment = _clean_comment(comment, required=True)
+    review = _record(locked, reviewer, D.REQUEST_CHANGES, comment=comment)
+    example_transition(example=locked, to_status=S.CHANGES_REQUESTED, actor=reviewer, comment=comment)
+    return review
+
+
+@transaction.atomic
+def review_edit_and_approve(
+    *,
+    example: Example,
+    reviewer,
+    version: Any,
+    messages: Any = None,
+    category: Any = None,
+    style_tags: Any = None,
+    context: Any = None,
+    comment: Any = "",
+) -> Review:
+    """Fix the example and approve it in one step; the edit is a revision written by the reviewer."""
+    locked = _lock(example)
+    _check_can_decide(locked, reviewer)
+    comment = _clean_comment(comment, required=False)
+    edited = example_update(
+        example=locked,
+        user=reviewer,
+        version=version,
+        messages=messages,
+        category=category,
+        style_tags=style_tags,
+        context=context,
+        note="edited in review",
+        allow_status=frozenset({S.SUBMITTED}),
+    )
+    clean_messages(edited.messages, require_complete=True)
+    edited.project = locked.project
+    return _approve(edited, reviewer, comment)
+
+
+@transaction.atomic
+def review_reopen(*, example: Example, user, comment: Any = "") -> Example:
+    """Owner only: put an approved example back into the queue for a new round of reviews."""
+    permissions.require(
+        permissions.can_manage_project(user, example.project), "Only project owners can reopen an approved example."
+    )
+    locked = _lock(example)
+    if locked.status != S.APPROVED:
+        raise ApplicationError(
+            f"This example is {locked.get_status_display().lower()}; only approved examples can be reopened."
+        )
+    comment = _clean_comment(comment, required=False)
+    _reopen_rows([locked.pk], actor=user, comment=comment or "reopened")
+    if comment:
+        Comment.objects.create(example=locked, author=user, body=comment)
+    locked.refresh_from_db()
+    return locked
+
+
+def _reopen_rows(ids: list[int], *, actor, comment: str, reason: str = "reopen") -> int:
+    now = timezone.now()
+    return examples_transition_bulk(
+        ids=ids,
+        from_status=S.APPROVED,
+        to_status=S.SUBMITTED,
+        actor=actor,
+        reason=reason,
+        comment=comment,
+        review_round=F("review_round") + 1,
+        submitted_at=now,
+        claimed_by=None,
+        claim_expires_at=None,
+        updated_at=now,
+    )
+
+
+# --- comments ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def comment_add(*, example: Example, user, body: Any) -> Comment:
+    """Add to an example's thread: its author, reviewers and owners talk there."""
+    permissions.require(
+        permissions.can_see_comments(user, example), "Only the author, reviewers and owners can comment here."
+    )
+    return Comment.objects.create(example=example, author=user, body=_clean_comment(body, required=True, what="body"))
+
+
+# --- bulk actions (owners) -----------------------------------------------------------------------
+
+
+class BulkAction:
+    REASSIGN = "reassign"
+    REOPEN = "reopen"
+    RESET_CLAIMS = "reset_claims"
+    APPROVE = "approve"
+    REJECT = "reject"
+
+    ALL = (REASSIGN, REOPEN, RESET_CLAIMS, APPROVE, REJECT)
+    LABELS = {
+        REASSIGN: "Reassign to another author",
+        REOPEN: "Reopen approved examples",
+        RESET_CLAIMS: "Reset review claims",
+        APPROVE: "Approve submitted examples",
+        REJECT: "Reject submitted examples",
+    }
+    # Which rows of the selection each action applies to; the rest are counted as skipped.
+    APPLIES_TO = {
+        REASSIGN: None,
+        REOPEN: S.APPROVED,
+        RESET_CLAIMS: S.SUBMITTED,
+        APPROVE: S.SUBMITTED,
+        REJECT: S.SUBMITTED,
+    }
+
+
+@dataclass
+class BulkResult:
+    action: str
+    matched: int
+    changed: int
+    skipped: dict[int, str] = field(default_factory=dict)
+
+
+def bulk_selection(
+    *, project: Project, example_ids: list[int] | None = None, filters: selectors.ExampleFilters | None = None
+) -> QuerySet[Example]:
+    """The examples a bulk action targets: explicit ids, or everything matching the list filters."""
+    if example_ids is not None:
+        if not all(isinstance(i, int) and not isinstance(i, bool) for i in example_ids):
+            raise ApplicationError("example_ids must be whole numbers.", {"example_ids": ["Send a list of ids."]})
+        return Example.objects.filter(project=project, pk__in=example_ids).order_by("pk")
+    if filters is None or not any((filters.status, filters.category, filters.author, filters.q)):
+        raise ApplicationError(
+            "Choose the examples: filter by status, category, author or text, or list their ids.",
+            {"filters": ["An empty filter would select the whole project."]},
+        )
+    return selectors.example_queryset(project, filters).order_by("pk")
+
+
+@transaction.atomic
+def examples_bulk(
+    *,
+    project: Project,
+    user,
+    action: str,
+    examples: QuerySet[Example],
+    new_author: str | None = None,
+    reason: str = "",
+    comment: Any = "",
+) -> BulkResult:
+    """Apply one owner action to a selection; one audit Transition per changed example."""
+    permissions.require(permissions.can_manage_project(user, project), "Only project owners can run bulk actions.")
+    if action not in BulkAction.ALL:
+        raise ApplicationError(
+            f"Unknown bulk action {action!r}.", {"action": [f"One of: {', '.join(BulkAction.ALL)}."]}
+        )
+    comment = _clean_comment(comment, required=False)
+    new_author_user = None
+    if action == BulkAction.REASSIGN:
+        membership = Membership.objects.filter(project=project, user__username=new_author or "").first()
+        if membership is None:
+            raise ApplicationError(
+                "Reassign to whom? Name a member of this project.", {"new_author": ["A member's username."]}
+            )
+        new_author_user = get_user_model().objects.get(pk=membership.user_id)
+    if action == BulkAction.REJECT and reason not in (project.reject_reasons or []):
+        raise ApplicationError(
+            "Choose a reason for the rejection.", {"reason": [f"One of: {', '.join(project.reject_reasons or [])}."]}
+        )
+    # Lock the selection in id order (PostgreSQL); SQLite serialises writers on its own.
+    rows = list(
+        examples.filter(project=project)
+        .select_for_update(of=("self",))
+        .order_by("pk")
+        .values_list("pk", "status", "author_id", "claimed_by_id", "findings")[: BULK_LIMIT + 1]
+    )
+    if len(rows) > BULK_LIMIT:
+        raise ApplicationError(f"The selection has more than {BULK_LIMIT:,} examples; narrow the filter.")
+    result = BulkResult(action=action, matched=len(rows), changed=0)
+    wanted = BulkAction.APPLIES_TO[action]
+    targets: list[tuple[int, str, int]] = []
+    for pk, status, author_id, claimed_by_id, findings in rows:
+        if wanted is not None and status != wanted:
+            result.skipped[pk] = f"is {S(status).label.lower()}"
+        elif action == BulkAction.RESET_CLAIMS and claimed_by_id is None:
+            result.skipped[pk] = "has no claim"
+        elif action == BulkAction.REASSIGN and author_id == new_author_user.pk:
+            result.skipped[pk] = "already has that author"
+        elif action == BulkAction.APPROVE and blocking_findings(Example(findings=findings)):
+            result.skipped[pk] = "has validation errors"
+        else:
+            targets.append((pk, status, author_id))
+    ids = [pk for pk, _, _ in targets]
+    if not ids:
+        return result
+    now = timezone.now()
+    if action == BulkAction.REOPEN:
+        result.changed = _reopen_rows(ids, actor=user, comment=comment or "bulk reopen", reason="bulk_reopen")
+        return result
+    if action in (BulkAction.APPROVE, BulkAction.REJECT):
+        approve = action == BulkAction.APPROVE
+        result.changed = examples_transition_bulk(
+            ids=ids,
+            from_status=S.SUBMITTED,
+            to_status=S.APPROVED if approve else S.REJECTED,
+            actor=user,
+            reason="bulk_approve" if approve else reason,
+            comment=comment or f"bulk {action} by an owner",
+            claimed_by=None,
+            claim_expires_at=None,
+            updated_at=now,
+        )
+        if comment and not approve:
+            Comment.objects.bulk_create(Comment(example_id=pk, author=user, body=comment) for pk in ids)
+        return result
+    if action == BulkAction.RESET_CLAIMS:
+        updated = Example.objects.filter(pk__in=ids).update(claimed_by=None, claim_expires_at=None)
+        audit = [
+            Transition(example_id=pk, actor=user, from_status=status, to_status=status, reason="claim_reset")
+            for pk, status, _ in targets
+        ]
+    else:  # reassign
+        authors = dict(get_user_model().objects.filter(pk__in={a for _, _, a in targets}).values_list("pk", "username"))
+        updated = Example.objects.filter(pk__in=ids).update(author=new_author_user, updated_at=now)
+        audit = [
+            Transition(
+                example_id=pk,
+                actor=user,
+                from_status=status,
+                to_status=status,
+                reason="reassign",
+                comment=f"author {authors.get(author_id, author_id)} → {new_author_user.username}"
+                + (f": {comment}" if comment else ""),
+            )
+            for pk, status, author_id in targets
+        ]
+    if updated != len(ids):
+        raise ConflictError("Some examples changed meanwhile; nothing was changed. Reload and try again.")
+    Transition.objects.bulk_create(audit)
+    result.changed = updated
+    return result
