@@ -202,6 +202,7 @@ SPECTACULAR_SETTINGS = {
         "MessageRoleEnum": ["system", "user", "assistant"],
         "MemberRoleEnum": "annotation.models.Role",
         "ExampleStatusEnum": "annotation.models.ExampleStatus",
+        "TrainingJobStatusEnum": "training.models.JobStatus",
     },
 }
 
@@ -229,6 +230,33 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# Training: jobs run on the `training` queue; the engine runs in a child process of the worker.
+# Worker-local folder for datasets being trained on and checkpoints (a job resumes from here).
+TRAINING_WORK_DIR = Path(env_str("ANNOTUNE_TRAINING_DIR") or VAR_DIR / "training")
+# Base models built by `manage.py create_tiny_model` (local folders, loaded offline).
+TRAINING_MODELS_DIR = Path(env_str("ANNOTUNE_MODELS_DIR") or VAR_DIR / "models")
+# Load base models from local files / the HF cache only (no hub downloads).
+TRAINING_HF_OFFLINE = env_bool("HF_HUB_OFFLINE", True)
+# Memory of the training device in MiB: a launch whose estimate clearly exceeds it is refused.
+TRAINING_DEVICE_MEMORY_MB = env_int("ANNOTUNE_TRAINING_DEVICE_MEMORY_MB", 16 * 1024)
+TRAINING_HEARTBEAT_SECONDS = env_int("ANNOTUNE_TRAINING_HEARTBEAT_SECONDS", 5)
+# A running job whose heartbeat is older than this is re-queued (resuming from its last checkpoint).
+TRAINING_STALE_AFTER_SECONDS = env_int("ANNOTUNE_TRAINING_STALE_AFTER_SECONDS", 120)
+TRAINING_MAX_ATTEMPTS = env_int("ANNOTUNE_TRAINING_MAX_ATTEMPTS", 3)
+# After a cancel, the child gets this long to stop cooperatively before it is killed.
+TRAINING_CANCEL_GRACE_SECONDS = env_int("ANNOTUNE_TRAINING_CANCEL_GRACE_SECONDS", 30)
+TRAINING_TIME_LIMIT_SECONDS = env_int("ANNOTUNE_TRAINING_TIME_LIMIT_SECONDS", 48 * 3600)
+TRAINING_LOG_TAIL_LINES = env_int("ANNOTUNE_TRAINING_LOG_TAIL_LINES", 200)
+# Pause after each reported step, in milliseconds: 0 in production; tests and demos slow tiny runs down.
+TRAINING_STEP_DELAY_MS = env_int("ANNOTUNE_TRAINING_STEP_DELAY_MS", 0)
+CELERY_BEAT_SCHEDULE = {
+    "reap-stale-training-jobs": {
+        "task": "training.tasks.reap_stale_jobs",
+        "schedule": float(env_int("ANNOTUNE_TRAINING_REAP_EVERY_SECONDS", 60)),
+    },
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 LOGGING = {
     "version": 1,

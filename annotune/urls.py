@@ -13,7 +13,9 @@ urlpatterns = [
     path("account/token/", account.api_token, name="api-token"),
     path("admin/", admin.site.urls),
     path("projects/", include("annotation.urls")),
+    path("projects/", include("training.urls")),
     path("api/v1/", include("annotation.api_urls")),
+    path("api/v1/", include("training.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

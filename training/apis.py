@@ -1,0 +1,234 @@
+"""Training API: launch, list, progress, cancel, metric history, adapter metadata, base models, schema."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import permissions
+from annotation.apis.common import ERRORS, valid_input
+from annotune.errors import ApplicationError
+
+from . import selectors
+from .engine.config import PRESETS, config_schema
+from .models import BaseModel, JobStatus
+from .services import jobs as job_services
+from .services.estimates import estimate_for, memory_refusal, total_bytes
+
+
+class BaseModelOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    source = serializers.CharField()
+    architecture = serializers.CharField()
+    parameter_count = serializers.IntegerField(allow_null=True)
+    has_chat_template = serializers.BooleanField()
+
+
+class JobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    base_model = BaseModelOutput()
+    method = serializers.CharField()
+    preset = serializers.CharField()
+    status = serializers.ChoiceField(choices=JobStatus.choices)
+    cancel_requested = serializers.BooleanField()
+    step = serializers.IntegerField()
+    max_steps = serializers.IntegerField()
+    percent = serializers.IntegerField()
+    epoch = serializers.FloatField()
+    loss = serializers.FloatField(allow_null=True)
+    eval_loss = serializers.FloatField(allow_null=True)
+    learning_rate = serializers.FloatField(allow_null=True)
+    grad_norm = serializers.FloatField(allow_null=True)
+    tokens_per_second = serializers.FloatField(allow_null=True)
+    eta_seconds = serializers.FloatField(allow_null=True)
+    heartbeat_at = serializers.DateTimeField(allow_null=True)
+    attempts = serializers.IntegerField()
+    max_attempts = serializers.IntegerField()
+    resumed_from_step = serializers.IntegerField(allow_null=True)
+    dataset_sha256 = serializers.CharField()
+    train_examples = serializers.IntegerField()
+    validation_examples = serializers.IntegerField()
+    error_code = serializers.CharField()
+    created_by = serializers.CharField(source="created_by.username")
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class JobDetailOutput(JobOutput):
+    config = serializers.DictField()
+    estimate = serializers.DictField()
+    error = serializers.CharField()
+    log_tail = serializers.CharField()
+    result = serializers.DictField()
+    adapter = serializers.SerializerMethodField()
+
+    def get_adapter(self, job) -> int | None:
+        adapter = getattr(job, "adapter", None)
+        return adapter.pk if adapter is not None else None
+
+
+class LaunchInput(serializers.Serializer):
+    preset = serializers.ChoiceField(choices=list(PRESETS), required=False, allow_null=True)
+    config = serializers.JSONField(required=False, allow_null=True, help_text="Fields overriding the preset")
+    base_model = serializers.IntegerField(required=False, allow_null=True, help_text="Default: the project's")
+    dataset_version = serializers.IntegerField(required=False, allow_null=True)
+
+
+class MetricOutput(serializers.Serializer):
+    step = serializers.IntegerField()
+    epoch = serializers.FloatField()
+    loss = serializers.FloatField(allow_null=True)
+    eval_loss = serializers.FloatField(allow_null=True)
+    learning_rate = serializers.FloatField(allow_null=True)
+    grad_norm = serializers.FloatField(allow_null=True)
+    tokens_per_second = serializers.FloatField(allow_null=True)
+
+
+class AdapterOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    job = serializers.IntegerField(source="job_id", allow_null=True)
+    base_model = BaseModelOutput()
+    name = serializers.CharField()
+    method = serializers.CharField()
+    storage_path = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    metrics = serializers.DictField()
+    samples = serializers.ListField(child=serializers.DictField())
+    lineage = serializers.DictField()
+    model_card = serializers.CharField()
+    archived = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class SchemaOutput(serializers.Serializer):
+    schema = serializers.DictField()
+    presets = serializers.DictField()
+
+
+class EstimateOutput(serializers.Serializer):
+    estimate = serializers.DictField()
+    total_bytes = serializers.IntegerField(allow_null=True)
+    device_memory_bytes = serializers.IntegerField()
+    fits = serializers.BooleanField()
+    message = serializers.CharField(allow_null=True)
+
+
+def _launch_arguments(request, project, data: dict) -> dict:
+    """Resolve ids to rows (within what the user may use)."""
+    arguments = {"preset": data.get("preset"), "config": data.get("config")}
+    if data.get("base_model") is not None:
+        base_model = BaseModel.objects.filter(pk=data["base_model"]).first()
+        if base_model is None:
+            raise ApplicationError("No such base model.", {"base_model": ["Unknown id."]})
+        arguments["base_model"] = base_model
+    if data.get("dataset_version") is not None:
+        arguments["dataset_version"] = _dataset_version(project, data["dataset_version"])
+    return arguments
+
+
+def _dataset_version(project, version_id: int):
+    try:
+        from datasets.models import DatasetVersion  # the dataset versions app, when installed
+    except ImportError:
+        raise ApplicationError("Dataset versions are not available.", {"dataset_version": ["?"]}) from None
+    version = DatasetVersion.objects.filter(project=project, pk=version_id).first()
+    if version is None:
+        raise ApplicationError("No such dataset version in this project.", {"dataset_version": ["Unknown id."]})
+    return version
+
+
+class JobListApi(APIView):
+    @extend_schema(responses={200: JobOutput(many=True), **ERRORS}, operation_id="training_jobs_list")
+    def get(self, request, project_id: int):
+        project = permissions.project_for(request.user, project_id)
+        return Response(JobOutput(selectors.job_list(project)[:100], many=True).data)
+
+    @extend_schema(
+        request=LaunchInput,
+        responses={201: JobDetailOutput, **ERRORS},
+        operation_id="training_jobs_launch",
+        description="Validate the configuration (preset + overrides), check the memory estimate against the "
+        "training device, snapshot the data and queue the job on the `training` queue.",
+    )
+    def post(self, request, project_id: int):
+        project = permissions.project_for(request.user, project_id)
+        data = valid_input(LaunchInput, request.data)
+        job = job_services.job_launch(project=project, user=request.user, **_launch_arguments(request, project, data))
+        return Response(JobDetailOutput(job).data, status=status.HTTP_201_CREATED)
+
+
+class JobDetailApi(APIView):
+    @extend_schema(responses={200: JobDetailOutput, **ERRORS}, operation_id="training_jobs_retrieve")
+    def get(self, request, project_id: int, job_id: int):
+        return Response(JobDetailOutput(selectors.job_for(request.user, project_id, job_id)).data)
+
+
+class JobCancelApi(APIView):
+    @extend_schema(request=None, responses={200: JobDetailOutput, **ERRORS}, operation_id="training_jobs_cancel")
+    def post(self, request, project_id: int, job_id: int):
+        job = selectors.job_for(request.user, project_id, job_id)
+        job = job_services.job_cancel(job=job, user=request.user)
+        return Response(JobDetailOutput(job).data)
+
+
+class JobMetricsApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int, description="Only steps after this one (incremental polling)")],
+        responses={200: MetricOutput(many=True), **ERRORS},
+        operation_id="training_jobs_metrics",
+    )
+    def get(self, request, project_id: int, job_id: int):
+        job = selectors.job_for(request.user, project_id, job_id)
+        after = request.query_params.get("after")
+        after_step = int(after) if after and after.isdigit() else None
+        return Response(MetricOutput(selectors.job_metrics(job, after_step=after_step), many=True).data)
+
+
+class JobAdapterApi(APIView):
+    @extend_schema(responses={200: AdapterOutput, **ERRORS}, operation_id="training_jobs_adapter")
+    def get(self, request, project_id: int, job_id: int):
+        job = selectors.job_for(request.user, project_id, job_id)
+        return Response(AdapterOutput(selectors.job_adapter(job)).data)
+
+
+class EstimateApi(APIView):
+    @extend_schema(request=LaunchInput, responses={200: EstimateOutput, **ERRORS}, operation_id="training_estimate")
+    def post(self, request, project_id: int):
+        project = permissions.project_for(request.user, project_id)
+        permissions.require(permissions.can_train(request.user, project), "Only project owners can train adapters.")
+        data = valid_input(LaunchInput, request.data)
+        arguments = _launch_arguments(request, project, data)
+        base_model = arguments.get("base_model") or project.base_model
+        if base_model is None:
+            raise ApplicationError("Choose a base model first.", {"base_model": ["No base model chosen."]})
+        preset = arguments["preset"] or (None if arguments["config"] is not None else job_services.DEFAULT_PRESET)
+        config = job_services.resolve_config(preset=preset, config=arguments["config"])
+        estimate = estimate_for(base_model=base_model, config=config)
+        message = memory_refusal(estimate, settings.TRAINING_DEVICE_MEMORY_MB)
+        body = {
+            "estimate": estimate,
+            "total_bytes": total_bytes(estimate),
+            "device_memory_bytes": settings.TRAINING_DEVICE_MEMORY_MB * 1024 * 1024,
+            "fits": message is None,
+            "message": message,
+        }
+        return Response(EstimateOutput(body).data)
+
+
+class BaseModelListApi(APIView):
+    @extend_schema(responses={200: BaseModelOutput(many=True)}, operation_id="base_models_list")
+    def get(self, request):
+        return Response(BaseModelOutput(selectors.base_model_list(), many=True).data)
+
+
+class ConfigSchemaApi(APIView):
+    @extend_schema(responses={200: SchemaOutput}, operation_id="training_config_schema")
+    def get(self, request):
+        return Response({"schema": config_schema(), "presets": PRESETS})

@@ -1,0 +1,28 @@
+"""Build a tiny offline Llama / Mistral model (random weights, BPE tokenizer, chat template) and register it."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from annotune.errors import ApplicationError
+from training.engine.tiny import ARCHITECTURES, SIZES
+from training.services.base_models import tiny_model_create
+
+
+class Command(BaseCommand):
+    help = "Build a tiny model of the given architecture under var/models/ and register it as a base model."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--arch", choices=ARCHITECTURES, default="llama")
+        parser.add_argument("--size", choices=sorted(SIZES), default="test", help="test ~0.2M, small ~4M, bench ~100M")
+        parser.add_argument("--name", help="Base model name (default tiny-<arch>-<size>)")
+
+    def handle(self, *args, arch: str, size: str, name: str | None, **options):
+        try:
+            model = tiny_model_create(arch=arch, size=size, name=name)
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(
+            f"Registered base model “{model.name}” ({model.architecture}, {model.parameter_count:,} parameters, "
+            f"chat template: {'yes' if model.has_chat_template else 'no'}) at {model.source}"
+        )

@@ -1,0 +1,213 @@
+"""Run one engine job in a child process and relay what it reports. No Django here.
+
+The Celery task (and the training benchmark) call `run_in_child(spec, ...)`. The child is started with
+the `spawn` start method, so it is a fresh interpreter that imports only `training.engine` (never Django,
+never the worker's state); the heavy ML imports happen there and die with it. The parent:
+
+- receives progress, log lines and the final result or error over a multiprocessing queue;
+- calls `on_tick()` at least every `tick_seconds` while the child is alive (the task writes the heartbeat
+  and reads the cancel flag there); when it returns True the parent sets an Event that the engine's
+  `should_stop` reads (cooperative stop);
+- kills the child when it has not exited `kill_after` seconds after the stop was asked for (watchdog).
+
+The outcome says what happened: `succeeded`, `cancelled`, `failed` (with the engine's error code and
+message) or `died` (the child vanished without a word, e.g. SIGKILL or the OOM killer; the caller leaves
+such a job to the reaper, which resumes it from its last checkpoint).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import multiprocessing
+import os
+import queue as queue_module
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+SUCCEEDED, CANCELLED, FAILED, DIED = "succeeded", "cancelled", "failed", "died"
+
+
+@dataclass
+class ChildOutcome:
+    status: str
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    exitcode: int | None = None
+    killed: bool = False  # the watchdog killed the child after a stop request
+    stop_requested: bool = False
+    pid: int | None = None
+    wall_seconds: float = 0.0
+    last_progress: dict[str, Any] = field(default_factory=dict)
+
+
+def _plain(value: Any) -> Any:
+    """Dataclasses and paths to plain JSON-friendly values (the parent never unpickles engine classes)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _plain(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+class _QueueLogHandler(logging.Handler):
+    def __init__(self, q) -> None:
+        super().__init__(logging.INFO)
+        self.q = q
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.q.put(("log", self.format(record)))
+
+
+def _child_main(spec: dict[str, Any], q, stop_event, env: dict[str, str], step_delay: float) -> None:
+    """Entry point of the child process: run the engine, report everything through `q`."""
+    os.environ.update(env)
+    root = logging.getLogger()
+    root.handlers[:] = [_QueueLogHandler(q)]
+    root.setLevel(logging.INFO)
+    exitcode = 0
+    try:
+        from training.engine.errors import EngineError
+        from training.engine.run import JobSpec, run_job
+
+        known = {f.name for f in dataclasses.fields(JobSpec)}
+        job_spec = JobSpec(**{k: v for k, v in spec.items() if k in known})
+
+        def on_progress(progress: dict[str, Any]) -> None:
+            q.put(("progress", _plain(progress)))
+            if step_delay:
+                time.sleep(step_delay)
+
+        try:
+            result = run_job(job_spec, on_progress=on_progress, should_stop=stop_event.is_set)
+        except EngineError as exc:
+            q.put(("error", {"code": exc.code, "message": exc.message, "extra": _plain(exc.extra)}))
+            exitcode = 1
+        else:
+            q.put(("result", _plain(result)))
+    except MemoryError:
+        q.put(("error", {"code": "out_of_memory", "message": "The training process ran out of memory."}))
+        exitcode = 1
+    except BaseException as exc:  # noqa: BLE001 - the parent must learn about every failure
+        message = f"{type(exc).__name__}: {exc}"
+        if "out of memory" in str(exc).lower():
+            q.put(("error", {"code": "out_of_memory", "message": f"The device ran out of memory ({message})."}))
+        else:
+            q.put(("error", {"code": "internal", "message": message, "traceback": traceback.format_exc()[-4000:]}))
+        exitcode = 1
+    finally:
+        q.close()
+        q.join_thread()
+    if exitcode:
+        os._exit(exitcode)
+
+
+def run_in_child(
+    spec: dict[str, Any],
+    *,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_log: Callable[[str], None] | None = None,
+    on_tick: Callable[[], bool] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    tick_seconds: float = 5.0,
+    kill_after: float = 30.0,
+    env: dict[str, str] | None = None,
+    step_delay: float = 0.0,
+) -> ChildOutcome:
+    """Run `training.engine.run.run_job(JobSpec(**spec))` in a spawned child; block until it ends.
+
+    spec: the JobSpec fields as plain values (base model path, data, config dict, output dir, ...).
+    on_progress(dict): each progress report (step, max_steps, epoch, loss, learning_rate, ...).
+    on_log(line): log lines of the child. on_start(pid): once the child runs.
+    on_tick() -> bool: called at least every `tick_seconds` while the child lives; True asks it to stop.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    stop_event = ctx.Event()
+    child_env = {"TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    process = ctx.Process(
+        target=_child_main,
+        args=(spec, q, stop_event, child_env, step_delay),
+        name="annotune-training-child",
+        daemon=False,
+    )
+    started = time.monotonic()
+    process.start()
+    outcome = ChildOutcome(status=DIED, pid=process.pid)
+    if on_start is not None:
+        on_start(process.pid)
+    stop_at: float | None = None
+    next_tick = time.monotonic() + tick_seconds
+
+    def handle(message: tuple) -> None:
+        kind = message[0]
+        if kind == "progress":
+            outcome.last_progress = message[1]
+            if on_progress is not None:
+                on_progress(message[1])
+        elif kind == "log":
+            if on_log is not None:
+                on_log(message[1])
+        elif kind == "result":
+            outcome.result = message[1]
+        elif kind == "error":
+            outcome.error = message[1]
+
+    try:
+        while True:
+            try:
+                handle(q.get(timeout=min(1.0, tick_seconds)))
+            except queue_module.Empty:
+                pass
+            now = time.monotonic()
+            alive = process.is_alive()
+            if alive and now >= next_tick:
+                next_tick = now + tick_seconds
+                if on_tick is not None and on_tick() and stop_at is None:
+                    stop_at = now
+                    stop_event.set()
+                    outcome.stop_requested = True
+                    log.info("asked training child %s to stop", process.pid)
+            if alive and stop_at is not None and now - stop_at > kill_after:
+                log.warning("training child %s did not stop within %ss; killing it", process.pid, kill_after)
+                process.kill()
+                outcome.killed = True
+            if not alive:
+                break
+        # The child has exited: take what is left in the queue.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                handle(q.get(timeout=0.2))
+            except queue_module.Empty:
+                break
+    finally:
+        if process.is_alive():  # the parent itself is being torn down
+            process.kill()
+        process.join(10)
+        outcome.exitcode = process.exitcode
+        outcome.wall_seconds = time.monotonic() - started
+        q.close()
+        q.cancel_join_thread()
+
+    if outcome.result is not None:
+        outcome.status = CANCELLED if outcome.result.get("cancelled") else SUCCEEDED
+    elif outcome.error is not None:
+        outcome.status = FAILED
+    elif outcome.stop_requested:
+        outcome.status = CANCELLED
+    else:
+        outcome.status = DIED
+    return outcome

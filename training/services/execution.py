@@ -1,0 +1,271 @@
+"""The worker side of a job: claim it, run the engine in a child process, report, finish.
+
+Every write after the claim is fenced by (status RUNNING, attempts == the claimed attempt): a worker
+whose job was re-queued by the reaper (or cancelled) can no longer change it.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from .. import runner
+from ..models import Adapter, JobStatus, TrainingJob, TrainingMetric
+
+log = logging.getLogger(__name__)
+
+PROGRESS_FIELDS = ("step", "max_steps", "epoch", "loss", "eval_loss", "learning_rate", "grad_norm")
+PROGRESS_FIELDS += ("tokens_per_second", "eta_seconds")
+
+
+def job_claim(job_id: int) -> int:
+    """Take a queued job: 1 when this worker now owns it, 0 when someone else did (or it is not queued)."""
+    now = timezone.now()
+    return TrainingJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
+        status=JobStatus.RUNNING,
+        attempts=F("attempts") + 1,
+        heartbeat_at=now,
+        started_at=Coalesce(F("started_at"), Value(now)),
+        finished_at=None,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
+        child_pid=None,
+    )
+
+
+def work_dir(job: TrainingJob) -> Path:
+    return Path(settings.TRAINING_WORK_DIR) / f"job-{job.pk}"
+
+
+def _download(storage_path: str, target: Path) -> str:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with default_storage.open(storage_path, "rb") as source, open(target, "wb") as out:
+        shutil.copyfileobj(source, out)
+    return str(target)
+
+
+class JobReporter:
+    """Writes what the child reports into the job row (fenced by the claimed attempt)."""
+
+    def __init__(self, job: TrainingJob) -> None:
+        self.job = job
+        self.attempt = job.attempts
+        self.lines: collections.deque[str] = collections.deque(
+            (job.log_tail or "").splitlines()[-settings.TRAINING_LOG_TAIL_LINES :],
+            maxlen=settings.TRAINING_LOG_TAIL_LINES,
+        )
+        self.lost = False  # the row is no longer ours (re-queued or finished elsewhere)
+
+    def mine(self):
+        return TrainingJob.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING, attempts=self.attempt)
+
+    def line(self, text: str) -> None:
+        stamp = timezone.now().strftime("%H:%M:%S")
+        self.lines.append(text if text[:2].isdigit() else f"{stamp} {text}")
+
+    @property
+    def tail(self) -> str:
+        return "\n".join(self.lines)
+
+    def update(self, **fields: Any) -> bool:
+        if self.lost:
+            return False
+        if not self.mine().update(heartbeat_at=timezone.now(), **fields):
+            self.lost = True
+            log.warning("training job %s is no longer held by this worker", self.job.pk)
+        return not self.lost
+
+    def on_start(self, pid: int) -> None:
+        self.line(f"engine started in process {pid} (attempt {self.attempt})")
+        self.update(child_pid=pid, log_tail=self.tail)
+
+    def on_log(self, text: str) -> None:
+        self.line(text)
+
+    def on_progress(self, progress: dict[str, Any]) -> None:
+        event = progress.get("event")
+        fields = {k: progress[k] for k in PROGRESS_FIELDS if progress.get(k) is not None}
+        if event == "start" and progress.get("step"):
+            fields["resumed_from_step"] = progress["step"]
+            self.line(f"resumed from the checkpoint at step {progress['step']}")
+        if event in ("log", "eval"):
+            self._metric(progress)
+            if event == "log":
+                self.line(
+                    f"step {progress.get('step')}/{progress.get('max_steps')} loss {progress.get('loss'):.4f}"
+                    if isinstance(progress.get("loss"), int | float)
+                    else f"step {progress.get('step')}"
+                )
+            else:
+                self.line(f"step {progress.get('step')} validation loss {progress.get('eval_loss')}")
+        self.update(log_tail=self.tail, **fields)
+
+    def _metric(self, progress: dict[str, Any]) -> None:
+        if self.lost:
+            return
+        values = {
+            k: progress[k]
+            for k in ("epoch", "loss", "eval_loss", "learning_rate", "grad_norm", "tokens_per_second")
+            if progress.get(k) is not None
+        }
+        metric, created = TrainingMetric.objects.get_or_create(
+            job_id=self.job.pk, step=int(progress.get("step") or 0), defaults={**values, "attempt": self.attempt}
+        )
+        if not created:  # an eval at a logged step, or a step logged again after a resume
+            for key, value in values.items():
+                setattr(metric, key, value)
+            metric.attempt = self.attempt
+            metric.save()
+
+    def on_tick(self) -> bool:
+        """Heartbeat; True when the child should stop (cancel requested, or the job is no longer ours)."""
+        if not self.update(log_tail=self.tail):
+            return True
+        return bool(self.mine().filter(cancel_requested=True).exists())
+
+
+def job_execute(job_id: int) -> str:
+    """Run a queued job to its end. Returns what happened (for logs and tests)."""
+    if job_claim(job_id) != 1:
+        log.info("training job %s was not queued (already claimed, cancelled or gone)", job_id)
+        return "not-claimed"
+    job = TrainingJob.objects.select_related("base_model", "project").get(pk=job_id)
+    reporter = JobReporter(job)
+    folder = work_dir(job)
+    try:
+        data_dir = folder / "data"
+        train = _download(job.train_path, data_dir / "train.jsonl")
+        validation = _download(job.validation_path, data_dir / "validation.jsonl") if job.validation_path else None
+    except OSError as exc:
+        return _finish_failed(reporter, "invalid_data", f"The dataset files could not be read: {exc}")
+    output_dir = folder / "output"
+    output_dir.mkdir(parents=True, exist_ok=True)
+    reporter.update(checkpoint_dir=str(output_dir))
+    spec = {
+        "base_model_path": job.base_model.source,
+        "train_examples": train,
+        "validation_examples": validation,
+        "config": job.config,
+        "output_dir": str(output_dir),
+        "dataset_hash": job.dataset_sha256,
+    }
+    outcome = run_spec(spec, reporter=reporter)
+    if reporter.lost:
+        return "lost"
+    if outcome.status == runner.SUCCEEDED:
+        return _finish_succeeded(reporter, outcome, output_dir)
+    if outcome.status == runner.CANCELLED:
+        reporter.line("cancelled" + (" (killed after the grace period)" if outcome.killed else ""))
+        _finish(reporter, JobStatus.CANCELLED, result=outcome.result or {})
+        shutil.rmtree(folder, ignore_errors=True)
+        return "cancelled"
+    if outcome.status == runner.FAILED:
+        error = outcome.error or {}
+        status = _finish_failed(reporter, error.get("code", "internal"), error.get("message", "Training failed."))
+        if error.get("traceback"):
+            log.error("training job %s failed:\n%s", job.pk, error["traceback"])
+        shutil.rmtree(folder, ignore_errors=True)
+        return status
+    # The child died without a word (killed, OOM killer): stop the heartbeat and leave the job to the
+    # reaper, which re-queues it to resume from its last checkpoint.
+    reporter.line(f"the engine process exited abnormally (exit code {outcome.exitcode}); waiting for the reaper")
+    TrainingJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=reporter.attempt).update(
+        log_tail=reporter.tail
+    )
+    log.error("training job %s: engine process died with exit code %s", job.pk, outcome.exitcode)
+    return "died"
+
+
+def child_environment() -> dict[str, str]:
+    return {"HF_HUB_OFFLINE": "1" if settings.TRAINING_HF_OFFLINE else "0", "TRANSFORMERS_OFFLINE": "1"}
+
+
+def run_spec(spec: dict[str, Any], *, reporter: JobReporter) -> runner.ChildOutcome:
+    return runner.run_in_child(
+        spec,
+        on_progress=reporter.on_progress,
+        on_log=reporter.on_log,
+        on_tick=reporter.on_tick,
+        on_start=reporter.on_start,
+        tick_seconds=settings.TRAINING_HEARTBEAT_SECONDS,
+        kill_after=settings.TRAINING_CANCEL_GRACE_SECONDS,
+        env=child_environment(),
+        step_delay=settings.TRAINING_STEP_DELAY_MS / 1000,
+    )
+
+
+def _finish(reporter: JobReporter, status: str, **fields: Any) -> bool:
+    return reporter.update(status=status, finished_at=timezone.now(), log_tail=reporter.tail, **fields)
+
+
+def _finish_failed(reporter: JobReporter, code: str, message: str) -> str:
+    reporter.line(f"failed: {message}")
+    _finish(reporter, JobStatus.FAILED, error_code=code[:50], error=message)
+    return "failed"
+
+
+def _adapter_folder(result: dict[str, Any], output_dir: Path) -> Path:
+    for key in ("adapter_dir", "adapter_path", "final_dir"):
+        if result.get(key):
+            return Path(result[key])
+    return output_dir / "adapter"
+
+
+def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, output_dir: Path) -> str:
+    job, result = reporter.job, outcome.result or {}
+    source = _adapter_folder(result, output_dir)
+    if not (source / "adapter_config.json").is_file():
+        return _finish_failed(reporter, "internal", f"The engine reported success but wrote no adapter in {source}.")
+    prefix = f"adapters/project-{job.project_id}/job-{job.pk}"
+    size = 0
+    for path in sorted(p for p in source.rglob("*") if p.is_file()):
+        relative = path.relative_to(source).as_posix()
+        with open(path, "rb") as handle:
+            default_storage.save(f"{prefix}/{relative}", File(handle))
+        if path.name.startswith("adapter_model"):
+            size += path.stat().st_size
+    model_card = (source / "README.md").read_text() if (source / "README.md").is_file() else ""
+    lineage = {
+        "dataset_sha256": job.dataset_sha256,
+        "train_path": job.train_path,
+        "validation_path": job.validation_path,
+        "base_model": {"name": job.base_model.name, "source": job.base_model.source},
+        "method": job.method,
+        "config": job.config,
+        "seed": job.config.get("seed"),
+        "package_versions": result.get("package_versions", {}),
+        "job_id": job.pk,
+        "attempts": reporter.attempt,
+    }
+    with transaction.atomic():
+        if not _finish(reporter, JobStatus.SUCCEEDED, result=result, eta_seconds=0):
+            transaction.set_rollback(True)
+            return "lost"
+        Adapter.objects.create(
+            project_id=job.project_id,
+            job=job,
+            base_model_id=job.base_model_id,
+            name=f"{job.project.name} · job {job.pk}"[:200],
+            method=job.method,
+            storage_path=prefix,
+            size_bytes=int(result.get("adapter_size_bytes") or size),
+            metrics=result.get("metrics", {}),
+            samples=result.get("samples", []),
+            lineage=lineage,
+            model_card=model_card,
+            created_by=job.created_by,
+        )
+    shutil.rmtree(output_dir.parent, ignore_errors=True)
+    return "succeeded"

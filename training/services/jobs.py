@@ -1,0 +1,188 @@
+"""Launch, cancel and reap training jobs (the web side and the periodic reaper)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotation import permissions
+from annotation.models import Project
+from annotune.errors import ApplicationError
+
+from ..engine.config import PRESETS, validate_config
+from ..engine.config import preset as preset_config
+from ..models import BaseModel, JobStatus, TrainingJob
+from . import datasets as job_data
+from .estimates import estimate_for, memory_refusal
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PRESET = "balanced"
+
+
+def resolve_config(*, preset: str | None, config: dict[str, Any] | None) -> dict[str, Any]:
+    """A complete, validated configuration: the preset's values, overridden by `config`; field messages."""
+    if preset and preset not in PRESETS:
+        raise ApplicationError(f"Unknown preset {preset!r}.", {"preset": [f"Choose one of: {', '.join(PRESETS)}."]})
+    if config is not None and not isinstance(config, dict):
+        raise ApplicationError("The configuration must be a JSON object.", {"config": ["Send an object."]})
+    merged = {**(preset_config(preset) if preset else {}), **(config or {})}
+    validated, errors = validate_config(merged)
+    if validated is None:
+        raise ApplicationError(
+            "The training configuration is invalid: " + "; ".join(f"{k} {v}" for k, v in errors.items()) + ".",
+            {key: [message] for key, message in errors.items()},
+        )
+    return validated.to_dict()
+
+
+def _data_for_launch(project: Project, dataset_version: Any) -> dict[str, Any]:
+    if dataset_version is not None:
+        if dataset_version.project_id != project.pk:
+            raise ApplicationError("That dataset version belongs to another project.", {"dataset_version": ["?"]})
+        if not dataset_version.train_count:
+            raise ApplicationError(
+                "This dataset version has no training examples.", {"dataset_version": ["Nothing to train on."]}
+            )
+        return {
+            "train_path": dataset_version.train_path,
+            "validation_path": dataset_version.validation_path if dataset_version.validation_count else "",
+            "dataset_sha256": dataset_version.sha256,
+            "train_examples": dataset_version.train_count,
+            "validation_examples": dataset_version.validation_count,
+        }
+    snapshot = job_data.snapshot_approved(project)
+    if not snapshot.train:
+        raise ApplicationError(
+            "There are no approved examples to train on yet: approve some examples first.",
+            {"dataset": ["The project has no approved examples."]},
+        )
+    return {"snapshot": snapshot}
+
+
+def job_launch(
+    *,
+    project: Project,
+    user,
+    config: dict[str, Any] | None = None,
+    preset: str | None = None,
+    dataset_version: Any = None,
+    base_model: BaseModel | None = None,
+) -> TrainingJob:
+    """Validate, estimate, create the job row and enqueue it on the `training` queue once committed.
+
+    `preset` gives the starting values (balanced when neither preset nor config is given); `config`
+    overrides single fields. Refuses: non-owners, a project without a base model, an invalid
+    configuration, an empty dataset, and a job whose memory estimate clearly exceeds the device.
+    """
+    permissions.require(permissions.can_train(user, project), "Only project owners can train adapters.")
+    base_model = base_model or project.base_model
+    if base_model is None:
+        raise ApplicationError(
+            "Choose a base model for this project before training.", {"base_model": ["No base model chosen."]}
+        )
+    if preset is None and config is None:
+        preset = DEFAULT_PRESET
+    full_config = resolve_config(preset=preset, config=config)
+    data = _data_for_launch(project, dataset_version)
+    estimate = estimate_for(base_model=base_model, config=full_config)
+    refusal = memory_refusal(estimate, settings.TRAINING_DEVICE_MEMORY_MB)
+    if refusal:
+        raise ApplicationError(refusal, {"config": [refusal]})
+
+    snapshot = data.pop("snapshot", None)
+    with transaction.atomic():
+        job = TrainingJob.objects.create(
+            project=project,
+            base_model=base_model,
+            method=full_config["method"],
+            preset=preset or "",
+            config=full_config,
+            estimate=estimate,
+            created_by=user,
+            max_attempts=settings.TRAINING_MAX_ATTEMPTS,
+            **data,
+        )
+        if snapshot is not None:
+            train_path, validation_path = job_data.save_snapshot(snapshot, f"training/jobs/{job.pk}/data")
+            job.train_path, job.validation_path = train_path, validation_path
+            job.dataset_sha256 = snapshot.sha256
+            job.train_examples, job.validation_examples = len(snapshot.train), len(snapshot.validation)
+            job.save(
+                update_fields=[
+                    "train_path",
+                    "validation_path",
+                    "dataset_sha256",
+                    "train_examples",
+                    "validation_examples",
+                ]
+            )
+        _enqueue_on_commit(job.pk)
+    log.info("training job %s launched by %s for project %s", job.pk, user, project.pk)
+    return job
+
+
+def _enqueue_on_commit(job_id: int) -> None:
+    from ..tasks import run_training_job
+
+    transaction.on_commit(lambda: run_training_job.delay(job_id))
+
+
+def job_cancel(*, job: TrainingJob, user) -> TrainingJob:
+    """Queued: cancelled at once. Running: the flag is set; the worker stops the engine cooperatively."""
+    permissions.require(permissions.can_train(user, job.project), "Only project owners can cancel training.")
+    now = timezone.now()
+    if TrainingJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
+        status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now, error="Cancelled before it started."
+    ):
+        pass
+    elif not TrainingJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(cancel_requested=True):
+        job.refresh_from_db()
+        raise ApplicationError(f"This job has already finished ({job.get_status_display().lower()}).")
+    job.refresh_from_db()
+    return job
+
+
+def reap_stale_jobs(*, stale_after: float | None = None) -> list[int]:
+    """Running jobs whose heartbeat stopped: re-queue them (they resume from their last checkpoint).
+
+    A job that has used up its attempts ends `failed` with the reason. Returns the re-queued job ids.
+    """
+    stale_after = settings.TRAINING_STALE_AFTER_SECONDS if stale_after is None else stale_after
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    requeued = []
+    candidates = TrainingJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
+        "pk", "attempts", "max_attempts", "cancel_requested", "heartbeat_at"
+    )
+    for pk, attempts, max_attempts, cancel_requested, heartbeat_at in candidates:
+        # Conditional on the same attempt and heartbeat: a worker that just wrote keeps its job.
+        still_stale = TrainingJob.objects.filter(
+            pk=pk, status=JobStatus.RUNNING, attempts=attempts, heartbeat_at=heartbeat_at
+        )
+        silent = f"The worker stopped reporting (last heartbeat {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)"
+        if cancel_requested:
+            still_stale.update(status=JobStatus.CANCELLED, finished_at=timezone.now(), error=f"{silent}; cancelled.")
+            continue
+        if attempts >= max_attempts:
+            still_stale.update(
+                status=JobStatus.FAILED,
+                finished_at=timezone.now(),
+                error_code="worker_lost",
+                error=f"{silent} on attempt {attempts} of {max_attempts}; giving up.",
+            )
+            log.warning("training job %s failed after %s attempts", pk, attempts)
+            continue
+        with transaction.atomic():
+            if still_stale.update(
+                status=JobStatus.QUEUED,
+                error=f"{silent}; re-queued to resume from its last checkpoint (attempt {attempts + 1}).",
+            ):
+                _enqueue_on_commit(pk)
+                requeued.append(pk)
+                log.warning("training job %s re-queued after its heartbeat stopped", pk)
+    return requeued
