@@ -1,0 +1,104 @@
+"""Validation loss / perplexity of base vs adapter, and greedy generations before / after training.
+
+"Base" is the adapter's own base with the adapter disabled (`PeftModel.disable_adapter()`), i.e. for QLoRA
+the 4-bit base the adapter was trained on. That needs no second copy of the model in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from typing import Any
+
+from .data import IGNORE_INDEX, Collator, Conversation
+
+
+def _device(model: Any) -> Any:
+    return next(p.device for p in model.parameters())
+
+
+def eval_loss(model: Any, features: list[dict[str, list[int]]], pad_token_id: int, batch_size: int = 8) -> dict:
+    """Token-weighted mean cross-entropy over the labelled (assistant) tokens and its perplexity."""
+    import torch
+
+    if not features:
+        return {"loss": None, "perplexity": None, "tokens": 0}
+    collate = Collator(pad_token_id)
+    device = _device(model)
+    total, count = 0.0, 0
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(features), batch_size):
+            batch = {k: v.to(device) for k, v in collate(features[i : i + batch_size]).items()}
+            labels = batch.pop("labels")
+            logits = model(**batch).logits.float()
+            shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]
+            loss = torch.nn.functional.cross_entropy(
+                shift_logits.reshape(-1, shift_logits.size(-1)),
+                shift_labels.reshape(-1),
+                ignore_index=IGNORE_INDEX,
+                reduction="sum",
+            )
+            total += loss.item()
+            count += int((shift_labels != IGNORE_INDEX).sum())
+    model.train(was_training)
+    mean = total / count if count else float("nan")
+    return {"loss": mean, "perplexity": math.exp(min(mean, 50.0)), "tokens": count}
+
+
+def _prompt_and_reference(messages: Conversation) -> tuple[Conversation, str]:
+    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
+    return messages[:last], messages[last]["content"]
+
+
+def generate(model: Any, tokenizer: Any, prompt: Conversation, max_new_tokens: int = 48) -> str:
+    import torch
+
+    text = tokenizer.apply_chat_template(prompt, tokenize=False, add_generation_prompt=True)
+    enc = tokenizer(text, add_special_tokens=False, return_tensors="pt").to(_device(model))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            use_cache=True,
+        )
+    model.train(was_training)
+    return tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+
+
+def base_mode(model: Any) -> Any:
+    """Context manager under which a PEFT model behaves as its base (no-op for a plain model)."""
+    return model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
+
+
+def compare(
+    model: Any,
+    tokenizer: Any,
+    features: list[dict[str, list[int]]],
+    conversations: list[Conversation],
+    n_samples: int = 5,
+    max_new_tokens: int = 48,
+    batch_size: int = 8,
+) -> dict[str, Any]:
+    """Base vs adapter: {"base": {loss, perplexity, tokens}, "adapter": {...}, "samples": [...]}.
+
+    Samples hold prompt (messages), reference answer, `before` (base) and `after` (adapter) greedy outputs.
+    """
+    pad = tokenizer.pad_token_id
+    prompts = [_prompt_and_reference(c) for c in conversations[:n_samples]]
+    with base_mode(model):
+        base = eval_loss(model, features, pad, batch_size)
+        before = [generate(model, tokenizer, p, max_new_tokens) for p, _ in prompts]
+    adapter = eval_loss(model, features, pad, batch_size)
+    after = [generate(model, tokenizer, p, max_new_tokens) for p, _ in prompts]
+    samples = [
+        {"prompt": p, "reference": ref, "before": b, "after": a}
+        for (p, ref), b, a in zip(prompts, before, after, strict=True)
+    ]
+    return {"base": base, "adapter": adapter, "samples": samples}

@@ -1,0 +1,148 @@
+"""Base-model loading (4-bit NF4 for QLoRA, full precision for LoRA / DoRA) and the LoRA configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig
+from .errors import ConfigError, ModelNotFoundError
+
+ATTENTION_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "query", "key", "value", "Wqkv", "out_proj")
+NEVER_TARGET = ("lm_head", "embed_out", "output_layer")
+
+
+def device_type() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def compute_dtype() -> Any:
+    """bfloat16 on a CUDA device that supports it, else float32 (CPU, older GPUs)."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def bnb_config() -> Any:
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=compute_dtype(),
+    )
+
+
+def _local_only(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if p.exists() and not (p / "config.json").is_file():
+        raise ModelNotFoundError(f"{path} is not a model folder (no config.json)")
+    return {"local_files_only": True}
+
+
+def load_tokenizer(path: str | Path) -> Any:
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path), **_local_only(path))
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(f"Cannot load the tokenizer of {path}: {exc}") from exc
+    if not getattr(tokenizer, "chat_template", None):
+        raise ModelNotFoundError(f"The tokenizer of {path} has no chat template")
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base(path: str | Path, method: str, gradient_checkpointing: bool = False) -> Any:
+    """Load the frozen base: 4-bit NF4 with double quantisation for "qlora", compute dtype otherwise."""
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": compute_dtype(), **_local_only(path)}
+    if method == "qlora":
+        kwargs["quantization_config"] = bnb_config()
+        kwargs["device_map"] = {"": 0} if device_type() == "cuda" else {"": "cpu"}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(f"Cannot load the base model {path}: {exc}") from exc
+    model.config.use_cache = False
+    if method == "qlora":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(
+            model,
+            use_gradient_checkpointing=gradient_checkpointing,
+            gradient_checkpointing_kwargs={"use_reentrant": False},
+        )
+    elif gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_input_require_grads()
+    return model
+
+
+def linear_module_names(model: Any) -> list[str]:
+    """Unique leaf names of the model's linear layers (plain or bitsandbytes 4-bit), head excluded."""
+    import torch
+
+    names = []
+    for full, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear) or type(module).__name__ in ("Linear4bit", "Linear8bitLt"):
+            leaf = full.rsplit(".", 1)[-1]
+            if leaf not in NEVER_TARGET and leaf not in names:
+                names.append(leaf)
+    return names
+
+
+def resolve_target_modules(model: Any, spec: str | list[str]) -> list[str]:
+    """Turn "attention" / "all-linear" / an explicit list into module names present in this model."""
+    available = linear_module_names(model)
+    if spec == "all-linear":
+        chosen = available
+    elif spec == "attention":
+        chosen = [n for n in available if n in ATTENTION_NAMES]
+    else:
+        missing = [n for n in spec if n not in available]
+        if missing:
+            raise ConfigError(
+                f"target modules not in this model: {', '.join(missing)} (available: {', '.join(available)})",
+                {"errors": {"target_modules": f"unknown module(s): {', '.join(missing)}"}},
+            )
+        chosen = list(spec)
+    if not chosen:
+        raise ConfigError(
+            f"no {spec} modules in this model (available: {', '.join(available)})",
+            {"errors": {"target_modules": "matches no module of this model"}},
+        )
+    return chosen
+
+
+def lora_config(cfg: TrainConfig, target_modules: list[str]) -> Any:
+    from peft import LoraConfig, TaskType
+
+    return LoraConfig(
+        task_type=TaskType.CAUSAL_LM,
+        r=cfg.rank,
+        lora_alpha=cfg.alpha,
+        lora_dropout=cfg.dropout,
+        target_modules=target_modules,
+        use_dora=cfg.method == "dora",
+        use_rslora=cfg.use_rslora,
+        bias="none",
+    )
+
+
+def build_peft_model(path: str | Path, cfg: TrainConfig) -> Any:
+    """Base (quantised for QLoRA) + fresh adapter, trainable parameters = adapter only."""
+    from peft import get_peft_model
+    from transformers import set_seed
+
+    set_seed(cfg.seed)
+    base = load_base(path, cfg.method, cfg.gradient_checkpointing)
+    targets = resolve_target_modules(base, cfg.target_modules)
+    return get_peft_model(base, lora_config(cfg, targets))

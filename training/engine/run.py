@@ -1,0 +1,207 @@
+"""The one entry point the platform's worker child process calls: `run_job(spec, on_progress, should_stop)`.
+
+Output folder layout (`spec.output_dir`):
+    checkpoints/checkpoint-<step>/   Trainer checkpoints (adapter + optimizer + scheduler + RNG state)
+    adapter/                         final adapter: adapter_model.safetensors, adapter_config.json, README.md
+    result.json                      the JobResult as JSON
+A second call with the same output folder resumes from the last checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, EmptyDatasetError, EngineError, ModelNotFoundError, OutOfMemoryError
+
+Examples = Sequence[Any] | str | Path
+
+
+@dataclass
+class JobSpec:
+    """What to train. Examples are lists of messages (`[{"role", "content"}]`), `{"messages": [...]}` dicts,
+    or a path to a JSONL file of either. With no validation examples, `config["eval_fraction"]` of the
+    training examples is held out (deterministically, by seed)."""
+
+    base_model_path: str
+    train_examples: Examples
+    output_dir: str
+    config: dict[str, Any] = field(default_factory=dict)
+    validation_examples: Examples | None = None
+    dataset_hash: str = ""
+    n_samples: int = 5  # validation prompts generated before / after
+    max_new_tokens: int = 48
+
+
+@dataclass
+class JobResult:
+    cancelled: bool
+    adapter_dir: str | None  # None when cancelled
+    adapter_size_bytes: int | None
+    metrics: dict[str, Any]  # see run_job
+    samples: list[dict[str, Any]]
+    truncation: dict[str, dict[str, int]]  # {"train": TruncationStats, "validation": TruncationStats}
+    package_versions: dict[str, str | None]
+    config: dict[str, Any]  # the validated config with defaults filled
+    loss_history: list[dict[str, float]]
+    eval_history: list[dict[str, float]]
+    model_card_path: str | None
+    target_modules: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
+
+
+def _clean(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
+
+
+def run_job(
+    spec: JobSpec,
+    on_progress: Callable[[dict[str, Any]], None] = lambda event: None,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> JobResult:
+    """Validate, train (resuming from the last checkpoint), evaluate, save adapter + model card.
+
+    `on_progress` receives dicts with the keys of `trainer.PROGRESS_KEYS`; `should_stop` is polled after
+    every optimizer step (True -> a checkpoint is saved and the job returns with `cancelled=True`).
+    Raises `ConfigError`, `ModelNotFoundError`, `EmptyDatasetError`, `DataError` or `OutOfMemoryError`.
+
+    metrics: global_step, max_steps, train_loss (session mean), final_loss (last logged), eval_loss (last
+    in-training eval), val_loss_base, val_perplexity_base, val_loss_adapter, val_perplexity_adapter,
+    val_tokens, train_examples, validation_examples, tokens_seen, tokens_per_second, train_runtime_seconds,
+    resumed_from_step.
+    """
+    from .config import validate_config
+
+    cfg, errors = validate_config(spec.config)
+    if cfg is None:
+        detail = "; ".join(f"{k}: {v}" for k, v in errors.items())
+        raise ConfigError(f"Invalid training configuration ({detail})", {"errors": errors})
+    try:
+        return _run(spec, cfg, on_progress, should_stop)
+    except EngineError:
+        raise
+    except Exception as exc:
+        if _is_oom(exc):
+            raise OutOfMemoryError(
+                "Out of memory while training: lower batch_size or max_seq_length, enable gradient_checkpointing "
+                f"or use method 'qlora' ({type(exc).__name__})"
+            ) from exc
+        raise
+
+
+def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) -> JobResult:
+    from . import artifacts, evaluate
+    from .data import build_features, load_conversations, split_validation
+    from .model import build_peft_model, load_tokenizer
+    from .trainer import last_checkpoint, train
+
+    base = Path(spec.base_model_path)
+    if base.is_absolute() and not base.exists():
+        raise ModelNotFoundError(f"Base model folder not found: {base}")
+    train_convs = load_conversations(spec.train_examples)
+    if not train_convs:
+        raise EmptyDatasetError("The training set is empty")
+    if spec.validation_examples is not None:
+        val_convs = load_conversations(spec.validation_examples)
+    else:
+        train_convs, val_convs = split_validation(train_convs, cfg.eval_fraction, cfg.seed)
+
+    tokenizer = load_tokenizer(spec.base_model_path)
+    train_features, train_stats = build_features(tokenizer, train_convs, cfg.max_seq_length, cfg.packing)
+    val_features, val_stats = build_features(tokenizer, val_convs, cfg.max_seq_length, packing=False)
+    if not train_features:
+        raise EmptyDatasetError(
+            f"No training example keeps an assistant answer within max_seq_length={cfg.max_seq_length} tokens"
+        )
+
+    out = Path(spec.output_dir)
+    checkpoints = out / "checkpoints"
+    resumed = last_checkpoint(checkpoints)
+    model = build_peft_model(spec.base_model_path, cfg)
+    targets = sorted(next(iter(model.peft_config.values())).target_modules)
+    outcome = train(model, tokenizer, train_features, val_features, cfg, checkpoints, on_progress, should_stop)
+    metrics: dict[str, Any] = {
+        "global_step": outcome.global_step,
+        "max_steps": outcome.max_steps,
+        "train_loss": _clean(outcome.train_loss),
+        "final_loss": _clean(outcome.last_loss),
+        "eval_loss": outcome.eval_history[-1]["eval_loss"] if outcome.eval_history else None,
+        "train_examples": len(train_convs),
+        "validation_examples": len(val_convs),
+        "tokens_seen": outcome.tokens_seen,
+        "tokens_per_second": outcome.tokens_per_second,
+        "train_runtime_seconds": outcome.runtime_seconds,
+        "resumed_from_step": int(resumed.rsplit("-", 1)[-1]) if resumed else None,
+    }
+    truncation = {"train": train_stats.to_dict(), "validation": val_stats.to_dict()}
+    versions = artifacts.package_versions()
+    common = dict(
+        package_versions=versions,
+        config=cfg.to_dict(),
+        loss_history=outcome.loss_history,
+        eval_history=outcome.eval_history,
+        truncation=truncation,
+        target_modules=targets,
+    )
+    if outcome.cancelled:
+        result = JobResult(cancelled=True, adapter_dir=None, adapter_size_bytes=None, metrics=metrics,
+                           samples=[], model_card_path=None, **common)  # fmt: skip
+        _write_result(out, result)
+        return result
+
+    comparison = evaluate.compare(
+        model, tokenizer, val_features, val_convs, spec.n_samples, spec.max_new_tokens, cfg.batch_size
+    )
+    metrics.update(
+        val_loss_base=_clean(comparison["base"]["loss"]),
+        val_perplexity_base=_clean(comparison["base"]["perplexity"]),
+        val_loss_adapter=_clean(comparison["adapter"]["loss"]),
+        val_perplexity_adapter=_clean(comparison["adapter"]["perplexity"]),
+        val_tokens=comparison["adapter"]["tokens"],
+    )
+    adapter_dir = artifacts.save_adapter(model, out / "adapter")
+    card = artifacts.write_model_card(
+        adapter_dir,
+        {
+            "base_model": spec.base_model_path,
+            "method": cfg.method,
+            "dataset_hash": spec.dataset_hash,
+            "config": cfg.to_dict(),
+            "target_modules": targets,
+            "metrics": metrics,
+            "truncation": truncation,
+            "package_versions": versions,
+            "samples": comparison["samples"],
+        },
+    )
+    result = JobResult(
+        cancelled=False,
+        adapter_dir=str(adapter_dir),
+        adapter_size_bytes=artifacts.adapter_size_bytes(adapter_dir),
+        metrics=metrics,
+        samples=comparison["samples"],
+        model_card_path=str(card),
+        **common,
+    )
+    _write_result(out, result)
+    return result
+
+
+def _write_result(out: Path, result: JobResult) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "result.json").write_text(json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8")

@@ -1,0 +1,220 @@
+"""Training with the Hugging Face Trainer: progress through a callable, cooperative cancellation, resume."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig
+from .data import Collator
+from .model import device_type
+
+ProgressFn = Callable[[dict[str, Any]], None]
+StopFn = Callable[[], bool]
+
+PROGRESS_KEYS = (
+    "event",  # "start" | "log" | "eval" | "end"
+    "step",
+    "max_steps",
+    "epoch",
+    "loss",
+    "learning_rate",
+    "grad_norm",
+    "tokens_seen",  # non-padding tokens since the start of the job (survives resume)
+    "tokens_per_second",  # non-padding tokens per second in this session
+    "elapsed_seconds",
+    "eta_seconds",
+    "eval_loss",
+)
+
+
+@dataclass
+class TrainOutcome:
+    global_step: int
+    max_steps: int
+    cancelled: bool
+    resumed_from: str | None
+    train_loss: float | None  # mean over the session (Trainer's figure)
+    last_loss: float | None  # last logged training loss
+    loss_history: list[dict[str, float]] = field(default_factory=list)
+    eval_history: list[dict[str, float]] = field(default_factory=list)
+    runtime_seconds: float = 0.0
+    tokens_seen: int = 0
+    tokens_per_second: float = 0.0
+
+
+def _callback_class() -> Any:
+    from transformers import TrainerCallback
+
+    class ProgressCallback(TrainerCallback):
+        """Reports each log / eval through `on_progress` and stops when `should_stop()` turns true."""
+
+        def __init__(self, on_progress: ProgressFn, should_stop: StopFn) -> None:
+            self.on_progress = on_progress
+            self.should_stop = should_stop
+            self.cancelled = False
+            self.start = time.perf_counter()
+            self.start_step = 0
+            self.start_tokens = 0
+
+        def _report(self, state: Any, **values: Any) -> None:
+            elapsed = time.perf_counter() - self.start
+            done = state.global_step - self.start_step
+            tokens = state.num_input_tokens_seen - self.start_tokens
+            eta = elapsed / done * max(state.max_steps - state.global_step, 0) if done > 0 else None
+            event: dict[str, Any] = dict.fromkeys(PROGRESS_KEYS)
+            event.update(
+                step=state.global_step,
+                max_steps=state.max_steps,
+                epoch=state.epoch,
+                tokens_seen=state.num_input_tokens_seen,
+                tokens_per_second=tokens / elapsed if elapsed > 0 else None,
+                elapsed_seconds=elapsed,
+                eta_seconds=eta,
+            )
+            event.update(values)
+            self.on_progress(event)
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.start = time.perf_counter()
+            self.start_step = state.global_step
+            self.start_tokens = state.num_input_tokens_seen
+            self._report(state, event="start")
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+            logs = logs or {}
+            if "loss" in logs:
+                self._report(
+                    state,
+                    event="log",
+                    loss=logs["loss"],
+                    learning_rate=logs.get("learning_rate"),
+                    grad_norm=logs.get("grad_norm"),
+                )
+            elif "eval_loss" in logs:
+                self._report(state, event="eval", eval_loss=logs["eval_loss"])
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if self.should_stop():
+                self.cancelled = True
+                control.should_training_stop = True
+                control.should_save = True  # a re-queued job can resume from here
+
+        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self._report(state, event="end")
+
+    return ProgressCallback
+
+
+def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, has_eval: bool) -> Any:
+    import torch
+    from transformers import TrainingArguments
+
+    cuda = device_type() == "cuda"
+    eval_steps = cfg.eval_steps if has_eval and cfg.eval_steps > 0 else None
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        logging_steps=cfg.logging_steps,
+        logging_first_step=True,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=2,
+        eval_strategy="steps" if eval_steps else "no",
+        eval_steps=eval_steps,
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        use_cpu=not cuda,
+        report_to="none",
+        remove_unused_columns=False,
+        include_num_input_tokens_seen="non_padding",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        optim="adamw_torch",
+        save_only_model=False,
+        push_to_hub=False,
+    )
+
+
+def last_checkpoint(checkpoint_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
+
+
+def _guard_shadowed_datasets() -> None:
+    """Keep the Trainer working when a top-level package named `datasets` (not Hugging Face's) is importable.
+
+    transformers.trainer does `isinstance(dataset, datasets.Dataset)`; a same-named local package without
+    that attribute makes every Trainer call fail. We never pass Hugging Face datasets (plain lists of
+    features), so in that case the check is pointed at a class nothing is an instance of.
+    """
+    import transformers.trainer as hf_trainer
+
+    module = getattr(hf_trainer, "datasets", None)
+    if module is not None and not hasattr(module, "Dataset"):
+        import types
+
+        hf_trainer.datasets = types.SimpleNamespace(Dataset=type("NoHFDataset", (), {}), __version__="0")  # type: ignore[assignment]
+
+
+def train(
+    model: Any,
+    tokenizer: Any,
+    train_features: list[dict[str, list[int]]],
+    eval_features: list[dict[str, list[int]]],
+    cfg: TrainConfig,
+    checkpoint_dir: str | Path,
+    on_progress: ProgressFn,
+    should_stop: StopFn,
+) -> TrainOutcome:
+    """Train `model` (a PEFT model) on tokenized features; resumes from the last checkpoint in `checkpoint_dir`."""
+    from transformers import PrinterCallback, Trainer
+
+    _guard_shadowed_datasets()
+    checkpoint_dir = Path(checkpoint_dir)
+    callback = _callback_class()(on_progress, should_stop)
+    trainer = Trainer(
+        model=model,
+        args=training_arguments(cfg, checkpoint_dir, bool(eval_features)),
+        train_dataset=train_features,  # type: ignore[arg-type]
+        eval_dataset=eval_features or None,  # type: ignore[arg-type]
+        data_collator=Collator(tokenizer.pad_token_id),
+        processing_class=tokenizer,
+        callbacks=[callback],
+    )
+    trainer.remove_callback(PrinterCallback)  # progress goes through on_progress, not stdout
+    resume = last_checkpoint(checkpoint_dir)
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=resume)
+    runtime = time.perf_counter() - started
+    state = trainer.state
+    losses = [{"step": h["step"], "loss": h["loss"]} for h in state.log_history if "loss" in h]
+    evals = [{"step": h["step"], "eval_loss": h["eval_loss"]} for h in state.log_history if "eval_loss" in h]
+    session_tokens = state.num_input_tokens_seen - callback.start_tokens
+    return TrainOutcome(
+        global_step=state.global_step,
+        max_steps=state.max_steps,
+        cancelled=callback.cancelled,
+        resumed_from=resume,
+        train_loss=result.training_loss,
+        last_loss=losses[-1]["loss"] if losses else None,
+        loss_history=losses,
+        eval_history=evals,
+        runtime_seconds=runtime,
+        tokens_seen=state.num_input_tokens_seen,
+        tokens_per_second=session_tokens / runtime if runtime > 0 else 0.0,
+    )
