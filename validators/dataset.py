@@ -279,7 +279,7 @@ def check_balance(examples: Sequence[ExampleInput], spec: ProjectSpec, t: Datase
     }  # fmt: skip
     findings: list[Finding] = []
     if n < t.min_examples:
-        return findings, stats
+        return findings, {"categories": stats, "general": None}
     for name, target in targets.items():
         share = counts.get(name, 0) / n
         if abs(share - target) > t.balance_tolerance and name != spec.general_category:

@@ -162,6 +162,7 @@ class Quantity:
     value: str
     unit: str | None
     before: str | None
+    text: str = ""
 
 
 def quantities(text: str) -> list[Quantity]:
@@ -181,7 +182,7 @@ def quantities(text: str) -> list[Quantity]:
             if unit in STOPWORDS:
                 unit = None
         before_words = [w for w in tokenize(text[max(0, m.start() - 40) : m.start()])][-1:]
-        out.append(Quantity(value, unit, before_words[0] if before_words else None))
+        out.append(Quantity(value, unit, before_words[0] if before_words else None, m.group().strip()))
     return out
 
 
@@ -199,9 +200,19 @@ def _entities(text: str) -> set[str]:
     return found
 
 
+def best_sentence(claim: str, passage: str) -> str:
+    """The passage sentence sharing the most words with the claim."""
+    words = set(tokenize(claim))
+    sentences = [passage[s:e] for s, e in split_sentences(passage)]
+    if len(sentences) <= 1:
+        return passage
+    return max(sentences, key=lambda sent: len(words & set(tokenize(sent))))
+
+
 def conflicts(claim: str, passage: str) -> list[str]:
-    """Ways the claim disagrees with a passage on the same subject (numbers, units, dates, names, negation)."""
+    """Ways the claim disagrees with the closest sentence of a passage (numbers, units, dates, names, negation)."""
     problems = []
+    passage = best_sentence(claim, passage)
     passage_q = quantities(passage)
     passage_values = {q.value for q in passage_q}
     for q in quantities(claim):
@@ -210,10 +221,8 @@ def conflicts(claim: str, passage: str) -> list[str]:
         keys = [k for k in (q.unit, q.before) if k]
         rivals = [p for p in passage_q if (q.unit and p.unit == q.unit) or (q.before and p.before == q.before)]
         if keys and rivals:
-            rival = rivals[0]
-            said = f"{q.value} {q.unit}" if q.unit and q.unit not in "$€£" else q.value
-            source = f"{rival.value} {rival.unit}" if rival.unit and rival.unit not in "$€£" else rival.value
-            problems.append(f"says {said} where the source says {source}")
+            said, source = (q.text, rivals[0].text) if q.unit else (q.value, rivals[0].value)
+            problems.append(f"says {said!r} where the source says {source!r}")
     claim_entities, passage_entities = _entities(claim), _entities(passage)
     passage_tokens = set(tokenize(passage))
     missing = {e for e in claim_entities - passage_entities if _stem(e) not in passage_tokens}

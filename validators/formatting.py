@@ -37,6 +37,13 @@ TAG_RE = re.compile(
     r"(?<![\w<])<(/?)([A-Za-z][A-Za-z0-9:-]*)"
     r"((?:\s+[^\s<>=/\"']+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'<>=`]+))?)*)\s*(/?)>"
 )
+HTML_TAGS = frozenset(
+    """a abbr address article aside audio b bdi bdo blockquote body button canvas caption cite code dd del
+    details dfn dialog div dl dt em fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 head header html i
+    iframe ins kbd label legend li main mark nav noscript object ol optgroup option output p picture pre q rp rt
+    ruby samp script section select small span strong style sub summary sup svg table tbody td template textarea
+    tfoot th thead time title tr u ul var video""".split()
+)
 VOID_TAGS = frozenset(
     "area base br col embed hr img input link meta param source track wbr s".split()
 )  # "s" is reported as a template token
@@ -296,10 +303,14 @@ class FormattingCheck(Check):
     def tags(index: int, prose: str, out: list[Finding]) -> None:
         stack: list[tuple[str, int, int]] = []
         problems: list[tuple[int, int, str]] = []
-        for m in TAG_RE.finditer(prose):
+        matches = list(TAG_RE.finditer(prose))
+        closed = {m.group(2).lower() for m in matches if m.group(1)}
+        for m in matches:
             name = m.group(2).lower()
             if name in VOID_TAGS or m.group(4):
                 continue
+            if name not in HTML_TAGS and name not in closed:
+                continue  # "<your password>" is a placeholder, not markup
             if not m.group(1):
                 stack.append((name, m.start(), m.end()))
                 continue

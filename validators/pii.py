@@ -151,6 +151,8 @@ class PiiCheck(Check):
             for m in IBAN_RE.finditer(text):
                 if iban_ok(m.group(1)):
                     add("pii.iban", m.start(1), m.end(1), "IBAN")
+                else:
+                    taken.append(m.span(1))  # IBAN-shaped: its digit groups are not a phone number
         if text.count(".") >= 3:
             for m in IPV4_RE.finditer(text):
                 self._ipv4(text, m, add)
