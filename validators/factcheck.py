@@ -25,7 +25,7 @@ from rank_bm25 import BM25Okapi
 from validators.base import Check
 from validators.embeddings import SentenceEmbedder
 from validators.findings import Finding, Location
-from validators.formatting import code_spans, mask
+from validators.formatting import MASK_CHAR, code_spans, mask
 from validators.inputs import ExampleInput, ProjectSpec
 from validators.registry import make_finding
 
@@ -126,6 +126,8 @@ def extract_claims(example: ExampleInput, min_words: int = 3) -> list[Claim]:
         spans, _ = code_spans(text)
         prose = mask(text, spans) if spans else text
         for start, end in split_sentences(prose):
+            if MASK_CHAR in prose[start:end]:
+                continue  # code
             sentence = text[start:end]
             prefix = LIST_PREFIX_RE.match(sentence)
             if prefix:

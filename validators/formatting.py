@@ -34,7 +34,7 @@ FENCE_RE = re.compile(r"^[ ]{0,3}(`{3,}|~{3,})[ \t]*([^\n`]*)$", re.MULTILINE)
 INLINE_CODE_RE = re.compile(r"(`+)[^`\n]+?\1")
 DOUBLE_SPACE_RE = re.compile(r"(?<=[^\s|]) {2,}(?=[^\s|])")
 TAG_RE = re.compile(
-    r"(?<![\w<])<(/?)([A-Za-z][A-Za-z0-9:-]*)"
+    r"(?:(?<![\w<])<|<(?=/))(/?)([A-Za-z][A-Za-z0-9:-]*)"
     r"((?:\s+[^\s<>=/\"']+(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'<>=`]+))?)*)\s*(/?)>"
 )
 HTML_TAGS = frozenset(
@@ -96,15 +96,18 @@ def code_spans(text: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]
     return spans, unclosed
 
 
+MASK_CHAR = "\ue000"  # private use: not a space, bracket, quote or marker
+
+
 def mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
-    """Replace spans by spaces (newlines kept) so prose checks skip code but offsets stay valid."""
+    """Replace spans by a placeholder character (newlines kept) so prose checks skip code but offsets stay valid."""
     parts = []
     last = 0
     for start, end in sorted(spans):
         if start < last:
             start = last
         parts.append(text[last:start])
-        parts.append(re.sub(r"[^\n]", " ", text[start:end]))
+        parts.append(re.sub(r"[^\n]", MASK_CHAR, text[start:end]))
         last = max(last, end)
     parts.append(text[last:])
     return "".join(parts)
