@@ -16,6 +16,8 @@ urlpatterns = [
     path("projects/", include("training.urls")),
     path("api/v1/", include("annotation.api_urls")),
     path("api/v1/", include("training.api_urls")),
+    path("projects/<int:project_id>/datasets/", include("datasets.urls")),
+    path("api/v1/projects/<int:project_id>/", include("datasets.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

@@ -332,7 +332,7 @@ def iter_csv(stream: IO[bytes], *, max_line_bytes: int, mapping: dict[str, str],
                 bad_lines[line] = exc.error
                 yield raw.decode("utf-8", errors="replace")
 
-    reader = csv.reader(text_lines())
+    reader = csv.reader(text_lines(), strict=True)
     try:
         header = next(reader, None)
     except csv.Error as exc:
@@ -384,7 +384,15 @@ def iter_csv(stream: IO[bytes], *, max_line_bytes: int, mapping: dict[str, str],
         if not cells or not any(cell.strip() for cell in cells):
             continue
         if len(cells) != len(header):
-            yield start, None, RowError(start, "", f"This row has {len(cells)} fields; the header has {len(header)}.")
+            yield (
+                start,
+                None,
+                RowError(
+                    start,
+                    "",
+                    f"This row has {len(cells)} field{'s' * (len(cells) != 1)}; the header has {len(header)}.",
+                ),
+            )
             continue
         yield start, {key: cells[index] for key, index in columns.items()}, None
 

@@ -1,0 +1,299 @@
+"""REST API v1 for imports, exports and dataset versions: one view per operation."""
+
+from __future__ import annotations
+
+import json
+
+from django.http import FileResponse, StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import permissions as annotation_permissions
+from annotation.apis.common import ERRORS, valid_input
+from annotation.apis.examples import EXAMPLE_FILTERS
+from annotation.models import ExampleStatus
+from annotation.selectors import ExampleFilters
+from annotune.errors import ApplicationError
+
+from . import permissions, selectors
+from .services import exports, formats, imports, versions
+
+
+class FileRenderer(BaseRenderer):
+    """Lets a client ask for any media type on download endpoints; error bodies stay JSON."""
+
+    media_type = "*/*"
+    format = "file"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return json.dumps(data).encode() if isinstance(data, dict | list) else data
+
+
+DOWNLOAD_RENDERERS = [JSONRenderer, FileRenderer]
+
+
+class RowErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    field = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class ImportReportSerializer(serializers.Serializer):
+    errors = RowErrorSerializer(many=True)
+    error_count = serializers.IntegerField()
+    truncated = serializers.BooleanField()
+    notes = serializers.ListField(child=serializers.CharField())
+
+
+class ImportJobOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    created_by = serializers.CharField(source="created_by.username")
+    original_name = serializers.CharField()
+    size_bytes = serializers.IntegerField()
+    file_format = serializers.CharField()
+    detected_format = serializers.CharField()
+    options = serializers.DictField()
+    status = serializers.CharField()
+    phase = serializers.CharField()
+    progress_percent = serializers.IntegerField()
+    rows_read = serializers.IntegerField()
+    rows_valid = serializers.IntegerField()
+    rows_invalid = serializers.IntegerField()
+    rows_imported = serializers.IntegerField()
+    report = ImportReportSerializer(required=False)
+    error = serializers.CharField()
+    attempts = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class ImportCreateInput(serializers.Serializer):
+    file = serializers.FileField(help_text="JSONL, JSON array or CSV, UTF-8.")
+    file_format = serializers.ChoiceField(choices=formats.IMPORT_FORMATS, default="auto")
+    skip_bad_rows = serializers.BooleanField(
+        default=False, help_text="Import the good rows and report the bad ones (default: all or nothing)."
+    )
+    status = serializers.ChoiceField(
+        choices=[ExampleStatus.DRAFT, ExampleStatus.SUBMITTED], default=ExampleStatus.DRAFT
+    )
+    mapping = serializers.CharField(
+        required=False,
+        help_text='CSV only: JSON object naming the columns, e.g. {"prompt": "question", "response": "answer", '
+        '"system": "", "category": "topic", "tags": "", "context": ""}. Guessed from the header if left out.',
+    )
+
+    def validate_mapping(self, value: str):
+        try:
+            return json.loads(value) if value.strip() else None
+        except json.JSONDecodeError as exc:
+            raise serializers.ValidationError(f"Not valid JSON: {exc.msg}.") from None
+
+
+class ImportMappingInput(serializers.Serializer):
+    mapping = serializers.DictField(child=serializers.CharField(allow_blank=True))
+
+
+class ImportRetryInput(serializers.Serializer):
+    skip_bad_rows = serializers.BooleanField(required=False, allow_null=True, default=None)
+
+
+def _project(request, project_id: int):
+    return annotation_permissions.project_for(request.user, project_id)
+
+
+class ImportListApi(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(responses={200: ImportJobOutput(many=True), **ERRORS}, operation_id="imports_list")
+    def get(self, request, project_id: int):
+        project = _project(request, project_id)
+        return Response(ImportJobOutput(selectors.import_jobs(project)[:100], many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": ImportCreateInput},
+        responses={202: ImportJobOutput, **ERRORS},
+        operation_id="imports_create",
+        description="Upload a file; a worker imports it. Poll the job for progress and its report.",
+    )
+    def post(self, request, project_id: int):
+        project = _project(request, project_id)
+        serializer = ImportCreateInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        job = imports.import_create(
+            project=project,
+            user=request.user,
+            upload=data["file"],
+            file_format=data["file_format"],
+            skip_bad_rows=data["skip_bad_rows"],
+            initial_status=data["status"],
+            mapping=data.get("mapping"),
+        )
+        return Response(ImportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ImportDetailApi(APIView):
+    @extend_schema(responses={200: ImportJobOutput, **ERRORS}, operation_id="imports_retrieve")
+    def get(self, request, project_id: int, job_id: int):
+        job = selectors.import_job(_project(request, project_id), job_id)
+        return Response(ImportJobOutput(job).data)
+
+
+class ImportMappingApi(APIView):
+    @extend_schema(request=ImportMappingInput, responses={200: ImportJobOutput, **ERRORS}, operation_id="imports_map")
+    def post(self, request, project_id: int, job_id: int):
+        job = selectors.import_job(_project(request, project_id), job_id)
+        data = valid_input(ImportMappingInput, request.data)
+        job = imports.import_set_mapping(job=job, user=request.user, mapping=data["mapping"])
+        return Response(ImportJobOutput(job).data)
+
+
+class ImportRetryApi(APIView):
+    @extend_schema(request=ImportRetryInput, responses={202: ImportJobOutput, **ERRORS}, operation_id="imports_retry")
+    def post(self, request, project_id: int, job_id: int):
+        job = selectors.import_job(_project(request, project_id), job_id)
+        data = valid_input(ImportRetryInput, request.data or {})
+        job = imports.import_retry(job=job, user=request.user, skip_bad_rows=data.get("skip_bad_rows"))
+        return Response(ImportJobOutput(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def export_response(project, user, params) -> StreamingHttpResponse:
+    filters = ExampleFilters.from_query(params)
+    file_format = exports.clean_format(params.get("file_format") or "messages")
+    chunks = exports.export_chunks(project=project, user=user, filters=filters, file_format=file_format)
+    response = StreamingHttpResponse(
+        (chunk.encode() for chunk in chunks), content_type=formats.EXPORT_FORMATS[file_format][1] + "; charset=utf-8"
+    )
+    name = exports.export_filename(project, file_format, filters)
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+class ExportApi(APIView):
+    renderer_classes = DOWNLOAD_RENDERERS
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("file_format", str, enum=list(formats.EXPORT_FORMATS), default="messages"),
+            *[p for p in EXAMPLE_FILTERS if p.name != "page_size"],
+        ],
+        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY), **ERRORS},
+        operation_id="examples_export",
+        description="Stream the filtered examples as a file (oldest first). The messages format is a JSONL that "
+        'Hugging Face `datasets.load_dataset("json")` reads as is.',
+    )
+    def get(self, request, project_id: int):
+        return export_response(_project(request, project_id), request.user, request.query_params)
+
+
+class CategoryCountSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    train = serializers.IntegerField()
+    validation = serializers.IntegerField()
+
+
+class VersionOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    number = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    example_count = serializers.IntegerField()
+    train_count = serializers.IntegerField()
+    validation_count = serializers.IntegerField()
+    category_counts = serializers.DictField(child=CategoryCountSerializer())
+    split_seed = serializers.IntegerField()
+    validation_fraction = serializers.FloatField()
+    train_sha256 = serializers.CharField()
+    validation_sha256 = serializers.CharField()
+    guideline_sha256 = serializers.CharField()
+    validation_report = serializers.DictField()
+    override_reason = serializers.CharField()
+    notes = serializers.CharField()
+    created_by = serializers.CharField(source="created_by.username")
+    created_at = serializers.DateTimeField()
+
+
+class VersionCreateInput(serializers.Serializer):
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    seed = serializers.IntegerField(required=False, min_value=0, help_text="Split seed (default from settings).")
+    validation_fraction = serializers.FloatField(required=False, min_value=0, max_value=0.99)
+    override_reason = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Owners: why to create the version although the dataset checks found errors.",
+    )
+
+
+class VersionListApi(APIView):
+    @extend_schema(responses={200: VersionOutput(many=True), **ERRORS}, operation_id="versions_list")
+    def get(self, request, project_id: int):
+        return Response(VersionOutput(selectors.versions(_project(request, project_id)), many=True).data)
+
+    @extend_schema(request=VersionCreateInput, responses={201: VersionOutput, **ERRORS}, operation_id="versions_create")
+    def post(self, request, project_id: int):
+        project = _project(request, project_id)
+        data = valid_input(VersionCreateInput, request.data)
+        version = versions.version_create(
+            project=project,
+            user=request.user,
+            notes=data["notes"],
+            seed=data.get("seed"),
+            validation_fraction=data.get("validation_fraction"),
+            override_reason=data["override_reason"],
+        )
+        return Response(VersionOutput(version).data, status=status.HTTP_201_CREATED)
+
+
+class VersionDetailApi(APIView):
+    @extend_schema(responses={200: VersionOutput, **ERRORS}, operation_id="versions_retrieve")
+    def get(self, request, project_id: int, number: int):
+        return Response(VersionOutput(selectors.version_get(_project(request, project_id), number)).data)
+
+
+def version_file_response(version, part: str) -> FileResponse:
+    stream = selectors.version_open(version, part)
+    name = f"project-{version.project_id}-v{version.number}-{part}.jsonl"
+    return FileResponse(stream, as_attachment=True, filename=name, content_type="application/jsonl")
+
+
+class VersionDownloadApi(APIView):
+    renderer_classes = DOWNLOAD_RENDERERS
+
+    @extend_schema(
+        parameters=[OpenApiParameter("part", str, enum=list(selectors.VERSION_PARTS), default="all")],
+        responses={(200, "application/jsonl"): OpenApiResponse(OpenApiTypes.BINARY), **ERRORS},
+        operation_id="versions_download",
+        description="The version's immutable files: all examples, the train or validation split, or the "
+        "manifest (example id, content hash, record hash and split of each line of all).",
+    )
+    def get(self, request, project_id: int, number: int):
+        project = _project(request, project_id)
+        if not permissions.can_read_versions(request.user, project):
+            raise ApplicationError("You cannot read this project's versions.")
+        version = selectors.version_get(project, number)
+        return version_file_response(version, request.query_params.get("part") or "all")
+
+
+class VersionDiffOutput(serializers.Serializer):
+    base = serializers.IntegerField()
+    target = serializers.IntegerField()
+    added = serializers.ListField(child=serializers.IntegerField(), help_text="example ids")
+    removed = serializers.ListField(child=serializers.IntegerField())
+    changed = serializers.ListField(child=serializers.IntegerField())
+    unchanged = serializers.IntegerField()
+
+
+class VersionDiffApi(APIView):
+    @extend_schema(responses={200: VersionDiffOutput, **ERRORS}, operation_id="versions_diff")
+    def get(self, request, project_id: int, number: int, other: int):
+        project = _project(request, project_id)
+        diff = selectors.version_diff(selectors.version_get(project, number), selectors.version_get(project, other))
+        return Response(diff.as_dict())

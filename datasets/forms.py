@@ -1,0 +1,61 @@
+"""Page forms of the datasets app: plain values for the services."""
+
+from __future__ import annotations
+
+from django import forms
+
+from annotation.models import ExampleStatus
+
+from .services import formats
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(help_text="JSONL, a JSON array or CSV, in UTF-8.")
+    file_format = forms.ChoiceField(
+        label="Format", choices=list(formats.IMPORT_FORMAT_LABELS.items()), initial="auto", required=False
+    )
+    skip_bad_rows = forms.BooleanField(
+        required=False,
+        label="Skip bad rows",
+        help_text="Import the good rows and report the bad ones. Off: one bad row and nothing is imported.",
+    )
+    status = forms.ChoiceField(
+        label="Imported examples are",
+        choices=[(ExampleStatus.DRAFT, "Drafts"), (ExampleStatus.SUBMITTED, "Submitted for review")],
+        initial=ExampleStatus.DRAFT,
+    )
+
+
+class MappingForm(forms.Form):
+    """One select per field of a conversation, listing the CSV file's columns."""
+
+    LABELS = {
+        "prompt": "Prompt (user turn)",
+        "response": "Response (assistant turn)",
+        "system": "System prompt",
+        "category": "Category",
+        "tags": "Style tags (comma-separated)",
+        "context": "Context passage",
+        "messages": "Full conversation (JSON list of turns, for multi-turn rows)",
+    }
+
+    def __init__(self, *args, columns: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [("", "—")] + [(c, c) for c in columns]
+        for key in formats.CSV_FIELDS:
+            self.fields[key] = forms.ChoiceField(
+                label=self.LABELS[key], choices=choices, required=key in formats.CSV_REQUIRED
+            )
+
+
+class VersionForm(forms.Form):
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    seed = forms.IntegerField(min_value=0, required=False, help_text="Split seed; empty: the default.")
+    validation_fraction = forms.FloatField(
+        min_value=0, max_value=0.99, required=False, help_text="Share of each category held out, e.g. 0.1."
+    )
+    override_reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 2}),
+        required=False,
+        help_text="Only when the dataset checks report errors: why this version should be created anyway.",
+    )
