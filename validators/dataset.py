@@ -174,15 +174,20 @@ def duplicate_clusters(
 
 # -- statistics helpers ----------------------------------------------------------------------------------
 def robust_z(values: Sequence[float]) -> np.ndarray:
-    """0.6745 * (x - median) / MAD; zeros when MAD is 0 (fewer than half the values differ)."""
+    """Modified z-score 0.6745 * (x - median) / MAD (Iglewicz-Hoaglin); when MAD is 0 (most values equal)
+    the mean absolute deviation scaled by 1.2533 stands in; zeros when every value is the median."""
     x = np.asarray(values, dtype=float)
     if not len(x):
         return x
     median = np.median(x)
-    mad = np.median(np.abs(x - median))
-    if mad == 0:
+    deviation = np.abs(x - median)
+    mad = np.median(deviation)
+    if mad > 0:
+        return 0.6745 * (x - median) / mad
+    mean_ad = deviation.mean()
+    if mean_ad == 0:
         return np.zeros_like(x)
-    return 0.6745 * (x - median) / mad
+    return (x - median) / (1.253314 * mean_ad)
 
 
 def histogram(values: Sequence[float], bins: int = 20) -> dict[str, list[float]]:
@@ -214,6 +219,7 @@ class DatasetThresholds:
     dominance: float = 0.5
     min_examples: int = 20
     outlier_z: float = 3.5
+    outlier_min_ratio: float = 2.0
     annotator_dominance: float = 0.5
     style_tag_min_share: float = 0.05
     near_threshold: float = 0.8
@@ -322,7 +328,10 @@ def check_lengths(examples: Sequence[ExampleInput], keys: Sequence[str], t: Data
         if len(lengths) < t.min_examples:
             continue
         z = robust_z(lengths)
+        median = stats[part]["median"]
         for i in (int(j) for j in np.flatnonzero(np.abs(z) > t.outlier_z)):
+            if median and 1 / t.outlier_min_ratio < lengths[i] / median < t.outlier_min_ratio:
+                continue  # statistically unusual but not far from typical: not worth a finding
             kind = "long" if z[i] > 0 else "short"
             findings.append(make_finding("ds.length_outlier", f"Unusually {kind} {part} ({lengths[i]} characters, "
                                          f"median {stats[part]['median']:.0f}).", evidence={"example_id": keys[i],
