@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import examples, projects
+from .views import examples, projects, reviews
 
 urlpatterns = [
     path("", projects.project_list, name="project-list"),
@@ -14,4 +14,13 @@ urlpatterns = [
     path("<int:project_id>/examples/<int:example_id>/", examples.example_detail, name="example-detail"),
     path("<int:project_id>/examples/<int:example_id>/edit/", examples.example_edit, name="example-edit"),
     path("<int:project_id>/examples/<int:example_id>/submit/", examples.example_submit, name="example-submit"),
+    path("<int:project_id>/examples/<int:example_id>/comments/", reviews.comment_add, name="example-comment"),
+    path("<int:project_id>/examples/<int:example_id>/reopen/", reviews.example_reopen, name="example-reopen"),
+    path("<int:project_id>/review/", reviews.review_next, name="review-next"),
+    path("<int:project_id>/review/<int:example_id>/", reviews.review_screen, name="review-screen"),
+    path("<int:project_id>/review/<int:example_id>/decide/", reviews.review_decide, name="review-decide"),
+    path("<int:project_id>/review/<int:example_id>/edit/", reviews.review_edit, name="review-edit"),
+    path("<int:project_id>/my-work/", reviews.my_work, name="my-work"),
+    path("<int:project_id>/dashboard/", reviews.project_dashboard, name="project-dashboard"),
+    path("<int:project_id>/bulk/", reviews.bulk_actions, name="review-bulk"),
 ]

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotune.errors import ApplicationError
 
-from .. import permissions, selectors
+from .. import permissions, review_selectors, selectors
 from ..forms import messages_from_post
 from ..models import Example, ExampleStatus
 from ..services import examples as example_services
@@ -159,6 +159,10 @@ def example_detail(request, project_id: int, example_id: int):
         "revisions": selectors.example_revisions(example),
         "transitions": selectors.example_transitions(example),
         "can_edit": permissions.can_edit_example(request.user, example),
+        "can_see_comments": permissions.can_see_comments(request.user, example),
+        "comments": review_selectors.example_comments(example),
+        "can_reopen": example.status == ExampleStatus.APPROVED
+        and permissions.can_manage_project(request.user, example.project),
     }
     return render(request, "annotation/example_detail.html", context)
 
