@@ -231,6 +231,14 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
+# Adapters: the inference worker keeps base models loaded and switches adapters on them.
+ANNOTUNE_INFERENCE_MAX_ADAPTERS = env_int("ANNOTUNE_INFERENCE_MAX_ADAPTERS", 8)  # per base model (LRU)
+ANNOTUNE_INFERENCE_MAX_BASES = env_int("ANNOTUNE_INFERENCE_MAX_BASES", 2)
+# The generate API waits this long for the worker's answer before it returns 504 with the request id.
+ANNOTUNE_GENERATE_TIMEOUT_SECONDS = env_int("ANNOTUNE_GENERATE_TIMEOUT_SECONDS", 60)
+ANNOTUNE_GENERATE_MAX_NEW_TOKENS = env_int("ANNOTUNE_GENERATE_MAX_NEW_TOKENS", 1024)
+ANNOTUNE_GENERATE_MAX_TARGETS = env_int("ANNOTUNE_GENERATE_MAX_TARGETS", 6)
+
 # Training: jobs run on the `training` queue; the engine runs in a child process of the worker.
 # Worker-local folder for datasets being trained on and checkpoints (a job resumes from here).
 TRAINING_WORK_DIR = Path(env_str("ANNOTUNE_TRAINING_DIR") or VAR_DIR / "training")

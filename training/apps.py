@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class TrainingConfig(AppConfig):
     name = "training"
     verbose_name = "Training"
+
+    def ready(self) -> None:
+        # Celery's autodiscovery finds training.tasks only; the adapter tasks live in their own module.
+        from . import inference_tasks  # noqa: F401

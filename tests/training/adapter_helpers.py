@@ -14,6 +14,28 @@ def build_base(path: Path, *, arch: str = "llama", size: str = "test", seed: int
     return path
 
 
+def cached_base(*, arch: str = "llama", size: str = "test", seed: int = 0) -> Path:
+    """A tiny base model built once per version of the builder and kept under var/test-cache/."""
+    import hashlib
+    import os
+    import tempfile
+
+    import training.engine.tiny as tiny
+
+    root = Path(__file__).resolve().parents[2] / "var" / "test-cache"
+    digest = hashlib.sha256(Path(tiny.__file__).read_bytes()).hexdigest()[:10]
+    target = root / f"{arch}-{size}-{seed}-{digest}"
+    if not (target / "config.json").is_file():
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=root, prefix=".build-"))
+        build_base(tmp / "m", arch=arch, size=size, seed=seed)
+        try:
+            os.replace(tmp / "m", target)
+        except OSError:
+            pass  # another run built it first
+    return target
+
+
 def random_adapter(
     base_path: Path,
     out_dir: Path,

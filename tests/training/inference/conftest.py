@@ -2,18 +2,18 @@ from __future__ import annotations
 
 import pytest
 
-from tests.training.adapter_helpers import build_base, random_adapter
+from tests.training.adapter_helpers import cached_base, random_adapter
 
 
 @pytest.fixture(scope="session")
-def tiny_base(tmp_path_factory):
-    return build_base(tmp_path_factory.mktemp("base") / "llama")
+def tiny_base():
+    return cached_base()
 
 
 @pytest.fixture(scope="session")
-def other_base(tmp_path_factory):
+def other_base():
     """A base model of other shapes: adapters of `tiny_base` do not fit it."""
-    return build_base(tmp_path_factory.mktemp("other") / "mistral", arch="mistral", size="small")
+    return cached_base(arch="mistral", size="small")
 
 
 @pytest.fixture(scope="session")

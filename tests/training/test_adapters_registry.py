@@ -1,0 +1,200 @@
+"""Adapter registry: list, rename, archive, activate, delete (files too), compare, download, combine checks."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from tests.training.adapter_fixtures import *  # noqa: F403
+from training.models import Adapter, AdapterOperation, BaseModel
+
+API = "/api/v1/projects/{}/adapters/"
+
+
+@pytest.fixture
+def two(make_adapter, adapter_dirs):
+    return make_adapter("Lawyer", adapter_dirs["a"]), make_adapter("Support", adapter_dirs["b"])
+
+
+def test_list_shows_lineage_metrics_and_size_without_n_plus_one(
+    api, owner, project, two, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(4):
+        response = api(owner).get(API.format(project.pk))
+    assert response.status_code == 200
+    rows = {row["name"]: row for row in response.json()}
+    assert set(rows) == {"Lawyer", "Support"}
+    assert rows["Lawyer"]["lineage"]["dataset_sha256"] == "ab" * 32
+    assert rows["Lawyer"]["metrics"]["perplexity"] == 4.48
+    assert rows["Lawyer"]["size_bytes"] > 0
+    assert rows["Lawyer"]["created_by"] == "olivia"
+
+
+def test_rename_archive_and_one_active_adapter(api, owner, project, two):
+    lawyer, support = two
+    client = api(owner)
+    url = API.format(project.pk) + "{}/"
+    assert client.patch(url.format(lawyer.pk), {"is_active": True}, format="json").json()["is_active"]
+    assert client.patch(url.format(support.pk), {"is_active": True}, format="json").status_code == 200
+    assert list(Adapter.objects.filter(is_active=True)) == [support]
+    assert client.patch(url.format(support.pk), {"name": "  Support v2 "}, format="json").json()["name"] == "Support v2"
+    archived = client.patch(url.format(support.pk), {"archived": True}, format="json").json()
+    assert archived["archived"]
+    assert not archived["is_active"]
+    assert [a["name"] for a in client.get(API.format(project.pk)).json()] == ["Lawyer"]
+    refused = client.patch(url.format(support.pk), {"is_active": True}, format="json")
+    assert refused.status_code == 400
+    assert "archived" in refused.json()["detail"]
+
+
+def test_delete_removes_the_files(api, owner, project, two, storage, django_capture_on_commit_callbacks):
+    lawyer, _ = two
+    folder = storage / lawyer.storage_path
+    assert (folder / "adapter_model.safetensors").is_file()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api(owner).delete(API.format(project.pk) + f"{lawyer.pk}/").status_code == 204
+    assert not Adapter.objects.filter(pk=lawyer.pk).exists()
+    assert not folder.exists()
+
+
+def test_delete_page_asks_for_confirmation(client, owner, project, two, storage, django_capture_on_commit_callbacks):
+    lawyer, _ = two
+    client.force_login(owner)
+    url = f"/projects/{project.pk}/adapters/{lawyer.pk}/delete/"
+    assert b"Type the adapter" in client.get(url).content
+    client.post(url, {"confirm": "wrong"})
+    assert Adapter.objects.filter(pk=lawyer.pk).exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(url, {"confirm": "Lawyer"}).status_code == 302
+    assert not Adapter.objects.filter(pk=lawyer.pk).exists()
+    assert not (storage / lawyer.storage_path).exists()
+
+
+def test_compare_shows_config_diff_and_metrics(client, owner, project, make_adapter, adapter_dirs):
+    a = make_adapter("Rank 4", adapter_dirs["a"])
+    b = make_adapter("Rank 8", adapter_dirs["r8"], rank=8, metrics={"eval_loss": 1.2, "perplexity": 3.3})
+    client.force_login(owner)
+    response = client.get(f"/projects/{project.pk}/adapters/compare/?a={a.pk}&b={b.pk}")
+    assert response.status_code == 200
+    rows = {row["key"]: row for row in response.context["comparison"]["config"]}
+    assert rows["rank"]["differs"]
+    assert not rows["target_modules"]["differs"]
+    metrics = {row["key"]: (row["a"], row["b"]) for row in response.context["comparison"]["metrics"]}
+    assert metrics["perplexity"] == (4.48, 3.3)
+
+
+def test_pages_render(client, owner, annotator, project, two):
+    lawyer, _ = two
+    for user in (owner, annotator):
+        client.force_login(user)
+        for url in ("adapters/", f"adapters/{lawyer.pk}/", "playground/", "adapters/compare/"):
+            response = client.get(f"/projects/{project.pk}/{url}")
+            assert response.status_code == 200, url
+    assert b"Merge" not in client.get(f"/projects/{project.pk}/adapters/{lawyer.pk}/").content  # annotator
+
+
+def test_download_is_a_peft_zip_that_loads_in_a_fresh_process(api, annotator, project, two, tiny_model_dir, tmp_path):
+    lawyer, _ = two
+    response = api(annotator).get(API.format(project.pk) + f"{lawyer.pk}/download/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/zip"
+    data = b"".join(response.streaming_content)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        names = archive.namelist()
+        archive.extractall(tmp_path / "x")
+    root = names[0].split("/")[0]
+    assert {f"{root}/adapter_config.json", f"{root}/adapter_model.safetensors", f"{root}/README.md"} <= set(names)
+    script = (
+        "import sys, torch; from peft import PeftModel; from transformers import AutoModelForCausalLM\n"
+        "base = AutoModelForCausalLM.from_pretrained(sys.argv[1])\n"
+        "model = PeftModel.from_pretrained(base, sys.argv[2])\n"
+        "print('loaded', sorted(model.peft_config))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tiny_model_dir), str(tmp_path / "x" / root)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "loaded ['default']" in done.stdout
+
+
+def test_missing_files_give_a_clear_error(api, owner, project, two, storage):
+    lawyer, _ = two
+    (storage / lawyer.storage_path / "adapter_model.safetensors").unlink()
+    response = api(owner).get(API.format(project.pk) + f"{lawyer.pk}/download/")
+    assert response.status_code == 400
+    assert "missing" in response.json()["detail"]
+    assert api(owner).post(API.format(project.pk) + f"{lawyer.pk}/merge/").status_code == 202  # config present
+
+
+def test_combine_refuses_other_base_models_and_unequal_ranks(api, owner, project, make_adapter, adapter_dirs):
+    a = make_adapter("A", adapter_dirs["a"])
+    r8 = make_adapter("R8", adapter_dirs["r8"], rank=8)
+    other = BaseModel.objects.create(name="other-base", source="/nowhere")
+    foreign = make_adapter("Foreign", adapter_dirs["b"], base=other)
+    url = API.format(project.pk) + "combine/"
+    client = api(owner)
+    response = client.post(
+        url,
+        {"name": "mix", "method": "linear", "sources": [{"adapter_id": a.pk}, {"adapter_id": r8.pk}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "equal rank" in response.json()["detail"]
+    response = client.post(
+        url,
+        {"name": "mix", "method": "cat", "sources": [{"adapter_id": a.pk}, {"adapter_id": foreign.pk}]},
+        format="json",
+    )
+    assert response.status_code == 400
+    assert "different base models" in response.json()["detail"]
+    response = client.post(url, {"name": "mix", "method": "cat", "sources": [{"adapter_id": a.pk}]}, format="json")
+    assert response.status_code == 400
+    assert not AdapterOperation.objects.exists()
+    ok = client.post(
+        url,
+        {"name": "mix", "method": "cat", "sources": [{"adapter_id": a.pk, "weight": 0.5}, {"adapter_id": r8.pk}]},
+        format="json",
+    )
+    assert ok.status_code == 202
+    assert ok.json()["sources"][0] == {"adapter_id": a.pk, "name": "A", "weight": 0.5}
+
+
+def test_generate_refuses_bad_input(api, owner, project, base_model):
+    url = f"/api/v1/projects/{project.pk}/generate"
+    client = api(owner)
+    chat = [{"role": "user", "content": "Hi"}]
+    assert client.post(url, {"messages": [{"role": "assistant", "content": "x"}]}, format="json").status_code == 400
+    bad = client.post(url, {"messages": chat, "temperature": 5, "max_new_tokens": 0}, format="json")
+    assert set(bad.json()["errors"]) == {"temperature", "max_new_tokens"}
+    assert client.post(url, {"messages": chat, "adapter": 99999}, format="json").status_code == 400
+
+
+def test_playground_refuses_adapters_of_different_base_models(client, owner, project, make_adapter, adapter_dirs):
+    other = BaseModel.objects.create(name="other-base", source="/nowhere")
+    a = make_adapter("A", adapter_dirs["a"])
+    foreign = make_adapter("Foreign", adapter_dirs["b"], base=other)
+    client.force_login(owner)
+    response = client.post(
+        f"/projects/{project.pk}/playground/", {"conversation": "Hello?", "adapters": [a.pk, foreign.pk], "base": "1"}
+    )
+    assert response.status_code == 400
+    assert "different base models" in response.content.decode()
+
+
+def test_web_modules_do_not_import_torch():
+    code = (
+        "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotune.settings'); django.setup()\n"
+        "import annotune.urls, training.adapter_views, training.adapter_apis, training.inference_tasks\n"
+        "import training.services.adapters, training.services.generation, training.inference.combine\n"
+        "print('torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"DEBUG": "1", "PATH": ""})
+    assert done.stdout.strip() == "False", done.stderr[-2000:]

@@ -1,0 +1,314 @@
+"""API: adapter registry, download, merge, combine, and the generate endpoint."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import permissions
+from annotation.apis.common import ERRORS, ErrorSerializer, valid_input
+
+from . import adapter_selectors as selectors
+from .services import adapters as adapter_services
+from .services import generation as generation_services
+
+TAG = ["adapters"]
+
+
+class AdapterOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    base_model = serializers.CharField(source="base_model.name")
+    method = serializers.CharField()
+    job = serializers.IntegerField(source="job_id", allow_null=True)
+    size_bytes = serializers.IntegerField()
+    metrics = serializers.DictField()
+    samples = serializers.ListField(child=serializers.DictField())
+    lineage = serializers.DictField()
+    is_active = serializers.BooleanField()
+    archived = serializers.BooleanField()
+    created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
+    created_at = serializers.DateTimeField()
+
+
+class AdapterUpdateInput(serializers.Serializer):
+    name = serializers.CharField(required=False, max_length=200)
+    archived = serializers.BooleanField(required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class OperationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    status = serializers.CharField()
+    adapter = serializers.IntegerField(source="adapter_id", allow_null=True)
+    sources = serializers.ListField(child=serializers.DictField())
+    params = serializers.DictField()
+    result_adapter = serializers.IntegerField(source="result_adapter_id", allow_null=True)
+    size_bytes = serializers.IntegerField()
+    registered_base_model = serializers.IntegerField(source="registered_base_model_id", allow_null=True)
+    error_code = serializers.CharField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class CombineSourceInput(serializers.Serializer):
+    adapter_id = serializers.IntegerField()
+    weight = serializers.FloatField(default=1.0, min_value=-10, max_value=10)
+
+
+class CombineInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    method = serializers.ChoiceField(choices=adapter_services.COMBINE_METHODS, default="cat")
+    sources = CombineSourceInput(many=True)
+    svd_rank = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1024)
+
+
+class RegisterInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+
+
+def _stream(filename: str, chunks) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(chunks, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+class AdapterListApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        parameters=[OpenApiParameter("archived", bool, description="Include archived adapters")],
+        responses={200: AdapterOutput(many=True), **ERRORS},
+        operation_id="adapters_list",
+    )
+    def get(self, request, project_id: int):
+        project = permissions.project_for(request.user, project_id)
+        include = request.query_params.get("archived") in {"1", "true"}
+        return Response(AdapterOutput(selectors.adapter_list(project, include_archived=include), many=True).data)
+
+
+class AdapterDetailApi(APIView):
+    @extend_schema(tags=TAG, responses={200: AdapterOutput, **ERRORS}, operation_id="adapters_retrieve")
+    def get(self, request, project_id: int, adapter_id: int):
+        project = permissions.project_for(request.user, project_id)
+        return Response(AdapterOutput(selectors.adapter_get(project, adapter_id)).data)
+
+    @extend_schema(
+        tags=TAG,
+        request=AdapterUpdateInput,
+        responses={200: AdapterOutput, **ERRORS},
+        operation_id="adapters_update",
+        description="Rename, archive / unarchive, or make the project's active adapter (owners).",
+    )
+    def patch(self, request, project_id: int, adapter_id: int):
+        adapter = selectors.adapter_get(permissions.project_for(request.user, project_id), adapter_id)
+        data = valid_input(AdapterUpdateInput, request.data)
+        adapter = adapter_services.adapter_update(
+            adapter=adapter,
+            user=request.user,
+            name=data.get("name"),
+            archived=data.get("archived"),
+            active=data.get("is_active"),
+        )
+        return Response(AdapterOutput(selectors.adapter_get(adapter.project, adapter.pk)).data)
+
+    @extend_schema(tags=TAG, responses={204: None, **ERRORS}, operation_id="adapters_delete")
+    def delete(self, request, project_id: int, adapter_id: int):
+        adapter = selectors.adapter_get(permissions.project_for(request.user, project_id), adapter_id)
+        adapter_services.adapter_delete(adapter=adapter, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AdapterDownloadApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, **ERRORS},
+        operation_id="adapters_download",
+        description="The adapter in PEFT format (adapter_config.json, weights, README model card), zipped.",
+    )
+    def get(self, request, project_id: int, adapter_id: int):
+        adapter = selectors.adapter_get(permissions.project_for(request.user, project_id), adapter_id)
+        return _stream(*adapter_services.adapter_download(adapter=adapter))
+
+
+class AdapterMergeApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        request=None,
+        responses={202: OperationOutput, **ERRORS},
+        operation_id="adapters_merge",
+        description="Queue a merge of the adapter into its full-precision base model (owners).",
+    )
+    def post(self, request, project_id: int, adapter_id: int):
+        adapter = selectors.adapter_get(permissions.project_for(request.user, project_id), adapter_id)
+        operation = adapter_services.merge_request(adapter=adapter, user=request.user)
+        return Response(OperationOutput(operation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class AdapterCombineApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        request=CombineInput,
+        responses={202: OperationOutput, **ERRORS},
+        operation_id="adapters_combine",
+        description="Queue a weighted combination (linear / cat / svd) of adapters of one base model (owners).",
+    )
+    def post(self, request, project_id: int):
+        project = permissions.project_for(request.user, project_id)
+        data = valid_input(CombineInput, request.data)
+        operation = adapter_services.combine_request(
+            project=project,
+            user=request.user,
+            sources=[dict(s) for s in data["sources"]],
+            method=data["method"],
+            name=data["name"],
+            svd_rank=data.get("svd_rank"),
+        )
+        return Response(OperationOutput(operation).data, status=status.HTTP_202_ACCEPTED)
+
+
+class OperationDetailApi(APIView):
+    @extend_schema(tags=TAG, responses={200: OperationOutput, **ERRORS}, operation_id="adapter_operations_retrieve")
+    def get(self, request, project_id: int, operation_id: int):
+        project = permissions.project_for(request.user, project_id)
+        return Response(OperationOutput(selectors.operation_get(project, operation_id)).data)
+
+
+class OperationDownloadApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        responses={(200, "application/zip"): OpenApiTypes.BINARY, **ERRORS},
+        operation_id="merged_models_download",
+        description="A finished merge: the model folder (weights, config, tokenizer) zipped.",
+    )
+    def get(self, request, project_id: int, operation_id: int):
+        project = permissions.project_for(request.user, project_id)
+        permissions.require(permissions.can_view_project(request.user, project), "Members only.")
+        operation = selectors.operation_get(project, operation_id)
+        return _stream(*adapter_services.merged_download(operation=operation))
+
+
+class OperationRegisterApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        request=RegisterInput,
+        responses={201: inline_serializer("RegisteredBaseModel", {"id": serializers.IntegerField()}), **ERRORS},
+        operation_id="merged_models_register",
+        description="Register a finished merge as a base model (owners).",
+    )
+    def post(self, request, project_id: int, operation_id: int):
+        project = permissions.project_for(request.user, project_id)
+        operation = selectors.operation_get(project, operation_id)
+        data = valid_input(RegisterInput, request.data)
+        base = adapter_services.merged_register(operation=operation, user=request.user, name=data["name"])
+        return Response({"id": base.pk, "name": base.name, "source": base.source}, status=status.HTTP_201_CREATED)
+
+
+# -- generate -------------------------------------------------------------------------------------
+class MessageInput(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = serializers.CharField(trim_whitespace=False)
+
+
+class GenerateInput(serializers.Serializer):
+    messages = serializers.JSONField(help_text='[{"role": "user", "content": "…"}]; ends with a user turn')
+    adapter = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="Adapter id; null for the base model alone; omitted: the project's active adapter (or the base).",
+    )
+    max_new_tokens = serializers.IntegerField(required=False)
+    temperature = serializers.FloatField(required=False, help_text="0 = greedy")
+    top_p = serializers.FloatField(required=False)
+    seed = serializers.IntegerField(required=False)
+    timeout = serializers.FloatField(required=False, min_value=0, help_text="Seconds to wait (capped by the server)")
+
+
+class GenerateOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    adapter = serializers.IntegerField(allow_null=True)
+    text = serializers.CharField()
+    new_tokens = serializers.IntegerField()
+    seconds = serializers.FloatField(help_text="Generation time on the worker")
+    url = serializers.CharField(help_text="Where the request can be polled")
+
+
+class GenerationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    status = serializers.CharField()
+    base_model = serializers.CharField(source="base_model.name")
+    messages = serializers.ListField(child=serializers.DictField())
+    targets = serializers.ListField(child=serializers.DictField())
+    params = serializers.DictField()
+    outputs = serializers.ListField(child=serializers.DictField())
+    error_code = serializers.CharField()
+    error = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
+class GenerateApi(APIView):
+    @extend_schema(
+        tags=["generate"],
+        request=GenerateInput,
+        responses={
+            200: GenerateOutput,
+            400: ErrorSerializer,
+            404: ErrorSerializer,
+            504: OpenApiResponse(GenerateOutput, description="No answer within the timeout; poll `url`."),
+        },
+        operation_id="generate",
+        description=(
+            "Answer a conversation with the project's base model and an adapter (default: the active one). "
+            "Runs on an inference worker; the call waits for the answer up to the timeout."
+        ),
+    )
+    def post(self, request, project_id: int):
+        project = permissions.project_for(request.user, project_id)
+        data = valid_input(GenerateInput, request.data)
+        if "adapter" in data:
+            target = data["adapter"]
+        else:
+            active = generation_services.active_adapter(project)
+            target = active.pk if active else None
+        params = {k: data[k] for k in ("max_new_tokens", "temperature", "top_p", "seed") if k in data}
+        generation = generation_services.generation_request(
+            project=project, user=request.user, messages=data["messages"], targets=[target], params=params
+        )
+        limit = settings.ANNOTUNE_GENERATE_TIMEOUT_SECONDS
+        timeout = min(float(data.get("timeout", limit)), limit)
+        generation = generation_services.generation_wait(generation, timeout)
+        url = reverse("api-generation", args=[project.pk, generation.pk])
+        output = generation.outputs[0] if generation.outputs else {}
+        body = {
+            "id": generation.pk,
+            "status": generation.status,
+            "adapter": target,
+            "text": output.get("text", ""),
+            "new_tokens": output.get("new_tokens", 0),
+            "seconds": output.get("seconds", 0.0),
+            "url": url,
+        }
+        if generation.status == "failed":
+            code = 502 if generation.error_code == "internal" else 400
+            return Response(
+                {"detail": generation.error, "errors": {"generation": [generation.error_code]}}, status=code
+            )
+        if not generation.is_done:
+            return Response(body, status=status.HTTP_504_GATEWAY_TIMEOUT)
+        return Response(body)
+
+
+class GenerationDetailApi(APIView):
+    @extend_schema(tags=["generate"], responses={200: GenerationOutput, **ERRORS}, operation_id="generations_retrieve")
+    def get(self, request, project_id: int, request_id: int):
+        project = permissions.project_for(request.user, project_id)
+        return Response(GenerationOutput(selectors.generation_get(project, request_id)).data)

@@ -1,0 +1,102 @@
+"""Reads of the adapter registry, playground and operations (pages and API alike)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from annotation.models import Project
+
+from .models import Adapter, AdapterOperation, GenerationRequest
+
+# Lineage keys shown as the adapter's configuration when it has a training config.
+METRIC_ORDER = ("train_loss", "eval_loss", "validation_loss", "perplexity", "base_perplexity")
+
+
+def adapter_list(project: Project, *, include_archived: bool = False) -> QuerySet[Adapter]:
+    qs = Adapter.objects.filter(project=project).select_related("base_model", "created_by", "job")
+    if not include_archived:
+        qs = qs.filter(archived=False)
+    return qs.defer("model_card").order_by("-is_active", "-id")
+
+
+def adapter_get(project: Project, adapter_id: Any) -> Adapter:
+    try:
+        return Adapter.objects.select_related("base_model", "created_by", "project").get(
+            project=project, pk=int(adapter_id)
+        )
+    except (Adapter.DoesNotExist, TypeError, ValueError):
+        raise Http404("No such adapter.") from None
+
+
+def adapter_config_view(adapter: Adapter) -> dict[str, Any]:
+    """A flat view of an adapter's configuration for display and comparison."""
+    lineage = adapter.lineage or {}
+    config = dict(lineage.get("config") or {})
+    flat: dict[str, Any] = {
+        "method": adapter.method or lineage.get("method", ""),
+        "base_model": adapter.base_model.name,
+    }
+    flat.update({k: v for k, v in sorted(config.items()) if not isinstance(v, dict)})
+    if lineage.get("dataset_sha256"):
+        flat["dataset_sha256"] = lineage["dataset_sha256"]
+    if lineage.get("seed") is not None:
+        flat["seed"] = lineage["seed"]
+    if lineage.get("combination"):
+        flat["combination"] = lineage["combination"].get("method")
+        flat["parents"] = ", ".join(f"{p['name']} × {p['weight']}" for p in lineage.get("parents", []))
+    return flat
+
+
+def _scalar_metrics(adapter: Adapter) -> dict[str, Any]:
+    return {k: v for k, v in (adapter.metrics or {}).items() if isinstance(v, int | float | str | None)}
+
+
+def adapter_compare(a: Adapter, b: Adapter) -> dict[str, list[dict[str, Any]]]:
+    """Config rows (with a `differs` flag) and metric rows side by side."""
+    config_a, config_b = adapter_config_view(a), adapter_config_view(b)
+    config = [
+        {"key": key, "a": config_a.get(key), "b": config_b.get(key), "differs": config_a.get(key) != config_b.get(key)}
+        for key in dict.fromkeys([*config_a, *config_b])
+    ]
+    metrics_a, metrics_b = _scalar_metrics(a), _scalar_metrics(b)
+    keys = sorted(
+        set(metrics_a) | set(metrics_b), key=lambda k: (METRIC_ORDER.index(k) if k in METRIC_ORDER else 99, k)
+    )
+    metrics = [{"key": k, "a": metrics_a.get(k), "b": metrics_b.get(k)} for k in keys]
+    return {"config": config, "metrics": metrics}
+
+
+def operation_list(project: Project) -> QuerySet[AdapterOperation]:
+    return AdapterOperation.objects.filter(project=project).select_related(
+        "adapter", "result_adapter", "registered_base_model", "created_by"
+    )
+
+
+def operation_get(project: Project, operation_id: Any) -> AdapterOperation:
+    try:
+        return operation_list(project).get(pk=int(operation_id))
+    except (AdapterOperation.DoesNotExist, TypeError, ValueError):
+        raise Http404("No such operation.") from None
+
+
+def generation_get(project: Project, request_id: Any) -> GenerationRequest:
+    try:
+        return GenerationRequest.objects.select_related("base_model").get(project=project, pk=int(request_id))
+    except (GenerationRequest.DoesNotExist, TypeError, ValueError):
+        raise Http404("No such generation request.") from None
+
+
+def generation_columns(generation: GenerationRequest) -> list[dict[str, Any]]:
+    """One column per target (label and, once answered, its output) for the side-by-side view."""
+    outputs = list(generation.outputs or [])
+    return [
+        {
+            "label": target["label"],
+            "adapter_id": target["adapter_id"],
+            "output": outputs[i] if i < len(outputs) else None,
+        }
+        for i, target in enumerate(generation.targets)
+    ]

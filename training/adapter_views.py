@@ -1,0 +1,235 @@
+"""Pages: adapter registry, detail, compare, combine, merges, and the playground."""
+
+from __future__ import annotations
+
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.http import StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from annotation import permissions
+from annotune.errors import ApplicationError
+
+from . import adapter_selectors as selectors
+from .services import adapters as adapter_services
+from .services import generation as generation_services
+from .services.generation import DEFAULT_PARAMS
+
+
+def _stream(filename: str, chunks) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(chunks, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+def adapter_list(request, project_id: int):
+    project = permissions.project_for(request.user, project_id)
+    show_archived = request.GET.get("archived") == "1"
+    adapters = list(selectors.adapter_list(project, include_archived=show_archived))
+    context = {
+        "project": project,
+        "adapters": adapters,
+        "show_archived": show_archived,
+        "can_manage": permissions.can_train(request.user, project),
+        "operations": selectors.operation_list(project)[:10],
+    }
+    return render(request, "training/adapters/list.html", context)
+
+
+@login_required
+def adapter_detail(request, project_id: int, adapter_id: int):
+    project = permissions.project_for(request.user, project_id)
+    adapter = selectors.adapter_get(project, adapter_id)
+    context = {
+        "project": project,
+        "adapter": adapter,
+        "config": selectors.adapter_config_view(adapter),
+        "merges": selectors.operation_list(project).filter(adapter=adapter),
+        "can_manage": permissions.can_train(request.user, project),
+    }
+    return render(request, "training/adapters/detail.html", context)
+
+
+@login_required
+@require_POST
+def adapter_change(request, project_id: int, adapter_id: int):
+    project = permissions.project_for(request.user, project_id)
+    adapter = selectors.adapter_get(project, adapter_id)
+    action = request.POST.get("action")
+    changes = {
+        "rename": {"name": request.POST.get("name")},
+        "archive": {"archived": True},
+        "unarchive": {"archived": False},
+        "activate": {"active": True},
+        "deactivate": {"active": False},
+    }.get(action)
+    if changes is None:
+        raise ApplicationError(f"Unknown action {action!r}.")
+    try:
+        adapter_services.adapter_update(adapter=adapter, user=request.user, **changes)
+    except ApplicationError as exc:
+        flash.error(request, exc.message)
+    else:
+        flash.success(request, "Adapter updated.")
+    return redirect("adapter-detail", project_id=project.pk, adapter_id=adapter.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def adapter_delete(request, project_id: int, adapter_id: int):
+    project = permissions.project_for(request.user, project_id)
+    adapter = selectors.adapter_get(project, adapter_id)
+    permissions.require(permissions.can_train(request.user, project), "Only project owners can delete adapters.")
+    if request.method == "POST":
+        if request.POST.get("confirm") != adapter.name:
+            flash.error(request, "Type the adapter's name to confirm.")
+        else:
+            adapter_services.adapter_delete(adapter=adapter, user=request.user)
+            flash.success(request, f"Adapter “{adapter.name}” and its files were deleted.")
+            return redirect("adapter-list", project_id=project.pk)
+    return render(request, "training/adapters/delete.html", {"project": project, "adapter": adapter})
+
+
+@login_required
+def adapter_download(request, project_id: int, adapter_id: int):
+    adapter = selectors.adapter_get(permissions.project_for(request.user, project_id), adapter_id)
+    return _stream(*adapter_services.adapter_download(adapter=adapter))
+
+
+@login_required
+@require_POST
+def adapter_merge(request, project_id: int, adapter_id: int):
+    project = permissions.project_for(request.user, project_id)
+    adapter = selectors.adapter_get(project, adapter_id)
+    operation = adapter_services.merge_request(adapter=adapter, user=request.user)
+    flash.success(request, "Merge queued.")
+    return redirect("operation-detail", project_id=project.pk, operation_id=operation.pk)
+
+
+@login_required
+def adapter_compare(request, project_id: int):
+    project = permissions.project_for(request.user, project_id)
+    adapters = list(selectors.adapter_list(project, include_archived=True))
+    a_id, b_id = request.GET.get("a"), request.GET.get("b")
+    comparison = a = b = None
+    if a_id and b_id:
+        a, b = selectors.adapter_get(project, a_id), selectors.adapter_get(project, b_id)
+        comparison = selectors.adapter_compare(a, b)
+    context = {"project": project, "adapters": adapters, "a": a, "b": b, "comparison": comparison}
+    return render(request, "training/adapters/compare.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def adapter_combine(request, project_id: int):
+    project = permissions.project_for(request.user, project_id)
+    permissions.require(permissions.can_train(request.user, project), "Only project owners can combine adapters.")
+    adapters = list(selectors.adapter_list(project))
+    error = None
+    if request.method == "POST":
+        sources = []
+        for adapter in adapters:
+            if request.POST.get(f"use_{adapter.pk}"):
+                try:
+                    weight = float(request.POST.get(f"weight_{adapter.pk}") or 1)
+                except ValueError:
+                    weight = float("nan")
+                sources.append({"adapter_id": adapter.pk, "weight": weight})
+        try:
+            if any(s["weight"] != s["weight"] for s in sources):
+                raise ApplicationError("Weights must be numbers.")
+            operation = adapter_services.combine_request(
+                project=project,
+                user=request.user,
+                sources=sources,
+                method=request.POST.get("method", "cat"),
+                name=request.POST.get("name"),
+            )
+        except ApplicationError as exc:
+            error = exc.message
+        else:
+            flash.success(request, "Combination queued.")
+            return redirect("operation-detail", project_id=project.pk, operation_id=operation.pk)
+    context = {"project": project, "adapters": adapters, "error": error, "methods": adapter_services.COMBINE_METHODS}
+    return render(request, "training/adapters/combine.html", context, status=400 if error else 200)
+
+
+@login_required
+def operation_detail(request, project_id: int, operation_id: int):
+    project = permissions.project_for(request.user, project_id)
+    operation = selectors.operation_get(project, operation_id)
+    context = {"project": project, "operation": operation, "can_manage": permissions.can_train(request.user, project)}
+    if request.headers.get("HX-Request"):
+        return render(request, "training/adapters/_operation.html", context)
+    return render(request, "training/adapters/operation.html", context)
+
+
+@login_required
+def operation_download(request, project_id: int, operation_id: int):
+    project = permissions.project_for(request.user, project_id)
+    operation = selectors.operation_get(project, operation_id)
+    return _stream(*adapter_services.merged_download(operation=operation))
+
+
+@login_required
+@require_POST
+def operation_register(request, project_id: int, operation_id: int):
+    project = permissions.project_for(request.user, project_id)
+    operation = selectors.operation_get(project, operation_id)
+    try:
+        base = adapter_services.merged_register(operation=operation, user=request.user, name=request.POST.get("name"))
+    except ApplicationError as exc:
+        flash.error(request, exc.message)
+    else:
+        flash.success(request, f"Registered as base model “{base.name}”.")
+    return redirect("operation-detail", project_id=project.pk, operation_id=operation.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def playground(request, project_id: int):
+    project = permissions.project_for(request.user, project_id)
+    adapters = list(selectors.adapter_list(project))
+    if request.method == "POST":
+        targets: list[int | None] = [None] if request.POST.get("base") else []
+        targets += [int(v) for v in request.POST.getlist("adapters") if v.isdigit()]
+        params = {}
+        for key, cast in (("max_new_tokens", int), ("temperature", float), ("top_p", float), ("seed", int)):
+            value = request.POST.get(key, "").strip()
+            if value:
+                try:
+                    params[key] = cast(value)
+                except ValueError:
+                    params[key] = value  # reported by the service
+        messages = generation_services.parse_chat_text(request.POST.get("conversation", ""))
+        system = request.POST.get("system", "").strip()
+        if system and messages and messages[0]["role"] != "system":
+            messages.insert(0, {"role": "system", "content": system})
+        try:
+            generation = generation_services.generation_request(
+                project=project, user=request.user, messages=messages, targets=targets, params=params
+            )
+        except ApplicationError as exc:
+            return render(request, "training/adapters/_generation.html", {"error": exc}, status=400)
+        return _generation(request, project, generation)
+    context = {
+        "project": project,
+        "adapters": adapters,
+        "active": next((a for a in adapters if a.is_active), None),
+        "defaults": DEFAULT_PARAMS,
+        "system": project.default_system_prompt,
+    }
+    return render(request, "training/adapters/playground.html", context)
+
+
+@login_required
+def generation_partial(request, project_id: int, request_id: int):
+    project = permissions.project_for(request.user, project_id)
+    return _generation(request, project, selectors.generation_get(project, request_id))
+
+
+def _generation(request, project, generation):
+    context = {"project": project, "generation": generation, "columns": selectors.generation_columns(generation)}
+    return render(request, "training/adapters/_generation.html", context)

@@ -1,0 +1,39 @@
+"""Tasks for adapters: answers on the `inference` queue, merges and combinations on `default`.
+
+Thin: each takes an id and calls a service. The inference worker process keeps one module-level
+`BaseModelCache`, so a base model is loaded once per process and adapters switch in place.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+_cache = None
+
+
+def model_cache():
+    """This worker process's cache of base models (created on first use; torch is imported here)."""
+    global _cache
+    if _cache is None:
+        from training.inference.cache import BaseModelCache
+
+        _cache = BaseModelCache(
+            max_adapters=settings.ANNOTUNE_INFERENCE_MAX_ADAPTERS, max_bases=settings.ANNOTUNE_INFERENCE_MAX_BASES
+        )
+    return _cache
+
+
+# The name matches the `training.tasks.*generate*` route (queue `inference`); `queue` says so too.
+@shared_task(name="training.tasks.generate_answers", queue="inference", acks_late=True)
+def generate_answers(request_id: int) -> str:
+    from .services.generation import generation_execute
+
+    return generation_execute(request_id, model_cache())
+
+
+@shared_task(name="training.tasks.run_adapter_operation", acks_late=True)
+def run_adapter_operation(operation_id: int) -> str:
+    from .services.adapters import operation_execute
+
+    return operation_execute(operation_id)

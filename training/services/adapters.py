@@ -1,0 +1,331 @@
+"""The adapter registry: rename, archive, activate, delete, download; merge and combine requests.
+
+Owners change adapters (rename, archive, activate, delete, merge, combine, register a merged model);
+every member may see and download them. Merges and combinations run on a worker (`operation_execute`):
+the web process never loads a model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from annotation import permissions
+from annotation.models import Project
+from annotune.errors import ApplicationError
+
+from ..models import Adapter, AdapterOperation, BaseModel, GenerationStatus, OperationKind
+from . import folders
+
+log = logging.getLogger(__name__)
+
+COMBINE_METHODS = ("linear", "cat", "svd")
+
+
+def _require_owner(user, project: Project, action: str) -> None:
+    permissions.require(permissions.can_train(user, project), f"Only project owners can {action}.")
+
+
+def _clean_name(name: Any) -> str:
+    cleaned = name.strip() if isinstance(name, str) else ""
+    if not cleaned:
+        raise ApplicationError("Give the adapter a name.", {"name": ["Required."]})
+    if len(cleaned) > 200:
+        raise ApplicationError("Keep the name under 200 characters.", {"name": ["At most 200 characters."]})
+    return cleaned
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:80] or "adapter"
+
+
+# -- registry -------------------------------------------------------------------------------------
+@transaction.atomic
+def adapter_update(
+    *, adapter: Adapter, user, name: Any = None, archived: bool | None = None, active: bool | None = None
+) -> Adapter:
+    """Rename, archive / unarchive, make active / inactive (one active adapter per project)."""
+    _require_owner(user, adapter.project, "change adapters")
+    locked = Adapter.objects.select_for_update().get(pk=adapter.pk)
+    if name is not None:
+        locked.name = _clean_name(name)
+    if archived is not None:
+        locked.archived = bool(archived)
+        if locked.archived:
+            locked.is_active = False
+    if active is not None:
+        if active and locked.archived:
+            raise ApplicationError("An archived adapter cannot be the active one; unarchive it first.")
+        if active:
+            Adapter.objects.filter(project_id=locked.project_id, is_active=True).exclude(pk=locked.pk).update(
+                is_active=False
+            )
+        locked.is_active = bool(active)
+    locked.save(update_fields=["name", "archived", "is_active"])
+    return locked
+
+
+def adapter_delete(*, adapter: Adapter, user) -> None:
+    """Delete the row, then (once committed) the adapter's files in storage."""
+    _require_owner(user, adapter.project, "delete adapters")
+    prefix = adapter.storage_path
+    with transaction.atomic():
+        adapter.delete()
+        if prefix:
+            transaction.on_commit(lambda: folders.delete_folder(prefix))
+
+
+def adapter_download(*, adapter: Adapter) -> tuple[str, Iterator[bytes]]:
+    """A streamed zip of the PEFT folder (adapter_config.json, weights, README model card)."""
+    files = folders.list_files(adapter.storage_path) if adapter.storage_path else []
+    if "adapter_config.json" not in files or not any(f.startswith("adapter_model") for f in files):
+        raise ApplicationError(
+            f"The files of adapter “{adapter.name}” are missing from storage; it cannot be downloaded.",
+            {"adapter": ["missing_files"]},
+        )
+    extra = {}
+    if "README.md" not in files and adapter.model_card:
+        extra["README.md"] = adapter.model_card.encode()
+    root = slug(f"{adapter.name}-{adapter.pk}")
+    return f"{root}.zip", folders.zip_stream(adapter.storage_path, root, extra)
+
+
+def adapter_config(adapter: Adapter) -> dict[str, Any]:
+    """The adapter's adapter_config.json from storage; ApplicationError when it is missing."""
+    text = folders.read_text(adapter.storage_path, "adapter_config.json") if adapter.storage_path else None
+    if text is None:
+        raise ApplicationError(f"The files of adapter “{adapter.name}” are missing from storage (adapter_config.json).")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise ApplicationError(f"adapter_config.json of “{adapter.name}” is not valid JSON.") from exc
+
+
+# -- merge and combine (requests) -------------------------------------------------------------------
+def _enqueue(operation: AdapterOperation) -> None:
+    from ..inference_tasks import run_adapter_operation
+
+    transaction.on_commit(lambda: run_adapter_operation.delay(operation.pk))
+
+
+@transaction.atomic
+def merge_request(*, adapter: Adapter, user) -> AdapterOperation:
+    _require_owner(user, adapter.project, "merge adapters")
+    adapter_config(adapter)  # files present
+    operation = AdapterOperation.objects.create(
+        project_id=adapter.project_id, kind=OperationKind.MERGE, adapter=adapter, created_by=user
+    )
+    _enqueue(operation)
+    return operation
+
+
+@transaction.atomic
+def combine_request(
+    *, project: Project, user, sources: list[dict[str, Any]], method: str, name: Any, svd_rank: int | None = None
+) -> AdapterOperation:
+    """Check the combination now (same base model, ranks for linear, LoRA only) and queue it."""
+    from training.inference.combine import check_combination
+    from training.inference.errors import InferenceError
+
+    _require_owner(user, project, "combine adapters")
+    name = _clean_name(name)
+    if method not in COMBINE_METHODS:
+        raise ApplicationError(f"Unknown method {method!r}.", {"method": [f"Use one of {', '.join(COMBINE_METHODS)}."]})
+    ids = [s.get("adapter_id") for s in sources]
+    if len(ids) < 2 or len(set(ids)) != len(ids):
+        raise ApplicationError("Pick at least two different adapters to combine.", {"sources": ["Two or more."]})
+    adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=ids).select_related("base_model")}
+    missing = [i for i in ids if i not in adapters]
+    if missing:
+        raise ApplicationError(f"No adapter {missing[0]} in this project.", {"sources": ["Unknown adapter."]})
+    bases = {adapters[i].base_model.name for i in ids}
+    if len(bases) > 1:
+        raise ApplicationError(
+            f"These adapters belong to different base models ({', '.join(sorted(bases))}); "
+            "only adapters of one base model can be combined.",
+            {"sources": ["base_model_mismatch"]},
+        )
+    try:
+        check_combination([adapter_config(adapters[i]) for i in ids], method)
+    except InferenceError as exc:
+        raise ApplicationError(exc.message, {"sources": [exc.code]}) from exc
+    if svd_rank is not None and (not isinstance(svd_rank, int) or not 1 <= svd_rank <= 1024):
+        raise ApplicationError("The SVD rank must be between 1 and 1024.", {"svd_rank": ["1 to 1024."]})
+    operation = AdapterOperation.objects.create(
+        project=project,
+        kind=OperationKind.COMBINE,
+        sources=[
+            {"adapter_id": i, "name": adapters[i].name, "weight": float(s.get("weight", 1.0))}
+            for i, s in zip(ids, sources, strict=True)
+        ],
+        params={"method": method, "name": name, "svd_rank": svd_rank},
+        created_by=user,
+    )
+    _enqueue(operation)
+    return operation
+
+
+@transaction.atomic
+def merged_register(*, operation: AdapterOperation, user, name: Any) -> BaseModel:
+    """Register a finished merge as a base model (loaded from its storage folder, which must be local)."""
+    _require_owner(user, operation.project, "register base models")
+    if operation.kind != OperationKind.MERGE or operation.status != GenerationStatus.SUCCEEDED:
+        raise ApplicationError("Only a finished merge can be registered as a base model.")
+    if operation.registered_base_model_id:
+        raise ApplicationError(f"Already registered as “{operation.registered_base_model}”.")
+    name = _clean_name(name)
+    if BaseModel.objects.filter(name=name).exists():
+        raise ApplicationError(f"A base model named “{name}” exists already.", {"name": ["Choose another name."]})
+    try:
+        source = str(folders.local_folder(operation.storage_path))
+    except Exception as exc:  # noqa: BLE001 - any storage failure is reported the same way
+        raise ApplicationError(f"The merged model's files cannot be reached: {exc}") from exc
+    config = json.loads(folders.read_text(operation.storage_path, "config.json") or "{}")
+    template = folders.read_text(operation.storage_path, "chat_template.jinja") or ""
+    tokenizer_config = json.loads(folders.read_text(operation.storage_path, "tokenizer_config.json") or "{}")
+    base = BaseModel.objects.create(
+        name=name,
+        source=source,
+        architecture=(config.get("architectures") or [""])[0],
+        parameter_count=operation.params.get("parameter_count"),
+        has_chat_template=bool(template or tokenizer_config.get("chat_template")),
+    )
+    operation.registered_base_model = base
+    operation.save(update_fields=["registered_base_model"])
+    return base
+
+
+def merged_download(*, operation: AdapterOperation) -> tuple[str, Iterator[bytes]]:
+    if operation.kind != OperationKind.MERGE or operation.status != GenerationStatus.SUCCEEDED:
+        raise ApplicationError("This merge has not finished; there is nothing to download yet.")
+    root = slug(f"merged-{operation.adapter.name if operation.adapter else 'adapter'}-{operation.pk}")
+    return f"{root}.zip", folders.zip_stream(operation.storage_path, root)
+
+
+# -- merge and combine (worker side) ----------------------------------------------------------------
+def operation_execute(operation_id: int) -> str:
+    """Claim a queued operation and run it; the outcome (and a readable error) goes on the row."""
+    from training.inference.errors import InferenceError
+
+    claimed = AdapterOperation.objects.filter(id=operation_id, status=GenerationStatus.QUEUED).update(
+        status=GenerationStatus.RUNNING, started_at=timezone.now()
+    )
+    if claimed != 1:
+        return "skipped"
+    operation = AdapterOperation.objects.select_related("adapter__base_model", "project").get(pk=operation_id)
+    try:
+        if operation.kind == OperationKind.MERGE:
+            _run_merge(operation)
+        else:
+            _run_combine(operation)
+    except InferenceError as exc:
+        _finish(operation, GenerationStatus.FAILED, error_code=exc.code, error=exc.message)
+        return "failed"
+    except Exception as exc:
+        log.exception("adapter operation %s failed", operation_id)
+        _finish(operation, GenerationStatus.FAILED, error_code="internal", error=f"{type(exc).__name__}: {exc}")
+        return "failed"
+    return "succeeded"
+
+
+def _finish(operation: AdapterOperation, status: str, **fields: Any) -> None:
+    AdapterOperation.objects.filter(pk=operation.pk).update(status=status, finished_at=timezone.now(), **fields)
+
+
+def _run_merge(operation: AdapterOperation) -> None:
+    from training.inference.errors import AdapterFilesError
+    from training.inference.merge import merge_adapter
+
+    adapter = operation.adapter
+    if adapter is None:
+        raise AdapterFilesError("The adapter to merge was deleted.")
+    prefix = f"merged/project-{operation.project_id}/merge-{operation.pk}"
+    with tempfile.TemporaryDirectory(prefix="merge-") as tmp:
+        info = merge_adapter(adapter.base_model.source, folders.local_folder(adapter.storage_path), Path(tmp) / "m")
+        size = folders.save_folder(Path(tmp) / "m", prefix)
+    params = {"parameter_count": info.get("parameter_count"), "files": info.get("files", [])}
+    _finish(operation, GenerationStatus.SUCCEEDED, storage_path=prefix, size_bytes=size, params=params)
+    log.info("merged adapter %s into %s (%s parameters)", adapter.pk, prefix, info.get("parameter_count"))
+
+
+def _run_combine(operation: AdapterOperation) -> None:
+    from training.inference.combine import combine_adapters
+    from training.inference.errors import AdapterFilesError, BaseModelMismatchError
+
+    ids = [s["adapter_id"] for s in operation.sources]
+    adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids).select_related("base_model")}
+    if len(adapters) != len(ids):
+        raise AdapterFilesError("An adapter of this combination was deleted before it ran.")
+    bases = {adapters[i].base_model_id for i in ids}
+    if len(bases) != 1:
+        raise BaseModelMismatchError("The adapters belong to different base models.")
+    first = adapters[ids[0]]
+    params = operation.params
+    prefix = f"adapters/project-{operation.project_id}/combined-{operation.pk}"
+    with tempfile.TemporaryDirectory(prefix="combine-") as tmp:
+        out = Path(tmp) / "c"
+        info = combine_adapters(
+            first.base_model.source,
+            [(folders.local_folder(adapters[s["adapter_id"]].storage_path), s["weight"]) for s in operation.sources],
+            params["method"],
+            out,
+            svd_rank=params.get("svd_rank"),
+        )
+        parents = [
+            {
+                "adapter_id": s["adapter_id"],
+                "name": adapters[s["adapter_id"]].name,
+                "weight": s["weight"],
+                "dataset_sha256": adapters[s["adapter_id"]].lineage.get("dataset_sha256"),
+            }
+            for s in operation.sources
+        ]
+        card = _combined_card(params, parents, first.base_model, info)
+        (out / "README.md").write_text(card)
+        size = folders.save_folder(out, prefix)
+    with transaction.atomic():
+        adapter = Adapter.objects.create(
+            project_id=operation.project_id,
+            base_model_id=first.base_model_id,
+            name=params["name"],
+            method=first.method,
+            storage_path=prefix,
+            size_bytes=size,
+            lineage={
+                "base_model": {"name": first.base_model.name, "source": first.base_model.source},
+                "parents": parents,
+                "combination": {"method": params["method"], "svd_rank": params.get("svd_rank")},
+                "config": {"rank": info.get("rank"), "target_modules": info.get("target_modules")},
+                "operation_id": operation.pk,
+                "worker": socket.gethostname(),
+            },
+            model_card=card,
+            created_by=operation.created_by,
+        )
+        _finish(operation, GenerationStatus.SUCCEEDED, result_adapter=adapter, storage_path=prefix, size_bytes=size)
+
+
+def _combined_card(params: dict[str, Any], parents: list[dict[str, Any]], base: BaseModel, info: dict) -> str:
+    lines = [
+        f"# {params['name']}",
+        "",
+        f"A LoRA adapter combined from {len(parents)} adapters of base model `{base.name}` "
+        f"(method `{params['method']}`, rank {info.get('rank')}).",
+        "",
+        "| parent | weight | dataset sha256 |",
+        "| --- | --- | --- |",
+        *(f"| {p['name']} (#{p['adapter_id']}) | {p['weight']} | {p['dataset_sha256'] or '—'} |" for p in parents),
+        "",
+        "Load it with `PeftModel.from_pretrained(base_model, folder)`.",
+        "",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,202 @@
+"""Playground and generate API: a conversation answered by the base model and / or adapters.
+
+The web side validates and queues a `GenerationRequest` (inference queue); an inference worker keeps
+the base models loaded (`training.inference.cache.BaseModelCache`) and writes the answers back.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.models import Project
+from annotation.services.conversations import clean_messages
+from annotune.errors import ApplicationError
+
+from ..models import Adapter, GenerationRequest, GenerationStatus
+from . import folders
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PARAMS = {"max_new_tokens": 128, "temperature": 0.0, "top_p": 1.0, "seed": 0}
+
+
+def clean_params(raw: dict[str, Any] | None) -> dict[str, Any]:
+    """Generation settings with defaults; ApplicationError naming each bad one."""
+    params = {**DEFAULT_PARAMS, **{k: v for k, v in (raw or {}).items() if v is not None}}
+    errors: dict[str, list[str]] = {}
+    limit = settings.ANNOTUNE_GENERATE_MAX_NEW_TOKENS
+
+    def number(name: str, low: float, high: float, integer: bool = False) -> None:
+        value = params.get(name)
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if ok and integer and not float(value).is_integer():
+            ok = False
+        if not ok or not low <= value <= high:
+            errors[name] = [f"A {'whole ' if integer else ''}number from {low} to {high}."]
+        else:
+            params[name] = int(value) if integer else float(value)
+
+    number("max_new_tokens", 1, limit, integer=True)
+    number("temperature", 0, 2)
+    number("top_p", 0.01, 1)
+    number("seed", 0, 2**31 - 1, integer=True)
+    unknown = set(params) - set(DEFAULT_PARAMS)
+    if unknown:
+        errors["non_field_errors"] = [f"Unknown setting(s): {', '.join(sorted(unknown))}."]
+    if errors:
+        raise ApplicationError("Some generation settings are invalid.", errors)
+    return params
+
+
+def clean_prompt(messages: Any) -> list[dict[str, str]]:
+    cleaned = clean_messages(messages)
+    if cleaned[-1]["role"] != "user":
+        raise ApplicationError(
+            "The conversation must end with a user turn to answer.", {"messages": ["End with user."]}
+        )
+    return cleaned
+
+
+def parse_chat_text(text: str) -> list[dict[str, str]]:
+    """The playground's text box: lines starting `System:`, `User:` or `Assistant:` open turns;
+    text without any such prefix is one user prompt."""
+    turns: list[dict[str, str]] = []
+    for line in (text or "").replace("\r\n", "\n").split("\n"):
+        head, _, rest = line.partition(":")
+        role = head.strip().lower()
+        if role in {"system", "user", "assistant"} and _ == ":":
+            turns.append({"role": role, "content": rest.strip()})
+        elif turns:
+            turns[-1]["content"] = f"{turns[-1]['content']}\n{line}".strip("\n")
+        else:
+            turns.append({"role": "user", "content": line})
+    for turn in turns:
+        turn["content"] = turn["content"].strip()
+    return turns
+
+
+@transaction.atomic
+def generation_request(
+    *, project: Project, user, messages: Any, targets: list[int | None], params: dict[str, Any] | None = None
+) -> GenerationRequest:
+    """Queue a conversation for the base model (`None` in targets) and / or the given adapters.
+
+    Every adapter must belong to the project and share one base model, whose plain answer `None`
+    stands for; with no adapter the project's base model answers.
+    """
+    from annotation import permissions
+
+    permissions.require(permissions.can_view_project(user, project), "Only members can generate.")
+    cleaned = clean_prompt(messages)
+    params = clean_params(params)
+    if not targets:
+        raise ApplicationError("Choose the base model or at least one adapter.", {"targets": ["Pick one."]})
+    if len(targets) > settings.ANNOTUNE_GENERATE_MAX_TARGETS:
+        raise ApplicationError(f"Compare at most {settings.ANNOTUNE_GENERATE_MAX_TARGETS} answers at once.")
+    ids = [t for t in dict.fromkeys(targets) if t is not None]
+    adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=ids).select_related("base_model")}
+    for adapter_id in ids:
+        if adapter_id not in adapters:
+            raise ApplicationError(f"No adapter {adapter_id} in this project.", {"adapter": ["Unknown adapter."]})
+    base_models = {a.base_model for a in adapters.values()}
+    if len(base_models) > 1:
+        names = ", ".join(sorted(f"“{a.name}” ({a.base_model.name})" for a in adapters.values()))
+        raise ApplicationError(
+            f"These adapters belong to different base models: {names}. Compare adapters of one base model.",
+            {"adapter": ["base_model_mismatch"]},
+        )
+    base_model = next(iter(base_models)) if base_models else project.base_model
+    if base_model is None:
+        raise ApplicationError("This project has no base model yet; choose one in the project settings.")
+    if ids and project.base_model_id and base_model.pk != project.base_model_id and None in targets:
+        log.info("generation on %s, not the project's base model %s", base_model, project.base_model)
+    request = GenerationRequest.objects.create(
+        project=project,
+        base_model=base_model,
+        messages=cleaned,
+        targets=[
+            {"adapter_id": t, "label": "Base model" if t is None else adapters[t].name} for t in dict.fromkeys(targets)
+        ],
+        params=params,
+        created_by=user,
+    )
+    from ..inference_tasks import generate_answers
+
+    transaction.on_commit(lambda: generate_answers.delay(request.pk))
+    return request
+
+
+def active_adapter(project: Project) -> Adapter | None:
+    return Adapter.objects.filter(project=project, is_active=True).first()
+
+
+def generation_wait(request: GenerationRequest, timeout: float) -> GenerationRequest:
+    """Poll the row until the worker finished it or `timeout` seconds passed; returns the latest row."""
+    deadline = time.monotonic() + timeout
+    interval = 0.005
+    while True:
+        request.refresh_from_db(fields=["status", "outputs", "error", "error_code", "started_at", "finished_at"])
+        if request.is_done or time.monotonic() >= deadline:
+            return request
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        interval = min(interval * 1.5, 0.1)
+
+
+# -- worker side ----------------------------------------------------------------------------------
+def generation_execute(request_id: int, cache) -> str:
+    """Claim the request and answer it with every target on the cached base model."""
+    from training.inference.errors import InferenceError
+
+    claimed = GenerationRequest.objects.filter(id=request_id, status=GenerationStatus.QUEUED).update(
+        status=GenerationStatus.RUNNING, started_at=timezone.now(), worker=socket.gethostname()[:200]
+    )
+    if claimed != 1:
+        return "skipped"
+    request = GenerationRequest.objects.select_related("base_model").get(pk=request_id)
+    ids = [t["adapter_id"] for t in request.targets if t["adapter_id"] is not None]
+    adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids)}
+    outputs = []
+    try:
+        for target in request.targets:
+            adapter_id = target["adapter_id"]
+            if adapter_id is not None and adapter_id not in adapters:
+                raise ApplicationError(f"Adapter “{target['label']}” was deleted.")
+            adapter = adapters.get(adapter_id)
+            result = cache.generate(
+                request.base_model.source,
+                request.messages,
+                adapter_name=None if adapter is None else f"adapter-{adapter.pk}",
+                adapter_path=None if adapter is None else folders.local_folder(adapter.storage_path),
+                **request.params,
+            )
+            outputs.append(
+                {
+                    "adapter_id": adapter_id,
+                    "label": target["label"],
+                    "text": result.text,
+                    "new_tokens": result.new_tokens,
+                    "seconds": round(result.seconds, 4),
+                }
+            )
+    except (InferenceError, ApplicationError) as exc:
+        _finish(request, GenerationStatus.FAILED, outputs, getattr(exc, "code", "invalid"), exc.message)
+        return "failed"
+    except Exception as exc:
+        log.exception("generation %s failed", request_id)
+        _finish(request, GenerationStatus.FAILED, outputs, "internal", f"{type(exc).__name__}: {exc}")
+        return "failed"
+    _finish(request, GenerationStatus.SUCCEEDED, outputs)
+    return "succeeded"
+
+
+def _finish(request: GenerationRequest, status: str, outputs: list, code: str = "", error: str = "") -> None:
+    GenerationRequest.objects.filter(pk=request.pk).update(
+        status=status, outputs=outputs, error_code=code[:50], error=error, finished_at=timezone.now()
+    )
