@@ -238,7 +238,8 @@ def test_consensus_needs_that_many_distinct_approvals(project, annotator, review
     example.refresh_from_db()
     assert example.status == S.APPROVED
     assert Review.objects.filter(example=example, decision="approve").count() == required
-    assert Transition.objects.get(example=example, to_status=S.APPROVED).comment == f"{required} of {required} approvals"
+    approved = Transition.objects.get(example=example, to_status=S.APPROVED)
+    assert approved.comment == f"{required} of {required} approvals"
 
 
 @pytest.mark.parametrize("required", [2, 3])
