@@ -6,7 +6,7 @@ The version's sha256 is the hash of that file, so identical approved content giv
 hash whatever the example ids or their order.
 
 Split: stratified by category. Within a category each distinct content hash gets a rank,
-sha256(f"{seed}:{content_hash}"); the lowest round(n * fraction) go to validation (at most n - 1,
+sha256(f"{seed}:{content_hash}"); the lowest n * fraction (rounded half up) go to validation (at most n - 1,
 so a category keeps a training example). Same content, seed and fraction: same split, on every
 run. Identical conversations share a hash, so they land on the same side: no example in both.
 """
@@ -14,6 +14,7 @@ run. Identical conversations share a hash, so they land on the same side: no exa
 from __future__ import annotations
 
 import hashlib
+import math
 import tempfile
 from collections import defaultdict
 from typing import Any
@@ -48,7 +49,7 @@ def assign_split(examples: list[dict[str, Any]], *, seed: int, fraction: float) 
     split: dict[str, str] = {}
     for digests in groups.values():
         ranked = sorted(digests, key=lambda d: (split_rank(seed, d), d))
-        n_validation = min(round(len(ranked) * fraction), max(len(ranked) - 1, 0))
+        n_validation = min(math.floor(len(ranked) * fraction + 0.5), max(len(ranked) - 1, 0))
         for index, digest in enumerate(ranked):
             # A hash in two categories keeps the first side it got: never in both splits.
             split.setdefault(digest, "validation" if index < n_validation else "train")

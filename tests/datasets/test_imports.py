@@ -1,0 +1,215 @@
+"""Imports: all or nothing by default, skip bad rows on request, CSV mapping, retries, pages and API."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from annotation.models import Example, ExampleStatus, Revision, Transition
+from annotune.errors import ApplicationError
+from datasets.models import ImportJob, ImportStatus
+from datasets.services import imports
+
+pytestmark = pytest.mark.django_db
+
+
+def chat(n: int, **extra) -> str:
+    return json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {n}?"},
+                {"role": "assistant", "content": f"Answer {n}."},
+            ],
+            **extra,
+        }
+    )
+
+
+def jsonl(*lines: str) -> bytes:
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_good_file_imports_drafts_with_a_revision_each(run_import, project, owner):
+    job = run_import(jsonl(chat(1, category="billing", style_tags=["formal"], context="ctx"), chat(2)))
+    assert job.status == ImportStatus.SUCCEEDED
+    assert (job.rows_read, job.rows_valid, job.rows_invalid, job.rows_imported) == (2, 2, 0, 2)
+    assert job.detected_format == "messages (JSONL)"
+    assert job.progress_percent == 100
+    first = Example.objects.get(messages__0__content="Question 1?")
+    assert (first.status, first.author, first.category, first.style_tags, first.context) == (
+        ExampleStatus.DRAFT,
+        owner,
+        "billing",
+        ["formal"],
+        "ctx",
+    )
+    assert first.search_text.startswith("question 1?")
+    revision = Revision.objects.get(example=first)
+    assert revision.version == 1
+    assert revision.note == f"imported (import {job.pk}, line 1)"
+
+
+def test_import_as_submitted_requires_complete_conversations(run_import, project):
+    incomplete = json.dumps({"messages": [{"role": "user", "content": "No answer yet"}]})
+    job = run_import(jsonl(chat(1), incomplete), initial_status="submitted")
+    assert job.status == ImportStatus.FAILED
+    assert job.report["errors"][0]["line"] == 2
+    assert "must end with an assistant turn" in job.report["errors"][0]["reason"]
+    job = run_import(jsonl(chat(1), chat(2)), initial_status="submitted")
+    assert job.status == ImportStatus.SUCCEEDED
+    assert set(Example.objects.values_list("status", flat=True)) == {ExampleStatus.SUBMITTED}
+    assert Transition.objects.filter(to_status=ExampleStatus.SUBMITTED).count() == 2
+
+
+def test_skip_bad_rows_imports_the_good_ones_and_keeps_the_report(run_import):
+    job = run_import(jsonl(chat(1), "{oops", chat(2), chat(1)), skip_bad_rows=True)
+    assert job.status == ImportStatus.SUCCEEDED
+    assert job.rows_imported == 2
+    assert job.rows_invalid == 2
+    assert [(e["line"], e["reason"][:12]) for e in job.report["errors"]] == [
+        (2, "Invalid JSON"),
+        (4, "Duplicate of"),
+    ]
+    assert Example.objects.count() == 2
+
+
+def test_alpaca_and_sharegpt_json_arrays(run_import):
+    alpaca = [
+        {"instruction": "Say hi", "input": "", "output": "Hi!"},
+        {"instruction": "Add", "input": "1+1", "output": "2"},
+    ]
+    job = run_import(json.dumps(alpaca).encode(), "alpaca.json")
+    assert (job.status, job.detected_format) == (ImportStatus.SUCCEEDED, "alpaca (JSON array)")
+    sharegpt = [{"conversations": [{"from": "system", "value": "Be nice"}, {"from": "human", "value": "Hello"},
+                                   {"from": "gpt", "value": "Hi there"}]}]  # fmt: skip
+    job = run_import(json.dumps(sharegpt, indent=2).encode(), "sharegpt.json", file_format="sharegpt")
+    assert job.status == ImportStatus.SUCCEEDED, job.report
+    assert Example.objects.get(messages__0__role="system").messages[2] == {"role": "assistant", "content": "Hi there"}
+    assert Example.objects.get(messages__0__content="Add\n\n1+1").messages[1]["content"] == "2"
+
+
+def test_explicit_format_overrides_detection(run_import):
+    job = run_import(jsonl(chat(1)), file_format="alpaca")
+    assert job.status == ImportStatus.FAILED
+    assert job.report["errors"][0]["field"] == "instruction"
+
+
+def test_api_upload_with_a_guessed_csv_mapping(api, project, owner):
+    data = b"Question,Answer,Topic\nHow do I pay?,By card.,billing\nHi,Hello!,general\n"
+    response = api(owner).post(
+        f"/api/v1/projects/{project.pk}/imports/",
+        {"file": SimpleUploadedFile("faq.csv", data), "skip_bad_rows": "false"},
+        format="multipart",
+    )
+    assert response.status_code == 202, response.json()
+    body = response.json()
+    assert body["status"] == "queued"
+    assert body["options"]["mapping"] == {"prompt": "Question", "response": "Answer", "category": "Topic"}
+    imports.import_run(job_id=body["id"])
+    detail = api(owner).get(f"/api/v1/projects/{project.pk}/imports/{body['id']}/").json()
+    assert (detail["status"], detail["rows_imported"], detail["detected_format"]) == ("succeeded", 2, "CSV")
+    assert Example.objects.get(category="billing").messages[0]["content"] == "How do I pay?"
+
+
+def test_api_upload_with_an_explicit_mapping_and_bad_mapping_json(api, project, owner):
+    url = f"/api/v1/projects/{project.pk}/imports/"
+    data = b"q,a,sys\nHow?,Like this.,Be brief\n"
+    bad = api(owner).post(url, {"file": SimpleUploadedFile("x.csv", data), "mapping": "{nope"}, format="multipart")
+    assert bad.status_code == 400
+    assert "mapping" in bad.json()["errors"]
+    mapping = json.dumps({"prompt": "q", "response": "a", "system": "sys"})
+    response = api(owner).post(
+        url, {"file": SimpleUploadedFile("x.csv", data), "mapping": mapping, "file_format": "csv"}, format="multipart"
+    )
+    assert response.status_code == 202
+    imports.import_run(job_id=response.json()["id"])
+    assert Example.objects.get().messages[0] == {"role": "system", "content": "Be brief"}
+
+
+def test_csv_mapping_step_on_the_page(client, project, owner):
+    client.force_login(owner)
+    data = b"col_a,col_b,col_c\nWhat is 2+2?,4,billing\n"
+    response = client.post(
+        f"/projects/{project.pk}/datasets/import/",
+        {"file": SimpleUploadedFile("odd.csv", data), "file_format": "auto", "status": "draft"},
+    )
+    job = ImportJob.objects.get()
+    assert job.status == ImportStatus.AWAITING_MAPPING
+    assert response["Location"] == f"/projects/{project.pk}/datasets/import/{job.pk}/mapping/"
+    page = client.get(response["Location"])
+    assert b"col_a" in page.content
+    missing = client.post(response["Location"], {"prompt": "col_a"})
+    assert missing.status_code == 400
+    done = client.post(response["Location"], {"prompt": "col_a", "response": "col_b", "category": "col_c"})
+    assert done.status_code == 302
+    job.refresh_from_db()
+    assert job.status == ImportStatus.QUEUED
+    imports.import_run(job_id=job.pk)
+    assert Example.objects.get().category == "billing"
+    detail = client.get(done["Location"])
+    assert b"1 imported" in detail.content
+
+
+def test_import_pages_render_the_report_escaped(client, run_import, project, owner):
+    job = run_import(jsonl(chat(1), '{"messages": [{"role": "<script>alert(1)</script>", "content": "x"}]}'))
+    client.force_login(owner)
+    page = client.get(f"/projects/{project.pk}/datasets/import/{job.pk}/")
+    assert page.status_code == 200
+    assert b"<script>alert(1)" not in page.content
+    assert b"&lt;script&gt;alert(1)" in page.content
+    assert b"Import the good rows only" in page.content
+    fragment = client.get(f"/projects/{project.pk}/datasets/import/{job.pk}/progress/")
+    assert b"hx-trigger" not in fragment.content  # finished: no more polling
+    listing = client.get(f"/projects/{project.pk}/datasets/import/")
+    assert listing.status_code == 200
+
+
+def test_retry_with_skip_bad_rows_from_the_page(client, run_import, project, owner):
+    job = run_import(jsonl(chat(1), "{oops"))
+    assert job.status == ImportStatus.FAILED
+    client.force_login(owner)
+    client.post(f"/projects/{project.pk}/datasets/import/{job.pk}/retry/", {"skip_bad_rows": "1"})
+    job.refresh_from_db()
+    assert (job.status, job.options["skip_bad_rows"]) == (ImportStatus.QUEUED, True)
+    imports.import_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.rows_imported, job.attempts) == (ImportStatus.SUCCEEDED, 1, 2)
+
+
+def test_a_job_runs_once_and_a_succeeded_job_cannot_be_retried(run_import, owner):
+    job = run_import(jsonl(chat(1), chat(2)))
+    imports.import_run(job_id=job.pk)  # a second delivery of the task: not queued, nothing happens
+    assert Example.objects.count() == 2
+    with pytest.raises(ApplicationError, match="succeeded already"):
+        imports.import_retry(job=job, user=owner)
+
+
+def test_a_running_job_is_retried_only_once_its_worker_went_quiet(project, owner, settings):
+    job = imports.import_create(project=project, user=owner, upload=SimpleUploadedFile("a.jsonl", jsonl(chat(1))))
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportStatus.RUNNING, heartbeat_at=timezone.now())
+    job.refresh_from_db()
+    with pytest.raises(ApplicationError, match="still running"):
+        imports.import_retry(job=job, user=owner)
+    ImportJob.objects.filter(pk=job.pk).update(
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.ANNOTUNE_IMPORT_STALE_SECONDS + 1)
+    )
+    job.refresh_from_db()
+    imports.import_retry(job=job, user=owner)
+    imports.import_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.SUCCEEDED
+
+
+def test_unexpected_errors_fail_the_job_and_write_nothing(run_import, monkeypatch):
+    def boom(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(imports.Revision.objects, "bulk_create", boom)
+    job = run_import(jsonl(chat(1), chat(2)))
+    assert job.status == ImportStatus.FAILED
+    assert "unexpected error (RuntimeError)" in job.error
+    assert Example.objects.count() == 0
