@@ -24,8 +24,8 @@ def model_cache():
     return _cache
 
 
-# The name matches the `training.tasks.*generate*` route (queue `inference`); `queue` says so too.
-@shared_task(name="training.tasks.generate_answers", queue="inference", acks_late=True)
+# The name matches the `training.tasks.*generate*` route in settings: it runs on the `inference` queue.
+@shared_task(name="training.tasks.generate_answers", acks_late=True)
 def generate_answers(request_id: int) -> str:
     from .services.generation import generation_execute
 
