@@ -12,6 +12,7 @@ import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -54,14 +55,30 @@ def example_key(example: ExampleInput, index: int) -> str:
 
 
 # -- near duplicates ----------------------------------------------------------------------------------
+@lru_cache(maxsize=1 << 18)
+def _word_hash(word: str) -> int:
+    return zlib.crc32(word.encode())
+
+
+_GRAM_MULT = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F), np.uint64(0x165667B19E3779F9))
+
+
 def shingles(text: str, n: int = 3) -> np.ndarray:
-    """Sorted unique crc32 hashes of word n-grams of the case-folded text (the words themselves if fewer)."""
-    words = WORD_RE.findall(unicodedata.normalize("NFKC", text).casefold())
-    if len(words) <= n:
-        grams = [" ".join(words)] if words else []
-    else:
-        grams = [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
-    return np.unique(np.fromiter((zlib.crc32(g.encode()) for g in grams), dtype=np.uint32, count=len(grams)))
+    """Sorted unique 32-bit hashes of word n-grams of the case-folded text (of all words if fewer).
+
+    Words are hashed once (crc32, cached) and n-gram hashes combined with numpy.
+    """
+    words = WORD_RE.findall((text if text.isascii() else unicodedata.normalize("NFKC", text)).casefold())
+    if not words:
+        return np.zeros(0, dtype=np.uint32)
+    ids = np.array(list(map(_word_hash, words)), dtype=np.uint64)
+    n = max(1, min(n, len(words)))
+    count = len(words) - n + 1
+    h = np.zeros(count, dtype=np.uint64)
+    for k in range(n):
+        h = h * _GRAM_MULT[k % 3] + ids[k : k + count]
+    h ^= h >> np.uint64(29)
+    return np.unique((h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -93,27 +110,50 @@ class _UnionFind:
         return [g for g in out.values() if len(g) > 1]
 
 
-_MERSENNE = np.uint64((1 << 61) - 1)
 _MAX32 = np.uint64((1 << 32) - 1)
 
 
 @dataclass
 class MinHasher:
-    """Vectorised MinHash signatures of shingle sets (universal hashing (a*x+b) mod p, like datasketch)."""
+    """Vectorised MinHash signatures of shingle sets.
+
+    Permutations are multiply-shift hashes ((a*x + b) mod 2^64) >> 32 with odd 64-bit `a`: universal, and
+    free of the costly modulo a prime. Signatures are only compared with each other, inside one index.
+    """
 
     num_perm: int = 128
     seed: int = 1
 
     def __post_init__(self) -> None:
         rng = np.random.RandomState(self.seed)
-        self.a = rng.randint(1, int(_MERSENNE), size=self.num_perm, dtype=np.uint64)
-        self.b = rng.randint(0, int(_MERSENNE), size=self.num_perm, dtype=np.uint64)
+        self.a = rng.randint(0, 1 << 63, size=self.num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+        self.b = rng.randint(0, 1 << 63, size=self.num_perm, dtype=np.uint64)
+
+    def signatures(self, sets: Sequence[np.ndarray], chunk: int = 8_000) -> np.ndarray:
+        """Signatures of many sets at once, shape (len(sets), num_perm): one numpy pass per chunk of shingles."""
+        out = np.full((len(sets), self.num_perm), _MAX32, dtype=np.uint64)
+        start = 0
+        while start < len(sets):
+            stop, total = start, 0
+            while stop < len(sets) and (total == 0 or total + len(sets[stop]) <= chunk):
+                total += len(sets[stop])
+                stop += 1
+            group = [s for s in sets[start:stop]]
+            sizes = np.array([len(s) for s in group])
+            nonempty = np.flatnonzero(sizes)
+            if len(nonempty):
+                hv = np.concatenate([group[i] for i in nonempty]).astype(np.uint64)[:, None]
+                phv = (hv * self.a + self.b) >> np.uint64(32)
+                offsets = np.concatenate(([0], np.cumsum(sizes[nonempty])[:-1]))
+                out[start + nonempty] = np.minimum.reduceat(phv, offsets, axis=0)
+            start = stop
+        return out
 
     def signature(self, shingle_hashes: np.ndarray) -> np.ndarray:
         if not len(shingle_hashes):
             return np.full(self.num_perm, _MAX32, dtype=np.uint64)
         hv = shingle_hashes.astype(np.uint64)[:, None]
-        return np.bitwise_and((hv * self.a + self.b) % _MERSENNE, _MAX32).min(axis=0)
+        return ((hv * self.a + self.b) >> np.uint64(32)).min(axis=0)
 
 
 def near_duplicate_pairs(
@@ -127,24 +167,25 @@ def near_duplicate_pairs(
     sets = [shingles(t, ngram) for t in texts]
     # Favour recall (false candidates are removed by the exact check).
     lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.2, 0.8))
-    signatures = []
-    for i, s in enumerate(sets):
-        mh = LeanMinHash(seed=seed, hashvalues=hasher.signature(s), scheme="legacy")
-        signatures.append(mh)
-        lsh.insert(i, mh, check_duplication=False)
-    pairs = []
-    for i, mh in enumerate(signatures):
-        if not len(sets[i]):
-            continue
-        for j in lsh.query(mh):
-            if j <= i:
+    for i, sig in enumerate(hasher.signatures(sets)):
+        lsh.insert(i, LeanMinHash(seed=seed, hashvalues=sig, scheme="legacy"), check_duplication=False)
+    # Walk the buckets instead of querying each key: every bucket with two or more keys yields candidates.
+    candidates: set[tuple[int, int]] = set()
+    for table in lsh.hashtables:
+        for bucket in table.keys():
+            members = table.get(bucket)
+            if len(members) < 2:
                 continue
-            a, b = sets[i], sets[j]
-            if min(len(a), len(b)) < threshold * max(len(a), len(b)):
-                continue  # sizes alone rule it out
-            score = jaccard(a, b)
-            if score >= threshold:
-                pairs.append((i, int(j), score))
+            ordered = sorted(members)
+            candidates.update((a, b) for k, a in enumerate(ordered) for b in ordered[k + 1 :])
+    pairs = []
+    for i, j in sorted(candidates):
+        a, b = sets[i], sets[j]
+        if not len(a) or not len(b) or min(len(a), len(b)) < threshold * max(len(a), len(b)):
+            continue  # sizes alone rule it out
+        score = jaccard(a, b)
+        if score >= threshold:
+            pairs.append((i, j, score))
     return pairs
 
 
