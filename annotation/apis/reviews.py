@@ -56,8 +56,8 @@ class DecisionOutput(serializers.Serializer):
 
 
 def _decision(review) -> Response:
-    example = Example.objects.select_related("author", "claimed_by").get(pk=review.example_id)
-    return Response(DecisionOutput({"review": review, "example": example}).data)
+    """The review and the example as the decision left it (the service's locked, updated row)."""
+    return Response(DecisionOutput({"review": review, "example": review.example}).data)
 
 
 # --- the queue -----------------------------------------------------------------------------------

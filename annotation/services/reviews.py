@@ -95,14 +95,22 @@ def review_queue_next(
     now = timezone.now()
     author_id = project_member_id(project, author)
     candidates = queue_candidates(project, reviewer, now=now, category=category or None, author_id=author_id)
+    if connection.vendor == "postgresql":
+        # A claim is a hint, not a record: after a crash the example simply returns to the queue,
+        # so this transaction need not wait for its WAL flush.
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
     mine = Example.objects.filter(project=project, claimed_by=reviewer)
-    if after is None and before is None:
-        held = candidates.filter(claimed_by=reviewer, claim_expires_at__gte=now).values_list("pk", flat=True).first()
+    held_ids = list(mine.values_list("pk", flat=True)[:50])
+    if held_ids and after is None and before is None:
+        held = candidates.filter(pk__in=held_ids, claim_expires_at__gte=now).values_list("pk", flat=True).first()
         if held is not None:
-            mine.exclude(pk=held).update(claimed_by=None, claim_expires_at=None)
+            if len(held_ids) > 1:
+                mine.exclude(pk=held).update(claimed_by=None, claim_expires_at=None)
             Example.objects.filter(pk=held).update(claim_expires_at=now + claim_ttl())
-            return _claimed(held)
-    mine.update(claimed_by=None, claim_expires_at=None)
+            return _claimed(held, reviewer)
+    if held_ids:
+        mine.update(claimed_by=None, claim_expires_at=None)
     if after is not None:
         ordered = [candidates.filter(pk__gt=after), candidates.filter(pk__lte=after)]
     elif before is not None:
@@ -112,19 +120,20 @@ def review_queue_next(
     for qs in ordered:
         claimed = _claim_first(qs, reviewer=reviewer, now=now)
         if claimed is not None:
-            return _claimed(claimed)
+            return claimed
     return None
 
 
-def _claim_first(qs: QuerySet[Example], *, reviewer, now) -> int | None:
+def _claim_first(qs: QuerySet[Example], *, reviewer, now) -> Example | None:
     expires = now + claim_ttl()
     if connection.features.has_select_for_update_skip_locked:
         # PostgreSQL: lock the first row nobody else is locking, in id order, then claim it.
-        pk = qs.select_for_update(skip_locked=True).values_list("pk", flat=True).first()
-        if pk is None:
+        example = qs.select_related("author", "project").select_for_update(skip_locked=True, of=("self",)).first()
+        if example is None:
             return None
-        Example.objects.filter(pk=pk).update(claimed_by=reviewer, claim_expires_at=expires)
-        return pk
+        Example.objects.filter(pk=example.pk).update(claimed_by=reviewer, claim_expires_at=expires)
+        example.claimed_by, example.claim_expires_at = reviewer, expires
+        return example
     # SQLite has no row locks: a conditional UPDATE is the claim; losing a race means trying the next.
     for _ in range(CLAIM_ATTEMPTS):
         pk = qs.values_list("pk", flat=True).first()
@@ -136,12 +145,14 @@ def _claim_first(qs: QuerySet[Example], *, reviewer, now) -> int | None:
             .update(claimed_by=reviewer, claim_expires_at=expires)
         )
         if won == 1:
-            return pk
+            return _claimed(pk, reviewer)
     raise ConflictError("The review queue is busy right now; try again in a moment.")
 
 
-def _claimed(pk: int) -> Example:
-    return Example.objects.select_related("author", "project", "claimed_by").get(pk=pk)
+def _claimed(pk: int, reviewer) -> Example:
+    example = Example.objects.select_related("author", "project").get(pk=pk)
+    example.claimed_by = reviewer
+    return example
 
 
 @transaction.atomic
@@ -156,6 +167,8 @@ def review_release(*, project: Project, reviewer) -> int:
 def _lock(example: Example) -> Example:
     locked = Example.objects.select_for_update().get(pk=example.pk)
     locked.project = example.project
+    if Example.author.is_cached(example):
+        locked.author = example.author
     return locked
 
 
@@ -179,17 +192,18 @@ def _check_can_decide(example: Example, reviewer) -> None:
 
 
 def _record(example: Example, reviewer, decision: str, *, reason: str = "", comment: str = "") -> Review:
+    # The example row is locked, so the check in _check_can_decide holds; the unique constraint
+    # is the backstop (the caller's transaction rolls back with the error).
     try:
-        with transaction.atomic():
-            review = Review.objects.create(
-                project_id=example.project_id,
-                example=example,
-                reviewer=reviewer,
-                round=example.review_round,
-                decision=decision,
-                reason=reason,
-                comment=comment,
-            )
+        review = Review.objects.create(
+            project_id=example.project_id,
+            example=example,
+            reviewer=reviewer,
+            round=example.review_round,
+            decision=decision,
+            reason=reason,
+            comment=comment,
+        )
     except IntegrityError:
         raise ConflictError("You already reviewed this submission.") from None
     if comment:
@@ -204,7 +218,9 @@ def _approve(example: Example, reviewer, comment: str) -> Review:
     _refuse_blocked(example)
     review = _record(example, reviewer, D.APPROVE, comment=comment)
     required = example.project.reviews_required
-    approvals = Review.objects.filter(example=example, round=example.review_round, decision=D.APPROVE).count()
+    approvals = 1
+    if required > 1:
+        approvals = Review.objects.filter(example=example, round=example.review_round, decision=D.APPROVE).count()
     if approvals >= required:
         note = f"{approvals} of {required} approvals" if required > 1 else ""
         example_transition(example=example, to_status=S.APPROVED, actor=reviewer, comment=note)
