@@ -114,6 +114,27 @@ def _child_main(spec: dict[str, Any], q, stop_event, env: dict[str, str], step_d
         os._exit(exitcode)
 
 
+@contextlib.contextmanager
+def _as_plain_parent():
+    """Let a Celery prefork pool process start a child with the standard library's multiprocessing.
+
+    The pool (billiard) marks its processes as daemons, which multiprocessing refuses to give children,
+    and stores an authentication key of its own type, which the spawn start method cannot pickle. This
+    parent always reaps its child (join / kill in `run_in_child`), so both are lifted while it starts.
+    """
+    current = multiprocessing.current_process()
+    config = current._config  # type: ignore[attr-defined]
+    saved = dict(config)
+    config["daemon"] = False
+    if "authkey" in config:
+        config["authkey"] = multiprocessing.process.AuthenticationString(bytes(config["authkey"]))
+    try:
+        yield
+    finally:
+        config.clear()
+        config.update(saved)
+
+
 def run_in_child(
     spec: dict[str, Any],
     *,
@@ -137,14 +158,15 @@ def run_in_child(
     q = ctx.Queue()
     stop_event = ctx.Event()
     child_env = {"TOKENIZERS_PARALLELISM": "false", **(env or {})}
-    process = ctx.Process(
-        target=_child_main,
-        args=(spec, q, stop_event, child_env, step_delay),
-        name="annotune-training-child",
-        daemon=False,
-    )
     started = time.monotonic()
-    process.start()
+    with _as_plain_parent():
+        process = ctx.Process(
+            target=_child_main,
+            args=(spec, q, stop_event, child_env, step_delay),
+            name="annotune-training-child",
+            daemon=False,
+        )
+        process.start()
     outcome = ChildOutcome(status=DIED, pid=process.pid)
     if on_start is not None:
         on_start(process.pid)

@@ -143,6 +143,14 @@ def job_execute(job_id: int) -> str:
         return "not-claimed"
     job = TrainingJob.objects.select_related("base_model", "project").get(pk=job_id)
     reporter = JobReporter(job)
+    try:
+        return _execute(job, reporter)
+    except Exception as exc:  # a bug on the platform side: fail the job visibly instead of leaving it running
+        log.exception("training job %s crashed in the worker", job_id)
+        return _finish_failed(reporter, "internal", f"The worker failed: {type(exc).__name__}: {exc}")
+
+
+def _execute(job: TrainingJob, reporter: JobReporter) -> str:
     folder = work_dir(job)
     try:
         data_dir = folder / "data"

@@ -1,0 +1,238 @@
+"""Launch, cancel, claim and reap: the rules of the job services, without a worker."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import PermissionDenied
+from django.test import Client
+from django.utils import timezone
+
+from annotation.models import Role
+from annotune.errors import ApplicationError
+from tests.factories import ExampleFactory
+from tests.workers import ROOT
+from training.models import BaseModel, JobStatus, TrainingJob
+from training.services import datasets as job_data
+from training.services.execution import job_claim
+from training.services.jobs import job_cancel, job_launch, reap_stale_jobs, resolve_config
+
+from .conftest import TINY_CONFIG
+
+pytestmark = pytest.mark.django_db
+
+
+def make_job(project, owner, base_model, **fields) -> TrainingJob:
+    values = {
+        "project": project,
+        "base_model": base_model,
+        "train_path": "training/x/train.jsonl",
+        "dataset_sha256": "0" * 64,
+        "method": "lora",
+        "config": resolve_config(preset=None, config=TINY_CONFIG),
+        "created_by": owner,
+        "max_attempts": 2,
+        **fields,
+    }
+    return TrainingJob.objects.create(**values)
+
+
+def test_config_errors_name_each_field(project, owner, fake_base_model, approve):
+    project.base_model = fake_base_model
+    project.save()
+    approve(project, owner, 3)
+    with pytest.raises(ApplicationError) as caught:
+        job_launch(project=project, user=owner, config={"rank": 0, "method": "full", "learning_rte": 0.1})
+    errors = caught.value.extra
+    assert errors["rank"] == ["must be at least 1"]
+    assert errors["method"] == ["must be one of: qlora, lora, dora"]
+    assert errors["learning_rte"] == ["unknown field"]
+    assert "rank must be at least 1" in caught.value.message
+    assert not TrainingJob.objects.exists()
+
+
+def test_unknown_preset_is_refused(project, owner, fake_base_model):
+    with pytest.raises(ApplicationError) as caught:
+        job_launch(project=project, user=owner, preset="turbo", base_model=fake_base_model)
+    assert "preset" in caught.value.extra
+
+
+def test_preset_values_are_overridden_field_by_field():
+    config = resolve_config(preset="quick", config={"rank": 4})
+    assert config["rank"] == 4
+    assert config["method"] == "qlora"
+    assert config["packing"] is True
+
+
+def test_empty_dataset_is_refused(project, owner, annotator, fake_base_model):
+    project.base_model = fake_base_model
+    project.save()
+    ExampleFactory(project=project, author=annotator)  # a draft does not count
+    with pytest.raises(ApplicationError, match="no approved examples"):
+        job_launch(project=project, user=owner)
+    assert not TrainingJob.objects.exists()
+
+
+def test_project_without_base_model_is_refused(project, owner, approve):
+    approve(project, owner, 2)
+    with pytest.raises(ApplicationError) as caught:
+        job_launch(project=project, user=owner)
+    assert "base_model" in caught.value.extra
+
+
+@pytest.mark.parametrize("role", [Role.REVIEWER, Role.ANNOTATOR])
+def test_only_owners_train(project, role, reviewer, annotator, fake_base_model):
+    user = reviewer if role == Role.REVIEWER else annotator
+    with pytest.raises(PermissionDenied):
+        job_launch(project=project, user=user, base_model=fake_base_model)
+
+
+def test_api_refuses_non_owners_and_hides_from_outsiders(api, project, owner, annotator, outsider, fake_base_model):
+    job = make_job(project, owner, fake_base_model)
+    p, j = project.pk, job.pk
+    launch = api(annotator).post(f"/api/v1/projects/{p}/training-jobs/", {"preset": "quick"}, format="json")
+    assert launch.status_code == 403
+    assert api(annotator).post(f"/api/v1/projects/{p}/training-jobs/{j}/cancel/").status_code == 403
+    assert api(annotator).get(f"/api/v1/projects/{p}/training-jobs/{j}/").status_code == 200
+    urls = [
+        ("get", f"/api/v1/projects/{p}/training-jobs/"),
+        ("post", f"/api/v1/projects/{p}/training-jobs/"),
+        ("get", f"/api/v1/projects/{p}/training-jobs/{j}/"),
+        ("post", f"/api/v1/projects/{p}/training-jobs/{j}/cancel/"),
+        ("get", f"/api/v1/projects/{p}/training-jobs/{j}/metrics/"),
+        ("get", f"/api/v1/projects/{p}/training-jobs/{j}/adapter/"),
+        ("post", f"/api/v1/projects/{p}/training-estimate/"),
+    ]
+    client = api(outsider)
+    for method, url in urls:
+        assert getattr(client, method)(url, {}, format="json").status_code == 404, url
+    pages = Client()
+    pages.force_login(outsider)
+    for method, url in [
+        ("get", f"/projects/{p}/training/"),
+        ("get", f"/projects/{p}/training/new/"),
+        ("post", f"/projects/{p}/training/one-click/"),
+        ("post", f"/projects/{p}/training/estimate/"),
+        ("get", f"/projects/{p}/training/{j}/"),
+        ("get", f"/projects/{p}/training/{j}/progress/"),
+        ("get", f"/projects/{p}/training/{j}/metrics.json"),
+        ("post", f"/projects/{p}/training/{j}/cancel/"),
+    ]:
+        assert getattr(pages, method)(url).status_code == 404, url
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+    assert not job.cancel_requested
+
+
+def test_claim_is_taken_once(project, owner, fake_base_model):
+    job = make_job(project, owner, fake_base_model)
+    assert job_claim(job.pk) == 1
+    assert job_claim(job.pk) == 0
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+    assert job.attempts == 1
+    assert job.heartbeat_at is not None
+
+
+def test_cancel_queued_job_ends_it_and_it_is_never_claimed(project, owner, fake_base_model):
+    job = make_job(project, owner, fake_base_model)
+    job = job_cancel(job=job, user=owner)
+    assert job.status == JobStatus.CANCELLED
+    assert job_claim(job.pk) == 0
+    with pytest.raises(ApplicationError, match="already finished"):
+        job_cancel(job=job, user=owner)
+
+
+def test_cancel_running_job_sets_the_flag(project, owner, fake_base_model):
+    job = make_job(project, owner, fake_base_model)
+    job_claim(job.pk)
+    job = job_cancel(job=job, user=owner)
+    assert job.status == JobStatus.RUNNING
+    assert job.cancel_requested
+
+
+def test_reaper_requeues_silent_jobs_then_gives_up(project, owner, fake_base_model, django_capture_on_commit_callbacks):
+    job = make_job(project, owner, fake_base_model)
+    fresh = make_job(project, owner, fake_base_model)
+    job_claim(job.pk)
+    job_claim(fresh.pk)
+    TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert reap_stale_jobs(stale_after=60) == [job.pk]
+    assert len(callbacks) == 1  # the task is sent once the transaction commits
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+    assert "re-queued" in job.error
+    assert TrainingJob.objects.get(pk=fresh.pk).status == JobStatus.RUNNING
+
+    job_claim(job.pk)  # attempt 2 of 2 goes silent too
+    TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert reap_stale_jobs(stale_after=60) == []
+    assert callbacks == []
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.error_code == "worker_lost"
+    assert "attempt 2 of 2" in job.error
+
+
+def test_snapshot_is_deterministic_and_split(project, annotator, approve):
+    approve(project, annotator, 20)
+    first, second = job_data.snapshot_approved(project), job_data.snapshot_approved(project)
+    assert first.sha256 == second.sha256
+    assert len(first.train) == 18
+    assert len(first.validation) == 2
+    lines = first.train_jsonl.decode().splitlines()
+    assert json.loads(lines[0])["messages"][0]["role"] == "user"
+
+
+def test_job_list_and_detail_queries_do_not_grow(api, project, owner, fake_base_model, django_assert_num_queries):
+    for _ in range(5):
+        make_job(project, owner, fake_base_model)
+    client = api(owner)
+    with django_assert_num_queries(3):  # membership, project, jobs with base model and author
+        response = client.get(f"/api/v1/projects/{project.pk}/training-jobs/")
+    assert len(response.json()) == 5
+
+
+def test_web_modules_do_not_import_torch():
+    code = (
+        "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotune.settings'); "
+        "os.environ['DEBUG'] = '1'; django.setup(); import annotune.urls, training.views, training.apis, "
+        "training.tasks, training.services.jobs, training.forms; from django.urls import resolve; "
+        "heavy = sorted(m for m in ('torch', 'transformers', 'peft', 'bitsandbytes') if m in sys.modules); "
+        "print(','.join(heavy) or 'none')"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "none", out.stderr[-2000:]
+
+
+@pytest.mark.slow
+def test_launch_that_does_not_fit_is_refused_with_numbers(project, owner, approve, tiny_models, settings):
+    settings.TRAINING_DEVICE_MEMORY_MB = 64
+    project.base_model = BaseModel.objects.create(name="tiny", source=tiny_models("llama"))
+    project.save()
+    approve(project, owner, 4)
+    with pytest.raises(ApplicationError) as caught:
+        job_launch(project=project, user=owner, config=TINY_CONFIG)
+    message = caught.value.message
+    assert "needs about" in message
+    assert "GiB" in message
+    assert "0.1 GiB" in message
+    assert "runtime overhead" in message
+    assert not TrainingJob.objects.exists()
+
+
+@pytest.mark.slow
+def test_missing_model_is_refused_at_launch(project, owner, approve, fake_base_model):
+    project.base_model = fake_base_model
+    project.save()
+    approve(project, owner, 4)
+    with pytest.raises(ApplicationError) as caught:
+        job_launch(project=project, user=owner, config=TINY_CONFIG)
+    assert "cannot be loaded" in caught.value.message
+    assert "base_model" in caught.value.extra
