@@ -22,12 +22,15 @@ class GlossaryCheck(Check):
     def check(self, example: ExampleInput, spec: ProjectSpec) -> list[Finding]:
         if not spec.glossary:
             return []
-        loose, lookup, strict = spec.glossary_index
+        loose, lookup, strict, needles = spec.glossary_index
         out: list[Finding] = []
         for index, message in enumerate(example.messages):
             if message.role != "assistant":  # users may say "login"; the model must not learn it
                 continue
             text = message.content
+            folded = text.casefold()
+            if not any(needle in folded for needle in needles):
+                continue
             count = 0
             for pattern, key in ((loose, str.casefold), (strict, str)):
                 if pattern is None:

@@ -143,8 +143,11 @@ class ProjectSpec:
         return cls(**kwargs)
 
     @cached_property
-    def glossary_index(self) -> tuple[re.Pattern[str] | None, dict[str, str], re.Pattern[str] | None]:
-        """(case-insensitive pattern, lower variant -> preferred, case-sensitive pattern) built once."""
+    def glossary_index(
+        self,
+    ) -> tuple[re.Pattern[str] | None, dict[str, str], re.Pattern[str] | None, tuple[str, ...]]:
+        """(case-insensitive pattern, folded variant -> preferred, case-sensitive pattern, folded variants for a
+        cheap substring test before any regex runs), built once."""
         lookup: dict[str, str] = {}
         exact: list[str] = []
         for preferred, variants in self.glossary.items():
@@ -165,7 +168,7 @@ class ProjectSpec:
         loose_words = [v for v in lookup if v not in exact]
         loose = re.compile(alternation(loose_words), re.IGNORECASE) if loose_words else None
         strict = re.compile(alternation(exact)) if exact else None
-        return loose, lookup, strict
+        return loose, lookup, strict, tuple(sorted({w.casefold() for w in lookup}))
 
     @cached_property
     def schema_validator(self) -> Any:

@@ -37,6 +37,7 @@ API_KEY_RE = re.compile(
     r"|(?P<slack>xox[abposre]-[A-Za-z0-9-]{10,}))\b"
     r"|(?<![\w-])(?P<openai>sk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_-]{20,})"
 )
+API_HINT_RE = re.compile(r"AKIA|ASIA|AGPA|AIDA|AROA|gh[pousr]_|github_pat_|xox|sk-")
 SECRET_RE = re.compile(
     r"(?i)\b(?:api[_-]?key|apikey|secret(?:[_-]?key)?|access[_-]?key|auth[_-]?token|token|password|passwd|pwd"
     r"|client[_-]?secret|private[_-]?key)\b[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9_\-+/=.~!@#$%^&*]{12,})"
@@ -129,8 +130,7 @@ class PiiCheck(Check):
         if "PRIVATE KEY" in text:
             for m in PRIVATE_KEY_RE.finditer(text):
                 add("pii.private_key", m.start(), m.end(), "Private key block")
-        if "AKIA" in text or "ASIA" in text or "AGPA" in text or "AIDA" in text or "AROA" in text or "gh" in text \
-                or "xox" in text or "sk-" in text:  # fmt: skip
+        if API_HINT_RE.search(text):
             for m in API_KEY_RE.finditer(text):
                 kind = m.lastgroup or "key"
                 add("pii.api_key", m.start(), m.end(), f"API key ({kind})", kind=kind)
