@@ -207,7 +207,7 @@ def toy_conversations(n: int = 64, seed: int = 0, varied: bool = False) -> list[
         s, v, t = rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_TAILS)
         answer = f"{s.capitalize()} {v} {t}."
         if varied:
-            answer = " ".join([answer] * rng.choice([1, 1, 1, 2, 3, 6]))
+            answer = " ".join([answer] * rng.choice([1, 1, 1, 1, 2, 3, 5, 8]))  # long-tailed, like real answers
         conv = [
             {"role": "user", "content": f"{rng.choice(_QUESTIONS)} {s}? (ticket {i})"},
             {"role": "assistant", "content": answer},
