@@ -36,6 +36,23 @@ class _Loaded:
     tokenizer: Any
     adapters: OrderedDict[str, str] = field(default_factory=OrderedDict)  # name -> folder, LRU order
     loaded_at: float = 0.0
+    # The LoRA layers of the model, for switching without walking every module (None: use peft's set_adapter).
+    tuner_layers: list[Any] | None = None
+
+    def refresh_layers(self) -> None:
+        """Find the adapter layers again (after an adapter was loaded or deleted).
+
+        The fast switch only sets which adapter each layer uses. That is all `set_adapter` does for
+        frozen adapters without extra trainable modules; adapters that carry `modules_to_save` or
+        trainable tokens keep peft's own (slower) `set_adapter`.
+        """
+        from peft.tuners.tuners_utils import BaseTunerLayer
+
+        configs = self.model.peft_config.values()
+        if any(getattr(c, "modules_to_save", None) or getattr(c, "trainable_token_indices", None) for c in configs):
+            self.tuner_layers = None
+        else:
+            self.tuner_layers = [m for m in self.model.modules() if isinstance(m, BaseTunerLayer)]
 
 
 def load_base(path: str, *, dtype: str = "float32", device: str | None = None) -> tuple[Any, Any]:
@@ -112,10 +129,11 @@ class BaseModelCache:
                 ) from exc
             loaded.model.eval()
             loaded.adapters[name] = str(adapter_path)
-            self._activate(loaded, name)
+            loaded.model.set_adapter(name, inference_mode=True)
             while len(loaded.adapters) > self.max_adapters:
                 evicted, _ = loaded.adapters.popitem(last=False)
                 loaded.model.delete_adapter(evicted)
+            loaded.refresh_layers()
             return loaded
 
     def activate(self, base_path: str | Path, name: str) -> None:
@@ -129,8 +147,16 @@ class BaseModelCache:
 
     @staticmethod
     def _activate(loaded: _Loaded, name: str) -> None:
-        if loaded.model.active_adapter != name:
-            loaded.model.set_adapter(name, inference_mode=True)
+        model = loaded.model
+        if model.active_adapter == name:
+            return
+        if loaded.tuner_layers is None:
+            model.set_adapter(name, inference_mode=True)
+            return
+        for layer in loaded.tuner_layers:  # what BaseTunerLayer.set_adapter does for a frozen adapter
+            layer._active_adapter = [name]
+        model.base_model.active_adapter = name  # the tuner (LoraModel) ...
+        model.active_adapter = name  # ... and the PeftModel each keep the name
 
     # -- generation ------------------------------------------------------------------------------
     def generate(

@@ -78,3 +78,19 @@ def test_missing_files_and_foreign_adapters_are_refused(tiny_base, other_base, a
     with pytest.raises(AdapterFilesError, match="config.json"):
         cache.base(tmp_path)
     assert cache.loaded_adapters(tiny_base) == []
+
+
+def test_switching_between_adapters_of_different_targets(tiny_base, adapters, tmp_path):
+    wide = random_adapter(tiny_base, tmp_path / "wide", seed=21, targets=["q_proj", "k_proj", "v_proj", "o_proj"])
+    cache = BaseModelCache()
+    cache.attach(tiny_base, "a", adapters["a"])
+    cache.attach(tiny_base, "wide", wide)
+    assert cache.base(tiny_base).tuner_layers  # the fast switch is in use
+    for _ in range(2):
+        assert cache.generate(tiny_base, CHAT, adapter_name="a", max_new_tokens=12).text == fresh_answer(
+            tiny_base, adapters["a"]
+        )
+        assert cache.generate(tiny_base, CHAT, adapter_name="wide", max_new_tokens=12).text == fresh_answer(
+            tiny_base, wide
+        )
+    assert cache.base(tiny_base).model.active_adapter == "wide"
