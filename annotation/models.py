@@ -225,3 +225,95 @@ class WorkerPing(models.Model):
 
     def __str__(self) -> str:
         return f"Ping {self.pk} ({'answered' if self.answered_at else 'waiting'})"
+
+
+# -- Quality: knowledge base for the fact check, verified claims, dataset validation runs ------------------
+
+
+class KnowledgeDocument(models.Model):
+    """A reference document (text or markdown) the fact check retrieves passages from."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="knowledge_documents")
+    title = models.CharField(max_length=200)
+    text = models.TextField()
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Fact(models.Model):
+    """One statement the project holds true (a passage of its own in the fact check)."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="facts")
+    statement = models.TextField()
+    source = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.statement[:80]
+
+
+class ClaimVerification(models.Model):
+    """A reviewer checked a claim by hand: the fact check then reports it as verified with this source."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="claim_verifications")
+    claim_hash = models.CharField(max_length=64)
+    claim_text = models.TextField()
+    source = models.CharField(max_length=500)
+    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["project", "claim_hash"], name="one_verification_per_claim")]
+
+    def __str__(self) -> str:
+        return f"Verified: {self.claim_text[:60]}"
+
+
+class ValidationRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class ValidationRun(models.Model):
+    """A dataset-level validation over the approved pool (or a dataset version), run by a worker."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="validation_runs")
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=20, choices=ValidationRunStatus.choices, default=ValidationRunStatus.QUEUED)
+    progress = models.FloatField(default=0.0)
+    phase = models.CharField(max_length=100, blank=True)
+    report = models.JSONField(default=dict, blank=True)
+    example_count = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    warning_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "-id"], name="validationrun_project_id")]
+
+    def __str__(self) -> str:
+        return f"Validation run {self.pk} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (ValidationRunStatus.QUEUED, ValidationRunStatus.RUNNING)

@@ -16,3 +16,11 @@ def answer_ping(ping_id: int) -> None:
     WorkerPing.objects.filter(pk=ping_id, answered_at__isnull=True).update(
         answered_at=timezone.now(), worker=socket.gethostname()
     )
+
+
+@shared_task(name="annotation.tasks.run_validation", acks_late=True)
+def run_validation(run_id: int) -> None:
+    """Dataset-level validation run (queue `default`); the claim makes a redelivery a no-op."""
+    from .services.validation_runs import run_execute
+
+    run_execute(run_id)

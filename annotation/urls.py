@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import examples, projects, reviews
+from .views import examples, projects, quality, reviews
 
 urlpatterns = [
     path("", projects.project_list, name="project-list"),
@@ -23,4 +23,17 @@ urlpatterns = [
     path("<int:project_id>/my-work/", reviews.my_work, name="my-work"),
     path("<int:project_id>/dashboard/", reviews.project_dashboard, name="project-dashboard"),
     path("<int:project_id>/bulk/", reviews.bulk_actions, name="review-bulk"),
+    # Quality: inline validation, fixes, knowledge base, data health, check help.
+    path("<int:project_id>/examples/validate/", quality.editor_validate, name="editor-validate"),
+    path("<int:project_id>/examples/<int:example_id>/fix/", quality.example_fix, name="example-fix"),
+    path("<int:project_id>/examples/<int:example_id>/verify-claim/", quality.claim_verify, name="claim-verify"),
+    path("<int:project_id>/knowledge/", quality.knowledge, name="knowledge"),
+    path("<int:project_id>/data-health/", quality.data_health, name="data-health"),
+    path("<int:project_id>/data-health/runs/<int:run_id>/", quality.run_detail, name="validation-run"),
+    path(
+        "<int:project_id>/data-health/runs/<int:run_id>/progress/",
+        quality.run_progress,
+        name="validation-run-progress",
+    ),
+    path("<int:project_id>/checks/", quality.check_help, name="check-help"),
 ]

@@ -6,14 +6,13 @@ live in the pure `validators` package and produce findings instead of refusals.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import unicodedata
 from typing import Any
 
 from django.conf import settings
 
 from annotune.errors import ApplicationError
+from validators import content_hash, normalised_text  # noqa: F401 - the one hashing algorithm, re-exported
 
 ROLES = ("system", "user", "assistant")
 
@@ -94,19 +93,6 @@ def _check_order(messages: list[dict[str, str]], *, require_complete: bool) -> N
             "The conversation must end with an assistant turn before it can be submitted.",
             {"messages": ["Add the assistant's answer."]},
         )
-
-
-def normalised_text(messages: list[dict[str, str]]) -> str:
-    """Role-tagged, whitespace- and case-folded text: equal for conversations that train the same."""
-    parts = []
-    for message in messages:
-        text = unicodedata.normalize("NFKC", message["content"]).casefold()
-        parts.append(message["role"] + ":" + " ".join(text.split()))
-    return "\n".join(parts)
-
-
-def content_hash(messages: list[dict[str, str]]) -> str:
-    return hashlib.sha256(normalised_text(messages).encode()).hexdigest()
 
 
 def search_text(messages: list[dict[str, str]], context: str = "") -> str:

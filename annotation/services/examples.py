@@ -10,11 +10,13 @@ from django.db.models import F
 from django.utils import timezone
 
 from annotune.errors import ApplicationError, ConflictError
+from validators import content_hash
 
 from .. import permissions
 from ..models import Example, ExampleStatus, Project, Revision
-from .conversations import clean_messages, content_hash, search_text
+from .conversations import clean_messages, search_text
 from .transitions import example_transition
+from .validation import refuse_blocking, validate_example_row
 
 EDITABLE_FIELDS = ("messages", "category", "style_tags", "context")
 RETURNED_STATUSES = (ExampleStatus.CHANGES_REQUESTED, ExampleStatus.REJECTED)
@@ -81,6 +83,7 @@ def example_create(
         search_text=search_text(cleaned, context),
     )
     _snapshot(example, author=author, changed=list(EDITABLE_FIELDS), note="created")
+    validate_example_row(example)
     if submit:
         _submit(example, actor=author)
     return example
@@ -149,6 +152,7 @@ def example_update(
         )
     example.refresh_from_db()
     _snapshot(example, author=user, changed=changed, note=note)
+    validate_example_row(example)
     if example.status in RETURNED_STATUSES and allow_status is None:
         example_transition(example=example, to_status=ExampleStatus.DRAFT, actor=user, comment="edited by author")
     return example
@@ -156,6 +160,8 @@ def example_update(
 
 def _submit(example: Example, *, actor) -> None:
     clean_messages(example.messages, require_complete=True)
+    # Findings are recomputed: the policy, format spec or knowledge base may have changed since the save.
+    refuse_blocking(validate_example_row(example))
     if example.status in RETURNED_STATUSES:
         example_transition(example=example, to_status=ExampleStatus.DRAFT, actor=actor)
     example_transition(example=example, to_status=ExampleStatus.SUBMITTED, actor=actor)

@@ -85,6 +85,15 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
                 errors["response_schema"] = [f"Not a valid JSON Schema: {exc.message}"]
     if "validation_policy" in out and not isinstance(out["validation_policy"], dict):
         errors["validation_policy"] = ["An object of check settings."]
+    elif "validation_policy" in out:
+        from validators import Policy
+
+        try:
+            Policy.from_dict(out["validation_policy"], strict=True)
+        except (ValueError, TypeError, AttributeError) as exc:
+            errors["validation_policy"] = [
+                f"{exc}. Write it as {{\"overrides\": {{\"code\": \"error|warning|info\"}}, \"disabled\": [\"code\"]}}."
+            ]
     if "reviews_required" in out:
         value = out["reviews_required"]
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3:

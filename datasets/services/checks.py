@@ -1,11 +1,13 @@
-"""Dataset-level checks run when a version is created (the validators feature fills this in)."""
+"""Dataset-level checks run when a version is created: the validators over the snapshot."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from annotation.models import Project
+from annotation.models import Example, Project
+
+CHECKS = ["balance", "lengths", "annotators", "style_tags", "duplicates", "leakage", "diversity", "per_example"]
 
 
 def empty_report() -> dict[str, Any]:
@@ -17,8 +19,30 @@ def run_dataset_checks(examples: Sequence[dict[str, Any]], project: Project) -> 
 
     `examples`: dicts with id, messages, category, style_tags, context, content_hash and split
     ("train" / "validation"). The report has lists of findings under "errors", "warnings" and
-    "info" (each a Finding dict: code, severity, message, location, suggestion, evidence) and the
-    names of the checks that ran under "checks". Any entry in "errors" blocks the version unless
-    an owner gives an override reason. For now no check runs: the report is empty.
+    "info" (each a Finding dict: code, severity, message, location, suggestion, evidence; per-example
+    findings carry the example id in evidence["example"]), the names of the checks that ran under
+    "checks" and the statistics under "stats". Any entry in "errors" blocks the version unless an
+    owner gives an override reason.
     """
-    return empty_report()
+    from annotation.services.validation_runs import dataset_report
+
+    if not examples:
+        return empty_report()
+    authors = dict(Example.objects.filter(pk__in=[e["id"] for e in examples]).values_list("id", "author__username"))
+    records = [{**e, "author": authors.get(e["id"])} for e in examples]
+    split = {str(e["id"]): e["split"] for e in examples if e.get("split")}
+    full = dataset_report(project, records, split=split or None)
+    report = empty_report()
+    report["checks"] = list(CHECKS) + (["facts"] if full.get("fact_check_ran") else [])
+    buckets = {"error": report["errors"], "warning": report["warnings"], "info": report["info"]}
+    for finding in full["findings"]:
+        buckets[finding["severity"]].append(finding)
+    for example_id, findings in full["example_findings"].items():
+        for finding in findings:
+            if finding["severity"] in ("error", "warning"):
+                buckets[finding["severity"]].append(
+                    {**finding, "evidence": {**finding.get("evidence", {}), "example": int(example_id)}}
+                )
+    report["stats"] = full["stats"]
+    report["summary"] = full["summary"]
+    return report

@@ -37,6 +37,17 @@
     if (event.target.name === "role") styleTurn(event.target.closest("fieldset"));
   });
 
+  // Inline checks: a Fix answer carries the fixed turns; put them into the textareas.
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    const data = document.getElementById("fixed-messages");
+    if (!data || !event.detail.target || event.detail.target.id !== "findings") return;
+    const fixed = JSON.parse(data.textContent);
+    data.remove();
+    const areas = turns.querySelectorAll("textarea[name=content]");
+    fixed.forEach((turn, index) => { if (areas[index]) areas[index].value = turn.content; });
+    dirty = true;
+  });
+
   form.addEventListener("input", () => { dirty = true; });
   form.addEventListener("submit", () => { dirty = false; });
   window.addEventListener("beforeunload", (event) => {
