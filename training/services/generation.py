@@ -115,8 +115,6 @@ def generation_request(
     base_model = next(iter(base_models)) if base_models else project.base_model
     if base_model is None:
         raise ApplicationError("This project has no base model yet; choose one in the project settings.")
-    if ids and project.base_model_id and base_model.pk != project.base_model_id and None in targets:
-        log.info("generation on %s, not the project's base model %s", base_model, project.base_model)
     request = GenerationRequest.objects.create(
         project=project,
         base_model=base_model,
