@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .apis import examples, projects, reviews
+from .apis import examples, projects, quality, reviews
 
 urlpatterns = [
     path("projects/", projects.ProjectListApi.as_view(), name="api-projects"),
@@ -63,4 +63,35 @@ urlpatterns = [
         reviews.ExampleCommentsApi.as_view(),
         name="api-example-comments",
     ),
+    # Validation
+    path("projects/<int:project_id>/validate/", quality.ValidateDraftApi.as_view(), name="api-validate"),
+    path(
+        "projects/<int:project_id>/examples/<int:example_id>/findings/",
+        quality.ExampleFindingsApi.as_view(),
+        name="api-example-findings",
+    ),
+    path(
+        "projects/<int:project_id>/examples/<int:example_id>/fix/",
+        quality.ExampleFixApi.as_view(),
+        name="api-example-fix",
+    ),
+    path("projects/<int:project_id>/knowledge/documents/", quality.DocumentListApi.as_view(), name="api-documents"),
+    path(
+        "projects/<int:project_id>/knowledge/documents/<int:document_id>/",
+        quality.DocumentDetailApi.as_view(),
+        name="api-document",
+    ),
+    path("projects/<int:project_id>/knowledge/facts/", quality.FactListApi.as_view(), name="api-facts"),
+    path("projects/<int:project_id>/knowledge/facts/<int:fact_id>/", quality.FactDetailApi.as_view(), name="api-fact"),
+    path("projects/<int:project_id>/knowledge/claims/", quality.ClaimListApi.as_view(), name="api-claims"),
+    path(
+        "projects/<int:project_id>/knowledge/claims/<int:claim_id>/", quality.ClaimDetailApi.as_view(), name="api-claim"
+    ),
+    path("projects/<int:project_id>/validation-runs/", quality.RunListApi.as_view(), name="api-validation-runs"),
+    path(
+        "projects/<int:project_id>/validation-runs/<int:run_id>/",
+        quality.RunDetailApi.as_view(),
+        name="api-validation-run",
+    ),
+    path("projects/<int:project_id>/checks/", quality.CheckRegistryApi.as_view(), name="api-checks"),
 ]

@@ -87,7 +87,7 @@ def example_fix(request, project_id: int, example_id: int):
 def knowledge(request, project_id: int):
     project = permissions.project_for(request.user, project_id)
     can_manage = permissions.can_review(request.user, project)
-    errors: dict[str, str] = {}
+    error_message = ""
     if request.method == "POST":
         action = request.POST.get("action", "")
         try:
@@ -119,7 +119,7 @@ def knowledge(request, project_id: int):
             else:
                 raise ApplicationError("Unknown action.")
         except ApplicationError as exc:
-            errors = {"__message__": exc.message}
+            error_message = exc.message
         else:
             return redirect("knowledge", project_id=project.pk)
     context = {
@@ -128,9 +128,9 @@ def knowledge(request, project_id: int):
         "documents": quality_selectors.knowledge_documents(project),
         "facts": quality_selectors.facts(project),
         "verifications": quality_selectors.claim_verifications(project),
-        "errors": errors,
+        "error_message": error_message,
     }
-    return render(request, "annotation/quality/knowledge.html", context, status=400 if errors else 200)
+    return render(request, "annotation/quality/knowledge.html", context, status=400 if error_message else 200)
 
 
 @login_required
