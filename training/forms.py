@@ -45,7 +45,9 @@ def _field_for(name: str, spec: dict[str, Any]) -> forms.Field:
 
 
 class LaunchForm(forms.Form):
-    preset = forms.ChoiceField(choices=[(name, name.capitalize()) for name in PRESETS], initial="balanced")
+    preset = forms.ChoiceField(
+        choices=[(name, name.capitalize()) for name in PRESETS], initial="balanced", widget=forms.RadioSelect
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

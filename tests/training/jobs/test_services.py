@@ -236,3 +236,26 @@ def test_missing_model_is_refused_at_launch(project, owner, approve, fake_base_m
         job_launch(project=project, user=owner, config=TINY_CONFIG)
     assert "cannot be loaded" in caught.value.message
     assert "base_model" in caught.value.extra
+
+
+def test_launch_page_offers_presets_and_the_schema_fields(project, owner, fake_base_model):
+    make_job(project, owner, fake_base_model)
+    client = Client()
+    client.force_login(owner)
+    page = client.get(f"/projects/{project.pk}/training/new/")
+    assert page.status_code == 200
+    for name in (b'name="preset"', b'value="balanced"', b'name="cfg_rank"', b'name="cfg_method"', b"cfg_use_rslora"):
+        assert name in page.content
+    listing = client.get(f"/projects/{project.pk}/training/")
+    assert listing.status_code == 200
+    assert b"Train (balanced)" in listing.content
+    assert b"Train" in client.get(f"/projects/{project.pk}/").content
+
+
+def test_one_click_train_without_base_model_explains(project, owner, approve):
+    approve(project, owner, 2)
+    client = Client()
+    client.force_login(owner)
+    response = client.post(f"/projects/{project.pk}/training/one-click/", follow=True)
+    assert b"Choose a base model" in response.content
+    assert not TrainingJob.objects.exists()

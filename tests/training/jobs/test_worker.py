@@ -83,7 +83,7 @@ def test_job_trains_through_the_worker_and_attaches_an_adapter(
     assert adapter.metrics["val_loss_base"] is not None
     assert adapter.metrics["val_loss_adapter"] is not None
     assert adapter.samples
-    assert {"base", "adapter"} <= set(adapter.samples[0])
+    assert {"prompt", "before", "after"} <= set(adapter.samples[0])
 
     detail = client.get(f"/api/v1/projects/{project.pk}/training-jobs/{pk}/adapter/").json()
     assert detail["id"] == adapter.pk
