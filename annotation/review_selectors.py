@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 
-from .models import Comment, Example, ExampleStatus, Membership, Project, Review, ReviewDecision, Transition
+from .models import Comment, Example, ExampleStatus, Membership, Project, Review, ReviewDecision
 
 S = ExampleStatus
 RETURNED_STATUSES = (S.CHANGES_REQUESTED, S.REJECTED)
@@ -268,7 +268,3 @@ def review_agreement(project: Project) -> Agreement:
 def bulk_preview(qs: QuerySet[Example], *, limit: int = 50) -> tuple[int, list[Example]]:
     """How many examples a bulk action would touch, and the first few of them."""
     return qs.count(), list(qs.select_related("author")[:limit])
-
-
-def recent_transitions(project: Project, *, limit: int = 20) -> QuerySet[Transition]:
-    return Transition.objects.filter(example__project=project).select_related("actor").order_by("-id")[:limit]

@@ -77,6 +77,8 @@ def seed(project, authors, n: int, submitted: int) -> None:
 
 def top_up_queue(project, submitted: int) -> None:
     """Earlier runs approved some examples: put that many back so the queue has `submitted` again."""
+    from django.db.models import F
+
     from annotation.models import Example
 
     waiting = Example.objects.filter(project=project, status="submitted").count()
@@ -87,7 +89,10 @@ def top_up_queue(project, submitted: int) -> None:
         .order_by("-updated_at", "-id")
         .values_list("id", flat=True)[: submitted - waiting]
     )
-    Example.objects.filter(pk__in=ids).update(status="submitted", claimed_by=None, claim_expires_at=None)
+    # Like an owner's reopen: a new round, so earlier reviews do not count (or hide them) any more.
+    Example.objects.filter(pk__in=ids).update(
+        status="submitted", review_round=F("review_round") + 1, claimed_by=None, claim_expires_at=None
+    )
 
 
 def explain_queue(project, reviewer) -> str:
@@ -141,6 +146,12 @@ def main() -> None:
         clients.append(client)
     base = f"/api/v1/projects/{project.pk}"
 
+    statements = [0]
+
+    def count(execute, sql, params, many, context):
+        statements[0] += 1
+        return execute(sql, params, many, context)
+
     def one(client) -> tuple[float, float]:
         start = time.perf_counter()
         response = client.post(f"{base}/review/next/", {}, format="json")
@@ -154,15 +165,27 @@ def main() -> None:
     for i in range(10):  # warm-up: connections, caches, role lookups
         one(clients[i % len(clients)])
     next_ms, approve_ms, both_ms = [], [], []
-    for i in range(args.repeat):
-        claim, approve = one(clients[i % len(clients)])
-        next_ms.append(claim)
-        approve_ms.append(approve)
-        both_ms.append(claim + approve)
+    cpu_started = time.process_time()
+    with connection.execute_wrapper(count):
+        for i in range(args.repeat):
+            claim, approve = one(clients[i % len(clients)])
+            next_ms.append(claim)
+            approve_ms.append(approve)
+            both_ms.append(claim + approve)
+    cpu_ms = (time.process_time() - cpu_started) * 1000 / args.repeat
     extra = {"examples": total, "submitted": waiting, "repeat": args.repeat, "database": connection.vendor}
     for name, samples in (("next", next_ms), ("approve", approve_ms), ("next_plus_approve", both_ms)):
         emit(f"review_{name}_p50", percentile(samples, 50), "ms", **extra)
         emit(f"review_{name}_p95", percentile(samples, 95), "ms", **extra)
+    # Context for the wall-clock figures on a shared machine: this process's CPU and SQL round trips.
+    emit("review_next_plus_approve_client_cpu", cpu_ms, "ms", **extra)
+    emit("review_next_plus_approve_statements", statements[0] / args.repeat, "queries", **extra)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")  # a trivial round trip, for comparison
+        started = time.perf_counter()
+        for _ in range(200):
+            cursor.execute("SELECT 1")
+        emit("database_round_trip", (time.perf_counter() - started) * 1000 / 200, "ms", **extra)
 
 
 if __name__ == "__main__":

@@ -155,12 +155,6 @@ def _claimed(pk: int, reviewer) -> Example:
     return example
 
 
-@transaction.atomic
-def review_release(*, project: Project, reviewer) -> int:
-    """Give back the reviewer's claims in the project (leaving the review screen)."""
-    return Example.objects.filter(project=project, claimed_by=reviewer).update(claimed_by=None, claim_expires_at=None)
-
-
 # --- decisions -----------------------------------------------------------------------------------
 
 
