@@ -98,6 +98,9 @@ def test_reviewer_approves_and_rejects_by_keyboard_and_the_author_reads_why(open
     shot(page, "review-reject")
     page.keyboard.press("Enter")
     page.locator("#queue-empty").wait_for()
+    page.goto(f"/projects/{project.pk}/dashboard/")
+    page.get_by_text("50.0%").wait_for()  # one of two examples approved
+    shot(page, "review-dashboard")
 
     rejected = Example.objects.get(pk=second.pk)
     assert rejected.status == ExampleStatus.REJECTED
