@@ -156,6 +156,19 @@ class MinHasher:
         return ((hv * self.a + self.b) >> np.uint64(32)).min(axis=0)
 
 
+def lsh_bands(threshold: float, num_perm: int, target: float = 0.995) -> tuple[int, int]:
+    """(bands, rows) with the most rows per band such that a pair exactly at `threshold` still becomes a
+    candidate with probability >= `target`: recall first, the exact Jaccard check removes false candidates."""
+    best = (num_perm, 1)
+    for rows in range(1, num_perm + 1):
+        bands = num_perm // rows
+        if bands < 1:
+            break
+        if 1 - (1 - threshold**rows) ** bands >= target:
+            best = (bands, rows)
+    return best
+
+
 def near_duplicate_pairs(
     texts: Sequence[str], *, threshold: float = 0.8, num_perm: int = 128, ngram: int = 3, seed: int = 1
 ) -> list[tuple[int, int, float]]:
@@ -165,8 +178,7 @@ def near_duplicate_pairs(
 
     hasher = MinHasher(num_perm=num_perm, seed=seed)
     sets = [shingles(t, ngram) for t in texts]
-    # Favour recall (false candidates are removed by the exact check).
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=(0.2, 0.8))
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, params=lsh_bands(threshold, num_perm))
     for i, sig in enumerate(hasher.signatures(sets)):
         lsh.insert(i, LeanMinHash(seed=seed, hashvalues=sig, scheme="legacy"), check_duplication=False)
     # Walk the buckets instead of querying each key: every bucket with two or more keys yields candidates.
