@@ -205,10 +205,14 @@ def test_a_running_job_is_retried_only_once_its_worker_went_quiet(project, owner
 
 
 def test_unexpected_errors_fail_the_job_and_write_nothing(run_import, monkeypatch):
-    def boom(*args, **kwargs):
+    write = imports._write
+
+    def write_then_fail(job, rows):
+        write(job, rows)
+        assert Example.objects.count() == 2  # written, inside the import's transaction
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(imports.Revision.objects, "bulk_create", boom)
+    monkeypatch.setattr(imports, "_write", write_then_fail)
     job = run_import(jsonl(chat(1), chat(2)))
     assert job.status == ImportStatus.FAILED
     assert "unexpected error (RuntimeError)" in job.error

@@ -37,7 +37,7 @@ def big_file() -> bytes:
 
 
 def rows_being_written() -> bool:
-    """PostgreSQL: the id sequence moves (outside transactions) once the worker inserts its first batch."""
+    """PostgreSQL: the id sequence moves (outside transactions) when the worker reserves its first batch's ids."""
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_get_serial_sequence('annotation_example', 'id')")
         (sequence,) = cursor.fetchone()
@@ -59,7 +59,8 @@ def test_killing_the_worker_mid_import_leaves_no_partial_rows(project, owner, st
             message="the worker to start writing",
         )
         if connection.vendor == "postgresql":
-            wait_for(rows_being_written, timeout=60, interval=0.05, message="the first inserted batch")
+            wait_for(rows_being_written, timeout=60, interval=0.05, message="ids reserved for the first batch")
+            time.sleep(0.3)  # a few batches of 50 are COPYed meanwhile, inside the open transaction
         else:
             time.sleep(0.5)  # SQLite: uncommitted rows are invisible; the write phase lasts several seconds
         os.killpg(worker.pid, signal.SIGKILL)
