@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.db.models import TextField
+from django.db import connection
+from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import Cast
 
 from annotation.models import Project
@@ -44,6 +45,15 @@ def export_chunks(*, project: Project, user, filters: ExampleFilters, file_forma
     file_format = clean_format(file_format)
     queryset = example_queryset(project, filters).order_by("id")
     chunk_size = settings.ANNOTUNE_EXPORT_CHUNK_SIZE
+    if file_format in RAW_JSON_FORMATS and connection.vendor == "postgresql":
+        # PostgreSQL writes each record itself (in its own process, next to this one).
+        keys = ("messages", "category", "style_tags", "context")
+        record = Cast(
+            Func(*[part for key in keys for part in (Value(key), F(key))], function="json_build_object"),
+            TextField(),
+        )
+        lines = queryset.annotate(_record=record).values_list("_record", flat=True).iterator(chunk_size=chunk_size)
+        return formats.render(file_format, lines, prebuilt=True)
     if file_format in RAW_JSON_FORMATS:
         rows = (
             queryset.annotate(_messages=Cast("messages", TextField()), _tags=Cast("style_tags", TextField()))

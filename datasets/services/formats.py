@@ -676,10 +676,13 @@ class _Line:
         return text
 
 
-def render(fmt: str, rows: Iterable[tuple], *, raw_json: bool = False, flush_bytes: int = 1 << 16) -> Iterator[str]:
+def render(
+    fmt: str, rows: Iterable, *, raw_json: bool = False, prebuilt: bool = False, flush_bytes: int = 1 << 16
+) -> Iterator[str]:
     """Chunks of the export file for rows of (messages, category, style_tags, context).
 
-    With raw_json, messages and style_tags arrive as JSON text (messages and json formats only).
+    With raw_json, messages and style_tags arrive as JSON text; with prebuilt, each row is the
+    record's whole JSON text (messages and json formats only).
     """
     buffer: list[str] = []
     size = 0
@@ -689,11 +692,13 @@ def render(fmt: str, rows: Iterable[tuple], *, raw_json: bool = False, flush_byt
             first = True
             if fmt == "json":
                 yield "["
-            for messages, category, tags, context in rows:
-                if raw_json:
-                    line = messages_line_from_json(messages, category, tags, context)
+            for row in rows:
+                if prebuilt:
+                    line = row  # the whole record, built by the database
+                elif raw_json:
+                    line = messages_line_from_json(*row)
                 else:
-                    line = _dumps(messages_record(messages, category, tags, context))
+                    line = _dumps(messages_record(*row))
                 if fmt == "json":
                     line = ("\n" if first else ",\n") + line
                     first = False
