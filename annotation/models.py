@@ -114,6 +114,16 @@ class Example(models.Model):
             models.Index(fields=["project", "category", "-id"], name="example_project_category_id"),
             # The review queue: oldest submitted first, only the submitted rows indexed.
             models.Index(fields=["project", "id"], condition=models.Q(status="submitted"), name="example_review_queue"),
+            models.Index(
+                fields=["project", "category", "id"],
+                condition=models.Q(status="submitted"),
+                name="example_review_queue_category",
+            ),
+            models.Index(
+                fields=["project", "author", "id"],
+                condition=models.Q(status="submitted"),
+                name="example_review_queue_author",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -68,7 +68,8 @@ def review_queue_counts(project: Project, reviewer, *, now: datetime) -> QueueCo
     base = Example.objects.filter(project=project, status=S.SUBMITTED)
     submitted = base.count()
     claimed = base.filter(claim_expires_at__gte=now).exclude(claimed_by=reviewer).count()
-    available = queue_candidates(project, reviewer, now=now)[: QUEUE_COUNT_CAP + 1].count()
+    # No ORDER BY: any index may answer a count (an ordered scan could walk the reviewed head).
+    available = queue_candidates(project, reviewer, now=now).order_by()[: QUEUE_COUNT_CAP + 1].count()
     return QueueCounts(
         submitted=submitted,
         available=min(available, QUEUE_COUNT_CAP),

@@ -31,6 +31,7 @@ from .transitions import example_transition, examples_transition_bulk
 S = ExampleStatus
 D = ReviewDecision
 CLAIM_ATTEMPTS = 8
+QUEUE_BATCH = 256
 MAX_COMMENT_CHARS = 10_000
 BULK_LIMIT = 5_000
 
@@ -111,17 +112,56 @@ def review_queue_next(
             return _claimed(held, reviewer)
     if held_ids:
         mine.update(claimed_by=None, claim_expires_at=None)
-    if after is not None:
-        ordered = [candidates.filter(pk__gt=after), candidates.filter(pk__lte=after)]
-    elif before is not None:
-        ordered = [candidates.filter(pk__lt=before).order_by("-pk"), candidates.filter(pk__gte=before).order_by("-pk")]
-    else:
-        ordered = [candidates]
-    for qs in ordered:
-        claimed = _claim_first(qs, reviewer=reviewer, now=now)
-        if claimed is not None:
+    scan = {"reviewer": reviewer, "now": now, "category": category or None, "author_id": author_id}
+    if after is not None:  # skip forward, wrapping around to the start of the queue
+        return _scan(project, candidates, start=after, **scan) or _scan(project, candidates, stop=after, **scan)
+    if before is not None:  # go back, wrapping around to the end of the queue
+        return _scan(project, candidates, start=before, descending=True, **scan) or _scan(
+            project, candidates, stop=before, descending=True, **scan
+        )
+    return _scan(project, candidates, **scan)
+
+
+def _scan(
+    project: Project,
+    candidates: QuerySet[Example],
+    *,
+    reviewer,
+    now,
+    category: str | None,
+    author_id: int | None,
+    start: int | None = None,
+    stop: int | None = None,
+    descending: bool = False,
+) -> Example | None:
+    """Claim the first example the reviewer may take, walking the queue in id order, a batch at a time.
+
+    Each batch of ids comes from the submitted examples alone (project, status and the queue
+    filters), which only the partial queue indexes answer well; the reviewer's own conditions
+    (not theirs, not reviewed, not claimed) then apply within the batch. One query over all
+    conditions lets the planner walk the primary key instead and step over every example
+    reviewed before (the head of an old queue is long): this keeps "next" flat as a project grows.
+    """
+    head = Example.objects.filter(project=project, status=S.SUBMITTED)
+    if category:
+        head = head.filter(category=category)
+    if author_id is not None:
+        head = head.filter(author_id=author_id)
+    if stop is not None:
+        head = head.filter(pk__gte=stop) if descending else head.filter(pk__lte=stop)
+    cursor = start
+    while True:
+        batch = head
+        if cursor is not None:
+            batch = batch.filter(pk__lt=cursor) if descending else batch.filter(pk__gt=cursor)
+        ids = list(batch.order_by("-pk" if descending else "pk").values_list("pk", flat=True)[:QUEUE_BATCH])
+        if not ids:
+            return None
+        qs = candidates.filter(pk__in=ids)
+        claimed = _claim_first(qs.order_by("-pk") if descending else qs, reviewer=reviewer, now=now)
+        if claimed is not None or len(ids) < QUEUE_BATCH:
             return claimed
-    return None
+        cursor = ids[-1]
 
 
 def _claim_first(qs: QuerySet[Example], *, reviewer, now) -> Example | None:

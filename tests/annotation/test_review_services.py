@@ -462,3 +462,16 @@ def test_dashboard_and_agreement(project, annotator, annotator2, reviewer, owner
     assert acceptance == {"anna": (4, 3), "ben": (1, 0)}
     with django_assert_max_num_queries(1):  # cached until reviews change
         assert review_selectors.review_agreement(project) == agreement
+
+
+def test_queue_walks_past_batches_of_examples_the_reviewer_may_not_take(
+    project, annotator, reviewer, owner, monkeypatch
+):
+    monkeypatch.setattr(rv, "QUEUE_BATCH", 2)
+    own = [submitted(project, reviewer, n) for n in range(5)]  # rita may not review these
+    theirs = submitted(project, annotator, 9)
+    assert rv.review_queue_next(project=project, reviewer=reviewer).pk == theirs.pk
+    assert rv.review_queue_next(project=project, reviewer=owner).pk == own[0].pk
+    # Going back from the start wraps to the end (rita holds the last one), through the batches.
+    assert rv.review_queue_next(project=project, reviewer=owner, before=own[0].pk).pk == own[4].pk
+    assert rv.review_queue_next(project=project, reviewer=owner, after=theirs.pk).pk == own[0].pk
