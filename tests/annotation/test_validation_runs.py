@@ -236,3 +236,22 @@ def test_validation_api(api, project, owner, reviewer, annotator, outsider):
     ]
     for method, url in outsider_urls:
         assert getattr(j(outsider), method)(url, {}, format="json").status_code == 404, url
+
+
+@pytest.mark.django_db
+def test_run_over_a_dataset_version_checks_its_split(api, project, owner, annotator, annotator2):
+    _pool(project, annotator, annotator2, n=10)
+    version = version_create(project=project, user=owner, validation_fraction=0.2)
+    client = api(owner)
+    response = client.post(
+        reverse("api-validation-runs", args=[project.pk]), {"dataset_version": version.pk}, format="json"
+    )
+    assert response.status_code == 202
+    run_services.run_execute(response.json()["id"])
+    run = ValidationRun.objects.get(pk=response.json()["id"])
+    assert run.status == ValidationRunStatus.SUCCEEDED, run.error
+    assert run.dataset_version == version
+    assert run.example_count == version.example_count
+    assert run.report["stats"]["split"] == {"train": version.train_count, "validation": version.validation_count}
+    other = api(owner).post(reverse("api-validation-runs", args=[project.pk]), {"dataset_version": 999}, format="json")
+    assert other.status_code == 404
