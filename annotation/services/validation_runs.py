@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -91,11 +92,14 @@ def dataset_report(
     Per-example checks (with the fact check when the project has a knowledge base) run in chunks so
     progress can be reported; the dataset-level checks run once over all of them.
     """
-    from validators import validate_dataset, validate_example
+    from validators import ExampleInput, style_profile, validate_dataset, validate_example
 
     fingerprint = validation.knowledge_fingerprint(project)
     fact_check = fact_check and validation.has_knowledge(fingerprint)
     spec = validation.project_spec(project, fact_check=fact_check, fingerprint=fingerprint, tokenizer=tokenizer)
+    # The pool's majority list and heading style: replies that differ from it are flagged.
+    profile = style_profile(ExampleInput.coerce(e) for e in examples)
+    spec = dataclasses.replace(spec, list_marker=profile.list_marker, heading_style=profile.heading_style)
     policy = validation.project_policy(project)
     report = validate_dataset(examples, spec, policy, split=split, per_example=False).to_dict()
     if on_progress:
@@ -113,6 +117,7 @@ def dataset_report(
     report["example_findings"] = per_example
     report["fact_checks"] = facts
     report["fact_check_ran"] = fact_check
+    report["style_profile"] = {"list_marker": profile.list_marker, "heading_style": profile.heading_style}
     report["summary"] = summarise(report)
     return report
 

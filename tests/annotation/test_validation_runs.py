@@ -255,3 +255,21 @@ def test_run_over_a_dataset_version_checks_its_split(api, project, owner, annota
     assert run.report["stats"]["split"] == {"train": version.train_count, "validation": version.validation_count}
     other = api(owner).post(reverse("api-validation-runs", args=[project.pk]), {"dataset_version": 999}, format="json")
     assert other.status_code == 404
+
+
+@pytest.mark.django_db
+def test_run_flags_replies_that_differ_from_the_pools_list_style(project, owner, annotator):
+    def approved(prompt: str, reply: str):
+        messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}]
+        return ExampleFactory(
+            project=project, author=annotator, status=ExampleStatus.APPROVED, category="billing", messages=messages
+        )
+
+    for i in range(5):
+        approved(f"How to export {i}?", f"Steps for case {i}:\n- open Billing\n- pick invoice {i}\n- press Export")
+    odd = approved("And refunds?", "Steps:\n* open Billing\n* pick the refund")
+    run = ValidationRun.objects.create(project=project, created_by=owner)
+    run_services.run_execute(run.pk)
+    run.refresh_from_db()
+    assert run.report["style_profile"]["list_marker"] == "-"
+    assert [f["code"] for f in run.report["example_findings"][str(odd.pk)]] == ["fmt.list_style"]
