@@ -107,6 +107,7 @@ def main() -> None:
         "search_first_page": {"page_size": args.page_size, "q": "warehouse"},
     }
     for name, params in cases.items():
+
         def call(params=params):
             response = client.get(url, params)
             assert response.status_code == 200, response.content[:300]

@@ -92,7 +92,7 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
             Policy.from_dict(out["validation_policy"], strict=True)
         except (ValueError, TypeError, AttributeError) as exc:
             errors["validation_policy"] = [
-                f"{exc}. Write it as {{\"overrides\": {{\"code\": \"error|warning|info\"}}, \"disabled\": [\"code\"]}}."
+                f'{exc}. Write it as {{"overrides": {{"code": "error|warning|info"}}, "disabled": ["code"]}}.'
             ]
     if "reviews_required" in out:
         value = out["reviews_required"]
