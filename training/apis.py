@@ -90,7 +90,7 @@ class MetricOutput(serializers.Serializer):
     tokens_per_second = serializers.FloatField(allow_null=True)
 
 
-class AdapterOutput(serializers.Serializer):
+class JobAdapterOutput(serializers.Serializer):
     id = serializers.IntegerField()
     project = serializers.IntegerField(source="project_id")
     job = serializers.IntegerField(source="job_id", allow_null=True)
@@ -192,10 +192,10 @@ class JobMetricsApi(APIView):
 
 
 class JobAdapterApi(APIView):
-    @extend_schema(responses={200: AdapterOutput, **ERRORS}, operation_id="training_jobs_adapter")
+    @extend_schema(responses={200: JobAdapterOutput, **ERRORS}, operation_id="training_jobs_adapter")
     def get(self, request, project_id: int, job_id: int):
         job = selectors.job_for(request.user, project_id, job_id)
-        return Response(AdapterOutput(selectors.job_adapter(job)).data)
+        return Response(JobAdapterOutput(selectors.job_adapter(job)).data)
 
 
 class EstimateApi(APIView):
