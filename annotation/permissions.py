@@ -73,14 +73,34 @@ def can_submit_example(user, example: Example) -> bool:
 
 
 def project_for(user, project_id) -> Project:
-    """The project if the user is a member; Http404 otherwise (outsiders learn nothing)."""
+    """The project if the user is a member; Http404 otherwise (outsiders learn nothing).
+
+    Every project request starts here, so it is one hand-written query that also brings the
+    caller's role (cached for `role_in`): building the same through the ORM costs a few times more
+    CPU than the database spends answering it.
+    """
     try:
-        project = Project.objects.select_related("base_model").get(pk=project_id)
-    except (Project.DoesNotExist, ValueError, TypeError):
+        pk = int(project_id)
+    except (ValueError, TypeError):
         raise Http404("No such project.") from None
+    if not 0 < pk < 2**63:  # beyond the id column's range
+        raise Http404("No such project.")
+    user_id = user.pk if user.is_authenticated else None
+    found = list(Project.objects.raw(_PROJECT_WITH_ROLE, [user_id, pk]))
+    if not found:
+        raise Http404("No such project.")
+    project = found[0]
+    if user_id is not None:
+        user.__dict__.setdefault("_annotune_roles", {})[project.pk] = getattr(project, "viewer_role", None)
     if not can_view_project(user, project):
         raise Http404("No such project.")
     return project
+
+
+_PROJECT_WITH_ROLE = (
+    "SELECT p.*, (SELECT m.role FROM annotation_membership m WHERE m.project_id = p.id AND m.user_id = %s)"
+    " AS viewer_role FROM annotation_project p WHERE p.id = %s"
+)
 
 
 def require(allowed: bool, message: str) -> None:

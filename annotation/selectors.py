@@ -74,6 +74,12 @@ def example_detail(project: Project, example_id: Any) -> Example:
     return Example.objects.select_related("author", "project", "claimed_by").get(project=project, pk=example_id)
 
 
+def example_ref(project: Project, example_id: int) -> Example:
+    """A reference to an example, not read: for services that lock and read the row themselves
+    (review decisions). They raise Example.DoesNotExist when it is not in the project."""
+    return Example(pk=example_id, project=project)
+
+
 def example_revisions(example: Example) -> QuerySet[Revision]:
     return Revision.objects.filter(example=example).select_related("author").order_by("-version")
 

@@ -146,6 +146,10 @@ def main() -> None:
     if args.explain:
         print(explain_queue(project, reviewers[0]), flush=True)
 
+    # The in-process client stands in for a web process: start it up the way annotune/wsgi.py does.
+    from annotune.web_process import prepare_web_process
+
+    prepare_web_process()
     clients = []
     for user in reviewers:
         client = APIClient()

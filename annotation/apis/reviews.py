@@ -55,8 +55,13 @@ class DecisionOutput(serializers.Serializer):
     example = ReviewExampleOutput()
 
 
-def _decision(review) -> Response:
-    """The review and the example as the decision left it (the service's locked, updated row)."""
+def _decide(request, project, example_id: int, decide, **data) -> Response:
+    """Run a decision service on the example; the service locks and reads the row itself, so the
+    API reads nothing before it. Answers with the review and the example as the decision left it."""
+    try:
+        review = decide(example=selectors.example_ref(project, example_id), reviewer=request.user, **data)
+    except Example.DoesNotExist:
+        raise Http404("No such example in this project.") from None
     return Response(DecisionOutput({"review": review, "example": review.example}).data)
 
 
@@ -139,17 +144,17 @@ class ReviewApproveApi(APIView):
         "this round. Refused while the example has validation findings of severity error.",
     )
     def post(self, request, project_id: int, example_id: int):
-        example = _example(request, project_id, example_id)
+        project = permissions.project_for(request.user, project_id)
         data = valid_input(CommentInput, request.data)
-        return _decision(review_services.review_approve(example=example, reviewer=request.user, **data))
+        return _decide(request, project, example_id, review_services.review_approve, **data)
 
 
 class ReviewRejectApi(APIView):
     @extend_schema(request=RejectInput, responses={200: DecisionOutput, **ERRORS}, operation_id="review_reject")
     def post(self, request, project_id: int, example_id: int):
-        example = _example(request, project_id, example_id)
+        project = permissions.project_for(request.user, project_id)
         data = valid_input(RejectInput, request.data)
-        return _decision(review_services.review_reject(example=example, reviewer=request.user, **data))
+        return _decide(request, project, example_id, review_services.review_reject, **data)
 
 
 class ReviewRequestChangesApi(APIView):
@@ -157,9 +162,9 @@ class ReviewRequestChangesApi(APIView):
         request=RequestChangesInput, responses={200: DecisionOutput, **ERRORS}, operation_id="review_request_changes"
     )
     def post(self, request, project_id: int, example_id: int):
-        example = _example(request, project_id, example_id)
+        project = permissions.project_for(request.user, project_id)
         data = valid_input(RequestChangesInput, request.data)
-        return _decision(review_services.review_request_changes(example=example, reviewer=request.user, **data))
+        return _decide(request, project, example_id, review_services.review_request_changes, **data)
 
 
 class ReviewEditApproveApi(APIView):
@@ -170,9 +175,9 @@ class ReviewEditApproveApi(APIView):
         description="Edit the example (a revision by you) and approve it in one step.",
     )
     def post(self, request, project_id: int, example_id: int):
-        example = _example(request, project_id, example_id)
+        project = permissions.project_for(request.user, project_id)
         data = valid_input(EditApproveInput, request.data)
-        return _decision(review_services.review_edit_and_approve(example=example, reviewer=request.user, **data))
+        return _decide(request, project, example_id, review_services.review_edit_and_approve, **data)
 
 
 class ExampleReviewsApi(APIView):

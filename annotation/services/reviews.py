@@ -31,9 +31,13 @@ from .transitions import example_transition, examples_transition_bulk
 S = ExampleStatus
 D = ReviewDecision
 CLAIM_ATTEMPTS = 8
+# The first batch is small: it nearly always holds a claimable example, and a long IN list costs
+# more to plan and send than the rows it saves. Later batches (a long reviewed head) are larger.
+QUEUE_FIRST_BATCH = 32
 QUEUE_BATCH = 256
 MAX_COMMENT_CHARS = 10_000
 BULK_LIMIT = 5_000
+RELEASED = {"claimed_by": None, "claim_expires_at": None}  # a decision ends the reviewer's claim
 
 
 def claim_ttl() -> timedelta:
@@ -95,36 +99,30 @@ def review_queue_next(
     permissions.require(permissions.can_review(reviewer, project), "Only reviewers and owners review examples.")
     now = timezone.now()
     author_id = project_member_id(project, author)
-    candidates = queue_candidates(project, reviewer, now=now, category=category or None, author_id=author_id)
-    if connection.vendor == "postgresql":
-        # A claim is a hint, not a record: after a crash the example simply returns to the queue,
-        # so this transaction need not wait for its WAL flush.
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
     mine = Example.objects.filter(project=project, claimed_by=reviewer)
     held_ids = list(mine.values_list("pk", flat=True)[:50])
     if held_ids and after is None and before is None:
+        candidates = queue_candidates(project, reviewer, now=now, category=category or None, author_id=author_id)
         held = candidates.filter(pk__in=held_ids, claim_expires_at__gte=now).values_list("pk", flat=True).first()
         if held is not None:
             if len(held_ids) > 1:
                 mine.exclude(pk=held).update(claimed_by=None, claim_expires_at=None)
             Example.objects.filter(pk=held).update(claim_expires_at=now + claim_ttl())
-            return _claimed(held, reviewer)
+            return _claimed(held, project, reviewer)
     if held_ids:
         mine.update(claimed_by=None, claim_expires_at=None)
     scan = {"reviewer": reviewer, "now": now, "category": category or None, "author_id": author_id}
     if after is not None:  # skip forward, wrapping around to the start of the queue
-        return _scan(project, candidates, start=after, **scan) or _scan(project, candidates, stop=after, **scan)
+        return _scan(project, start=after, **scan) or _scan(project, stop=after, **scan)
     if before is not None:  # go back, wrapping around to the end of the queue
-        return _scan(project, candidates, start=before, descending=True, **scan) or _scan(
-            project, candidates, stop=before, descending=True, **scan
+        return _scan(project, start=before, descending=True, **scan) or _scan(
+            project, stop=before, descending=True, **scan
         )
-    return _scan(project, candidates, **scan)
+    return _scan(project, **scan)
 
 
 def _scan(
     project: Project,
-    candidates: QuerySet[Example],
     *,
     reviewer,
     now,
@@ -149,31 +147,38 @@ def _scan(
         head = head.filter(author_id=author_id)
     if stop is not None:
         head = head.filter(pk__gte=stop) if descending else head.filter(pk__lte=stop)
-    cursor = start
+    cursor, size = start, QUEUE_FIRST_BATCH
     while True:
         batch = head
         if cursor is not None:
             batch = batch.filter(pk__lt=cursor) if descending else batch.filter(pk__gt=cursor)
-        ids = list(batch.order_by("-pk" if descending else "pk").values_list("pk", flat=True)[:QUEUE_BATCH])
+        ids = list(batch.order_by("-pk" if descending else "pk").values_list("pk", flat=True)[:size])
         if not ids:
             return None
-        qs = candidates.filter(pk__in=ids)
-        claimed = _claim_first(qs.order_by("-pk") if descending else qs, reviewer=reviewer, now=now)
-        if claimed is not None or len(ids) < QUEUE_BATCH:
+        claimed = _claim_first(ids, descending, project=project, reviewer=reviewer, now=now)
+        if claimed is not None or len(ids) < size:
             return claimed
-        cursor = ids[-1]
+        cursor, size = ids[-1], QUEUE_BATCH
 
 
-def _claim_first(qs: QuerySet[Example], *, reviewer, now) -> Example | None:
+def _claim_first(ids: list[int], descending: bool, *, project: Project, reviewer, now) -> Example | None:
+    """Claim the first of `ids` (a batch of the queue, in order) that the reviewer may take; None if none.
+
+    The batch already has the queue filters (project, status, category, author), so only the
+    reviewer's own conditions of `queue_candidates` remain to check.
+    """
     expires = now + claim_ttl()
-    if connection.features.has_select_for_update_skip_locked:
-        # PostgreSQL: lock the first row nobody else is locking, in id order, then claim it.
-        example = qs.select_related("author", "project").select_for_update(skip_locked=True, of=("self",)).first()
-        if example is None:
-            return None
-        Example.objects.filter(pk=example.pk).update(claimed_by=reviewer, claim_expires_at=expires)
-        example.claimed_by, example.claim_expires_at = reviewer, expires
-        return example
+    if connection.vendor == "postgresql":
+        # PostgreSQL: one statement locks the first row nobody else is locking and claims it.
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _CLAIM_SQL_DESC if descending else _CLAIM_SQL,
+                {"ids": ids, "reviewer": reviewer.pk, "now": now, "expires": expires, "submitted": S.SUBMITTED},
+            )
+            row = cursor.fetchone()
+        return None if row is None else _claimed(row[0], project, reviewer)
+    qs = queue_candidates(project, reviewer, now=now).filter(pk__in=ids)
+    qs = qs.order_by("-pk") if descending else qs
     # SQLite has no row locks: a conditional UPDATE is the claim; losing a race means trying the next.
     for _ in range(CLAIM_ATTEMPTS):
         pk = qs.values_list("pk", flat=True).first()
@@ -185,13 +190,35 @@ def _claim_first(qs: QuerySet[Example], *, reviewer, now) -> Example | None:
             .update(claimed_by=reviewer, claim_expires_at=expires)
         )
         if won == 1:
-            return _claimed(pk, reviewer)
+            return _claimed(pk, project, reviewer)
     raise ConflictError("The review queue is busy right now; try again in a moment.")
 
 
-def _claimed(pk: int, reviewer) -> Example:
-    example = Example.objects.select_related("author", "project").get(pk=pk)
-    example.claimed_by = reviewer
+# The claim is the queue's hot statement, so it is written by hand (the ORM's query building costs
+# several times what PostgreSQL spends on it). Its conditions are `queue_candidates`' (the batch of
+# ids already has the project, status and queue filters): not the reviewer's own example, not held
+# by another live claim, not reviewed by them this round.
+_CLAIM_SQL = """
+UPDATE annotation_example SET claimed_by_id = %(reviewer)s, claim_expires_at = %(expires)s
+WHERE id = (
+    SELECT e.id FROM annotation_example e
+    WHERE e.id = ANY(%(ids)s) AND e.status = %(submitted)s AND e.author_id <> %(reviewer)s
+      AND (e.claimed_by_id IS NULL OR e.claim_expires_at < %(now)s OR e.claimed_by_id = %(reviewer)s)
+      AND NOT EXISTS (
+          SELECT 1 FROM annotation_review r
+          WHERE r.example_id = e.id AND r.reviewer_id = %(reviewer)s AND r.round = e.review_round
+      )
+    ORDER BY e.id LIMIT 1
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING id
+"""
+_CLAIM_SQL_DESC = _CLAIM_SQL.replace("ORDER BY e.id LIMIT 1", "ORDER BY e.id DESC LIMIT 1")
+
+
+def _claimed(pk: int, project: Project, reviewer) -> Example:
+    example = Example.objects.select_related("author").get(pk=pk)
+    example.project, example.claimed_by = project, reviewer
     return example
 
 
@@ -199,10 +226,16 @@ def _claimed(pk: int, reviewer) -> Example:
 
 
 def _lock(example: Example) -> Example:
-    locked = Example.objects.select_for_update().get(pk=example.pk)
+    """The example's row, locked and read afresh (within its project: Example.DoesNotExist otherwise).
+
+    `example` may be a reference (`selectors.example_ref`): a decision needs no read before this one.
+    """
+    locked = (
+        Example.objects.select_related("author")
+        .select_for_update(of=("self",))
+        .get(pk=example.pk, project_id=example.project_id)
+    )
     locked.project = example.project
-    if Example.author.is_cached(example):
-        locked.author = example.author
     return locked
 
 
@@ -221,13 +254,16 @@ def _check_can_decide(example: Example, reviewer) -> None:
     if held_by_other and example.claim_expires_at and example.claim_expires_at >= now:
         minutes = max(1, int((example.claim_expires_at - now).total_seconds() // 60))
         raise ConflictError(f"Another reviewer is reviewing this example (their claim ends in about {minutes} min).")
-    if Review.objects.filter(example=example, round=example.review_round, reviewer=reviewer).exists():
-        raise ConflictError("You already reviewed this submission; it is waiting for other reviewers.")
+    # "Already reviewed this round" is left to the unique constraint on (example, round, reviewer):
+    # see _record. The example row is locked, so nothing else can race it.
 
 
 def _record(example: Example, reviewer, decision: str, *, reason: str = "", comment: str = "") -> Review:
-    # The example row is locked, so the check in _check_can_decide holds; the unique constraint
-    # is the backstop (the caller's transaction rolls back with the error).
+    """The reviewer's decision for this round, with its comment; then the claim is released.
+
+    A second decision by the same reviewer in the same round violates the unique constraint: the
+    error rolls back the caller's whole transaction, so nothing of the decision is written.
+    """
     try:
         review = Review.objects.create(
             project_id=example.project_id,
@@ -239,13 +275,17 @@ def _record(example: Example, reviewer, decision: str, *, reason: str = "", comm
             comment=comment,
         )
     except IntegrityError:
-        raise ConflictError("You already reviewed this submission.") from None
+        raise ConflictError("You already reviewed this submission; it is waiting for other reviewers.") from None
     if comment:
         Comment.objects.create(example=example, author=reviewer, review=review, body=comment)
-    Example.objects.filter(pk=example.pk).update(claimed_by=None, claim_expires_at=None)
-    example.claimed_by, example.claim_expires_at = None, None
     review.example = example
     return review
+
+
+def _release(example: Example) -> None:
+    """The decision is recorded but the status stays (consensus not reached): free the claim."""
+    Example.objects.filter(pk=example.pk).update(**RELEASED)
+    example.claimed_by, example.claim_expires_at = None, None
 
 
 def _approve(example: Example, reviewer, comment: str) -> Review:
@@ -257,7 +297,9 @@ def _approve(example: Example, reviewer, comment: str) -> Review:
         approvals = Review.objects.filter(example=example, round=example.review_round, decision=D.APPROVE).count()
     if approvals >= required:
         note = f"{approvals} of {required} approvals" if required > 1 else ""
-        example_transition(example=example, to_status=S.APPROVED, actor=reviewer, comment=note)
+        example_transition(example=example, to_status=S.APPROVED, actor=reviewer, comment=note, **RELEASED)
+    else:
+        _release(example)
     return review
 
 
@@ -282,7 +324,7 @@ def review_reject(*, example: Example, reviewer, reason: Any, comment: Any = "")
         )
     comment = _clean_comment(comment, required=False)
     review = _record(locked, reviewer, D.REJECT, reason=reason, comment=comment)
-    example_transition(example=locked, to_status=S.REJECTED, actor=reviewer, reason=reason, comment=comment)
+    example_transition(example=locked, to_status=S.REJECTED, actor=reviewer, reason=reason, comment=comment, **RELEASED)
     return review
 
 
@@ -293,7 +335,7 @@ def review_request_changes(*, example: Example, reviewer, comment: Any) -> Revie
     _check_can_decide(locked, reviewer)
     comment = _clean_comment(comment, required=True)
     review = _record(locked, reviewer, D.REQUEST_CHANGES, comment=comment)
-    example_transition(example=locked, to_status=S.CHANGES_REQUESTED, actor=reviewer, comment=comment)
+    example_transition(example=locked, to_status=S.CHANGES_REQUESTED, actor=reviewer, comment=comment, **RELEASED)
     return review
 
 

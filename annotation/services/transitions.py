@@ -24,11 +24,14 @@ def is_allowed(from_status: str, to_status: str) -> bool:
     return to_status in ALLOWED.get(from_status, set())
 
 
-def example_transition(*, example: Example, to_status: str, actor, reason: str = "", comment: str = "") -> Transition:
+def example_transition(
+    *, example: Example, to_status: str, actor, reason: str = "", comment: str = "", **fields
+) -> Transition:
     """Move `example` (a row locked or freshly read inside the caller's transaction) to `to_status`.
 
-    The caller saves other fields; this writes status through a conditional update so two racing
-    transitions of the same example cannot both win.
+    Status is written through a conditional update so two racing transitions of the same example
+    cannot both win. `fields` are other columns set in the same UPDATE (e.g. releasing a claim);
+    the caller saves anything else.
     """
     from_status = example.status
     if not is_allowed(from_status, to_status):
@@ -36,10 +39,12 @@ def example_transition(*, example: Example, to_status: str, actor, reason: str =
             f"An example cannot go from {S(from_status).label.lower()} to {S(to_status).label.lower()}.",
             {"status": [f"Allowed from {from_status}: {sorted(ALLOWED.get(from_status, set())) or 'nothing'}."]},
         )
-    updated = Example.objects.filter(pk=example.pk, status=from_status).update(status=to_status)
+    updated = Example.objects.filter(pk=example.pk, status=from_status).update(status=to_status, **fields)
     if updated != 1:
         raise ApplicationError("The example's status changed meanwhile; reload and try again.")
     example.status = to_status
+    for name, value in fields.items():
+        setattr(example, name, value)
     return Transition.objects.create(
         example=example, actor=actor, from_status=from_status, to_status=to_status, reason=reason, comment=comment
     )
