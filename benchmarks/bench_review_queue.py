@@ -150,11 +150,13 @@ def main() -> None:
     from annotune.web_process import prepare_web_process
 
     prepare_web_process()
+    # Each request authenticates like an API client does (a token header), so its user lookup counts.
+    from rest_framework.authtoken.models import Token
+
     clients = []
     for user in reviewers:
-        client = APIClient()
-        client.force_authenticate(user)
-        clients.append(client)
+        token, _ = Token.objects.get_or_create(user=user)
+        clients.append(APIClient(HTTP_AUTHORIZATION=f"Token {token.key}"))
     base = f"/api/v1/projects/{project.pk}"
 
     statements = [0]

@@ -217,8 +217,8 @@ _CLAIM_SQL_DESC = _CLAIM_SQL.replace("ORDER BY e.id LIMIT 1", "ORDER BY e.id DES
 
 
 def _claimed(pk: int, project: Project, reviewer) -> Example:
-    example = Example.objects.select_related("author").get(pk=pk)
-    example.project, example.claimed_by = project, reviewer
+    example = selectors.example_with_author(project, pk)
+    example.claimed_by = reviewer
     return example
 
 
@@ -230,13 +230,7 @@ def _lock(example: Example) -> Example:
 
     `example` may be a reference (`selectors.example_ref`): a decision needs no read before this one.
     """
-    locked = (
-        Example.objects.select_related("author")
-        .select_for_update(of=("self",))
-        .get(pk=example.pk, project_id=example.project_id)
-    )
-    locked.project = example.project
-    return locked
+    return selectors.example_with_author(example.project, example.pk, lock=True)
 
 
 def _check_can_decide(example: Example, reviewer) -> None:

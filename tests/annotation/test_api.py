@@ -78,7 +78,29 @@ def test_token_authentication(owner, project):
     client = APIClient()
     assert client.get("/api/v1/projects/").status_code in (401, 403)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    assert client.get("/api/v1/projects/").status_code == 200
+    listed = client.get("/api/v1/projects/")
+    assert listed.status_code == 200
+    assert [p["id"] for p in listed.json()] == [project.pk]
+    assert client.get(f"/api/v1/projects/{project.pk}/").json()["name"] == project.name
+
+    client.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
+    refused = client.get("/api/v1/projects/")
+    assert refused.status_code in (401, 403)
+    assert refused.json()["detail"] == "Invalid token."
+
+    owner.is_active = False
+    owner.save(update_fields=["is_active"])
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    inactive = client.get("/api/v1/projects/")
+    assert inactive.status_code in (401, 403)
+    assert inactive.json()["detail"] == "User inactive or deleted."
+
+
+def test_project_ids_out_of_range_are_not_found(api, owner, project):
+    client = api(owner)
+    assert client.get(f"/api/v1/projects/{2**63}/").status_code == 404
+    assert client.get(f"/api/v1/projects/{10**30}/examples/").status_code == 404
+    assert client.get(f"/api/v1/projects/{project.pk}/").status_code == 200
 
 
 def test_schema_and_docs(api, owner, client):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from annotation.models import Example, ExampleStatus, Transition
+from annotation.models import Example, ExampleStatus, Role, Transition
 from annotation.services import examples as ex
-from tests.factories import conversation
+from tests.factories import MembershipFactory, ProjectFactory, conversation
 
 pytestmark = pytest.mark.django_db
 S = ExampleStatus
@@ -43,6 +43,21 @@ def test_next_approve_reject_and_empty_queue(api, project, annotator, reviewer):
     )
     assert response.json()["example"]["status"] == "rejected"
     assert client.post(f"{base}/review/next/", {}, format="json").status_code == 204
+
+
+def test_decisions_on_examples_of_another_project_are_not_found(api, project, annotator, reviewer):
+    """Decision APIs leave reading the example to the service's locking read: it must stay within the project."""
+    elsewhere = ProjectFactory(name="Elsewhere")
+    MembershipFactory(project=elsewhere, user=annotator, role=Role.ANNOTATOR)
+    foreign = submitted(elsewhere, annotator)
+    base = f"/api/v1/projects/{project.pk}"
+    for action, body in (("approve", {}), ("reject", {"reason": "off_topic"}), ("request-changes", {"comment": "x"})):
+        response = api(reviewer).post(f"{base}/examples/{foreign.pk}/{action}/", body, format="json")
+        assert response.status_code == 404, (action, response.content)
+    assert api(reviewer).post(f"{base}/examples/{10**12}/approve/", {}, format="json").status_code == 404
+    foreign.refresh_from_db()
+    assert foreign.status == S.SUBMITTED
+    assert not Transition.objects.filter(example=foreign, to_status=S.APPROVED).exists()
 
 
 def test_permissions_over_the_api(api, project, annotator, annotator2, reviewer, outsider):
