@@ -4,8 +4,9 @@
 
 Uses its own database (annotune_bench2 by default: created, migrated, dropped at the end unless
 --keep). The import runs the worker's code in this process: streamed reading, every row through
-`clean_messages`, labels and duplicate checks, then one transaction of batched inserts with a revision
-per example. The export streams the chat-messages JSONL (and the other formats on a slice).
+`clean_messages`, labels and duplicate checks, then one transaction that computes each row's validation
+findings and does batched inserts with a revision per example. The export streams the chat-messages
+JSONL (and the other formats on a slice).
 Goals: import of 100,000 examples under 30 s; export over 50,000 examples/s.
 """
 

@@ -3,7 +3,8 @@
 - `project_spec` / `project_policy`: built from a Project, cached per process keyed by the project's
   `updated_at` (and the knowledge base's fingerprint for the fact check).
 - `validate_example_row`: runs the per-example checks and stores findings + error count on the row;
-  `services.examples` calls it on every create, update and submit.
+  `services.examples` calls it on every create, update and submit. `findings_checker` is the same
+  check prepared once per project, for the import's bulk insert.
 - `validate_draft`: the editor's inline check of unsaved text (no database write).
 - `example_apply_fix`: one-click fixes, written as a revision through `example_update`.
 
@@ -130,9 +131,9 @@ def example_payload(example: Example | None = None, **values: Any) -> dict[str, 
     return values
 
 
-def findings_for(project: Project, payload: dict[str, Any], *, fact_check: bool | None = None) -> list[dict]:
-    """Per-example findings (dicts) for a conversation of this project; the fact check runs when the
-    project has a knowledge base (or `fact_check` says so)."""
+def findings_checker(project: Project, *, fact_check: bool | None = None) -> Callable[[dict[str, Any]], list[dict]]:
+    """`findings_for` with the project's part (knowledge fingerprint, spec, policy) done once: a callable
+    giving the findings of one payload. For many examples of one project (an import)."""
     from validators import validate_example
 
     fingerprint = None
@@ -140,8 +141,18 @@ def findings_for(project: Project, payload: dict[str, Any], *, fact_check: bool 
         fingerprint = knowledge_fingerprint(project)
         fact_check = has_knowledge(fingerprint)
     spec = project_spec(project, fact_check=fact_check, fingerprint=fingerprint)
-    found = validate_example(payload, spec, project_policy(project), fact_check=fact_check)
-    return [f.to_dict() for f in found]
+    policy = project_policy(project)
+
+    def check(payload: dict[str, Any]) -> list[dict]:
+        return [f.to_dict() for f in validate_example(payload, spec, policy, fact_check=fact_check)]
+
+    return check
+
+
+def findings_for(project: Project, payload: dict[str, Any], *, fact_check: bool | None = None) -> list[dict]:
+    """Per-example findings (dicts) for a conversation of this project; the fact check runs when the
+    project has a knowledge base (or `fact_check` says so)."""
+    return findings_checker(project, fact_check=fact_check)(payload)
 
 
 def error_findings(findings: Iterable[dict]) -> list[dict]:

@@ -4,11 +4,13 @@ Two phases. Validation streams the file, checks every row exactly as the editor 
 (`clean_messages`, the project's labels, `content_hash` duplicates in the file and in the project)
 and collects a report; nothing is written. Writing happens in one transaction that also marks the
 job succeeded: a crash or a kill leaves the database as before, and a retried job starts again
-from a clean state (a succeeded job is never run twice).
+from a clean state (a succeeded job is never run twice). The rows are written with the validation
+findings and error count a normal save stores, computed in that transaction.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -30,6 +32,7 @@ from annotation.models import Example, ExampleStatus, Project, Revision, Transit
 from annotation.services.conversations import clean_messages, content_hash, search_text
 from annotation.services.examples import EDITABLE_FIELDS
 from annotation.services.examples import _clean_labels as clean_labels
+from annotation.services.validation import error_findings, example_payload, findings_checker
 from annotune.errors import ApplicationError
 
 from .. import permissions
@@ -235,6 +238,8 @@ class Prepared:
     context: str
     content_hash: str
     search_text: str
+    findings: list[dict] = dataclasses.field(default_factory=list)
+    error_count: int = 0
 
 
 @dataclass
@@ -468,7 +473,7 @@ def _copy(model, columns: list[str], defaults: dict[str, Any], rows) -> None:
 
 
 EXAMPLE_COLUMNS = ["id", "project_id", "author_id", "messages", "category", "style_tags", "context", "status",
-                   "version", "content_hash", "search_text", "submitted_at"]  # fmt: skip
+                   "version", "content_hash", "search_text", "submitted_at", "findings", "error_count"]  # fmt: skip
 REVISION_COLUMNS = ["example_id", "version", "author_id", "messages", "category", "style_tags", "context",
                     "changed_fields", "note"]  # fmt: skip
 TRANSITION_COLUMNS = ["example_id", "actor_id", "from_status", "to_status", "comment"]
@@ -518,6 +523,8 @@ def _write_copy(job: ImportJob, rows: list[Prepared], status: str, now) -> bool:
                     row.content_hash,
                     row.search_text,
                     submitted_at,
+                    json.dumps(row.findings),
+                    row.error_count,
                 )  # fmt: skip
                 for pk, row, (messages, tags) in zip(ids, chunk, texts, strict=True)
             ),
@@ -552,15 +559,28 @@ def _write_copy(job: ImportJob, rows: list[Prepared], status: str, now) -> bool:
     return True
 
 
+def _add_findings(project: Project, rows: list[Prepared]) -> None:
+    """Each row's findings and error count, as `validate_example_row` stores them on a save; the
+    project's spec, policy and knowledge base are prepared once for the whole import."""
+    check = findings_checker(project)
+    for row in rows:
+        payload = example_payload(
+            messages=row.messages, category=row.category, style_tags=row.style_tags, context=row.context
+        )
+        row.findings = check(payload)
+        row.error_count = len(error_findings(row.findings))
+
+
 def _write(job: ImportJob, rows: list[Prepared]) -> int:
     """Insert examples, their first revisions (and submissions) in batches: the caller's transaction.
 
     The rows get exactly what the editor's services would write (cleaned messages, content hash,
-    search text, revision 1). PostgreSQL uses COPY (bulk_create's per-value adaptation dominates
-    otherwise); other databases use bulk_create.
+    search text, validation findings and error count, revision 1). PostgreSQL uses COPY
+    (bulk_create's per-value adaptation dominates otherwise); other databases use bulk_create.
     """
     status = job.options.get("status") or ExampleStatus.DRAFT
     now = timezone.now()
+    _add_findings(job.project, rows)
     if _write_copy(job, rows, status, now):
         return len(rows)
     batch = settings.ANNOTUNE_IMPORT_BATCH_SIZE
@@ -580,6 +600,8 @@ def _write(job: ImportJob, rows: list[Prepared]) -> int:
                     status=status,
                     content_hash=row.content_hash,
                     search_text=row.search_text,
+                    findings=row.findings,
+                    error_count=row.error_count,
                     submitted_at=now if status == ExampleStatus.SUBMITTED else None,
                 )
                 for row in chunk
@@ -681,8 +703,9 @@ def _run(job: ImportJob) -> None:
         return
     ImportJob.objects.filter(pk=job.pk).update(phase=ImportPhase.WRITING, heartbeat_at=timezone.now(), **counts)
     with transaction.atomic():
-        # One import writes into a project at a time; duplicates are checked again under the lock.
-        Project.objects.select_for_update().filter(pk=job.project_id).first()
+        # One import writes into a project at a time; duplicates are checked again under the lock, and
+        # the findings use the project's settings as they are now.
+        job.project = Project.objects.select_for_update().filter(pk=job.project_id).first() or job.project
         existing = _existing(job.project, [row.content_hash for row in validation.rows])
         rows = validation.rows
         if existing:

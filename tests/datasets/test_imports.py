@@ -10,6 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from annotation.models import Example, ExampleStatus, Revision, Transition
+from annotation.services import examples as example_services
+from annotation.services import knowledge as knowledge_services
+from annotation.services import validation
 from annotune.errors import ApplicationError
 from datasets.models import ImportJob, ImportStatus
 from datasets.services import imports
@@ -217,3 +220,71 @@ def test_unexpected_errors_fail_the_job_and_write_nothing(run_import, monkeypatc
     assert job.status == ImportStatus.FAILED
     assert "unexpected error (RuntimeError)" in job.error
     assert Example.objects.count() == 0
+
+
+def saved_normally(example: Example, owner) -> Example:
+    """The same conversation saved through the editor's service (which validates on save)."""
+    return example_services.example_create(
+        project=example.project,
+        author=owner,
+        messages=example.messages,
+        category=example.category,
+        style_tags=example.style_tags,
+        context=example.context,
+    )
+
+
+def test_imported_rows_get_the_findings_a_normal_save_stores(run_import, project, owner):
+    slip = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": "Question 2?"},
+                {"role": "assistant", "content": "Answer 2. <|im_end|> "},  # a template token, a trailing space
+            ],
+            "category": "billing",
+        }
+    )
+    job = run_import(jsonl(chat(1, category="billing"), slip))
+    assert job.status == ImportStatus.SUCCEEDED
+    clean = Example.objects.get(messages__0__content="Question 1?")
+    slipped = Example.objects.get(messages__0__content="Question 2?")
+    assert (clean.findings, clean.error_count) == ([], 0)
+    assert [(f["code"], f["severity"]) for f in slipped.findings] == [
+        ("fmt.template_token", "error"),
+        ("fmt.trailing_whitespace", "warning"),
+    ]
+    assert slipped.error_count == 1
+    for imported in (clean, slipped):
+        saved = saved_normally(imported, owner)
+        assert (imported.findings, imported.error_count) == (saved.findings, saved.error_count)
+        saved.refresh_from_db()
+        assert (imported.findings, imported.error_count) == (saved.findings, saved.error_count)
+
+
+def test_imported_rows_are_fact_checked_with_the_context_built_once(run_import, project, owner, monkeypatch):
+    documents = {
+        "pricing.md": "The Pro plan costs 30 euros per month and includes 5 seats.",
+        "security.md": "Two-factor authentication can be enabled in Settings under Security.",
+        "exports.md": "Invoices can be exported as PDF from the Billing page. Exports are kept for 90 days.",
+    }
+    for title, text in documents.items():
+        knowledge_services.document_add(project=project, user=owner, title=title, text=text)
+    fingerprints = []
+    fingerprint = validation.knowledge_fingerprint
+    monkeypatch.setattr(validation, "knowledge_fingerprint", lambda p: fingerprints.append(p.pk) or fingerprint(p))
+    wrong = json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": "How much is Pro?"},
+                {"role": "assistant", "content": "The Pro plan costs 45 euros per month."},
+            ]
+        }
+    )
+    job = run_import(jsonl(chat(1), wrong, chat(2)))
+    assert job.status == ImportStatus.SUCCEEDED
+    assert fingerprints == [project.pk]  # once for the import, not per row
+    imported = Example.objects.get(messages__0__content="How much is Pro?")
+    assert "fact.contradicted" in [f["code"] for f in imported.findings]
+    saved = saved_normally(imported, owner)
+    saved.refresh_from_db()
+    assert (imported.findings, imported.error_count) == (saved.findings, saved.error_count)
