@@ -191,7 +191,9 @@ class ExportApi(APIView):
         responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY), **ERRORS},
         operation_id="examples_export",
         description="Stream the filtered examples as a file (oldest first). The messages format is a JSONL that "
-        'Hugging Face `datasets.load_dataset("json")` reads as is.',
+        'Hugging Face `datasets.load_dataset("json")` reads as is. In CSV, a cell that starts with = + - @, a tab '
+        "or a carriage return gets a leading ' (spreadsheet formula injection, OWASP); the CSV import removes it. "
+        "The other formats keep the text exactly.",
     )
     def get(self, request, project_id: int):
         return export_response(_project(request, project_id), request.user, request.query_params)

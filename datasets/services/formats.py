@@ -9,6 +9,11 @@ Record shapes (one JSON object per line, per array item, or per CSV row):
 - sharegpt: {"conversations": [{"from": "human" | "gpt" | "system", "value"}], "system"?, ...}
 - csv:      a header row and a column mapping (prompt, response, and optional system, category,
             tags, context, messages — a JSON list of turns for multi-turn conversations).
+
+CSV export guards against spreadsheet formula injection (OWASP "CSV injection"): a cell starting with
+= + - @, a tab or a carriage return gets a leading single quote, so a spreadsheet shows it as text
+instead of running it. The CSV import removes that quote again, so export then import gives back the
+same text. The other formats are written unchanged.
 """
 
 from __future__ import annotations
@@ -51,6 +56,10 @@ CSV_GUESSES = {
     "messages": ("messages", "conversation"),
 }
 CSV_EXPORT_HEADER = ("system", "prompt", "response", "category", "style_tags", "context", "messages")
+# A cell a spreadsheet would run as a formula, or one already escaped as such (quotes before the sign):
+# the export adds one quote to these, the import removes one. Round trips are exact both ways.
+CSV_FORMULA = re.compile(r"'*[=+\-@\t\r]")
+CSV_FORMULA_FIRST = frozenset("=+-@\t\r'")
 SHAREGPT_ROLES = {
     "human": "user",
     "user": "user",
@@ -544,7 +553,13 @@ def record_from_sharegpt(line: int, value: dict[str, Any]) -> Record:
     return Record(line, "sharegpt", turns, category, tags, context, sources, "conversations")
 
 
+def csv_unescape(cell: str) -> str:
+    """A CSV cell without the quote `csv_escape` added (cells that were not escaped stay as they are)."""
+    return cell[1:] if cell[:1] == "'" and CSV_FORMULA.match(cell, 1) else cell
+
+
 def record_from_csv(line: int, cells: dict[str, str]) -> Record:
+    cells = {key: csv_unescape(cell) for key, cell in cells.items()}
     category = cells.get("category", "").strip()
     tags = [t.strip() for t in cells.get("tags", "").split(",") if t.strip()]
     context = cells.get("context", "")
@@ -655,10 +670,15 @@ def sharegpt_record(messages, category, style_tags, context) -> dict[str, Any]:
     }
 
 
+def csv_escape(cell: str) -> str:
+    """The cell with a leading single quote if a spreadsheet would run it as a formula (OWASP)."""
+    return "'" + cell if cell[:1] in CSV_FORMULA_FIRST and CSV_FORMULA.match(cell) else cell
+
+
 def csv_cells(messages, category, style_tags, context) -> list[str]:
     system, earlier, prompt, answer = _last_pair(messages)
     full = _dumps(messages) if earlier else ""
-    return [system, prompt, answer, category, ", ".join(style_tags), context, full]
+    return [csv_escape(c) for c in (system, prompt, answer, category, ", ".join(style_tags), context, full)]
 
 
 class _Line:

@@ -126,3 +126,26 @@ def test_renderers_flush_in_chunks_and_escape_csv():
     chunks = list(formats.render("messages", rows, flush_bytes=1))
     assert len(chunks) == 3
     assert all(json.loads(c)["messages"][1]["content"] == "b" for c in chunks)
+
+
+@pytest.mark.parametrize(
+    ("cell", "escaped"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+1", "'+1"),
+        ("-1", "'-1"),
+        ("@SUM(1)", "'@SUM(1)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("'=already escaped", "''=already escaped"),
+        ("a = b", "a = b"),
+        ("'Tis", "'Tis"),
+        ("'", "'"),
+        ("", ""),
+    ],
+)
+def test_csv_cells_that_spreadsheets_would_run_get_a_quote_the_import_removes(cell, escaped):
+    assert formats.csv_escape(cell) == escaped
+    assert formats.csv_unescape(escaped) == cell
+    record = formats.to_record(2, {"prompt": escaped or "q", "response": "a"}, "csv")
+    assert record.messages[0]["content"] == (cell or "q")

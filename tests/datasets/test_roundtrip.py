@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
 import json
 import os
 import subprocess
@@ -147,3 +149,37 @@ def test_export_query_count_does_not_grow_with_rows(api, source, annotator, djan
     for file_format in formats.EXPORT_FORMATS:
         with django_assert_max_num_queries(6):
             export(api, annotator, source, file_format)
+
+
+FORMULAS = [
+    ([{"role": "user", "content": '=HYPERLINK("http://x","y")'},
+      {"role": "assistant", "content": "- Open Billing\n- Choose Export"}], "billing", [], ""),
+    ([{"role": "user", "content": "@SUM(1)"}, {"role": "assistant", "content": "Plain answer."}],
+     "general", [], "+a context"),
+]  # fmt: skip
+
+
+def test_csv_export_neutralises_formulas_and_the_other_formats_keep_the_text(api, project, target, owner, annotator):
+    for messages, category, tags, context in FORMULAS:
+        ExampleFactory(project=project, author=annotator, messages=messages, category=category, style_tags=tags,
+                       context=context)  # fmt: skip
+    data = export(api, annotator, project, "csv")
+    header, *rows = list(csv.reader(io.StringIO(data.decode())))
+    cells = [dict(zip(header, row, strict=True)) for row in rows]
+    assert [(c["prompt"], c["response"], c["context"]) for c in cells] == [
+        ('\'=HYPERLINK("http://x","y")', "'- Open Billing\n- Choose Export", ""),
+        ("'@SUM(1)", "Plain answer.", "'+a context"),
+    ]
+    lines = export(api, annotator, project, "messages").decode().splitlines()
+    assert [json.loads(line)["messages"] for line in lines] == [messages for messages, *_ in FORMULAS]
+    assert json.loads(lines[1])["context"] == "+a context"
+    for file_format in set(formats.EXPORT_FORMATS) - {"csv"}:
+        text = export(api, annotator, project, file_format).decode()
+        assert r"=HYPERLINK(\"http://x\",\"y\")" in text, file_format  # as JSON writes it
+        assert not [quoted for quoted in ("'=", "'@", "'-", "'+") if quoted in text], file_format
+    job = imports.import_create(project=target, user=owner, upload=SimpleUploadedFile("export.csv", data))
+    imports.import_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportStatus.SUCCEEDED, job.report
+    imported = Example.objects.filter(project=target).values_list("messages", "category", "style_tags", "context")
+    assert as_set(imported) == as_set(FORMULAS)  # the import removes the quote the export added
