@@ -244,6 +244,8 @@ ANNOTUNE_GENERATE_MAX_TARGETS = env_int("ANNOTUNE_GENERATE_MAX_TARGETS", 6)
 TRAINING_WORK_DIR = Path(env_str("ANNOTUNE_TRAINING_DIR") or VAR_DIR / "training")
 # Base models built by `manage.py create_tiny_model` (local folders, loaded offline).
 TRAINING_MODELS_DIR = Path(env_str("ANNOTUNE_MODELS_DIR") or VAR_DIR / "models")
+# 4-bit copies of base models, made by the first QLoRA job on each (about a third of the base's size).
+TRAINING_QUANTIZED_DIR = Path(env_str("ANNOTUNE_QUANTIZED_DIR") or VAR_DIR / "quantized")
 # Load base models from local files / the HF cache only (no hub downloads).
 TRAINING_HF_OFFLINE = env_bool("HF_HUB_OFFLINE", True)
 # Memory of the training device in MiB: a launch whose estimate clearly exceeds it is refused.

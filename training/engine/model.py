@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from . import quantized
 from .config import TrainConfig
 from .errors import ConfigError, ModelNotFoundError
 
@@ -59,18 +60,33 @@ def load_tokenizer(path: str | Path) -> Any:
     return tokenizer
 
 
-def load_base(path: str | Path, method: str, gradient_checkpointing: bool = False) -> Any:
-    """Load the frozen base: 4-bit NF4 with double quantisation for "qlora", compute dtype otherwise."""
+def load_base(
+    path: str | Path, method: str, gradient_checkpointing: bool = False, quantized_cache_dir: str | None = None
+) -> Any:
+    """Load the frozen base: 4-bit NF4 with double quantisation for "qlora", compute dtype otherwise.
+
+    With `quantized_cache_dir`, QLoRA loads the base's saved 4-bit copy, quantising and saving it
+    first if there is none (see quantized.py).
+    """
     from transformers import AutoModelForCausalLM
 
     kwargs: dict[str, Any] = {"dtype": compute_dtype(), **_local_only(path)}
+    model = None
+    key = None
     if method == "qlora":
-        kwargs["quantization_config"] = bnb_config()
         kwargs["device_map"] = {"": 0} if device_type() == "cuda" else {"": "cpu"}
-    try:
-        model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
-    except (OSError, ValueError) as exc:
-        raise ModelNotFoundError(f"Cannot load the base model {path}: {exc}") from exc
+        if quantized_cache_dir and Path(path).is_dir():
+            key = quantized.cache_key(path, bnb_config().to_dict())
+            folder = quantized.cached_copy(quantized_cache_dir, key)
+            model = quantized.load_cached(folder, kwargs) if folder else None
+        kwargs["quantization_config"] = bnb_config()
+    if model is None:
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+        except (OSError, ValueError) as exc:
+            raise ModelNotFoundError(f"Cannot load the base model {path}: {exc}") from exc
+        if key is not None and quantized_cache_dir:
+            quantized.save_copy(model, quantized_cache_dir, key)
     model.config.use_cache = False
     if method == "qlora":
         from peft import prepare_model_for_kbit_training
@@ -137,12 +153,12 @@ def lora_config(cfg: TrainConfig, target_modules: list[str]) -> Any:
     )
 
 
-def build_peft_model(path: str | Path, cfg: TrainConfig) -> Any:
+def build_peft_model(path: str | Path, cfg: TrainConfig, quantized_cache_dir: str | None = None) -> Any:
     """Base (quantised for QLoRA) + fresh adapter, trainable parameters = adapter only."""
     from peft import get_peft_model
     from transformers import set_seed
 
     set_seed(cfg.seed)
-    base = load_base(path, cfg.method, cfg.gradient_checkpointing)
+    base = load_base(path, cfg.method, cfg.gradient_checkpointing, quantized_cache_dir)
     targets = resolve_target_modules(base, cfg.target_modules)
     return get_peft_model(base, lora_config(cfg, targets))

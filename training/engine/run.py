@@ -35,6 +35,7 @@ class JobSpec:
     dataset_hash: str = ""
     n_samples: int = 5  # validation prompts generated before / after
     max_new_tokens: int = 48
+    quantized_cache_dir: str | None = None  # QLoRA: where 4-bit copies of base models are kept
 
 
 @dataclass
@@ -132,7 +133,7 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
     out = Path(spec.output_dir)
     checkpoints = out / "checkpoints"
     resumed = last_checkpoint(checkpoints)
-    model = build_peft_model(spec.base_model_path, cfg)
+    model = build_peft_model(spec.base_model_path, cfg, spec.quantized_cache_dir)
     targets = sorted(next(iter(model.peft_config.values())).target_modules)
     outcome = train(model, tokenizer, train_features, val_features, cfg, checkpoints, on_progress, should_stop)
     metrics: dict[str, Any] = {

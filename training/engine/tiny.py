@@ -26,6 +26,7 @@ SIZES: dict[str, tuple[int, int, int, int, int, int]] = {
     "test": (64, 2, 4, 2, 128, 0),
     "small": (256, 4, 8, 4, 688, 2048),
     "bench": (768, 12, 12, 4, 2304, 8192),
+    "large": (2048, 16, 16, 4, 5632, 8192),  # ~0.75B: where a base's weights outweigh the libraries
 }
 ARCHITECTURES = ("llama", "mistral")
 
@@ -116,7 +117,8 @@ def build_tiny_model(
 ) -> dict[str, Any]:
     """Build a random-weight causal LM with tokenizer and chat template under `path`.
 
-    arch: "llama" | "mistral"; size: "test" (~0.2M params, for unit tests) | "small" (~4M) | "bench" (~100M).
+    arch: "llama" | "mistral"; size: "test" (~0.2M params, for unit tests) | "small" (~4M) | "bench" (~100M)
+    | "large" (~0.75B, for the memory benchmark).
     dtype: storage dtype of the weights ("float32" or "bfloat16").
     Returns `describe_model(path)` (architecture, parameter_count, has_chat_template, ...).
     """

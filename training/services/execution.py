@@ -168,6 +168,7 @@ def _execute(job: TrainingJob, reporter: JobReporter) -> str:
         "config": job.config,
         "output_dir": str(output_dir),
         "dataset_hash": job.dataset_sha256,
+        "quantized_cache_dir": str(settings.TRAINING_QUANTIZED_DIR),
     }
     outcome = run_spec(spec, reporter=reporter)
     if reporter.lost:
