@@ -40,6 +40,8 @@ def adapter_config_view(adapter: Adapter) -> dict[str, Any]:
         "base_model": adapter.base_model.name,
     }
     flat.update({k: v for k, v in sorted(config.items()) if not isinstance(v, dict)})
+    if lineage.get("dataset_version"):
+        flat["dataset_version"] = f"v{lineage['dataset_version']['number']}"
     if lineage.get("dataset_sha256"):
         flat["dataset_sha256"] = lineage["dataset_sha256"]
     if lineage.get("seed") is not None:

@@ -50,6 +50,8 @@ class JobOutput(serializers.Serializer):
     attempts = serializers.IntegerField()
     max_attempts = serializers.IntegerField()
     resumed_from_step = serializers.IntegerField(allow_null=True)
+    dataset_version = serializers.IntegerField(source="dataset_version_id", allow_null=True)
+    dataset_version_number = serializers.IntegerField(source="dataset_version.number", allow_null=True, default=None)
     dataset_sha256 = serializers.CharField()
     train_examples = serializers.IntegerField()
     validation_examples = serializers.IntegerField()

@@ -50,6 +50,14 @@ class TrainingJob(models.Model):
     # written to storage at launch. Either way the job records the JSONL files and their sha256.
     train_path = models.CharField(max_length=500, help_text="Storage path of the training JSONL")
     validation_path = models.CharField(max_length=500, blank=True, help_text="Storage path of the validation JSONL")
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="training_jobs",
+        help_text="The version trained on; empty when the job took a snapshot of the approved examples",
+    )
     dataset_sha256 = models.CharField(max_length=64)
     train_examples = models.PositiveIntegerField(default=0)
     validation_examples = models.PositiveIntegerField(default=0)

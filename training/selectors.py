@@ -19,7 +19,7 @@ def job_list(project: Project) -> QuerySet[TrainingJob]:
     """Jobs of a project, newest first, without their large JSON / text columns."""
     return (
         TrainingJob.objects.filter(project=project)
-        .select_related("base_model", "created_by")
+        .select_related("base_model", "created_by", "dataset_version")
         .defer(*JOB_LIST_DEFER)
         .order_by("-id")
     )
@@ -29,7 +29,9 @@ def job_for(user, project_id: Any, job_id: Any) -> TrainingJob:
     """The job if the user may see its project; Http404 otherwise (outsiders learn nothing)."""
     project = permissions.project_for(user, project_id)
     try:
-        job = TrainingJob.objects.select_related("base_model", "created_by").get(project=project, pk=job_id)
+        job = TrainingJob.objects.select_related("base_model", "created_by", "dataset_version").get(
+            project=project, pk=job_id
+        )
     except (TrainingJob.DoesNotExist, ValueError, TypeError):
         raise Http404("No such training job.") from None
     job.project = project

@@ -141,7 +141,7 @@ def job_execute(job_id: int) -> str:
     if job_claim(job_id) != 1:
         log.info("training job %s was not queued (already claimed, cancelled or gone)", job_id)
         return "not-claimed"
-    job = TrainingJob.objects.select_related("base_model", "project").get(pk=job_id)
+    job = TrainingJob.objects.select_related("base_model", "project", "dataset_version").get(pk=job_id)
     reporter = JobReporter(job)
     try:
         return _execute(job, reporter)
@@ -246,7 +246,9 @@ def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, outpu
         if path.name.startswith("adapter_model"):
             size += path.stat().st_size
     model_card = (source / "README.md").read_text() if (source / "README.md").is_file() else ""
+    version = job.dataset_version
     lineage = {
+        "dataset_version": {"id": version.pk, "number": version.number} if version else None,
         "dataset_sha256": job.dataset_sha256,
         "train_path": job.train_path,
         "validation_path": job.validation_path,

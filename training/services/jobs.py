@@ -50,6 +50,7 @@ def _data_for_launch(project: Project, dataset_version: Any) -> dict[str, Any]:
                 "This dataset version has no training examples.", {"dataset_version": ["Nothing to train on."]}
             )
         return {
+            "dataset_version": dataset_version,
             "train_path": dataset_version.train_path,
             "validation_path": dataset_version.validation_path if dataset_version.validation_count else "",
             "dataset_sha256": dataset_version.sha256,

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 from django.core.exceptions import PermissionDenied
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from annotation.models import Role
@@ -194,7 +195,7 @@ def test_job_list_and_detail_queries_do_not_grow(api, project, owner, fake_base_
     for _ in range(5):
         make_job(project, owner, fake_base_model)
     client = api(owner)
-    with django_assert_num_queries(3):  # membership, project, jobs with base model and author
+    with django_assert_num_queries(2):  # project with the caller's role, jobs with base model and author
         response = client.get(f"/api/v1/projects/{project.pk}/training-jobs/")
     assert len(response.json()) == 5
 
@@ -259,3 +260,35 @@ def test_one_click_train_without_base_model_explains(project, owner, approve):
     response = client.post(f"/projects/{project.pk}/training/one-click/", follow=True)
     assert b"Choose a base model" in response.content
     assert not TrainingJob.objects.exists()
+
+
+def test_launch_from_a_dataset_version_records_it(
+    api, project, owner, approve, tiny_models, django_capture_on_commit_callbacks
+):
+    from datasets.services.versions import version_create
+
+    project.base_model = BaseModel.objects.create(name="tiny", source=tiny_models("llama"))
+    project.save()
+    approve(project, owner, 12)
+    version = version_create(project=project, user=owner, validation_fraction=0.25)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api(owner).post(
+            f"/api/v1/projects/{project.pk}/training-jobs/",
+            {"preset": "quick", "dataset_version": version.pk},
+            format="json",
+        )
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert (body["dataset_version"], body["dataset_version_number"]) == (version.pk, version.number)
+    job = TrainingJob.objects.get(pk=body["id"])
+    assert job.dataset_version == version
+    assert (job.dataset_sha256, job.train_path) == (version.sha256, version.train_path)
+    assert (job.train_examples, job.validation_examples) == (version.train_count, version.validation_count)
+    browser = Client()
+    browser.force_login(owner)
+    page = browser.get(reverse("training-job-detail", args=[project.pk, job.pk]))
+    assert page.status_code == 200
+    assert f"dataset version v{version.number}".encode() in page.content
+
+    snapshot_job = job_launch(project=project, user=owner, preset="quick")
+    assert snapshot_job.dataset_version is None
