@@ -9,7 +9,7 @@ Prints JSON lines {"metric", "value", "unit", ...}:
   (b) packed_useful_tokens_per_s, padded_useful_tokens_per_s, packing_speedup (goal >= 1.3): non-padding
       tokens per second with and without packing on answers of varied length;
   (c) peak_rss_qlora_mb, peak_rss_lora_mb, qlora_vs_lora_rss_ratio (goal <= 0.4), each run in its own
-      process started like a platform job's training process (VmHWM), plus the same figures above the
+      process set up like a platform job's (quantised-base cache, heap limit) (VmHWM), plus the same figures above the
       process's RSS after importing the ML stack; on the bench model and (suffix _large) on a ~0.75B one;
   (d) llama3_8b_adapter_vs_base (goal < 0.005): rank-16 attention adapter file vs 16-bit base checkpoint,
       computed on the meta device; plus the measured adapter / base file sizes of the bench model.
@@ -175,10 +175,10 @@ def run_manual(path: Path, conversations: list, config: dict) -> tuple[float, fl
 
 
 def rss_child(path: str, method: str, steps: int, batch: int, seq: int, threads: int, cache: str | None) -> None:
-    # Started like a platform job's training process (training/runner.py): same allocator set-up.
-    from training.runner import return_freed_memory_promptly
+    # Set up like a platform job's training process (training/runner.py).
+    from training.runner import limit_heap_growth
 
-    return_freed_memory_promptly()
+    limit_heap_growth()
     import peft  # noqa: F401 - import the whole stack before the baseline reading
     import torch
     import transformers  # noqa: F401

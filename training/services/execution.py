@@ -212,6 +212,7 @@ def run_spec(spec: dict[str, Any], *, reporter: JobReporter) -> runner.ChildOutc
         kill_after=settings.TRAINING_CANCEL_GRACE_SECONDS,
         env=child_environment(),
         step_delay=settings.TRAINING_STEP_DELAY_MS / 1000,
+        mmap_threshold=settings.TRAINING_MALLOC_MMAP_THRESHOLD,
     )
 
 
