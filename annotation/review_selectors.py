@@ -48,6 +48,51 @@ def queue_candidates(
     return qs.order_by("pk")
 
 
+# "next" runs these two on every call; as plain SQL (standard, for PostgreSQL and SQLite alike) they
+# cost a third of the CPU of their ORM form.
+
+
+def claimed_ids(project: Project, reviewer, *, limit: int = 50) -> list[int]:
+    """Ids of the examples the reviewer holds a claim on (live or expired)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM annotation_example WHERE project_id = %s AND claimed_by_id = %s LIMIT %s",
+            [project.pk, reviewer.pk, limit],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def queue_batch_ids(
+    project: Project,
+    *,
+    limit: int,
+    category: str | None = None,
+    author_id: int | None = None,
+    after: int | None = None,
+    until: int | None = None,
+    descending: bool = False,
+) -> list[int]:
+    """The next `limit` ids of the submitted examples (with the queue filters) in queue order.
+
+    Only the queue's own conditions, which the partial indexes `example_review_queue*` answer:
+    `after` excludes ids up to it (in the walking direction), `until` stops at it, inclusive.
+    """
+    sql = "SELECT id FROM annotation_example WHERE project_id = %s AND status = %s"
+    params: list = [project.pk, S.SUBMITTED]
+    if category:
+        sql, params = sql + " AND category = %s", [*params, category]
+    if author_id is not None:
+        sql, params = sql + " AND author_id = %s", [*params, author_id]
+    if after is not None:
+        sql, params = sql + (" AND id < %s" if descending else " AND id > %s"), [*params, after]
+    if until is not None:
+        sql, params = sql + (" AND id >= %s" if descending else " AND id <= %s"), [*params, until]
+    sql += (" ORDER BY id DESC" if descending else " ORDER BY id") + " LIMIT %s"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit])
+        return [row[0] for row in cursor.fetchall()]
+
+
 def project_member_id(project: Project, username: str | None) -> int | None:
     """The user id of a project member by username; -1 (matches nothing) for a non-member."""
     if not username:

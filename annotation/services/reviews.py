@@ -23,7 +23,7 @@ from annotune.errors import ApplicationError, ConflictError
 
 from .. import permissions, selectors
 from ..models import Comment, Example, ExampleStatus, Membership, Project, Review, ReviewDecision, Transition
-from ..review_selectors import project_member_id, queue_candidates
+from ..review_selectors import claimed_ids, project_member_id, queue_batch_ids, queue_candidates
 from .conversations import clean_messages
 from .examples import example_update
 from .transitions import example_transition, examples_transition_bulk
@@ -100,7 +100,7 @@ def review_queue_next(
     now = timezone.now()
     author_id = project_member_id(project, author)
     mine = Example.objects.filter(project=project, claimed_by=reviewer)
-    held_ids = list(mine.values_list("pk", flat=True)[:50])
+    held_ids = claimed_ids(project, reviewer)
     if held_ids and after is None and before is None:
         candidates = queue_candidates(project, reviewer, now=now, category=category or None, author_id=author_id)
         held = candidates.filter(pk__in=held_ids, claim_expires_at__gte=now).values_list("pk", flat=True).first()
@@ -140,19 +140,17 @@ def _scan(
     conditions lets the planner walk the primary key instead and step over every example
     reviewed before (the head of an old queue is long): this keeps "next" flat as a project grows.
     """
-    head = Example.objects.filter(project=project, status=S.SUBMITTED)
-    if category:
-        head = head.filter(category=category)
-    if author_id is not None:
-        head = head.filter(author_id=author_id)
-    if stop is not None:
-        head = head.filter(pk__gte=stop) if descending else head.filter(pk__lte=stop)
     cursor, size = start, QUEUE_FIRST_BATCH
     while True:
-        batch = head
-        if cursor is not None:
-            batch = batch.filter(pk__lt=cursor) if descending else batch.filter(pk__gt=cursor)
-        ids = list(batch.order_by("-pk" if descending else "pk").values_list("pk", flat=True)[:size])
+        ids = queue_batch_ids(
+            project,
+            limit=size,
+            category=category,
+            author_id=author_id,
+            after=cursor,
+            until=stop,
+            descending=descending,
+        )
         if not ids:
             return None
         claimed = _claim_first(ids, descending, project=project, reviewer=reviewer, now=now)
