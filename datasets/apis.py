@@ -43,11 +43,20 @@ class RowErrorSerializer(serializers.Serializer):
     reason = serializers.CharField()
 
 
+class KeptAsDraftSerializer(serializers.Serializer):
+    line = serializers.IntegerField()
+    codes = serializers.ListField(child=serializers.CharField(), help_text="Codes of its error findings.")
+
+
 class ImportReportSerializer(serializers.Serializer):
     errors = RowErrorSerializer(many=True)
     error_count = serializers.IntegerField()
     truncated = serializers.BooleanField()
     notes = serializers.ListField(child=serializers.CharField())
+    kept_as_draft = serializers.IntegerField(
+        help_text="Rows imported as drafts instead of submitted: they have validation errors, which block a submit."
+    )
+    kept_as_draft_rows = KeptAsDraftSerializer(many=True, help_text="The first of them.")
 
 
 class ImportJobOutput(serializers.Serializer):
@@ -75,7 +84,15 @@ class ImportJobOutput(serializers.Serializer):
 
     @extend_schema_field(ImportReportSerializer)
     def get_report(self, job) -> dict:
-        return {"errors": [], "error_count": 0, "truncated": False, "notes": [], **(job.report or {})}
+        empty = {
+            "errors": [],
+            "error_count": 0,
+            "truncated": False,
+            "notes": [],
+            "kept_as_draft": 0,
+            "kept_as_draft_rows": [],
+        }
+        return {**empty, **(job.report or {})}
 
 
 class ImportCreateInput(serializers.Serializer):
@@ -85,7 +102,9 @@ class ImportCreateInput(serializers.Serializer):
         default=False, help_text="Import the good rows and report the bad ones (default: all or nothing)."
     )
     status = serializers.ChoiceField(
-        choices=[ExampleStatus.DRAFT, ExampleStatus.SUBMITTED], default=ExampleStatus.DRAFT
+        choices=[ExampleStatus.DRAFT, ExampleStatus.SUBMITTED],
+        default=ExampleStatus.DRAFT,
+        help_text="Rows with validation errors (severity error) are imported as drafts; the report lists them.",
     )
     mapping = serializers.CharField(
         required=False,

@@ -5,7 +5,9 @@ Two phases. Validation streams the file, checks every row exactly as the editor 
 and collects a report; nothing is written. Writing happens in one transaction that also marks the
 job succeeded: a crash or a kill leaves the database as before, and a retried job starts again
 from a clean state (a succeeded job is never run twice). The rows are written with the validation
-findings and error count a normal save stores, computed in that transaction.
+findings and error count a normal save stores, computed in that transaction. A row that would be
+submitted but has findings of severity error (the ones that refuse a submit in the editor) is written
+as a draft instead, and the report lists it (`kept_as_draft`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from .formats import RowError, RowInvalid
 logger = logging.getLogger(__name__)
 
 IMPORT_STATUSES = (ExampleStatus.DRAFT, ExampleStatus.SUBMITTED)
+KEPT_AS_DRAFT_LISTED = 20  # rows kept as drafts named in the report (the count covers them all)
 CONTAINER_LABELS = {"jsonl": "JSONL", "json": "JSON array", "csv": "CSV"}
 
 
@@ -240,6 +243,7 @@ class Prepared:
     search_text: str
     findings: list[dict] = dataclasses.field(default_factory=list)
     error_count: int = 0
+    status: str = ExampleStatus.DRAFT
 
 
 @dataclass
@@ -479,7 +483,7 @@ REVISION_COLUMNS = ["example_id", "version", "author_id", "messages", "category"
 TRANSITION_COLUMNS = ["example_id", "actor_id", "from_status", "to_status", "comment"]
 
 
-def _write_copy(job: ImportJob, rows: list[Prepared], status: str, now) -> bool:
+def _write_copy(job: ImportJob, rows: list[Prepared], now) -> bool:
     """The PostgreSQL path: ids reserved from the sequence, then COPY per batch. False if not applicable."""
     defaults = [
         _defaults(model, set(columns), now)
@@ -493,7 +497,6 @@ def _write_copy(job: ImportJob, rows: list[Prepared], status: str, now) -> bool:
         return False
     example_defaults, revision_defaults, transition_defaults = defaults
     author_id, project_id = job.created_by_id, job.project_id
-    submitted_at = now if status == ExampleStatus.SUBMITTED else None
     changed = json.dumps(list(EDITABLE_FIELDS))
     batch = max(settings.ANNOTUNE_IMPORT_BATCH_SIZE, 1)
     with connection.cursor() as cursor:
@@ -518,11 +521,11 @@ def _write_copy(job: ImportJob, rows: list[Prepared], status: str, now) -> bool:
                     row.category,
                     tags,
                     row.context,
-                    str(status),
+                    str(row.status),
                     1,
                     row.content_hash,
                     row.search_text,
-                    submitted_at,
+                    now if row.status == ExampleStatus.SUBMITTED else None,
                     json.dumps(row.findings),
                     row.error_count,
                 )  # fmt: skip
@@ -548,40 +551,57 @@ def _write_copy(job: ImportJob, rows: list[Prepared], status: str, now) -> bool:
                 for pk, row, (messages, tags) in zip(ids, chunk, texts, strict=True)
             ),
         )
-        if status == ExampleStatus.SUBMITTED:
+        submitted = [pk for pk, row in zip(ids, chunk, strict=True) if row.status == ExampleStatus.SUBMITTED]
+        if submitted:
             comment = f"imported (import {job.pk})"
             _copy(
                 Transition,
                 TRANSITION_COLUMNS,
                 transition_defaults,
-                ((pk, author_id, str(ExampleStatus.DRAFT), str(status), comment) for pk in ids),
+                ((pk, author_id, str(ExampleStatus.DRAFT), str(ExampleStatus.SUBMITTED), comment) for pk in submitted),
             )
     return True
 
 
-def _add_findings(project: Project, rows: list[Prepared]) -> None:
-    """Each row's findings and error count, as `validate_example_row` stores them on a save; the
-    project's spec, policy and knowledge base are prepared once for the whole import."""
+def _add_findings(project: Project, rows: list[Prepared], status: str) -> None:
+    """Each row's findings, error count and status. The findings and error count are those
+    `validate_example_row` stores on a save; the project's spec, policy and knowledge base are prepared
+    once for the whole import. A row with error findings stays a draft whatever the import's status:
+    the editor refuses to submit it (`refuse_blocking`), so the review queue never sees it."""
     check = findings_checker(project)
     for row in rows:
         payload = example_payload(
             messages=row.messages, category=row.category, style_tags=row.style_tags, context=row.context
         )
         row.findings = check(payload)
-        row.error_count = len(error_findings(row.findings))
+        errors = error_findings(row.findings)
+        row.error_count = len(errors)
+        row.status = ExampleStatus.DRAFT if errors else status
+
+
+def _kept_as_draft(rows: list[Prepared], status: str) -> dict[str, Any]:
+    """The report's part on rows written as drafts instead of `status`: how many, the first few with the
+    codes of their error findings."""
+    kept = [row for row in rows if row.status != status]
+    listed = [
+        {"line": row.line, "codes": list(dict.fromkeys(f["code"] for f in error_findings(row.findings)))}
+        for row in kept[:KEPT_AS_DRAFT_LISTED]
+    ]
+    return {"kept_as_draft": len(kept), "kept_as_draft_rows": listed}
 
 
 def _write(job: ImportJob, rows: list[Prepared]) -> int:
     """Insert examples, their first revisions (and submissions) in batches: the caller's transaction.
 
     The rows get exactly what the editor's services would write (cleaned messages, content hash,
-    search text, validation findings and error count, revision 1). PostgreSQL uses COPY
-    (bulk_create's per-value adaptation dominates otherwise); other databases use bulk_create.
+    search text, validation findings and error count, revision 1, and the submission of the rows that
+    may be submitted). PostgreSQL uses COPY (bulk_create's per-value adaptation dominates otherwise);
+    other databases use bulk_create.
     """
     status = job.options.get("status") or ExampleStatus.DRAFT
     now = timezone.now()
-    _add_findings(job.project, rows)
-    if _write_copy(job, rows, status, now):
+    _add_findings(job.project, rows, status)
+    if _write_copy(job, rows, now):
         return len(rows)
     batch = settings.ANNOTUNE_IMPORT_BATCH_SIZE
     author_id, project_id = job.created_by_id, job.project_id
@@ -597,12 +617,12 @@ def _write(job: ImportJob, rows: list[Prepared]) -> int:
                     category=row.category,
                     style_tags=row.style_tags,
                     context=row.context,
-                    status=status,
+                    status=row.status,
                     content_hash=row.content_hash,
                     search_text=row.search_text,
                     findings=row.findings,
                     error_count=row.error_count,
-                    submitted_at=now if status == ExampleStatus.SUBMITTED else None,
+                    submitted_at=now if row.status == ExampleStatus.SUBMITTED else None,
                 )
                 for row in chunk
             ]
@@ -623,19 +643,19 @@ def _write(job: ImportJob, rows: list[Prepared]) -> int:
                 for example, row in zip(examples, chunk, strict=True)
             ]
         )
-        if status == ExampleStatus.SUBMITTED:
-            Transition.objects.bulk_create(
-                [
-                    Transition(
-                        example_id=example.pk,
-                        actor_id=author_id,
-                        from_status=ExampleStatus.DRAFT,
-                        to_status=ExampleStatus.SUBMITTED,
-                        comment=f"imported (import {job.pk})",
-                    )
-                    for example in examples
-                ]
-            )
+        Transition.objects.bulk_create(
+            [
+                Transition(
+                    example_id=example.pk,
+                    actor_id=author_id,
+                    from_status=ExampleStatus.DRAFT,
+                    to_status=ExampleStatus.SUBMITTED,
+                    comment=f"imported (import {job.pk})",
+                )
+                for example in examples
+                if example.status == ExampleStatus.SUBMITTED
+            ]
+        )
     return len(rows)
 
 
@@ -722,4 +742,6 @@ def _run(job: ImportJob) -> None:
                 _finish(job, status=ImportStatus.FAILED, error="Rows duplicate examples added meanwhile.", **counts)
                 return
         imported = _write(job, rows)
+        status = job.options.get("status") or ExampleStatus.DRAFT
+        counts["report"] = {**counts["report"], **_kept_as_draft(rows, status)}
         _finish(job, status=ImportStatus.SUCCEEDED, rows_imported=imported, error="", **counts)

@@ -9,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
+from annotation import review_selectors
 from annotation.models import Example, ExampleStatus, Revision, Transition
 from annotation.services import examples as example_services
 from annotation.services import knowledge as knowledge_services
@@ -259,6 +260,90 @@ def test_imported_rows_get_the_findings_a_normal_save_stores(run_import, project
         assert (imported.findings, imported.error_count) == (saved.findings, saved.error_count)
         saved.refresh_from_db()
         assert (imported.findings, imported.error_count) == (saved.findings, saved.error_count)
+
+
+def template_slip(n: int) -> str:
+    """A row whose answer keeps a chat template token: `fmt.template_token`, severity error."""
+    return json.dumps(
+        {
+            "messages": [
+                {"role": "user", "content": f"Question {n}?"},
+                {"role": "assistant", "content": f"Answer {n}. <|im_end|>"},
+            ]
+        }
+    )
+
+
+@pytest.mark.parametrize("batch_size", [1, 5000])
+def test_submitted_import_keeps_rows_with_blocking_findings_as_drafts(
+    run_import, api, project, owner, reviewer, settings, batch_size
+):
+    settings.ANNOTUNE_IMPORT_BATCH_SIZE = batch_size  # 1: a batch holding only the kept draft
+    job = run_import(jsonl(chat(1), template_slip(2), chat(3)), initial_status="submitted")
+    assert (job.status, job.rows_imported, job.rows_invalid, job.error) == (ImportStatus.SUCCEEDED, 3, 0, "")
+    assert (job.report["kept_as_draft"], job.report["kept_as_draft_rows"]) == (
+        1,
+        [{"line": 2, "codes": ["fmt.template_token"]}],
+    )
+    assert job.report["errors"] == []
+    good = list(Example.objects.filter(status=ExampleStatus.SUBMITTED).order_by("pk"))
+    assert [e.messages[0]["content"] for e in good] == ["Question 1?", "Question 3?"]
+    assert all(e.submitted_at and (e.findings, e.error_count) == ([], 0) for e in good)
+    kept = Example.objects.get(messages__0__content="Question 2?")
+    assert (kept.status, kept.submitted_at, kept.error_count) == (ExampleStatus.DRAFT, None, 1)
+    assert [(f["code"], f["severity"]) for f in kept.findings] == [("fmt.template_token", "error")]
+    assert not Transition.objects.filter(example=kept).exists()
+    assert Transition.objects.filter(to_status=ExampleStatus.SUBMITTED).count() == 2
+    assert Revision.objects.get(example=kept).note == f"imported (import {job.pk}, line 2)"
+    # The review queue offers the two submitted rows, never the draft.
+    assert review_selectors.queue_batch_ids(project, limit=10) == [e.pk for e in good]
+    client, base = api(reviewer), f"/api/v1/projects/{project.pk}"
+    offered = []
+    while (response := client.post(f"{base}/review/next/", {}, format="json")).status_code == 200:
+        offered.append(response.json()["id"])
+        client.post(f"{base}/examples/{offered[-1]}/approve/", {}, format="json")
+    assert response.status_code == 204
+    assert offered == [e.pk for e in good]
+    # The API's job result says the same.
+    report = api(owner).get(f"{base}/imports/{job.pk}/").json()["report"]
+    assert (report["kept_as_draft"], report["kept_as_draft_rows"]) == (
+        1,
+        [{"line": 2, "codes": ["fmt.template_token"]}],
+    )
+
+
+def test_a_kept_draft_is_submitted_once_fixed(run_import, project, owner):
+    """The import and the editor apply the same rule: the editor refuses it too until it is fixed."""
+    run_import(jsonl(template_slip(1)), initial_status="submitted")
+    kept = Example.objects.get()
+    with pytest.raises(ApplicationError, match="fmt.template_token"):
+        example_services.example_submit(example=kept, user=owner)
+    fixed = [kept.messages[0], {"role": "assistant", "content": "Answer 1."}]
+    kept = example_services.example_update(example=kept, user=owner, messages=fixed, version=kept.version)
+    assert example_services.example_submit(example=kept, user=owner).status == ExampleStatus.SUBMITTED
+
+
+def test_draft_imports_report_no_kept_drafts(run_import, api, project, owner):
+    job = run_import(jsonl(chat(1), template_slip(2)))
+    assert Example.objects.get(messages__0__content="Question 2?").error_count == 1
+    assert (job.report["kept_as_draft"], job.report["kept_as_draft_rows"]) == (0, [])
+    old = ImportJob.objects.create(project=project, created_by=owner, file="x", original_name="old.jsonl", size_bytes=1)
+    body = api(owner).get(f"/api/v1/projects/{project.pk}/imports/{old.pk}/").json()
+    assert (body["report"]["kept_as_draft"], body["report"]["kept_as_draft_rows"]) == (0, [])  # jobs from before
+
+
+def test_import_pages_list_the_rows_kept_as_drafts(client, run_import, project, owner):
+    job = run_import(jsonl(chat(1), template_slip(2), chat(3)), initial_status="submitted")
+    client.force_login(owner)
+    page = client.get(f"/projects/{project.pk}/datasets/import/{job.pk}/")
+    assert page.status_code == 200
+    assert b"1 row kept as draft</strong>" in page.content
+    assert b"validation errors, which block submission" in page.content
+    assert b"<tr><td>2</td><td><code>fmt.template_token</code></td></tr>" in page.content
+    fragment = client.get(f"/projects/{project.pk}/datasets/import/{job.pk}/progress/")
+    assert b"fmt.template_token" in fragment.content
+    listing = client.get(f"/projects/{project.pk}/datasets/import/")
+    assert b"3 imported, 1 kept as draft<" in listing.content
 
 
 def test_imported_rows_are_fact_checked_with_the_context_built_once(run_import, project, owner, monkeypatch):
