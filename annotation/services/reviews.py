@@ -27,6 +27,7 @@ from ..review_selectors import claimed_ids, project_member_id, queue_batch_ids, 
 from .conversations import clean_messages
 from .examples import example_update
 from .transitions import example_transition, examples_transition_bulk
+from .validation import error_findings
 
 S = ExampleStatus
 D = ReviewDecision
@@ -45,8 +46,9 @@ def claim_ttl() -> timedelta:
 
 
 def blocking_findings(example: Example) -> list[dict[str, Any]]:
-    """Validation findings of severity "error": they block approval until fixed."""
-    return [f for f in example.findings or [] if isinstance(f, dict) and f.get("severity") == "error"]
+    """Validation findings of severity "error": they block approval until fixed (the rule that
+    also blocks submitting, `validation.error_findings`)."""
+    return error_findings(f for f in example.findings or [] if isinstance(f, dict))
 
 
 def _refuse_blocked(example: Example) -> None:

@@ -477,10 +477,16 @@ def _copy(model, columns: list[str], defaults: dict[str, Any], rows) -> None:
 
 
 EXAMPLE_COLUMNS = ["id", "project_id", "author_id", "messages", "category", "style_tags", "context", "status",
-                   "version", "content_hash", "search_text", "submitted_at", "findings", "error_count"]  # fmt: skip
+                   "version", "content_hash", "search_text", "submitted_at", "findings", "error_count",
+                   "review_round"]  # fmt: skip
 REVISION_COLUMNS = ["example_id", "version", "author_id", "messages", "category", "style_tags", "context",
                     "changed_fields", "note"]  # fmt: skip
 TRANSITION_COLUMNS = ["example_id", "actor_id", "from_status", "to_status", "comment"]
+
+
+def _review_round(row: Prepared) -> int:
+    """A submitted row starts its first review round, as a submit in the editor does."""
+    return 1 if row.status == ExampleStatus.SUBMITTED else 0
 
 
 def _write_copy(job: ImportJob, rows: list[Prepared], now) -> bool:
@@ -528,6 +534,7 @@ def _write_copy(job: ImportJob, rows: list[Prepared], now) -> bool:
                     now if row.status == ExampleStatus.SUBMITTED else None,
                     json.dumps(row.findings),
                     row.error_count,
+                    _review_round(row),
                 )  # fmt: skip
                 for pk, row, (messages, tags) in zip(ids, chunk, texts, strict=True)
             ),
@@ -623,6 +630,7 @@ def _write(job: ImportJob, rows: list[Prepared]) -> int:
                     findings=row.findings,
                     error_count=row.error_count,
                     submitted_at=now if row.status == ExampleStatus.SUBMITTED else None,
+                    review_round=_review_round(row),
                 )
                 for row in chunk
             ]

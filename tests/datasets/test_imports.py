@@ -289,8 +289,9 @@ def test_submitted_import_keeps_rows_with_blocking_findings_as_drafts(
     good = list(Example.objects.filter(status=ExampleStatus.SUBMITTED).order_by("pk"))
     assert [e.messages[0]["content"] for e in good] == ["Question 1?", "Question 3?"]
     assert all(e.submitted_at and (e.findings, e.error_count) == ([], 0) for e in good)
+    assert [e.review_round for e in good] == [1, 1]  # as a submit in the editor starts round 1
     kept = Example.objects.get(messages__0__content="Question 2?")
-    assert (kept.status, kept.submitted_at, kept.error_count) == (ExampleStatus.DRAFT, None, 1)
+    assert (kept.status, kept.submitted_at, kept.error_count, kept.review_round) == (ExampleStatus.DRAFT, None, 1, 0)
     assert [(f["code"], f["severity"]) for f in kept.findings] == [("fmt.template_token", "error")]
     assert not Transition.objects.filter(example=kept).exists()
     assert Transition.objects.filter(to_status=ExampleStatus.SUBMITTED).count() == 2
