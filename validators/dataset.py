@@ -10,7 +10,7 @@ import re
 import unicodedata
 import zlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -79,13 +79,6 @@ def shingles(text: str, n: int = 3) -> np.ndarray:
         h = h * _GRAM_MULT[k % 3] + ids[k : k + count]
     h ^= h >> np.uint64(29)
     return np.unique((h & np.uint64(0xFFFFFFFF)).astype(np.uint32))
-
-
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    if not len(a) and not len(b):
-        return 1.0
-    inter = len(np.intersect1d(a, b, assume_unique=True))
-    return inter / (len(a) + len(b) - inter)
 
 
 class _UnionFind:
@@ -169,36 +162,81 @@ def lsh_bands(threshold: float, num_perm: int, target: float = 0.995) -> tuple[i
     return best
 
 
+def _lsh_index(texts: Sequence[str], *, threshold: float, num_perm: int, ngram: int, seed: int) -> tuple[list, Any]:
+    """Shingle sets (frozensets of 32-bit hashes) of the texts and a MinHash LSH index over them."""
+    from datasketch import LeanMinHash, MinHashLSH
+
+    hasher = MinHasher(num_perm=num_perm, seed=seed)
+    arrays = [shingles(t, ngram) for t in texts]
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, params=lsh_bands(threshold, num_perm))
+    for i, sig in enumerate(hasher.signatures(arrays)):
+        lsh.insert(i, LeanMinHash(seed=seed, hashvalues=sig, scheme="legacy"), check_duplication=False)
+    # Python sets intersect small shingle sets several times faster than numpy's intersect1d.
+    return [frozenset(a.tolist()) for a in arrays], lsh
+
+
+def _buckets(lsh: Any) -> Iterator[list[int]]:
+    """Every LSH bucket with two or more keys, its members in id order (walking the buckets is
+    cheaper than querying each key)."""
+    for table in lsh.hashtables:
+        for bucket in table.keys():
+            members = table.get(bucket)
+            if len(members) > 1:
+                yield sorted(members)
+
+
+def _similarity(a: frozenset, b: frozenset, threshold: float) -> float | None:
+    """Exact Jaccard of two shingle sets when it reaches `threshold`, else None."""
+    if not a and not b:
+        return 1.0
+    if not a or not b or min(len(a), len(b)) < threshold * max(len(a), len(b)):
+        return None  # sizes alone rule it out
+    inter = len(a & b)
+    score = inter / (len(a) + len(b) - inter)
+    return score if score >= threshold else None
+
+
 def near_duplicate_pairs(
     texts: Sequence[str], *, threshold: float = 0.8, num_perm: int = 128, ngram: int = 3, seed: int = 1
 ) -> list[tuple[int, int, float]]:
     """Pairs (i, j, jaccard) with word-shingle Jaccard >= threshold: MinHash LSH (datasketch) proposes,
     exact Jaccard on the shingle sets confirms. Exact duplicates should be collapsed before calling."""
-    from datasketch import LeanMinHash, MinHashLSH
-
-    hasher = MinHasher(num_perm=num_perm, seed=seed)
-    sets = [shingles(t, ngram) for t in texts]
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, params=lsh_bands(threshold, num_perm))
-    for i, sig in enumerate(hasher.signatures(sets)):
-        lsh.insert(i, LeanMinHash(seed=seed, hashvalues=sig, scheme="legacy"), check_duplication=False)
-    # Walk the buckets instead of querying each key: every bucket with two or more keys yields candidates.
+    sets, lsh = _lsh_index(texts, threshold=threshold, num_perm=num_perm, ngram=ngram, seed=seed)
     candidates: set[tuple[int, int]] = set()
-    for table in lsh.hashtables:
-        for bucket in table.keys():
-            members = table.get(bucket)
-            if len(members) < 2:
-                continue
-            ordered = sorted(members)
-            candidates.update((a, b) for k, a in enumerate(ordered) for b in ordered[k + 1 :])
+    for ordered in _buckets(lsh):
+        candidates.update((a, b) for k, a in enumerate(ordered) for b in ordered[k + 1 :])
     pairs = []
     for i, j in sorted(candidates):
-        a, b = sets[i], sets[j]
-        if not len(a) or not len(b) or min(len(a), len(b)) < threshold * max(len(a), len(b)):
-            continue  # sizes alone rule it out
-        score = jaccard(a, b)
-        if score >= threshold:
+        score = _similarity(sets[i], sets[j], threshold)
+        if score is not None and len(sets[i]) and len(sets[j]):
             pairs.append((i, j, score))
     return pairs
+
+
+def near_duplicate_groups(
+    texts: Sequence[str], *, threshold: float = 0.8, num_perm: int = 128, ngram: int = 3, seed: int = 1
+) -> list[list[int]]:
+    """The connected components (two or more texts) of the near-duplicate pairs of `near_duplicate_pairs`.
+
+    The same groups, without listing every pair: a candidate pair already in one group needs no Jaccard,
+    and a bucket whose members are all in one group is skipped whole. On templated data, where most
+    texts are near-duplicates of many others, this is what keeps the check from going quadratic.
+    """
+    sets, lsh = _lsh_index(texts, threshold=threshold, num_perm=num_perm, ngram=ngram, seed=seed)
+    uf = _UnionFind(len(texts))
+    for ordered in _buckets(lsh):
+        if len({uf.find(m) for m in ordered}) == 1:
+            continue
+        for k, a in enumerate(ordered):
+            joined = False
+            for b in ordered[k + 1 :]:
+                if uf.find(a) != uf.find(b) and len(sets[a]) and len(sets[b]):
+                    if _similarity(sets[a], sets[b], threshold) is not None:
+                        uf.union(a, b)
+                        joined = True
+            if joined and len({uf.find(m) for m in ordered}) == 1:
+                break
+    return uf.groups()
 
 
 def duplicate_clusters(
@@ -216,10 +254,7 @@ def duplicate_clusters(
     if near:
         reps = [idx[0] for idx in by_hash.values()]
         texts = [normalised_text(_messages(examples[i])) for i in reps]
-        uf = _UnionFind(len(reps))
-        for a, b, _ in near_duplicate_pairs(texts, threshold=threshold, num_perm=num_perm, ngram=ngram):
-            uf.union(a, b)
-        for group in uf.groups():
+        for group in near_duplicate_groups(texts, threshold=threshold, num_perm=num_perm, ngram=ngram):
             members = sorted(i for g in group for i in by_hash[hashes[reps[g]]])
             near_clusters.append(members)
     return exact, near_clusters, hashes

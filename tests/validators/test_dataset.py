@@ -13,6 +13,7 @@ from validators import (
     near_duplicate_pairs,
     validate_dataset,
 )
+from validators.dataset import near_duplicate_groups
 
 
 def make(i: int, category: str = "billing", author: str = "ann", tags: tuple[str, ...] = ("concise",),
@@ -96,6 +97,40 @@ def test_near_duplicate_pairs_threshold() -> None:
     pairs = near_duplicate_pairs([a, b, c], threshold=0.8)
     assert [(i, j) for i, j, _ in pairs] == [(0, 1)]
     assert 0.8 <= pairs[0][2] < 1.0
+
+
+def test_near_duplicate_groups_are_the_components_of_the_pairs() -> None:
+    """The grouping skips pairs already joined; it must give exactly the pairs' connected components."""
+    import random
+
+    rng = random.Random(5)
+    fixed = " ".join(f"policy{k}" for k in range(45))
+    texts = [f"Order {i} ships soon: {fixed}" for i in range(300)]  # one word apart: all near-duplicates
+    texts += [" ".join(f"unique{i}x{k}" for k in range(rng.randint(5, 30))) for i in range(100)]  # no duplicates
+    base = " ".join(f"chain{k}" for k in range(40))
+    chain = [base]
+    for step in range(1, 6):  # each one word away from the previous: a chain, not a clique
+        chain.append(chain[-1].replace(f"chain{step * 6}", f"link{step}"))
+    texts += chain + ["", ""]
+    rng.shuffle(texts)
+
+    parent = list(range(len(texts)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            x = parent[x]
+        return x
+
+    for i, j, _ in near_duplicate_pairs(texts, threshold=0.8):
+        parent[find(j)] = find(i)
+    expected: dict[int, list[int]] = {}
+    for i in range(len(texts)):
+        expected.setdefault(find(i), []).append(i)
+    want = sorted(sorted(g) for g in expected.values() if len(g) > 1)
+    got = sorted(sorted(g) for g in near_duplicate_groups(texts, threshold=0.8))
+    assert got == want
+    assert max(len(g) for g in got) >= 250  # the templated answers form one big group
+    assert any(set(g) == {texts.index(t) for t in chain} for g in got)
 
 
 def test_low_diversity() -> None:
