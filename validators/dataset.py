@@ -213,6 +213,39 @@ def near_duplicate_pairs(
     return pairs
 
 
+# Buckets this large (templated texts) are checked with one sparse matrix product per block of rows
+# instead of a Python loop over their k * (k - 1) / 2 pairs.
+BIG_BUCKET = 64
+
+
+def _similar_pairs_in_bucket(members: list[int], sets: list[frozenset], threshold: float) -> Iterator[tuple[int, int]]:
+    """Pairs (a, b), a < b, of `members` whose shingle sets have Jaccard >= threshold (both non-empty)."""
+    from scipy import sparse
+
+    members = [m for m in members if sets[m]]
+    if len(members) < 2:
+        return
+    vocabulary: dict[int, int] = {}
+    rows, cols = [], []
+    for r, m in enumerate(members):
+        for h in sets[m]:
+            rows.append(r)
+            cols.append(vocabulary.setdefault(h, len(vocabulary)))
+    matrix = sparse.csr_matrix(
+        (np.ones(len(rows), dtype=np.int32), (rows, cols)), shape=(len(members), len(vocabulary))
+    )
+    sizes = np.asarray(matrix.sum(axis=1)).ravel()
+    transposed = matrix.T.tocsc()
+    for start in range(0, len(members), 1024):
+        block = (matrix[start : start + 1024] @ transposed).tocoo()
+        i, j = block.row + start, block.col
+        keep = i < j
+        i, j, inter = i[keep], j[keep], block.data[keep]
+        similar = inter >= threshold * (sizes[i] + sizes[j] - inter)
+        for a, b in zip(i[similar].tolist(), j[similar].tolist(), strict=True):
+            yield members[a], members[b]
+
+
 def near_duplicate_groups(
     texts: Sequence[str], *, threshold: float = 0.8, num_perm: int = 128, ngram: int = 3, seed: int = 1
 ) -> list[list[int]]:
@@ -226,6 +259,10 @@ def near_duplicate_groups(
     uf = _UnionFind(len(texts))
     for ordered in _buckets(lsh):
         if len({uf.find(m) for m in ordered}) == 1:
+            continue
+        if len(ordered) >= BIG_BUCKET:
+            for a, b in _similar_pairs_in_bucket(ordered, sets, threshold):
+                uf.union(a, b)
             continue
         for k, a in enumerate(ordered):
             joined = False
