@@ -10,6 +10,7 @@ import contextlib
 import math
 from typing import Any
 
+from . import results
 from .data import IGNORE_INDEX, Collator, Conversation
 
 
@@ -88,7 +89,8 @@ def compare(
 ) -> dict[str, Any]:
     """Base vs adapter: {"base": {loss, perplexity, tokens}, "adapter": {...}, "samples": [...]}.
 
-    Samples hold prompt (messages), reference answer, `before` (base) and `after` (adapter) greedy outputs.
+    Samples are `results.Sample`s: prompt (messages), reference answer, `before` (base) and `after` (adapter)
+    greedy outputs.
     """
     pad = tokenizer.pad_token_id
     prompts = [_prompt_and_reference(c) for c in conversations[:n_samples]]
@@ -97,8 +99,5 @@ def compare(
         before = [generate(model, tokenizer, p, max_new_tokens) for p, _ in prompts]
     adapter = eval_loss(model, features, pad, batch_size)
     after = [generate(model, tokenizer, p, max_new_tokens) for p, _ in prompts]
-    samples = [
-        {"prompt": p, "reference": ref, "before": b, "after": a}
-        for (p, ref), b, a in zip(prompts, before, after, strict=True)
-    ]
+    samples = [results.sample(p, ref, b, a) for (p, ref), b, a in zip(prompts, before, after, strict=True)]
     return {"base": base, "adapter": adapter, "samples": samples}

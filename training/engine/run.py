@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import results
 from .errors import ConfigError, EmptyDatasetError, EngineError, ModelNotFoundError, OutOfMemoryError
 
 Examples = Sequence[Any] | str | Path
@@ -43,15 +44,18 @@ class JobResult:
     cancelled: bool
     adapter_dir: str | None  # None when cancelled
     adapter_size_bytes: int | None
-    metrics: dict[str, Any]  # see run_job
-    samples: list[dict[str, Any]]
+    metrics: results.Metrics  # see run_job
+    samples: list[results.Sample]
     truncation: dict[str, dict[str, int]]  # {"train": TruncationStats, "validation": TruncationStats}
     package_versions: dict[str, str | None]
     config: dict[str, Any]  # the validated config with defaults filled
-    loss_history: list[dict[str, float]]
-    eval_history: list[dict[str, float]]
+    loss_history: list[results.LossPoint]
+    eval_history: list[results.EvalPoint]
     model_card_path: str | None
     target_modules: list[str]
+    # QLoRA: linear layers (full module names) kept in the compute dtype, their shape does not fit the
+    # 4-bit kernels (see quant_limits); [] for LoRA / DoRA and for bases with none.
+    kept_unquantized: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,8 +87,9 @@ def run_job(
 
     metrics: global_step, max_steps, train_loss (session mean), final_loss (last logged), eval_loss (last
     in-training eval), val_loss_base, val_perplexity_base, val_loss_adapter, val_perplexity_adapter,
-    val_tokens, train_examples, validation_examples, tokens_seen, tokens_per_second, train_runtime_seconds,
-    resumed_from_step.
+    val_tokens, train_examples, validation_examples, held_out_examples (validation examples taken from the
+    training examples when the spec has none), tokens_seen, tokens_per_second, train_runtime_seconds,
+    resumed_from_step. The schema (types, labels, display formats) is `results.Metrics` / `METRIC_FIELDS`.
     """
     from .config import validate_config
 
@@ -108,7 +113,7 @@ def run_job(
 def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) -> JobResult:
     from . import artifacts, evaluate
     from .data import build_features, load_conversations, split_validation
-    from .model import build_peft_model, load_tokenizer
+    from .model import build_peft_model, load_tokenizer, quantization_plan, set_cpu_packed_inference
     from .trainer import last_checkpoint, train
 
     base = Path(spec.base_model_path)
@@ -119,8 +124,10 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         raise EmptyDatasetError("The training set is empty")
     if spec.validation_examples is not None:
         val_convs = load_conversations(spec.validation_examples)
+        held_out = 0
     else:
         train_convs, val_convs = split_validation(train_convs, cfg.eval_fraction, cfg.seed)
+        held_out = len(val_convs)
 
     tokenizer = load_tokenizer(spec.base_model_path)
     train_features, train_stats = build_features(tokenizer, train_convs, cfg.max_seq_length, cfg.packing)
@@ -133,31 +140,37 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
     out = Path(spec.output_dir)
     checkpoints = out / "checkpoints"
     resumed = last_checkpoint(checkpoints)
-    model = build_peft_model(spec.base_model_path, cfg, spec.quantized_cache_dir)
+    skip_plan = quantization_plan(spec.base_model_path, cfg.method)  # before loading: known at launch
+    kept_unquantized = sorted(skip_plan.unsupported) if skip_plan else []
+    model = build_peft_model(spec.base_model_path, cfg, spec.quantized_cache_dir, skip_plan)
     targets = sorted(next(iter(model.peft_config.values())).target_modules)
     outcome = train(model, tokenizer, train_features, val_features, cfg, checkpoints, on_progress, should_stop)
-    metrics: dict[str, Any] = {
-        "global_step": outcome.global_step,
-        "max_steps": outcome.max_steps,
-        "train_loss": _clean(outcome.train_loss),
-        "final_loss": _clean(outcome.last_loss),
-        "eval_loss": outcome.eval_history[-1]["eval_loss"] if outcome.eval_history else None,
-        "train_examples": len(train_convs),
-        "validation_examples": len(val_convs),
-        "tokens_seen": outcome.tokens_seen,
-        "tokens_per_second": outcome.tokens_per_second,
-        "train_runtime_seconds": outcome.runtime_seconds,
-        "resumed_from_step": int(resumed.rsplit("-", 1)[-1]) if resumed else None,
-    }
+    loss_history = [results.loss_point(p["step"], p["loss"]) for p in outcome.loss_history]
+    eval_history = [results.eval_point(p["step"], p["eval_loss"]) for p in outcome.eval_history]
+    metrics = results.metrics(
+        global_step=outcome.global_step,
+        max_steps=outcome.max_steps,
+        train_loss=_clean(outcome.train_loss),
+        final_loss=_clean(outcome.last_loss),
+        eval_loss=eval_history[-1]["eval_loss"] if eval_history else None,
+        train_examples=len(train_convs),
+        validation_examples=len(val_convs),
+        held_out_examples=held_out,
+        tokens_seen=outcome.tokens_seen,
+        tokens_per_second=outcome.tokens_per_second,
+        train_runtime_seconds=outcome.runtime_seconds,
+        resumed_from_step=int(resumed.rsplit("-", 1)[-1]) if resumed else None,
+    )
     truncation = {"train": train_stats.to_dict(), "validation": val_stats.to_dict()}
     versions = artifacts.package_versions()
     common = dict(
         package_versions=versions,
         config=cfg.to_dict(),
-        loss_history=outcome.loss_history,
-        eval_history=outcome.eval_history,
+        loss_history=loss_history,
+        eval_history=eval_history,
         truncation=truncation,
         target_modules=targets,
+        kept_unquantized=kept_unquantized,
     )
     if outcome.cancelled:
         result = JobResult(cancelled=True, adapter_dir=None, adapter_size_bytes=None, metrics=metrics,
@@ -165,15 +178,18 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         _write_result(out, result)
         return result
 
+    set_cpu_packed_inference(model, True)  # no optimizer step follows: the fast 4-bit CPU kernel is safe
     comparison = evaluate.compare(
         model, tokenizer, val_features, val_convs, spec.n_samples, spec.max_new_tokens, cfg.batch_size
     )
     metrics.update(
-        val_loss_base=_clean(comparison["base"]["loss"]),
-        val_perplexity_base=_clean(comparison["base"]["perplexity"]),
-        val_loss_adapter=_clean(comparison["adapter"]["loss"]),
-        val_perplexity_adapter=_clean(comparison["adapter"]["perplexity"]),
-        val_tokens=comparison["adapter"]["tokens"],
+        results.metrics(
+            val_loss_base=_clean(comparison["base"]["loss"]),
+            val_perplexity_base=_clean(comparison["base"]["perplexity"]),
+            val_loss_adapter=_clean(comparison["adapter"]["loss"]),
+            val_perplexity_adapter=_clean(comparison["adapter"]["perplexity"]),
+            val_tokens=comparison["adapter"]["tokens"],
+        )
     )
     adapter_dir = artifacts.save_adapter(model, out / "adapter")
     card = artifacts.write_model_card(
@@ -184,6 +200,7 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
             "dataset_hash": spec.dataset_hash,
             "config": cfg.to_dict(),
             "target_modules": targets,
+            "kept_unquantized": kept_unquantized,
             "metrics": metrics,
             "truncation": truncation,
             "package_versions": versions,
