@@ -12,6 +12,8 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
+from .serializers import refused_summary
+
 
 class ApplicationError(Exception):
     """A request that the domain refuses; `message` says what to fix, `extra` holds field errors."""
@@ -41,7 +43,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return None
     if isinstance(exc, exceptions.ValidationError):
         errors = response.data if isinstance(response.data, dict) else {"non_field_errors": response.data}
-        response.data = {"detail": "Invalid input: see errors for each field.", "errors": errors}
+        detail = refused_summary(exc.detail) or "Invalid input: see errors for each field."
+        response.data = {"detail": detail, "errors": errors}
     elif isinstance(response.data, dict) and "detail" in response.data:
         response.data = {"detail": str(response.data["detail"]), "errors": {}}
     return response

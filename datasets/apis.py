@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions as annotation_permissions
-from annotation.apis.common import ERRORS, valid_input
+from annotation.apis.common import ERRORS, StrictInput, valid_input
 from annotation.apis.examples import EXAMPLE_FILTERS
 from annotation.models import ExampleStatus
 from annotation.selectors import ExampleFilters
@@ -95,7 +95,7 @@ class ImportJobOutput(serializers.Serializer):
         return {**empty, **(job.report or {})}
 
 
-class ImportCreateInput(serializers.Serializer):
+class ImportCreateInput(StrictInput):
     file = serializers.FileField(help_text="JSONL, JSON array or CSV, UTF-8.")
     file_format = serializers.ChoiceField(choices=formats.IMPORT_FORMATS, default="auto")
     skip_bad_rows = serializers.BooleanField(
@@ -119,11 +119,11 @@ class ImportCreateInput(serializers.Serializer):
             raise serializers.ValidationError(f"Not valid JSON: {exc.msg}.") from None
 
 
-class ImportMappingInput(serializers.Serializer):
+class ImportMappingInput(StrictInput):
     mapping = serializers.DictField(child=serializers.CharField(allow_blank=True))
 
 
-class ImportRetryInput(serializers.Serializer):
+class ImportRetryInput(StrictInput):
     skip_bad_rows = serializers.BooleanField(required=False, allow_null=True, default=None)
 
 
@@ -245,7 +245,7 @@ class VersionOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class VersionCreateInput(serializers.Serializer):
+class VersionCreateInput(StrictInput):
     notes = serializers.CharField(required=False, allow_blank=True, default="")
     seed = serializers.IntegerField(required=False, min_value=0, help_text="Split seed (default from settings).")
     validation_fraction = serializers.FloatField(required=False, min_value=0, max_value=0.99)

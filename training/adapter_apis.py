@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions
-from annotation.apis.common import ERRORS, ErrorSerializer, valid_input
+from annotation.apis.common import ERRORS, ErrorSerializer, NoInput, StrictInput, valid_input
 
 from . import adapter_selectors as selectors
 from .services import adapters as adapter_services
@@ -37,7 +37,7 @@ class AdapterOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class AdapterUpdateInput(serializers.Serializer):
+class AdapterUpdateInput(StrictInput):
     name = serializers.CharField(required=False, max_length=200)
     archived = serializers.BooleanField(required=False)
     is_active = serializers.BooleanField(required=False)
@@ -59,19 +59,19 @@ class OperationOutput(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
-class CombineSourceInput(serializers.Serializer):
+class CombineSourceInput(StrictInput):
     adapter_id = serializers.IntegerField()
     weight = serializers.FloatField(default=1.0, min_value=-10, max_value=10)
 
 
-class CombineInput(serializers.Serializer):
+class CombineInput(StrictInput):
     name = serializers.CharField(max_length=200)
     method = serializers.ChoiceField(choices=adapter_services.COMBINE_METHODS, default="cat")
     sources = CombineSourceInput(many=True)
     svd_rank = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1024)
 
 
-class RegisterInput(serializers.Serializer):
+class RegisterInput(StrictInput):
     name = serializers.CharField(max_length=200)
 
 
@@ -121,6 +121,7 @@ class AdapterDetailApi(APIView):
 
     @extend_schema(tags=TAG, responses={204: None, **ERRORS}, operation_id="adapters_delete")
     def delete(self, request, project_id: int, adapter_id: int):
+        valid_input(NoInput, request.data)  # takes no fields: refuse any
         adapter = selectors.adapter_get(permissions.project_for(request.user, project_id), adapter_id)
         adapter_services.adapter_delete(adapter=adapter, user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -147,6 +148,7 @@ class AdapterMergeApi(APIView):
         description="Queue a merge of the adapter into its full-precision base model (owners).",
     )
     def post(self, request, project_id: int, adapter_id: int):
+        valid_input(NoInput, request.data)  # takes no fields: refuse any
         adapter = selectors.adapter_get(permissions.project_for(request.user, project_id), adapter_id)
         operation = adapter_services.merge_request(adapter=adapter, user=request.user)
         return Response(OperationOutput(operation).data, status=status.HTTP_202_ACCEPTED)
@@ -212,12 +214,12 @@ class OperationRegisterApi(APIView):
 
 
 # -- generate -------------------------------------------------------------------------------------
-class MessageInput(serializers.Serializer):
+class MessageInput(StrictInput):
     role = serializers.ChoiceField(choices=["system", "user", "assistant"])
     content = serializers.CharField(trim_whitespace=False)
 
 
-class GenerateInput(serializers.Serializer):
+class GenerateInput(StrictInput):
     messages = serializers.JSONField(help_text='[{"role": "user", "content": "…"}]; ends with a user turn')
     adapter = serializers.IntegerField(
         required=False,

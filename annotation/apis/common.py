@@ -1,8 +1,12 @@
-"""Pieces every API module shares: the error body and input parsing."""
+"""Pieces every API module shares: the error body and input parsing (strict: see annotune.serializers)."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
+
+from annotune.serializers import NoInput, StrictInput, valid_input
+
+__all__ = ["ERRORS", "ErrorSerializer", "NoInput", "StrictInput", "valid_input"]
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -11,11 +15,3 @@ class ErrorSerializer(serializers.Serializer):
 
 
 ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
-
-
-def valid_input(serializer_class, data) -> dict:
-    if not isinstance(data, dict):
-        raise serializers.ValidationError({"non_field_errors": ["Send a JSON object."]})
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)

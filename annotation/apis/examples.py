@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from .. import permissions, selectors
 from ..models import Example, ExampleStatus
 from ..services import examples as example_services
-from .common import ERRORS, valid_input
+from .common import ERRORS, NoInput, StrictInput, valid_input
 
 
 class MessageSerializer(serializers.Serializer):
@@ -37,7 +37,7 @@ class ExampleOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class ExampleCreateInput(serializers.Serializer):
+class ExampleCreateInput(StrictInput):
     messages = serializers.JSONField()
     category = serializers.CharField(required=False, allow_blank=True, default="")
     style_tags = serializers.JSONField(required=False, default=list)
@@ -45,7 +45,7 @@ class ExampleCreateInput(serializers.Serializer):
     submit = serializers.BooleanField(required=False, default=False)
 
 
-class ExampleUpdateInput(serializers.Serializer):
+class ExampleUpdateInput(StrictInput):
     version = serializers.IntegerField(help_text="The version you edited; a stale one is refused with 409.")
     messages = serializers.JSONField(required=False)
     category = serializers.CharField(required=False, allow_blank=True)
@@ -53,7 +53,7 @@ class ExampleUpdateInput(serializers.Serializer):
     context = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
 
 
-class ExampleSubmitInput(serializers.Serializer):
+class ExampleSubmitInput(StrictInput):
     version = serializers.IntegerField(required=False)
 
 
@@ -114,6 +114,7 @@ class ExampleDetailApi(APIView):
 
     @extend_schema(responses={204: None, **ERRORS}, operation_id="examples_delete")
     def delete(self, request, project_id: int, example_id: int):
+        valid_input(NoInput, request.data)  # takes no fields: refuse any
         example_services.example_delete(example=_example(request, project_id, example_id), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

@@ -8,10 +8,12 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from training.models import BaseModel
+
 from .. import permissions, selectors
 from ..models import Membership, Role
 from ..services import projects as project_services
-from .common import ERRORS, valid_input
+from .common import ERRORS, NoInput, StrictInput, valid_input
 
 
 class CategorySerializer(serializers.Serializer):
@@ -39,11 +41,21 @@ class ProjectOutput(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class ProjectInput(serializers.Serializer):
+class ProjectInput(StrictInput):
     """Only the shape is checked here; the project service owns the rules and their messages."""
 
     name = serializers.CharField(required=False, max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    base_model = serializers.PrimaryKeyRelatedField(
+        queryset=BaseModel.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Id of a base model (GET /api/v1/base-models/ lists them); null for none.",
+        error_messages={
+            "does_not_exist": "No base model with id {pk_value}; GET /api/v1/base-models/ lists the ids.",
+            "incorrect_type": "A base model id (a number), not {data_type}.",
+        },
+    )
     guidelines = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     default_system_prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
     categories = serializers.JSONField(required=False)
@@ -93,12 +105,12 @@ class MemberOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class MemberInput(serializers.Serializer):
+class MemberInput(StrictInput):
     username = serializers.CharField()
     role = serializers.ChoiceField(choices=Role.choices, default=Role.ANNOTATOR)
 
 
-class MemberRoleInput(serializers.Serializer):
+class MemberRoleInput(StrictInput):
     role = serializers.ChoiceField(choices=Role.choices)
 
 
@@ -133,6 +145,7 @@ class MemberDetailApi(APIView):
 
     @extend_schema(responses={204: None, **ERRORS}, operation_id="members_remove")
     def delete(self, request, project_id: int, user_id: int):
+        valid_input(NoInput, request.data)  # takes no fields: refuse any
         membership = self._membership(request, project_id, user_id)
         project_services.member_remove(membership=membership, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -13,7 +13,7 @@ from ..models import ClaimVerification, Example, Fact, KnowledgeDocument
 from ..services import knowledge as knowledge_services
 from ..services import validation
 from ..services import validation_runs as run_services
-from .common import ERRORS, valid_input
+from .common import ERRORS, NoInput, StrictInput, valid_input
 from .examples import ExampleOutput
 
 
@@ -51,7 +51,7 @@ def _example(request, project_id: int, example_id: int) -> Example:
         raise Http404("No such example in this project.") from None
 
 
-class ValidateInput(serializers.Serializer):
+class ValidateInput(StrictInput):
     messages = serializers.JSONField(help_text='[{"role": "user", "content": "…"}, …]')
     category = serializers.CharField(required=False, allow_blank=True, default="")
     style_tags = serializers.ListField(child=serializers.CharField(), required=False, default=list)
@@ -88,7 +88,7 @@ class ExampleFindingsApi(APIView):
         return Response(_findings_body(example.findings or []))
 
 
-class FixInput(serializers.Serializer):
+class FixInput(StrictInput):
     version = serializers.IntegerField(help_text="The version you saw; a stale one is refused with 409.")
     code = serializers.CharField(help_text="A check code with an auto-fix (see the registry).")
 
@@ -111,7 +111,7 @@ class DocumentOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class DocumentInput(serializers.Serializer):
+class DocumentInput(StrictInput):
     title = serializers.CharField(max_length=200)
     text = serializers.CharField(trim_whitespace=False)
 
@@ -149,6 +149,7 @@ class DocumentDetailApi(APIView):
 
     @extend_schema(responses={204: None, **ERRORS}, operation_id="knowledge_documents_delete")
     def delete(self, request, project_id: int, document_id: int):
+        valid_input(NoInput, request.data)  # takes no fields: refuse any
         knowledge_services.document_delete(document=self._get(request, project_id, document_id), user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -160,7 +161,7 @@ class FactOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class FactInput(serializers.Serializer):
+class FactInput(StrictInput):
     statement = serializers.CharField()
     source = serializers.CharField(required=False, allow_blank=True, default="")
 
@@ -182,6 +183,7 @@ class FactListApi(APIView):
 class FactDetailApi(APIView):
     @extend_schema(responses={204: None, **ERRORS}, operation_id="knowledge_facts_delete")
     def delete(self, request, project_id: int, fact_id: int):
+        valid_input(NoInput, request.data)  # takes no fields: refuse any
         project = permissions.project_for(request.user, project_id)
         try:
             fact = Fact.objects.select_related("project").get(project=project, pk=fact_id)
@@ -200,7 +202,7 @@ class ClaimOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class ClaimInput(serializers.Serializer):
+class ClaimInput(StrictInput):
     claim = serializers.CharField(help_text="The claim text as the fact check reported it (evidence.claim).")
     source = serializers.CharField(max_length=500, help_text="Where the claim was confirmed.")
 
@@ -223,6 +225,7 @@ class ClaimListApi(APIView):
 class ClaimDetailApi(APIView):
     @extend_schema(responses={204: None, **ERRORS}, operation_id="knowledge_claims_delete")
     def delete(self, request, project_id: int, claim_id: int):
+        valid_input(NoInput, request.data)  # takes no fields: refuse any
         project = permissions.project_for(request.user, project_id)
         try:
             verification = ClaimVerification.objects.select_related("project").get(project=project, pk=claim_id)
@@ -252,7 +255,7 @@ class RunDetailOutput(RunOutput):
     report = serializers.JSONField()
 
 
-class RunInput(serializers.Serializer):
+class RunInput(StrictInput):
     dataset_version = serializers.IntegerField(required=False, allow_null=True, default=None)
 
 

@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 from .. import permissions, review_selectors, selectors
 from ..models import Example, ExampleStatus, ReviewDecision
 from ..services import reviews as review_services
-from .common import ERRORS, valid_input
+from .common import ERRORS, StrictInput, valid_input
 from .examples import ExampleOutput
 
 
@@ -68,7 +68,7 @@ def _decide(request, project, example_id: int, decide, **data) -> Response:
 # --- the queue -----------------------------------------------------------------------------------
 
 
-class QueueNextInput(serializers.Serializer):
+class QueueNextInput(StrictInput):
     category = serializers.CharField(required=False, allow_blank=True)
     author = serializers.CharField(required=False, allow_blank=True, help_text="username")
     after = serializers.IntegerField(required=False, help_text="skip: claim the next example after this id")
@@ -115,7 +115,7 @@ class ReviewQueueApi(APIView):
 # --- decisions -----------------------------------------------------------------------------------
 
 
-class CommentInput(serializers.Serializer):
+class CommentInput(StrictInput):
     comment = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
 
 
@@ -123,7 +123,7 @@ class RejectInput(CommentInput):
     reason = serializers.CharField(help_text="one of the project's reject_reasons")
 
 
-class RequestChangesInput(serializers.Serializer):
+class RequestChangesInput(StrictInput):
     comment = serializers.CharField(trim_whitespace=False, help_text="what the author should change")
 
 
@@ -188,7 +188,7 @@ class ExampleReviewsApi(APIView):
         return Response(ReviewOutput(review_selectors.example_reviews(example), many=True).data)
 
 
-class ReopenInput(serializers.Serializer):
+class ReopenInput(StrictInput):
     comment = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
 
 
@@ -217,7 +217,7 @@ class CommentOutput(serializers.Serializer):
     created_at = serializers.DateTimeField()
 
 
-class CommentCreateInput(serializers.Serializer):
+class CommentCreateInput(StrictInput):
     body = serializers.CharField(trim_whitespace=False)
 
 
@@ -253,7 +253,7 @@ class MyWorkApi(APIView):
 # --- bulk actions --------------------------------------------------------------------------------
 
 
-class BulkInput(serializers.Serializer):
+class BulkInput(StrictInput):
     action = serializers.ChoiceField(choices=review_services.BulkAction.ALL)
     example_ids = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=5000)
     status = serializers.ChoiceField(choices=ExampleStatus.choices, required=False)
