@@ -183,6 +183,7 @@ def version_list(request, project_id: int):
         "can_create": can_create,
         "report": report,
         "approved": annotation_selectors.project_status_counts(project).get(ExampleStatus.APPROVED, 0),
+        "can_train": annotation_permissions.can_train(request.user, project),
     }
     return render(request, "datasets/version_list.html", context, status=400 if form.errors else 200)
 
@@ -192,9 +193,13 @@ def version_detail(request, project_id: int, number: int):
     project = annotation_permissions.project_for(request.user, project_id)
     version = selectors.version_get(project, number)
     others = selectors.versions(project).exclude(pk=version.pk).values_list("number", flat=True)
-    return render(
-        request, "datasets/version_detail.html", {"project": project, "version": version, "others": list(others)}
-    )
+    context = {
+        "project": project,
+        "version": version,
+        "others": list(others),
+        "can_train": annotation_permissions.can_train(request.user, project),
+    }
+    return render(request, "datasets/version_detail.html", context)
 
 
 @login_required

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions
-from annotation.apis.common import ERRORS, valid_input
+from annotation.apis.common import ERRORS, NoInput, StrictInput, valid_input
 from annotune.errors import ApplicationError
 
 from . import selectors
@@ -75,11 +75,24 @@ class JobDetailOutput(JobOutput):
         return adapter.pk if adapter is not None else None
 
 
-class LaunchInput(serializers.Serializer):
+class LaunchInput(StrictInput):
     preset = serializers.ChoiceField(choices=list(PRESETS), required=False, allow_null=True)
     config = serializers.JSONField(required=False, allow_null=True, help_text="Fields overriding the preset")
     base_model = serializers.IntegerField(required=False, allow_null=True, help_text="Default: the project's")
-    dataset_version = serializers.IntegerField(required=False, allow_null=True)
+    dataset_version = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="Id of the dataset version to train on (`GET /api/v1/projects/{project_id}/versions/` lists "
+        "them with their train / validation counts); the job's dataset_sha256 is the version's sha256. "
+        "Omitted or null: the project's latest version; a project without any version trains on a snapshot "
+        "of its approved examples (the job's dataset_version is then null).",
+    )
+    snapshot = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="true: train on the approved examples as they are now (a snapshot saved with the job, not a "
+        "dataset version) instead of a version. Cannot be combined with dataset_version.",
+    )
 
 
 class MetricOutput(serializers.Serializer):
@@ -130,8 +143,16 @@ def _launch_arguments(request, project, data: dict) -> dict:
         if base_model is None:
             raise ApplicationError("No such base model.", {"base_model": ["Unknown id."]})
         arguments["base_model"] = base_model
-    if data.get("dataset_version") is not None:
+    if data.get("snapshot"):
+        if data.get("dataset_version") is not None:
+            raise ApplicationError(
+                "Choose either a dataset version or the snapshot of the approved examples, not both.",
+                {"snapshot": ["Leave out dataset_version, or set snapshot to false."]},
+            )
+    elif data.get("dataset_version") is not None:
         arguments["dataset_version"] = _dataset_version(project, data["dataset_version"])
+    else:
+        arguments["dataset_version"] = job_services.latest_version(project)
     return arguments
 
 
@@ -157,7 +178,8 @@ class JobListApi(APIView):
         responses={201: JobDetailOutput, **ERRORS},
         operation_id="training_jobs_launch",
         description="Validate the configuration (preset + overrides), check the memory estimate against the "
-        "training device, snapshot the data and queue the job on the `training` queue.",
+        "training device and queue the job on the `training` queue. The job reads a dataset version: "
+        "`dataset_version` (an id), by default the project's latest version.",
     )
     def post(self, request, project_id: int):
         project = permissions.project_for(request.user, project_id)
@@ -175,6 +197,7 @@ class JobDetailApi(APIView):
 class JobCancelApi(APIView):
     @extend_schema(request=None, responses={200: JobDetailOutput, **ERRORS}, operation_id="training_jobs_cancel")
     def post(self, request, project_id: int, job_id: int):
+        valid_input(NoInput, request.data)  # takes no fields: refuse any
         job = selectors.job_for(request.user, project_id, job_id)
         job = job_services.job_cancel(job=job, user=request.user)
         return Response(JobDetailOutput(job).data)

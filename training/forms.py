@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from django import forms
@@ -44,17 +45,54 @@ def _field_for(name: str, spec: dict[str, Any]) -> forms.Field:
     return forms.FloatField(label=label, required=False, help_text=help_text, widget=forms.NumberInput(attrs))
 
 
+SNAPSHOT = "snapshot"
+SNAPSHOT_LABEL = "Approved examples now (snapshot at launch, not a version)"
+
+
+def split_counts(version: Any) -> str:
+    """The one wording of a version's split, used on every page that shows it."""
+    return f"{version.train_count} train / {version.validation_count} validation"
+
+
+def version_label(version: Any, *, latest: bool = False) -> str:
+    return f"Version {version.number}{' (latest)' if latest else ''} · {split_counts(version)}"
+
+
 class LaunchForm(forms.Form):
+    """`versions`: the project's dataset versions, newest first; the newest is preselected."""
+
+    dataset = forms.ChoiceField(
+        label="Data",
+        widget=forms.RadioSelect,
+        error_messages={
+            "required": "Choose the data to train on: a dataset version.",
+            "invalid_choice": "That dataset version is not in this project; choose one of the listed versions.",
+        },
+    )
     preset = forms.ChoiceField(
         choices=[(name, name.capitalize()) for name in PRESETS], initial="balanced", widget=forms.RadioSelect
     )
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, versions: Sequence[Any] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.versions = {str(v.number): v for v in versions}
+        self.fields["dataset"].choices = [
+            (str(v.number), version_label(v, latest=i == 0)) for i, v in enumerate(versions)
+        ] + [(SNAPSHOT, SNAPSHOT_LABEL)]
+        if versions and "dataset" not in self.initial:
+            self.initial["dataset"] = str(versions[0].number)
         self.config_fields = []
         for name, spec in config_schema()["properties"].items():
             self.fields[f"cfg_{name}"] = _field_for(name, spec)
             self.config_fields.append(f"cfg_{name}")
+
+    def dataset_version(self) -> Any:
+        """The chosen version, or None for the snapshot of the approved examples."""
+        return self.versions.get(self.cleaned_data["dataset"])
+
+    def version_choices(self) -> list[tuple[Any, Any]]:
+        """(radio widget, version or None for the snapshot) for the template."""
+        return [(choice, self.versions.get(str(choice.data["value"]))) for choice in self["dataset"]]
 
     def advanced(self):
         return [self[name] for name in self.config_fields]

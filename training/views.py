@@ -11,9 +11,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import permissions
 from annotune.errors import ApplicationError
+from datasets import selectors as dataset_selectors
 
 from . import selectors
-from .forms import LaunchForm
+from .forms import LaunchForm, split_counts
 from .services import jobs as job_services
 from .services.estimates import GIB, estimate_for, memory_refusal, total_bytes
 
@@ -38,49 +39,79 @@ def job_list(request, project_id: int):
     return render(request, "training/job_list.html", context)
 
 
+def _versions(project) -> list:
+    return list(dataset_selectors.versions(project))
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def job_new(request, project_id: int):
+    """The launch form: which dataset version (latest preselected, or `?version=N`), preset, overrides."""
     project = permissions.project_for(request.user, project_id)
     permissions.require(permissions.can_train(request.user, project), "Only project owners can train adapters.")
-    form = LaunchForm(request.POST or None)
+    versions = _versions(project)
+    initial = {}
+    asked = request.GET.get("version", "")
+    if asked:
+        if any(str(v.number) == asked for v in versions):
+            initial["dataset"] = asked
+        else:
+            flash.error(request, f"This project has no dataset version {asked!r}; the latest one is selected.")
+    form = LaunchForm(request.POST or None, versions=versions, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             job = job_services.job_launch(
-                project=project, user=request.user, preset=form.cleaned_data["preset"], config=form.overrides()
+                project=project,
+                user=request.user,
+                preset=form.cleaned_data["preset"],
+                config=form.overrides(),
+                dataset_version=form.dataset_version(),
             )
         except ApplicationError as exc:
             _apply_errors(form, exc)
         else:
             flash.success(request, f"Training job {job.pk} queued.")
             return redirect("training-job-detail", project_id=project.pk, job_id=job.pk)
-    return render(request, "training/job_new.html", {"project": project, "form": form})
+    context = {"project": project, "form": form, "versions": versions}
+    return render(request, "training/job_new.html", context, status=400 if form.errors else 200)
 
 
 @login_required
 @require_POST
 def job_one_click(request, project_id: int):
-    """The project page's Train button: the balanced preset, the project's base model and approved examples."""
+    """The Train buttons: the latest dataset version, the project's base model, the balanced preset.
+
+    Without a base model: back to the project page with the reason. Without a dataset version: to the
+    versions page (where one is created) with the reason. Never an error page.
+    """
     project = permissions.project_for(request.user, project_id)
     try:
-        job = job_services.job_launch(project=project, user=request.user, preset=job_services.DEFAULT_PRESET)
+        job = job_services.job_launch_latest(project=project, user=request.user)
     except ApplicationError as exc:
         flash.error(request, exc.message)
+        if "dataset_version" in exc.extra and permissions.can_train(request.user, project):
+            return redirect("dataset-versions", project_id=project.pk)
         return redirect("project-detail", project_id=project.pk)
-    flash.success(request, f"Training job {job.pk} queued with the balanced preset.")
+    version = job.dataset_version
+    flash.success(
+        request,
+        f"Training job {job.pk} queued on dataset version {version.number} ({split_counts(version)}) "
+        "with the balanced preset.",
+    )
     return redirect("training-job-detail", project_id=project.pk, job_id=job.pk)
 
 
 @login_required
 @require_POST
 def job_estimate(request, project_id: int):
-    """htmx: the memory / size estimate of what the launch form holds now."""
+    """htmx: the memory / size estimate of what the launch form holds now (the data choice plays no part)."""
     project = permissions.project_for(request.user, project_id)
     permissions.require(permissions.can_train(request.user, project), "Only project owners can train adapters.")
-    form = LaunchForm(request.POST)
+    form = LaunchForm(request.POST, versions=_versions(project))
     context = {"project": project, "device_gib": settings.TRAINING_DEVICE_MEMORY_MB / 1024}
     try:
-        if not form.is_valid():
+        form.is_valid()
+        if any(name != "dataset" for name in form.errors):
             raise ApplicationError("Fix the highlighted fields to see an estimate.")
         if project.base_model is None:
             raise ApplicationError("Choose a base model in the project settings first.")

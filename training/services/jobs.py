@@ -44,7 +44,10 @@ def resolve_config(*, preset: str | None, config: dict[str, Any] | None) -> dict
 def _data_for_launch(project: Project, dataset_version: Any) -> dict[str, Any]:
     if dataset_version is not None:
         if dataset_version.project_id != project.pk:
-            raise ApplicationError("That dataset version belongs to another project.", {"dataset_version": ["?"]})
+            raise ApplicationError(
+                "That dataset version belongs to another project.",
+                {"dataset_version": ["Choose a version of this project."]},
+            )
         if not dataset_version.train_count:
             raise ApplicationError(
                 "This dataset version has no training examples.", {"dataset_version": ["Nothing to train on."]}
@@ -66,6 +69,42 @@ def _data_for_launch(project: Project, dataset_version: Any) -> dict[str, Any]:
     return {"snapshot": snapshot}
 
 
+def _base_model_for(project: Project, base_model: BaseModel | None) -> BaseModel:
+    base_model = base_model or project.base_model
+    if base_model is None:
+        raise ApplicationError(
+            "Choose a base model for this project before training.", {"base_model": ["No base model chosen."]}
+        )
+    return base_model
+
+
+NO_VERSION = (
+    "Create a dataset version first: training reads only dataset versions "
+    "(a version snapshots the approved examples with a fixed train / validation split)."
+)
+
+
+def latest_version(project: Project) -> Any:
+    """The project's newest dataset version, or None."""
+    from datasets.models import DatasetVersion
+
+    return DatasetVersion.objects.filter(project=project).order_by("-number").first()
+
+
+def job_launch_latest(*, project: Project, user, preset: str = DEFAULT_PRESET) -> TrainingJob:
+    """One click: the project's latest dataset version, its base model and the (balanced) preset.
+
+    Refuses, in this order: non-owners, a project without a base model, a project without a version
+    (the error's extra names `dataset_version` so pages can link to the versions page).
+    """
+    permissions.require(permissions.can_train(user, project), "Only project owners can train adapters.")
+    _base_model_for(project, None)
+    version = latest_version(project)
+    if version is None:
+        raise ApplicationError(NO_VERSION, {"dataset_version": ["The project has no dataset version yet."]})
+    return job_launch(project=project, user=user, preset=preset, dataset_version=version)
+
+
 def job_launch(
     *,
     project: Project,
@@ -82,11 +121,7 @@ def job_launch(
     configuration, an empty dataset, and a job whose memory estimate clearly exceeds the device.
     """
     permissions.require(permissions.can_train(user, project), "Only project owners can train adapters.")
-    base_model = base_model or project.base_model
-    if base_model is None:
-        raise ApplicationError(
-            "Choose a base model for this project before training.", {"base_model": ["No base model chosen."]}
-        )
+    base_model = _base_model_for(project, base_model)
     if preset is None and config is None:
         preset = DEFAULT_PRESET
     full_config = resolve_config(preset=preset, config=config)
