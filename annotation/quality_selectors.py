@@ -100,9 +100,11 @@ def report_view(project: Project, report: dict[str, Any] | None) -> dict[str, An
             "shares": [v.get("share", 0) for v in annotators.values()],
         },
     }
+    n_examples = stats.get("n_examples", 0)
     return {
         "summary": report.get("summary") or {},
-        "n_examples": stats.get("n_examples", 0),
+        "n_examples": n_examples,
+        "pool": pool_size_view(n_examples),
         "findings": report.get("findings") or [],
         "charts": charts,
         "categories": categories,
@@ -115,6 +117,33 @@ def report_view(project: Project, report: dict[str, Any] | None) -> dict[str, An
         "fact_checks": [{**f, "preview": previews.get(_int(f.get("example")), "")} for f in fact_checks[:200]],
         "fact_check_ran": report.get("fact_check_ran", False),
         "tokenizer": report.get("tokenizer", ""),
+    }
+
+
+def pool_size_view(n_examples: int) -> dict[str, Any]:
+    """Whether the pool is big enough for the statistical dataset checks (balance, dominance, outliers).
+
+    Below the threshold those checks do not run, so "0 warnings" would read as an all-clear it is not.
+    """
+    from validators import DatasetThresholds
+
+    minimum = DatasetThresholds().min_examples
+    too_small = n_examples < minimum
+    return {
+        "too_small": too_small,
+        "minimum": minimum,
+        "message": (
+            f"Only {n_examples} approved example{'' if n_examples == 1 else 's'}: too few to judge balance; "
+            f"these checks start at {minimum}."
+            if too_small
+            else ""
+        ),
+        "skipped": (
+            "Category balance, general-data share, annotator dominance, style-tag coverage, length outliers "
+            "and diversity are not judged yet; the shares below are shown as they are, not as findings."
+            if too_small
+            else ""
+        ),
     }
 
 
