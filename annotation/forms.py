@@ -7,7 +7,7 @@ from typing import Any
 
 from django import forms
 
-from training.models import BaseModel
+from training.models import BaseModel, BaseModelStatus
 
 from .models import Project, Role
 
@@ -21,7 +21,11 @@ class ProjectForm(forms.Form):
         strip=False,
         help_text="Markdown. Shown to annotators and reviewers next to their work.",
     )
-    base_model = forms.ModelChoiceField(queryset=BaseModel.objects.all(), required=False, empty_label="(none yet)")
+    base_model = forms.ModelChoiceField(
+        queryset=BaseModel.objects.filter(status=BaseModelStatus.READY),  # not models still building or failed
+        required=False,
+        empty_label="(none yet)",
+    )
     default_system_prompt = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, strip=False)
     categories = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}),

@@ -106,3 +106,11 @@ _PROJECT_WITH_ROLE = (
 def require(allowed: bool, message: str) -> None:
     if not allowed:
         raise PermissionDenied(message)
+
+
+def can_manage_base_models(user) -> bool:
+    """The base-model registry (list, add, build a tiny model): staff, and anyone who owns a project
+    (an owner picks the base model in the project settings and needs a way to get one)."""
+    if not user.is_authenticated:
+        return False
+    return user.is_staff or user.is_superuser or Membership.objects.filter(user_id=user.pk, role=Role.OWNER).exists()

@@ -15,6 +15,7 @@ urlpatterns = [
     path("projects/", include("annotation.urls")),
     path("projects/", include("training.urls")),
     path("projects/", include("training.adapter_urls")),
+    path("base-models/", include("training.base_model_urls")),
     path("api/v1/", include("annotation.api_urls")),
     path("api/v1/", include("training.api_urls")),
     path("api/v1/", include("training.adapter_api_urls")),

@@ -6,14 +6,36 @@ from django.conf import settings
 from django.db import models
 
 
+class BaseModelStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    BUILDING = "building", "Building"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
 class BaseModel(models.Model):
-    """A model adapters are trained on: an HF hub id or a local folder, loaded offline where configured."""
+    """A model adapters are trained on: an HF hub id or a local folder, loaded offline where configured.
+
+    Rows added by hand are ready at once (checked before they are created); a tiny model built by a
+    worker is a row first (queued → building → ready | failed), so the page can show its progress.
+    """
 
     name = models.CharField(max_length=200, unique=True)
-    source = models.CharField(max_length=500, help_text="HF hub id or local path")
+    source = models.CharField(max_length=500, help_text="HF hub id or local path (what training loads)")
+    requested_source = models.CharField(
+        max_length=500, blank=True, help_text="What the user entered, when `source` is a folder prepared from it"
+    )
     architecture = models.CharField(max_length=100, blank=True)
     parameter_count = models.BigIntegerField(null=True, blank=True)
     has_chat_template = models.BooleanField(default=False)
+    template_note = models.CharField(max_length=500, blank=True, help_text="Why the default chat template applies")
+    status = models.CharField(
+        max_length=20, choices=BaseModelStatus.choices, default=BaseModelStatus.READY, db_index=True
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True, help_text="Why the build failed")
+    build_arch = models.CharField(max_length=20, blank=True, help_text="Tiny model build: architecture")
+    build_size = models.CharField(max_length=20, blank=True, help_text="Tiny model build: size")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -21,6 +43,18 @@ class BaseModel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_ready(self) -> bool:
+        return self.status == BaseModelStatus.READY
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (BaseModelStatus.QUEUED, BaseModelStatus.BUILDING)
+
+    @property
+    def shown_source(self) -> str:
+        return self.requested_source or self.source
 
 
 class JobStatus(models.TextChoices):

@@ -1,58 +1,213 @@
-"""Register base models: a local folder or an HF hub id, described by the engine (config only, no weights)."""
+"""Register base models: a local folder or an HF hub id checked in a child process, or a tiny model built
+by a worker. The web process never imports torch: checks run in `base_model_probe` as a subprocess,
+builds in a Celery task (or a management command)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
+from annotation import permissions
 from annotune.errors import ApplicationError
 
-from ..models import BaseModel
+from ..models import BaseModel, BaseModelStatus
+from .base_model_probe import check_folder, looks_like_path
+
+S = BaseModelStatus
+# A build that has said "building" for this long lost its worker: it may be requested again.
+STALE_BUILD = timedelta(minutes=30)
+# What each tiny size is for (the engine's SIZES say how big; this says why you would pick one).
+SIZE_DESCRIPTIONS = {
+    "test": "~0.2M parameters, builds in a second; for automated tests, learns nothing useful",
+    "small": "~4M parameters, builds in a few seconds; trains on a CPU in about a minute (the default)",
+    "bench": "~100M parameters, builds in about a minute; slow to train without a GPU",
+    "large": "~0.75B parameters, several minutes and ~3 GB of disk; for memory benchmarks",
+}
 
 
-def describe_in_subprocess(source: str) -> dict[str, Any]:
-    """The engine's `describe_model` in a process of its own (callers may be web processes: no torch here)."""
-    code = (
-        "import json, sys; from training.engine.tiny import describe_model; "
-        "print(json.dumps(describe_model(sys.argv[1])))"
-    )
+def size_description(size: str) -> str:
+    from ..engine.tiny import SIZES
+
+    if size in SIZE_DESCRIPTIONS:
+        return SIZE_DESCRIPTIONS[size]
+    hidden, layers, *_ = SIZES[size]
+    return f"hidden size {hidden}, {layers} layers"
+
+
+def tiny_size_choices() -> list[dict[str, str]]:
+    """[{"size", "description"}] for every size the engine can build, smallest first."""
+    from ..engine.tiny import SIZES
+
+    return [{"size": size, "description": size_description(size)} for size in SIZES]
+
+
+def default_tiny_name() -> str:
+    from ..engine.tiny import DEFAULT_ARCH, DEFAULT_SIZE
+
+    return f"tiny-{DEFAULT_ARCH}-{DEFAULT_SIZE}"
+
+
+# --- checking a model in a child process -----------------------------------------------------------
+
+
+def describe_in_subprocess(source: str, *, prepared_dir: str | Path | None = None) -> dict[str, Any]:
+    """Check `source` with `base_model_probe` in a process of its own (callers may be web processes).
+
+    Returns the facts (architecture, parameter_count, has_chat_template, template_note, load_path);
+    raises ApplicationError naming the problem ("no config.json in /x", "tokenizer could not be read: …").
+    """
+    command = [sys.executable, "-m", "training.services.base_model_probe", source]
+    if settings.TRAINING_HF_OFFLINE:
+        command.append("--offline")
+    if prepared_dir is not None:
+        command += ["--prepared-dir", str(prepared_dir)]
     env = {**os.environ, "HF_HUB_OFFLINE": "1" if settings.TRAINING_HF_OFFLINE else "0"}
-    completed = subprocess.run(
-        [sys.executable, "-c", code, source],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    if completed.returncode != 0:
+    try:
+        completed = subprocess.run(  # noqa: S603 - our own module, arguments as a list
+            command, cwd=settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=300, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise ApplicationError(
+            f"Checking {source} took more than 5 minutes; nothing was added.", {"source": ["The check timed out."]}
+        ) from None
+    lines = completed.stdout.strip().splitlines()
+    answer: dict[str, Any] | None = None
+    if completed.returncode == 0 and lines:
+        try:
+            answer = json.loads(lines[-1])
+        except json.JSONDecodeError:
+            answer = None
+    if answer is None:
         last = (completed.stderr.strip().splitlines() or ["unknown error"])[-1]
         raise ApplicationError(f"Cannot read a model at {source}: {last}", {"source": [last]})
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    if not answer.get("ok"):
+        message = answer.get("message") or "unknown problem"
+        raise ApplicationError(f"Cannot use {source}: {message}", {answer.get("field") or "source": [message]})
+    return answer["facts"]
+
+
+def _prepared_dir(name: str) -> Path:
+    """Where a model without chat template gets its prepared folder (one per name, never shared)."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.")[:60] or "model"
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return Path(settings.TRAINING_MODELS_DIR) / "prepared" / f"{slug}-{digest}"
+
+
+def _clean_add(name: Any, source: Any) -> tuple[str, str]:
+    errors: dict[str, list[str]] = {}
+    source = source.strip() if isinstance(source, str) else ""
+    name = name.strip() if isinstance(name, str) else ""
+    if not source:
+        errors["source"] = ["Give a Hugging Face hub id (like org/model) or the path of a local model folder."]
+    elif len(source) > 450 or "\x00" in source or "\n" in source:
+        errors["source"] = ["A hub id or folder path of at most 450 characters, on one line."]
+    elif looks_like_path(source):
+        folder = Path(source).expanduser()
+        source = str(folder if folder.is_absolute() else Path(settings.BASE_DIR) / folder)
+    if source and not errors and not name:
+        name = source.rstrip("/\\").replace("\\", "/").split("/")[-1]
+    if len(name) > 200 or "\x00" in name:
+        errors["name"] = ["A name of at most 200 characters."]
+    elif name and BaseModel.objects.filter(name=name).exists():
+        errors["name"] = [f"A base model named “{name}” exists already; choose another name."]
+    if errors:
+        first = next(iter(errors.values()))[0]
+        raise ApplicationError(f"The base model was not added: {first}", errors)
+    return name, source
+
+
+def base_model_add(*, user, name: Any = "", source: Any) -> BaseModel:
+    """Check `source` (hub id in the local cache, or a folder) in a child process and register it.
+
+    A tokenizer without chat template gets the default template (see `base_model_probe`), and the row
+    says so. Nothing is created when a check fails.
+    """
+    permissions.require(permissions.can_manage_base_models(user), "Only staff and project owners can add base models.")
+    name, source = _clean_add(name, source)
+    if looks_like_path(source):
+        try:
+            check_folder(Path(source))  # the quick answers without starting a process
+        except ValueError as exc:
+            raise ApplicationError(f"Cannot use {source}: {exc}", {"source": [str(exc)]}) from None
+    prepared = _prepared_dir(name)
+    facts = describe_in_subprocess(source, prepared_dir=prepared)
+    load_path = facts.get("load_path") or ""
+    try:
+        with transaction.atomic():
+            return BaseModel.objects.create(
+                name=name,
+                source=load_path or source,
+                requested_source=source if load_path else "",
+                architecture=facts.get("architecture") or "",
+                parameter_count=facts.get("parameter_count"),
+                has_chat_template=bool(facts.get("has_chat_template")),
+                template_note=(facts.get("template_note") or "")[:500],
+                status=S.READY,
+                status_changed_at=timezone.now(),
+            )
+    except IntegrityError:
+        if load_path:
+            shutil.rmtree(load_path, ignore_errors=True)
+        raise ApplicationError(
+            f"A base model named “{name}” was added a moment ago; choose another name.",
+            {"name": ["This name is taken."]},
+        ) from None
+
+
+# --- registering what the engine describes ---------------------------------------------------------
 
 
 @transaction.atomic
-def base_model_register(*, name: str, source: str, facts: dict[str, Any] | None = None) -> BaseModel:
-    """Create or update the base model row `name` with what the engine says about `source`."""
+def base_model_register(
+    *, name: str, source: str, facts: dict[str, Any] | None = None, arch: str = "", size: str = ""
+) -> BaseModel:
+    """Create or update the base model row `name` with what the engine says about `source` (ready)."""
     facts = facts if facts is not None else describe_in_subprocess(source)
     model, _ = BaseModel.objects.update_or_create(
         name=name,
         defaults={
-            "source": source,
+            "source": facts.get("load_path") or source,
+            "requested_source": source if facts.get("load_path") else "",
             "architecture": facts.get("architecture", ""),
             "parameter_count": facts.get("parameter_count"),
             "has_chat_template": bool(facts.get("has_chat_template")),
+            "template_note": (facts.get("template_note") or "")[:500],
+            "status": S.READY,
+            "status_changed_at": timezone.now(),
+            "error": "",
+            "build_arch": arch,
+            "build_size": size,
         },
     )
     return model
+
+
+def _clean_tiny(arch: Any, size: Any) -> tuple[str, str]:
+    from ..engine.tiny import ARCHITECTURES, SIZES
+
+    if arch not in ARCHITECTURES:
+        raise ApplicationError(
+            f"Unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}.",
+            {"arch": [f"Choose one of {', '.join(ARCHITECTURES)}."]},
+        )
+    if size not in SIZES:
+        choices = ", ".join(SIZES)
+        raise ApplicationError(
+            f"Unknown size {size!r}; choose one of {choices}.", {"size": [f"Choose one of {choices}."]}
+        )
+    return arch, size
 
 
 def tiny_model_create(*, arch: str, size: str = "test", name: str | None = None) -> BaseModel:
@@ -60,13 +215,97 @@ def tiny_model_create(*, arch: str, size: str = "test", name: str | None = None)
 
     Imports torch: call it from a management command or a worker, never from a web request.
     """
-    from ..engine.tiny import ARCHITECTURES, SIZES, build_tiny_model
+    from ..engine.tiny import build_tiny_model
 
-    if arch not in ARCHITECTURES:
-        raise ApplicationError(f"Unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}.")
-    if size not in SIZES:
-        raise ApplicationError(f"Unknown size {size!r}; choose one of {', '.join(SIZES)}.")
+    arch, size = _clean_tiny(arch, size)
     name = name or f"tiny-{arch}-{size}"
     folder = Path(settings.TRAINING_MODELS_DIR) / name
     facts = build_tiny_model(folder, arch=arch, size=size)
-    return base_model_register(name=name, source=str(folder), facts=facts)
+    return base_model_register(name=name, source=str(folder), facts=facts, arch=arch, size=size)
+
+
+def default_tiny_model_ensure() -> tuple[BaseModel, bool]:
+    """The default tiny model (DEFAULT_ARCH / DEFAULT_SIZE), built once: (row, built now?).
+
+    A ready row whose folder still holds its config is reused; anything else is (re)built here.
+    Imports torch: management commands and workers only.
+    """
+    from ..engine.tiny import DEFAULT_ARCH, DEFAULT_SIZE
+
+    row = BaseModel.objects.filter(name=default_tiny_name()).first()
+    if row is not None and row.is_ready and (Path(row.source) / "config.json").is_file():
+        return row, False
+    return tiny_model_create(arch=DEFAULT_ARCH, size=DEFAULT_SIZE), True
+
+
+# --- building a tiny model in a worker -------------------------------------------------------------
+
+
+def tiny_build_request(*, user, size: Any, arch: Any = None) -> BaseModel:
+    """Queue a tiny model build (row "queued"; the task runs after the commit). Web-safe: no torch."""
+    from ..engine.tiny import DEFAULT_ARCH
+    from ..tasks import build_tiny_base_model
+
+    permissions.require(
+        permissions.can_manage_base_models(user), "Only staff and project owners can build base models."
+    )
+    arch, size = _clean_tiny(DEFAULT_ARCH if arch in (None, "") else arch, size)
+    name = f"tiny-{arch}-{size}"
+    now = timezone.now()
+    with transaction.atomic():
+        row = BaseModel.objects.select_for_update().filter(name=name).first()
+        if row is not None and row.is_ready:
+            raise ApplicationError(
+                f"“{name}” is built already and ready: choose it as the base model in a project's settings.",
+                {"size": ["Built already; pick another size to build a second model."]},
+            )
+        stale = row is not None and row.status_changed_at is not None and now - row.status_changed_at > STALE_BUILD
+        if row is not None and row.is_pending and not stale:
+            raise ApplicationError(f"“{name}” is being built already; its status below updates by itself.")
+        fields = {
+            "source": str(Path(settings.TRAINING_MODELS_DIR) / name),
+            "requested_source": "",
+            "status": S.QUEUED,
+            "status_changed_at": now,
+            "error": "",
+            "build_arch": arch,
+            "build_size": size,
+        }
+        if row is None:
+            row = BaseModel.objects.create(name=name, **fields)
+        else:
+            BaseModel.objects.filter(pk=row.pk).update(**fields)
+            row.refresh_from_db()
+        row_id = row.pk
+        transaction.on_commit(lambda: build_tiny_base_model.delay(row_id))
+    return row
+
+
+def tiny_build_run(*, base_model_id: int) -> str:
+    """Worker: claim the queued build, build with the engine, end "ready" or "failed" with the reason."""
+    from ..engine.tiny import build_tiny_model
+
+    claimed = BaseModel.objects.filter(pk=base_model_id, status=S.QUEUED).update(
+        status=S.BUILDING, status_changed_at=timezone.now(), error=""
+    )
+    if claimed != 1:
+        return "not queued"
+    row = BaseModel.objects.get(pk=base_model_id)
+    try:
+        arch, size = _clean_tiny(row.build_arch, row.build_size)
+        facts = build_tiny_model(Path(row.source), arch=arch, size=size)
+    except ApplicationError as exc:
+        reason = exc.message
+    except Exception as exc:  # noqa: BLE001 - any failure is shown on the row, with its type
+        reason = f"{type(exc).__name__}: {exc}"
+    else:
+        BaseModel.objects.filter(pk=row.pk, status=S.BUILDING).update(
+            architecture=facts.get("architecture", ""),
+            parameter_count=facts.get("parameter_count"),
+            has_chat_template=bool(facts.get("has_chat_template")),
+            status=S.READY,
+            status_changed_at=timezone.now(),
+        )
+        return "ready"
+    BaseModel.objects.filter(pk=row.pk).update(status=S.FAILED, status_changed_at=timezone.now(), error=reason[:2000])
+    return "failed"
