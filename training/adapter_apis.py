@@ -6,7 +6,13 @@ from django.conf import settings
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,10 +21,25 @@ from annotation import permissions
 from annotation.apis.common import ERRORS, ErrorSerializer, NoInput, StrictInput, valid_input
 
 from . import adapter_selectors as selectors
+from .engine import results
 from .services import adapters as adapter_services
 from .services import generation as generation_services
 
 TAG = ["adapters"]
+
+
+class SampleMessageOutput(serializers.Serializer):
+    role = serializers.CharField()
+    content = serializers.CharField()
+
+
+class SampleOutput(serializers.Serializer):
+    """`training.engine.results.Sample`: a validation prompt answered by the base and by the adapter."""
+
+    prompt = SampleMessageOutput(many=True)
+    reference = serializers.CharField()
+    before = serializers.CharField(help_text="The base model's greedy answer")
+    after = serializers.CharField(help_text="The adapter's greedy answer")
 
 
 class AdapterOutput(serializers.Serializer):
@@ -28,13 +49,17 @@ class AdapterOutput(serializers.Serializer):
     method = serializers.CharField()
     job = serializers.IntegerField(source="job_id", allow_null=True)
     size_bytes = serializers.IntegerField()
-    metrics = serializers.DictField()
-    samples = serializers.ListField(child=serializers.DictField())
+    metrics = serializers.DictField(help_text="training.engine.results.Metrics")
+    samples = serializers.SerializerMethodField()
     lineage = serializers.DictField()
     is_active = serializers.BooleanField()
     archived = serializers.BooleanField()
     created_by = serializers.CharField(source="created_by.username", allow_null=True, default=None)
     created_at = serializers.DateTimeField()
+
+    @extend_schema_field(SampleOutput(many=True))
+    def get_samples(self, adapter) -> list[dict]:
+        return SampleOutput(results.samples(adapter.samples), many=True).data
 
 
 class AdapterUpdateInput(StrictInput):

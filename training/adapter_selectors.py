@@ -9,10 +9,8 @@ from django.http import Http404
 
 from annotation.models import Project
 
+from .engine import results
 from .models import Adapter, AdapterOperation, GenerationRequest
-
-# Lineage keys shown as the adapter's configuration when it has a training config.
-METRIC_ORDER = ("train_loss", "eval_loss", "validation_loss", "perplexity", "base_perplexity")
 
 
 def adapter_list(project: Project, *, include_archived: bool = False) -> QuerySet[Adapter]:
@@ -56,18 +54,45 @@ def _scalar_metrics(adapter: Adapter) -> dict[str, Any]:
     return {k: v for k, v in (adapter.metrics or {}).items() if isinstance(v, int | float | str | None)}
 
 
+def adapter_row(adapter: Adapter) -> dict[str, Any]:
+    """An adapter with its display-ready figures (the registry list)."""
+    return {
+        "adapter": adapter,
+        "metrics": results.display_metrics(adapter.metrics, keys=results.HEADLINE_METRICS),
+        "size": results.format_bytes(adapter.size_bytes),
+        "samples": len(results.samples(adapter.samples)),
+    }
+
+
+def adapter_display(adapter: Adapter) -> dict[str, Any]:
+    """The adapter page's figures: metric rows, samples as conversation turns, size."""
+    return {
+        "metrics": results.display_metrics(adapter.metrics),
+        "samples": results.samples(adapter.samples),
+        "size": results.format_bytes(adapter.size_bytes),
+    }
+
+
 def adapter_compare(a: Adapter, b: Adapter) -> dict[str, list[dict[str, Any]]]:
-    """Config rows (with a `differs` flag) and metric rows side by side."""
+    """Config rows (with a `differs` flag) and metric rows side by side (raw values and display text)."""
     config_a, config_b = adapter_config_view(a), adapter_config_view(b)
     config = [
         {"key": key, "a": config_a.get(key), "b": config_b.get(key), "differs": config_a.get(key) != config_b.get(key)}
         for key in dict.fromkeys([*config_a, *config_b])
     ]
     metrics_a, metrics_b = _scalar_metrics(a), _scalar_metrics(b)
-    keys = sorted(
-        set(metrics_a) | set(metrics_b), key=lambda k: (METRIC_ORDER.index(k) if k in METRIC_ORDER else 99, k)
-    )
-    metrics = [{"key": k, "a": metrics_a.get(k), "b": metrics_b.get(k)} for k in keys]
+    keys = sorted(set(metrics_a) | set(metrics_b), key=results.metric_order)
+    metrics = [
+        {
+            "key": k,
+            "label": results.metric_label(k),
+            "a": metrics_a.get(k),
+            "b": metrics_b.get(k),
+            "a_text": results.format_metric(k, metrics_a.get(k)),
+            "b_text": results.format_metric(k, metrics_b.get(k)),
+        }
+        for k in keys
+    ]
     return {"config": config, "metrics": metrics}
 
 

@@ -14,6 +14,7 @@ from annotune.errors import ApplicationError
 from datasets import selectors as dataset_selectors
 
 from . import selectors
+from .engine import results
 from .forms import LaunchForm, split_counts
 from .services import jobs as job_services
 from .services.estimates import GIB, estimate_for, memory_refusal, total_bytes
@@ -139,23 +140,54 @@ def job_estimate(request, project_id: int):
 
 
 def _job_context(request, project_id: int, job_id: int) -> dict:
+    """The job page and its progress panel: display-ready rows built from the engine's result schema."""
     job = selectors.job_for(request.user, project_id, job_id)
+    adapter = getattr(job, "adapter", None)
+    raw_metrics = (adapter.metrics if adapter is not None else None) or (job.result or {}).get("metrics") or {}
     return {
         "project": job.project,
         "job": job,
-        "adapter": getattr(job, "adapter", None),
+        "adapter": adapter,
         "can_train": permissions.can_train(request.user, job.project),
+        "outcome": results.job_outcome(
+            status=job.status,
+            step=job.step,
+            max_steps=job.max_steps,
+            raw_metrics=raw_metrics,
+            error=job.error,
+            error_code=job.error_code,
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            resumed_from_step=job.resumed_from_step,
+        ),
+        "counts": results.example_counts(
+            raw_metrics, launched_train=job.train_examples, launched_validation=job.validation_examples
+        ),
+        "live": {
+            "loss": results.format_metric("final_loss", job.loss),
+            "eval_loss": results.format_metric("eval_loss", job.eval_loss),
+            "learning_rate": results.format_learning_rate(job.learning_rate),
+            "tokens_per_second": results.format_metric("tokens_per_second", job.tokens_per_second),
+            "eta": results.format_seconds(job.eta_seconds),
+        },
+        "metric_rows": results.display_metrics(raw_metrics),
+        "samples": results.samples(adapter.samples) if adapter is not None else [],
+        "adapter_size": results.format_bytes(adapter.size_bytes) if adapter is not None else "",
     }
 
 
 @login_required
 def job_detail(request, project_id: int, job_id: int):
-    return render(request, "training/job_detail.html", _job_context(request, project_id, job_id))
+    context = _job_context(request, project_id, job_id)
+    # Flash messages ("Training job 3 queued.") go into the progress panel, which the next poll replaces.
+    context["notices"] = list(flash.get_messages(request))
+    context["messages"] = ()
+    return render(request, "training/job_detail.html", context)
 
 
 @login_required
 def job_progress(request, project_id: int, job_id: int):
-    """htmx: the progress panel, polled while the job is active."""
+    """htmx: the progress panel, polled while the job is active (and its final state once it ended)."""
     return render(request, "training/_progress.html", _job_context(request, project_id, job_id))
 
 
@@ -164,7 +196,7 @@ def job_metrics(request, project_id: int, job_id: int):
     job = selectors.job_for(request.user, project_id, job_id)
     after = request.GET.get("after", "")
     rows = selectors.job_metrics(job, after_step=int(after) if after.isdigit() else None)
-    points = list(rows.values("step", "loss", "eval_loss"))
+    points = list(rows.values("step", "loss", "eval_loss", "learning_rate"))
     return JsonResponse({"status": job.status, "points": points})
 
 

@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from .. import runner
+from ..engine import results
 from ..models import Adapter, JobStatus, TrainingJob, TrainingMetric
 
 log = logging.getLogger(__name__)
@@ -171,13 +172,24 @@ def _execute(job: TrainingJob, reporter: JobReporter) -> str:
         "quantized_cache_dir": str(settings.TRAINING_QUANTIZED_DIR),
     }
     outcome = run_spec(spec, reporter=reporter)
+    return finish_outcome(reporter, outcome, output_dir)
+
+
+def finish_outcome(reporter: JobReporter, outcome: runner.ChildOutcome, output_dir: Path) -> str:
+    """Store how the engine run ended on the job (and its adapter); `output_dir` is the engine's output folder."""
+    job, folder = reporter.job, output_dir.parent
     if reporter.lost:
         return "lost"
     if outcome.status == runner.SUCCEEDED:
         return _finish_succeeded(reporter, outcome, output_dir)
     if outcome.status == runner.CANCELLED:
-        reporter.line("cancelled" + (" (killed after the grace period)" if outcome.killed else ""))
-        _finish(reporter, JobStatus.CANCELLED, result=outcome.result or {})
+        step = (outcome.result or {}).get("metrics", {}).get("global_step")
+        reporter.line(
+            "cancelled"
+            + (f" at step {step}" if step is not None else "")
+            + (" (killed after the grace period)" if outcome.killed else "")
+        )
+        _finish(reporter, JobStatus.CANCELLED, result=_stored_result(outcome.result or {}))
         shutil.rmtree(folder, ignore_errors=True)
         return "cancelled"
     if outcome.status == runner.FAILED:
@@ -226,6 +238,22 @@ def _finish_failed(reporter: JobReporter, code: str, message: str) -> str:
     return "failed"
 
 
+def _stored_result(result: dict[str, Any]) -> dict[str, Any]:
+    """The engine's JobResult as stored on the job: samples and histories normalised through the schema."""
+    stored = dict(result)
+    stored["samples"] = results.samples(result.get("samples"))
+    stored["loss_history"] = [
+        results.loss_point(p["step"], p["loss"]) for p in result.get("loss_history") or [] if p.get("loss") is not None
+    ]
+    stored["eval_history"] = [
+        results.eval_point(p["step"], p["eval_loss"])
+        for p in result.get("eval_history") or []
+        if p.get("eval_loss") is not None
+    ]
+    stored["metrics"] = dict(result.get("metrics") or {})
+    return stored
+
+
 def _adapter_folder(result: dict[str, Any], output_dir: Path) -> Path:
     for key in ("adapter_dir", "adapter_path", "final_dir"):
         if result.get(key):
@@ -234,7 +262,7 @@ def _adapter_folder(result: dict[str, Any], output_dir: Path) -> Path:
 
 
 def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, output_dir: Path) -> str:
-    job, result = reporter.job, outcome.result or {}
+    job, result = reporter.job, _stored_result(outcome.result or {})
     source = _adapter_folder(result, output_dir)
     if not (source / "adapter_config.json").is_file():
         return _finish_failed(reporter, "internal", f"The engine reported success but wrote no adapter in {source}.")
@@ -273,8 +301,8 @@ def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, outpu
             method=job.method,
             storage_path=prefix,
             size_bytes=int(result.get("adapter_size_bytes") or size),
-            metrics=result.get("metrics", {}),
-            samples=result.get("samples", []),
+            metrics=result["metrics"],
+            samples=result["samples"],
             lineage=lineage,
             model_card=model_card,
             created_by=job.created_by,
