@@ -123,82 +123,38 @@ def adapter_compare(request, project_id: int):
     return render(request, "training/adapters/compare.html", context)
 
 
-DORA_REASON = "DoRA adapter: its magnitude vectors have no weighted sum, so it cannot be combined (merge it instead)."
-
-
-def _combine_ineligible(adapter) -> str:
-    """Why `add_weighted_adapter` cannot take this adapter (training/inference/combine.py), or ""."""
-    if adapter.method == "dora" or (adapter.lineage or {}).get("config", {}).get("method") == "dora":
-        return DORA_REASON
-    if not adapter.storage_path:
-        return "Its files are missing from storage."
-    return ""
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def adapter_combine(request, project_id: int):
-    """Pick adapters, weights, method and a name; ineligible adapters are shown disabled with the reason.
-
-    After an error the form keeps what was chosen.
-    """
     project = permissions.project_for(request.user, project_id)
     permissions.require(permissions.can_train(request.user, project), "Only project owners can combine adapters.")
     adapters = list(selectors.adapter_list(project))
-    reasons = {adapter.pk: _combine_ineligible(adapter) for adapter in adapters}
-    posted = {"chosen": set(), "weights": {}, "method": "cat", "name": ""}
     error = None
     if request.method == "POST":
-        posted["method"] = request.POST.get("method", "cat")
-        posted["name"] = request.POST.get("name", "")
         sources = []
         for adapter in adapters:
-            raw = request.POST.get(f"weight_{adapter.pk}")
-            if raw is not None:
-                posted["weights"][adapter.pk] = raw
             if request.POST.get(f"use_{adapter.pk}"):
-                posted["chosen"].add(adapter.pk)
                 try:
-                    weight = float(raw or 1)
+                    weight = float(request.POST.get(f"weight_{adapter.pk}") or 1)
                 except ValueError:
                     weight = float("nan")
-                sources.append({"adapter_id": adapter.pk, "weight": weight, "name": adapter.name})
+                sources.append({"adapter_id": adapter.pk, "weight": weight})
         try:
-            bad = [s["name"] for s in sources if s["weight"] != s["weight"]]
-            if bad:
-                raise ApplicationError(f"Weights must be numbers (check the weight of {', '.join(bad)}).")
-            refused = [f"{a.name}: {reasons[a.pk]}" for a in adapters if a.pk in posted["chosen"] and reasons[a.pk]]
-            if refused:
-                raise ApplicationError("These adapters cannot be combined: " + " ".join(refused))
+            if any(s["weight"] != s["weight"] for s in sources):
+                raise ApplicationError("Weights must be numbers.")
             operation = adapter_services.combine_request(
                 project=project,
                 user=request.user,
-                sources=[{"adapter_id": s["adapter_id"], "weight": s["weight"]} for s in sources],
-                method=posted["method"],
-                name=posted["name"],
+                sources=sources,
+                method=request.POST.get("method", "cat"),
+                name=request.POST.get("name"),
             )
         except ApplicationError as exc:
             error = exc.message
         else:
             flash.success(request, "Combination queued.")
             return redirect("operation-detail", project_id=project.pk, operation_id=operation.pk)
-    rows = [
-        {
-            "adapter": adapter,
-            "reason": reasons[adapter.pk],
-            "chosen": adapter.pk in posted["chosen"],
-            "weight": posted["weights"].get(adapter.pk, "1.0"),
-        }
-        for adapter in adapters
-    ]
-    context = {
-        "project": project,
-        "rows": rows,
-        "eligible": sum(1 for row in rows if not row["reason"]),
-        "error": error,
-        "posted": posted,
-        "methods": adapter_services.COMBINE_METHODS,
-    }
+    context = {"project": project, "adapters": adapters, "error": error, "methods": adapter_services.COMBINE_METHODS}
     return render(request, "training/adapters/combine.html", context, status=400 if error else 200)
 
 
