@@ -27,6 +27,7 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py ensure_admin
+	DEBUG=1 $(BIN)/python manage.py setup_demo
 	DEBUG=1 $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo
 	@echo "  Annotune is starting at http://$(ANNOTUNE_HOST):$(ANNOTUNE_PORT)/  (web + worker; Ctrl+C stops both)"

@@ -1,0 +1,131 @@
+"""`manage.py setup_demo` (run by `make run`): the default tiny base model and the demo project, once."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from annotation.models import Example, ExampleStatus, Membership, Project, Review, ReviewDecision, Role, Transition
+from annotune.demo import DEMO_ANNOTATOR, DEMO_PROJECT_NAME
+from datasets.services.versions import version_create
+from training.models import BaseModel, BaseModelStatus
+from training.services.base_models import default_tiny_name
+
+
+@pytest.fixture(autouse=True)
+def folders(settings, tmp_path):
+    settings.TRAINING_MODELS_DIR = tmp_path / "models"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(tmp_path / "storage")},
+        },
+    }
+
+
+@pytest.fixture
+def admin(db):
+    return get_user_model().objects.create_superuser(username="admin", password="x")  # noqa: S106
+
+
+@pytest.fixture
+def prebuilt_default(db, tmp_path_factory):
+    """The default model's row on a test-size folder, so the command reuses it instead of building."""
+    from training.engine.tiny import build_tiny_model
+
+    folder = tmp_path_factory.mktemp("default-model")
+    facts = build_tiny_model(folder, size="test")
+    return BaseModel.objects.create(
+        name=default_tiny_name(), source=str(folder), architecture=facts["architecture"], has_chat_template=True
+    )
+
+
+def run() -> str:
+    out = StringIO()
+    call_command("setup_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_twice_builds_one_model_and_one_project(admin, settings):
+    first = run()
+    assert f"Built base model “{default_tiny_name()}”" in first
+    assert f"Created demo project “{DEMO_PROJECT_NAME}”" in first
+    assert "8 approved conversations and 2 drafts" in first
+    second = run()
+    assert "exists already" in second
+    assert "reused" in second
+    assert f"Demo project “{DEMO_PROJECT_NAME}” exists already" in second
+
+    model = BaseModel.objects.get()
+    assert model.name == "tiny-llama-small"  # DEFAULT_ARCH / DEFAULT_SIZE
+    assert model.status == BaseModelStatus.READY
+    assert model.has_chat_template
+    assert model.build_size == "small"
+    assert Path(model.source).parent == settings.TRAINING_MODELS_DIR
+    assert (Path(model.source) / "model.safetensors").is_file()
+    project = Project.objects.get()
+    assert project.name == DEMO_PROJECT_NAME
+    assert project.base_model == model
+    assert Example.objects.filter(project=project).count() == 10
+
+
+def test_a_model_whose_folder_vanished_is_built_again(admin, prebuilt_default, tmp_path):
+    BaseModel.objects.filter(pk=prebuilt_default.pk).update(source=str(tmp_path / "gone"))
+    assert "Built base model" in run()
+    assert BaseModel.objects.count() == 1
+    assert (Path(BaseModel.objects.get().source) / "config.json").is_file()
+
+
+def test_the_demo_project(admin, prebuilt_default):
+    assert "reused" in run()
+    project = Project.objects.get(name=DEMO_PROJECT_NAME)
+    assert project.base_model == prebuilt_default
+    assert project.created_by == admin
+    assert project.general_category == "general"
+    names = [c["name"] for c in project.categories]
+    assert "general" in names
+    assert all(c["target_share"] for c in project.categories)
+    assert "# Acme support assistant" in project.guidelines
+    annotator = get_user_model().objects.get(username=DEMO_ANNOTATOR)
+    assert not annotator.has_usable_password()
+    roles = dict(Membership.objects.filter(project=project).values_list("user__username", "role"))
+    assert roles == {"admin": Role.OWNER, DEMO_ANNOTATOR: Role.ANNOTATOR}
+
+    approved = Example.objects.filter(project=project, status=ExampleStatus.APPROVED)
+    drafts = Example.objects.filter(project=project, status=ExampleStatus.DRAFT)
+    assert approved.count() == 8
+    assert drafts.count() == 2
+    assert set(approved.values_list("category", flat=True)) == set(names)
+    assert set(drafts.values_list("author__username", flat=True)) == {"admin"}  # the newcomer can finish them
+    # Approved honestly: written and submitted by the annotator, approved by the owner through the review service.
+    for example in approved:
+        assert example.author == annotator
+        assert example.error_count == 0
+        assert Review.objects.filter(example=example, reviewer=admin, decision=ReviewDecision.APPROVE).count() == 1
+        steps = list(Transition.objects.filter(example=example).order_by("pk").values_list("to_status", flat=True))
+        assert steps == [ExampleStatus.SUBMITTED, ExampleStatus.APPROVED]
+        assert len(example.messages) >= 2
+
+    version = version_create(project=project, user=admin)
+    assert version.example_count == 8
+    assert version.validation_report["errors"] == []
+    assert not version.override_reason
+
+
+def test_annotune_demo_0_makes_no_project(admin, prebuilt_default, monkeypatch):
+    monkeypatch.setenv("ANNOTUNE_DEMO", "0")
+    out = run()
+    assert "ANNOTUNE_DEMO=0: no demo project." in out
+    assert not Project.objects.exists()
+    assert BaseModel.objects.get() == prebuilt_default  # the model is still registered
+
+
+def test_without_an_admin_it_says_what_to_run(prebuilt_default):
+    with pytest.raises(CommandError, match="run `manage.py ensure_admin` first"):
+        run()
+    assert not Project.objects.exists()
