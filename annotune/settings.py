@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "annotation",
     "training",
     "datasets",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -121,6 +122,24 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "project-list"
 LOGOUT_REDIRECT_URL = "login"
+# Accounts: self sign-up at /signup/ is off unless enabled; invitation links work once, for this long.
+ANNOTUNE_SIGNUP = env_bool("ANNOTUNE_SIGNUP", False)
+ANNOTUNE_INVITATION_DAYS = env_int("ANNOTUNE_INVITATION_DAYS", 7)
+PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
+
+# E-mail (invitations, password resets): the console in DEBUG; without EMAIL_BACKEND elsewhere no mail
+# is sent and pages say so (links are shown to staff and owners to pass on instead).
+EMAIL_BACKEND = env_str("EMAIL_BACKEND") or (
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.dummy.EmailBackend"
+)
+EMAIL_HOST = env_str("EMAIL_HOST") or "localhost"
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL") or "annotune@localhost"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

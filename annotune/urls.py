@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -10,7 +11,11 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="project-list", permanent=False)),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("account/", account.account, name="account"),
     path("account/token/", account.api_token, name="api-token"),
+    path("", include("accounts.urls")),
+    # Browsers ask for /favicon.ico on pages without an icon link (the admin): the static SVG answers.
+    path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg", permanent=False)),
     path("admin/", admin.site.urls),
     path("projects/", include("annotation.urls")),
     path("projects/", include("training.urls")),
