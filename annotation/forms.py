@@ -119,8 +119,14 @@ class ProjectForm(forms.Form):
 
 
 class MemberAddForm(forms.Form):
-    username = forms.CharField(max_length=150)
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.ANNOTATOR)
+    """One field for an existing account or a new person: a username or an e-mail address."""
+
+    identifier = forms.CharField(
+        label="Username or e-mail",
+        max_length=254,
+        widget=forms.TextInput(attrs={"placeholder": "maria or maria@example.org", "autocomplete": "off"}),
+    )
+    role = forms.ChoiceField(label="Role", choices=Role.choices, initial=Role.ANNOTATOR)
 
 
 def messages_from_post(post) -> list[dict[str, str]]:

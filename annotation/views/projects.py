@@ -6,8 +6,12 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts import selectors as account_selectors
+from accounts import services as account_services
 from annotune.errors import ApplicationError
 
 from .. import permissions, selectors
@@ -77,30 +81,83 @@ def project_settings(request, project_id: int):
     return render(request, "annotation/project_form.html", {"form": form, "project": project, "creating": False})
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def project_members(request, project_id: int):
-    project = permissions.project_for(request.user, project_id)
+def _members_page(request, project, *, form=None, new_link=None, status: int = 200):
     can_manage = permissions.can_manage_project(request.user, project)
-    form = MemberAddForm(request.POST or None)
-    if request.method == "POST":
-        permissions.require(can_manage, "Only owners can add members.")
-        if form.is_valid():
-            try:
-                membership = project_services.member_add(project=project, actor=request.user, **form.cleaned_data)
-            except ApplicationError as exc:
-                _apply_service_errors(form, exc)
-            else:
-                flash.success(request, f"{membership.user.username} added as {membership.get_role_display().lower()}.")
-                return redirect("project-members", project_id=project.pk)
     context = {
         "project": project,
         "members": selectors.project_members(project),
-        "form": form,
+        "form": form if form is not None else MemberAddForm(),
         "can_manage": can_manage,
         "roles": Role.choices,
+        "invitations": account_selectors.open_invitations(project) if can_manage else [],
+        "new_link": new_link,
+        "now": timezone.now(),
+        "mail_configured": account_services.mail_configured(),
     }
-    return render(request, "annotation/project_members.html", context)
+    return render(request, "annotation/project_members.html", context, status=status)
+
+
+def _apply_member_errors(form, exc: ApplicationError) -> None:
+    """The service's reason ("'x' cannot be a username.") and what to do, next to the field."""
+    for field, problems in exc.extra.items():
+        target = "identifier" if field in ("identifier", "username") else field if field in form.fields else None
+        for problem in problems if isinstance(problems, list) else [problems]:
+            form.add_error(target, f"{exc.message} {problem}")
+    if not exc.extra:
+        form.add_error(None, exc.message)
+
+
+def _invitation_link(request, invitation, token: str) -> dict:
+    url = request.build_absolute_uri(reverse("invitation-accept", args=[token]))
+    mail_problem = None
+    if invitation.email:
+        mail_problem = account_services.invitation_mail(invitation=invitation, url=url)
+    return {
+        "invitation": invitation,
+        "url": url,
+        "mailed": bool(invitation.email) and mail_problem is None,
+        "mail_problem": mail_problem,
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def project_members(request, project_id: int):
+    """Members; owners add people by username or e-mail (unknown people get a one-time invitation
+    link, shown here once), and renew or revoke pending invitations."""
+    project = permissions.project_for(request.user, project_id)
+    if request.method == "GET":
+        return _members_page(request, project)
+    permissions.require(permissions.can_manage_project(request.user, project), "Only owners can add members.")
+    action = request.POST.get("action", "add")
+    if action in ("revoke-invitation", "renew-invitation"):
+        invitation = account_selectors.open_invitation_get(project, request.POST.get("invitation"))
+        try:
+            if action == "revoke-invitation":
+                account_services.invitation_revoke(invitation=invitation, actor=request.user)
+                flash.success(request, f"Invitation for {invitation.invitee} revoked; its link no longer works.")
+            else:
+                invitation, token = account_services.invitation_renew(invitation=invitation, actor=request.user)
+                flash.success(request, f"New link for {invitation.invitee}; the previous one no longer works.")
+                return _members_page(request, project, new_link=_invitation_link(request, invitation, token))
+        except ApplicationError as exc:
+            flash.error(request, exc.message)
+        return redirect("project-members", project_id=project.pk)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        try:
+            result = project_services.member_add_or_invite(project=project, actor=request.user, **form.cleaned_data)
+        except ApplicationError as exc:
+            _apply_member_errors(form, exc)
+        else:
+            if result.membership is not None:
+                membership = result.membership
+                flash.success(request, f"{membership.user.username} added as {membership.get_role_display().lower()}.")
+                return redirect("project-members", project_id=project.pk)
+            link = _invitation_link(request, result.invitation, result.token)
+            flash.success(request, f"No account for {result.invitation.invitee} yet: invitation created.")
+            return _members_page(request, project, new_link=link)
+    return _members_page(request, project, form=form, status=400)
 
 
 @login_required
