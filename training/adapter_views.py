@@ -123,38 +123,82 @@ def adapter_compare(request, project_id: int):
     return render(request, "training/adapters/compare.html", context)
 
 
+DORA_REASON = "DoRA adapter: its magnitude vectors have no weighted sum, so it cannot be combined (merge it instead)."
+
+
+def _combine_ineligible(adapter) -> str:
+    """Why `add_weighted_adapter` cannot take this adapter (training/inference/combine.py), or ""."""
+    if adapter.method == "dora" or (adapter.lineage or {}).get("config", {}).get("method") == "dora":
+        return DORA_REASON
+    if not adapter.storage_path:
+        return "Its files are missing from storage."
+    return ""
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def adapter_combine(request, project_id: int):
+    """Pick adapters, weights, method and a name; ineligible adapters are shown disabled with the reason.
+
+    After an error the form keeps what was chosen.
+    """
     project = permissions.project_for(request.user, project_id)
     permissions.require(permissions.can_train(request.user, project), "Only project owners can combine adapters.")
     adapters = list(selectors.adapter_list(project))
+    reasons = {adapter.pk: _combine_ineligible(adapter) for adapter in adapters}
+    posted = {"chosen": set(), "weights": {}, "method": "cat", "name": ""}
     error = None
     if request.method == "POST":
+        posted["method"] = request.POST.get("method", "cat")
+        posted["name"] = request.POST.get("name", "")
         sources = []
         for adapter in adapters:
+            raw = request.POST.get(f"weight_{adapter.pk}")
+            if raw is not None:
+                posted["weights"][adapter.pk] = raw
             if request.POST.get(f"use_{adapter.pk}"):
+                posted["chosen"].add(adapter.pk)
                 try:
-                    weight = float(request.POST.get(f"weight_{adapter.pk}") or 1)
+                    weight = float(raw or 1)
                 except ValueError:
                     weight = float("nan")
-                sources.append({"adapter_id": adapter.pk, "weight": weight})
+                sources.append({"adapter_id": adapter.pk, "weight": weight, "name": adapter.name})
         try:
-            if any(s["weight"] != s["weight"] for s in sources):
-                raise ApplicationError("Weights must be numbers.")
+            bad = [s["name"] for s in sources if s["weight"] != s["weight"]]
+            if bad:
+                raise ApplicationError(f"Weights must be numbers (check the weight of {', '.join(bad)}).")
+            refused = [f"{a.name}: {reasons[a.pk]}" for a in adapters if a.pk in posted["chosen"] and reasons[a.pk]]
+            if refused:
+                raise ApplicationError("These adapters cannot be combined: " + " ".join(refused))
             operation = adapter_services.combine_request(
                 project=project,
                 user=request.user,
-                sources=sources,
-                method=request.POST.get("method", "cat"),
-                name=request.POST.get("name"),
+                sources=[{"adapter_id": s["adapter_id"], "weight": s["weight"]} for s in sources],
+                method=posted["method"],
+                name=posted["name"],
             )
         except ApplicationError as exc:
             error = exc.message
         else:
             flash.success(request, "Combination queued.")
             return redirect("operation-detail", project_id=project.pk, operation_id=operation.pk)
-    context = {"project": project, "adapters": adapters, "error": error, "methods": adapter_services.COMBINE_METHODS}
+    rows = [
+        {
+            "adapter": adapter,
+            "reason": reasons[adapter.pk],
+            "chosen": adapter.pk in posted["chosen"],
+            "weight": posted["weights"].get(adapter.pk, "1.0"),
+        }
+        for adapter in adapters
+    ]
+    context = {
+        "project": project,
+        "rows": rows,
+        "eligible": sum(1 for row in rows if not row["reason"]),
+        "error": error,
+        "posted": posted,
+        "methods": adapter_services.COMBINE_METHODS,
+    }
     return render(request, "training/adapters/combine.html", context, status=400 if error else 200)
 
 
@@ -232,6 +276,49 @@ def generation_partial(request, project_id: int, request_id: int):
     return _generation(request, project, selectors.generation_get(project, request_id))
 
 
+TINY_PARAMETERS = 50_000_000
+
+
+def answer_hint(output: dict, *, max_new_tokens: int, base_model) -> str:
+    """Why an answer is empty or cut short, from what the worker recorded (text, new tokens), or ""."""
+    text = str(output.get("text") or "")
+    new_tokens = int(output.get("new_tokens") or 0)
+    finish = output.get("finish_reason")  # recorded by newer workers; derived from the counts otherwise
+    cut = finish == "length" or (finish is None and new_tokens >= max_new_tokens)
+    tiny = (base_model.parameter_count or TINY_PARAMETERS) < TINY_PARAMETERS or "tiny" in base_model.name.lower()
+    untrained = (
+        f" The base model “{base_model.name}” looks like a tiny test model with random weights: its answers are "
+        "noise until an adapter is trained on real data."
+        if tiny
+        else ""
+    )
+    if text.strip():
+        if cut:
+            return f"Cut at max tokens ({max_new_tokens}): raise Max new tokens for a longer answer."
+        return ""
+    if new_tokens == 0:
+        return (
+            "Empty answer: generation stopped at once, because the first token the model chose was its "
+            "end-of-turn token." + untrained
+        )
+    if cut:
+        return (
+            f"Empty answer: the model used all {max_new_tokens} new tokens (cut at max tokens), but they decode "
+            "to nothing visible (special or whitespace tokens)." + untrained
+        )
+    return (
+        f"Empty answer: the model produced {new_tokens} token{'s' if new_tokens != 1 else ''} that decode to "
+        "nothing visible (special or whitespace tokens), then stopped at end-of-turn." + untrained
+    )
+
+
 def _generation(request, project, generation):
-    context = {"project": project, "generation": generation, "columns": selectors.generation_columns(generation)}
+    columns = selectors.generation_columns(generation)
+    max_new_tokens = int((generation.params or {}).get("max_new_tokens") or DEFAULT_PARAMS["max_new_tokens"])
+    for column in columns:
+        if column["output"] is not None:
+            column["hint"] = answer_hint(
+                column["output"], max_new_tokens=max_new_tokens, base_model=generation.base_model
+            )
+    context = {"project": project, "generation": generation, "columns": columns}
     return render(request, "training/adapters/_generation.html", context)

@@ -54,7 +54,10 @@ def blocking_findings(example: Example) -> list[dict[str, Any]]:
 def _refuse_blocked(example: Example) -> None:
     errors = blocking_findings(example)
     if errors:
-        listed = "; ".join(f"{f.get('code', 'error')}: {f.get('message', '')}".strip() for f in errors[:3])
+        # Messages end with their own full stop; the sentence adds one after the list (no "never closed..").
+        listed = "; ".join(
+            f"{f.get('code', 'error')}: {str(f.get('message', '')).rstrip('.')}".strip() for f in errors[:3]
+        )
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         raise ApplicationError(
             f"Approval refused: {len(errors)} validation error(s) must be fixed first — {listed}{more}. "

@@ -172,7 +172,8 @@ def refuse_blocking(findings: list[dict]) -> None:
     """Submission is refused while error findings remain; the message names them."""
     errors = error_findings(findings)
     if errors:
-        names = "; ".join(f"{f['code']} ({_where(f)}): {f['message']}" for f in errors[:5])
+        # Messages end with their own full stop; the sentence adds one at its end ("never closed.." otherwise).
+        names = "; ".join(f"{f['code']} ({_where(f)}): {str(f['message']).rstrip('.')}" for f in errors[:5])
         more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
         raise ApplicationError(
             f"Fix the validation errors before submitting: {names}{more}.",
