@@ -22,6 +22,7 @@ from .. import selectors
 def account(request):
     """Who you are, your projects, and "Change password" (Django's form: current password, validators)."""
     form = PasswordChangeForm(request.user, request.POST or None)
+    form.fields["old_password"].label = "Current password"
     form.fields["new_password2"].label = "Confirm new password"
     if request.method == "POST" and form.is_valid():
         account_services.password_set(user=request.user, password=form.cleaned_data["new_password1"])

@@ -147,8 +147,8 @@ def test_owner_reset_links_only_for_people_only_in_their_projects(client_as, pro
     MembershipFactory(project=elsewhere, user=annotator2, role=Role.ANNOTATOR)
     client = client_as(owner)
     page = client.get("/users/").content.decode()
-    assert 'aria-label="Password link for anna"' in page
-    assert 'aria-label="Password link for ben"' not in page  # ben is also in a project olivia does not own
+    assert 'aria-label="Reset link for anna"' in page
+    assert 'aria-label="Reset link for ben"' not in page  # ben is also in a project olivia does not own
     assert client.post(f"/users/{annotator.pk}/", {"action": "reset-link"}).status_code == 200
     assert client.post(f"/users/{annotator2.pk}/", {"action": "reset-link"}).status_code == 403
     staff_member = UserFactory(username="sue", is_staff=True)

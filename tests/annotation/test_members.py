@@ -120,7 +120,7 @@ def test_invitation_by_unknown_username_fixes_the_name(client_as, project, owner
     assert mail.outbox == []
     visitor = Client()
     page = visitor.get(f"/invite/{token}/").content.decode()
-    assert 'value="newbie" readonly' in page
+    assert 'id="fixed-username" value="newbie" readonly' in page
     done = visitor.post(
         f"/invite/{token}/", {"username": "sneaky", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
     )
