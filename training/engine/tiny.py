@@ -24,11 +24,16 @@ SPECIAL_TOKENS = ["<pad>", "<s>", "<|im_start|>", "<|im_end|>", "<unk>"]
 # size -> (hidden, layers, heads, kv_heads, intermediate, min vocab)
 SIZES: dict[str, tuple[int, int, int, int, int, int]] = {
     "test": (64, 2, 4, 2, 128, 0),
+    # 688 is no multiple of 32 / 64: QLoRA keeps its MLP layers unquantised (quant_limits), keep it so.
     "small": (256, 4, 8, 4, 688, 2048),
     "bench": (768, 12, 12, 4, 2304, 8192),
     "large": (2048, 16, 16, 4, 5632, 8192),  # ~0.75B: where a base's weights outweigh the libraries
 }
+SIZE_NOTES = {"test": "~0.2M params", "small": "~4M", "bench": "~100M", "large": "~0.75B"}
 ARCHITECTURES = ("llama", "mistral")
+# The platform's default demo base model (what `make run` offers a new user).
+DEFAULT_ARCH = "llama"
+DEFAULT_SIZE = "small"
 
 _SUBJECTS = [
     "the order",
@@ -108,7 +113,7 @@ def _train_tokenizer(vocab_size: int) -> Any:
 
 def build_tiny_model(
     path: str | Path,
-    arch: str = "llama",
+    arch: str = DEFAULT_ARCH,
     size: str = "test",
     *,
     seed: int = 0,
@@ -123,15 +128,49 @@ def build_tiny_model(
     Returns `describe_model(path)` (architecture, parameter_count, has_chat_template, ...).
     """
     import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig, MistralConfig
+    from transformers import AutoModelForCausalLM
 
     if arch not in ARCHITECTURES:
         raise ValueError(f"arch must be one of {ARCHITECTURES}, not {arch!r}")
     if size not in SIZES:
         raise ValueError(f"size must be one of {sorted(SIZES)}, not {size!r}")
-    hidden, layers, heads, kv_heads, inter, min_vocab = SIZES[size]
     tokenizer = _train_tokenizer(tokenizer_vocab)
-    vocab = max(len(tokenizer), min_vocab)
+    config = tiny_config(
+        arch,
+        size,
+        tokenizer_vocab=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config)
+    model.to(getattr(torch, dtype))
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    out = Path(path)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return describe_model(out)
+
+
+def tiny_config(
+    arch: str = DEFAULT_ARCH,
+    size: str = "test",
+    *,
+    tokenizer_vocab: int = 1000,
+    bos_token_id: int = 1,
+    eos_token_id: int = 3,
+    pad_token_id: int = 0,
+) -> Any:
+    """The model config `build_tiny_model` uses (no weights): for planning and tests. The token ids'
+    defaults are those of the built-in tokenizer (SPECIAL_TOKENS order)."""
+    from transformers import LlamaConfig, MistralConfig
+
+    hidden, layers, heads, kv_heads, inter, min_vocab = SIZES[size]
+    vocab = max(tokenizer_vocab, min_vocab)
     vocab = (vocab + 63) // 64 * 64
     common: dict[str, Any] = dict(
         vocab_size=vocab,
@@ -144,22 +183,11 @@ def build_tiny_model(
         rms_norm_eps=1e-5,
         initializer_range=0.02,
         tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=bos_token_id,
+        eos_token_id=eos_token_id,
+        pad_token_id=pad_token_id,
     )
-    config = MistralConfig(sliding_window=1024, **common) if arch == "mistral" else LlamaConfig(**common)
-    torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config)
-    model.to(getattr(torch, dtype))
-    model.generation_config.eos_token_id = tokenizer.eos_token_id
-    model.generation_config.pad_token_id = tokenizer.pad_token_id
-    model.generation_config.bos_token_id = tokenizer.bos_token_id
-    out = Path(path)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    return describe_model(out)
+    return MistralConfig(sliding_window=1024, **common) if arch == "mistral" else LlamaConfig(**common)
 
 
 def describe_model(path: str | Path) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from annotune.errors import ApplicationError
-from training.engine.tiny import ARCHITECTURES, SIZES
+from training.engine.tiny import ARCHITECTURES, DEFAULT_ARCH, DEFAULT_SIZE, SIZE_NOTES, SIZES
 from training.services.base_models import tiny_model_create
 
 
@@ -13,8 +13,11 @@ class Command(BaseCommand):
     help = "Build a tiny model of the given architecture under var/models/ and register it as a base model."
 
     def add_arguments(self, parser):
-        parser.add_argument("--arch", choices=ARCHITECTURES, default="llama")
-        parser.add_argument("--size", choices=sorted(SIZES), default="test", help="test ~0.2M, small ~4M, bench ~100M")
+        parser.add_argument("--arch", choices=ARCHITECTURES, default=DEFAULT_ARCH, help=f"default {DEFAULT_ARCH}")
+        sizes = ", ".join(f"{name} {SIZE_NOTES[name]}" for name in SIZES)
+        parser.add_argument(
+            "--size", choices=list(SIZES), default=DEFAULT_SIZE, help=f"{sizes} (default {DEFAULT_SIZE})"
+        )
         parser.add_argument("--name", help="Base model name (default tiny-<arch>-<size>)")
 
     def handle(self, *args, arch: str, size: str, name: str | None, **options):
