@@ -12,12 +12,15 @@ JobSpec(base_model_path, train_examples, output_dir, config={}, validation_examp
         n_samples=5, max_new_tokens=48, quantized_cache_dir=None)
     With quantized_cache_dir, QLoRA quantises a base once and later jobs load its 4-bit copy (quantized.py).
 JobResult(cancelled, adapter_dir, adapter_size_bytes, metrics, samples, truncation, package_versions,
-          config, loss_history, eval_history, model_card_path, target_modules); `.to_dict()` is JSON-safe.
+          config, loss_history, eval_history, model_card_path, target_modules, kept_unquantized);
+    `.to_dict()` is JSON-safe. kept_unquantized: QLoRA layers left in the compute dtype because the 4-bit
+    kernels cannot run their shape (quant_limits; logged by training.engine.model at load).
 
 Configuration: config_schema() -> JSON Schema (with "x-presets"); validate_config(dict) -> (TrainConfig | None,
     {field: message}); preset(name) -> full config dict; PRESETS, default_config().
 Base models: build_tiny_model(path, arch="llama"|"mistral", size="test"|"small"|"bench"|"large")
-    -> describe_model(path);
+    -> describe_model(path) (tiny.DEFAULT_ARCH / DEFAULT_SIZE: the platform's demo base; tiny_config(arch,
+    size): its config, no weights);
     describe_model(path) -> {architecture, model_type, parameter_count, has_chat_template, hidden_size,
     num_layers, vocab_size} (config on the meta device, no weights loaded).
 Planning: estimate_memory(config_or_path, method=, rank=, target_modules=, batch_size=, max_seq_length=,

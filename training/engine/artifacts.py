@@ -78,6 +78,16 @@ def write_model_card(folder: str | Path, card: dict[str, Any]) -> Path:
         *[f"- {k}: {v}" for k, v in card.get("package_versions", {}).items()],
         "",
     ]
+    kept = card.get("kept_unquantized") or []
+    if kept:
+        lines += [
+            "## Layers kept unquantised",
+            "",
+            f"{len(kept)} linear layer(s) of the base stayed in 16/32-bit: their shape does not fit the 4-bit kernels.",
+            "",
+            *[f"- `{name}`" for name in kept],
+            "",
+        ]
     samples = card.get("samples") or []
     if samples:
         lines += ["## Sample generations (greedy)", ""]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
-from . import quantized
+from . import quant_limits, quantized
 from .config import TrainConfig
 from .errors import ConfigError, ModelNotFoundError
 
 ATTENTION_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "query", "key", "value", "Wqkv", "out_proj")
 NEVER_TARGET = ("lm_head", "embed_out", "output_layer")
+
+log = logging.getLogger(__name__)
 
 
 def device_type() -> str:
@@ -28,7 +31,9 @@ def compute_dtype() -> Any:
     return torch.float32
 
 
-def bnb_config() -> Any:
+def bnb_config(skip_modules: list[str] | None = None) -> Any:
+    """NF4 with double quantisation. `skip_modules` (full module names) stay in the compute dtype; it
+    replaces transformers' default list, so it must name the output head too (see quant_limits)."""
     from transformers import BitsAndBytesConfig
 
     return BitsAndBytesConfig(
@@ -36,7 +41,19 @@ def bnb_config() -> Any:
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute_dtype(),
+        llm_int8_skip_modules=skip_modules,
     )
+
+
+def quantization_plan(path: str | Path, method: str) -> quant_limits.SkipPlan | None:
+    """For "qlora": which linear layers stay unquantised because the 4-bit kernels cannot run their
+    shape (from the config on the meta device, no weights); None for other methods."""
+    if method != "qlora":
+        return None
+    try:
+        return quant_limits.plan_for_path(path)
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(f"Cannot read the configuration of {path}: {exc}") from exc
 
 
 def _local_only(path: str | Path) -> dict[str, Any]:
@@ -61,10 +78,16 @@ def load_tokenizer(path: str | Path) -> Any:
 
 
 def load_base(
-    path: str | Path, method: str, gradient_checkpointing: bool = False, quantized_cache_dir: str | None = None
+    path: str | Path,
+    method: str,
+    gradient_checkpointing: bool = False,
+    quantized_cache_dir: str | None = None,
+    skip_plan: quant_limits.SkipPlan | None = None,
 ) -> Any:
     """Load the frozen base: 4-bit NF4 with double quantisation for "qlora", compute dtype otherwise.
 
+    For QLoRA, linear layers whose shape the 4-bit kernels cannot run stay in the compute dtype
+    (`skip_plan`, computed here when not given; see quant_limits) and a log line names them.
     With `quantized_cache_dir`, QLoRA loads the base's saved 4-bit copy, quantising and saving it
     first if there is none (see quantized.py).
     """
@@ -74,12 +97,17 @@ def load_base(
     model = None
     key = None
     if method == "qlora":
+        plan = skip_plan or quantization_plan(path, method)
+        # Only a base with unsupported layers gets an explicit list (transformers' default otherwise).
+        skip = plan.skip_modules if plan is not None and plan.unsupported else None
+        if plan is not None and plan.unsupported:
+            log.info(quant_limits.summary(plan.unsupported))
         kwargs["device_map"] = {"": 0} if device_type() == "cuda" else {"": "cpu"}
         if quantized_cache_dir and Path(path).is_dir():
-            key = quantized.cache_key(path, bnb_config().to_dict())
+            key = quantized.cache_key(path, bnb_config(skip).to_dict())
             folder = quantized.cached_copy(quantized_cache_dir, key)
             model = quantized.load_cached(folder, kwargs) if folder else None
-        kwargs["quantization_config"] = bnb_config()
+        kwargs["quantization_config"] = bnb_config(skip)
     if model is None:
         try:
             model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
@@ -91,6 +119,8 @@ def load_base(
     if method == "qlora":
         from peft import prepare_model_for_kbit_training
 
+        set_cpu_packed_inference(model, False)  # until training ends: see there
+
         model = prepare_model_for_kbit_training(
             model,
             use_gradient_checkpointing=gradient_checkpointing,
@@ -100,6 +130,30 @@ def load_base(
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
     return model
+
+
+def set_cpu_packed_inference(model: Any, enabled: bool) -> int:
+    """Allow (or stop) bitsandbytes' packed CPU inference kernel in the model's 4-bit layers; returns
+    how many layers it applies to.
+
+    On a CPU with AVX512-BF16, a 4-bit layer in eval mode without gradients repacks its weight for a
+    faster inference kernel and keeps it packed. That kernel has no backward: once an evaluation
+    during training has packed the weights, the next training steps backpropagate through it and
+    the gradients reaching the layers below are silently wrong (torch warns "an autograd kernel was
+    not registered"). So the base loads with it off and the job turns it on for the final
+    evaluation and generations, after the last optimizer step.
+    """
+    count = 0
+    available: bool | None = None
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            if available is None:
+                from bitsandbytes.functional import has_avx512bf16
+
+                available = bool(has_avx512bf16())
+            module.support_avx512bf16_for_cpu = enabled and available
+            count += 1
+    return count
 
 
 def linear_module_names(model: Any) -> list[str]:
@@ -153,12 +207,17 @@ def lora_config(cfg: TrainConfig, target_modules: list[str]) -> Any:
     )
 
 
-def build_peft_model(path: str | Path, cfg: TrainConfig, quantized_cache_dir: str | None = None) -> Any:
+def build_peft_model(
+    path: str | Path,
+    cfg: TrainConfig,
+    quantized_cache_dir: str | None = None,
+    skip_plan: quant_limits.SkipPlan | None = None,
+) -> Any:
     """Base (quantised for QLoRA) + fresh adapter, trainable parameters = adapter only."""
     from peft import get_peft_model
     from transformers import set_seed
 
     set_seed(cfg.seed)
-    base = load_base(path, cfg.method, cfg.gradient_checkpointing, quantized_cache_dir)
+    base = load_base(path, cfg.method, cfg.gradient_checkpointing, quantized_cache_dir, skip_plan)
     targets = resolve_target_modules(base, cfg.target_modules)
     return get_peft_model(base, lora_config(cfg, targets))

@@ -5,8 +5,9 @@ Quantising on load reads the whole 16-bit checkpoint: every page of it is mapped
 QLoRA job on a base saves the quantised model (packed NF4 weights with their quantisation state,
 the rest as loaded) under `cache_dir/<key>/`; later jobs load that copy, about a third of the size,
 with nothing to convert. The key covers everything that shapes the 4-bit weights: the base's
-config and weight files (name, size, modification time), the quantisation settings and the
-library versions. An unreadable copy is removed and rebuilt.
+config and weight files (name, size, modification time), the quantisation settings (with the
+layers kept unquantised, `llm_int8_skip_modules`: see quant_limits) and the library versions. An
+unreadable copy is removed and rebuilt.
 """
 
 from __future__ import annotations

@@ -53,6 +53,9 @@ class JobResult:
     eval_history: list[results.EvalPoint]
     model_card_path: str | None
     target_modules: list[str]
+    # QLoRA: linear layers (full module names) kept in the compute dtype, their shape does not fit the
+    # 4-bit kernels (see quant_limits); [] for LoRA / DoRA and for bases with none.
+    kept_unquantized: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,7 +113,7 @@ def run_job(
 def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) -> JobResult:
     from . import artifacts, evaluate
     from .data import build_features, load_conversations, split_validation
-    from .model import build_peft_model, load_tokenizer
+    from .model import build_peft_model, load_tokenizer, quantization_plan, set_cpu_packed_inference
     from .trainer import last_checkpoint, train
 
     base = Path(spec.base_model_path)
@@ -137,7 +140,9 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
     out = Path(spec.output_dir)
     checkpoints = out / "checkpoints"
     resumed = last_checkpoint(checkpoints)
-    model = build_peft_model(spec.base_model_path, cfg, spec.quantized_cache_dir)
+    skip_plan = quantization_plan(spec.base_model_path, cfg.method)  # before loading: known at launch
+    kept_unquantized = sorted(skip_plan.unsupported) if skip_plan else []
+    model = build_peft_model(spec.base_model_path, cfg, spec.quantized_cache_dir, skip_plan)
     targets = sorted(next(iter(model.peft_config.values())).target_modules)
     outcome = train(model, tokenizer, train_features, val_features, cfg, checkpoints, on_progress, should_stop)
     loss_history = [results.loss_point(p["step"], p["loss"]) for p in outcome.loss_history]
@@ -165,6 +170,7 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         eval_history=eval_history,
         truncation=truncation,
         target_modules=targets,
+        kept_unquantized=kept_unquantized,
     )
     if outcome.cancelled:
         result = JobResult(cancelled=True, adapter_dir=None, adapter_size_bytes=None, metrics=metrics,
@@ -172,6 +178,7 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         _write_result(out, result)
         return result
 
+    set_cpu_packed_inference(model, True)  # no optimizer step follows: the fast 4-bit CPU kernel is safe
     comparison = evaluate.compare(
         model, tokenizer, val_features, val_convs, spec.n_samples, spec.max_new_tokens, cfg.batch_size
     )
@@ -193,6 +200,7 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
             "dataset_hash": spec.dataset_hash,
             "config": cfg.to_dict(),
             "target_modules": targets,
+            "kept_unquantized": kept_unquantized,
             "metrics": metrics,
             "truncation": truncation,
             "package_versions": versions,
