@@ -1,0 +1,295 @@
+"""A new user's journey, on exactly the defaults `make run` gives, in a real Chromium.
+
+The platform is set up by the same commands `make run` runs (`ensure_admin`, `setup_demo`: the default
+tiny base model and the demo project) and served with a real Celery worker consuming the queues the
+Procfile's worker consumes. Nothing is configured beyond that: default model size, default preset, no
+advanced options. The admin invites an annotator and a reviewer, who set their passwords through their
+one-time links; the annotator writes two two-turn examples (one fixed with a Fix button) and submits
+them; the reviewer approves both by keyboard; the owner creates a dataset version and clicks Train; the
+job page shows progress until Succeeded; the adapter page opens; the playground answers with the base
+model and the adapter side by side; the downloaded zip loads with `PeftModel.from_pretrained`.
+
+Screenshots of every step go to var/screenshots/journey-*.png.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+
+import pytest
+from django.core.management import call_command
+
+from annotation.models import Example, ExampleStatus, Project, Role
+from datasets.models import DatasetVersion
+from tests.browser.conftest import screenshot
+from tests.workers import ROOT, celery_worker
+from training.models import Adapter, BaseModel, JobStatus, TrainingJob
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+
+ADMIN_PASSWORD = "journey-admin-pass-1"
+# The queues of the Procfile's `worker` process (make run).
+PROCFILE_QUEUES = "default,training,inference"
+
+
+def _procfile_worker_queues() -> str:
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("worker:"))
+    return line.split(" -Q ", 1)[1].split()[0]
+
+
+@pytest.fixture
+def platform(tmp_path, settings, monkeypatch):
+    """What `make run` sets up, with its folders under this test's temporary folder, and its worker."""
+    folders = {
+        "ANNOTUNE_STORAGE_ROOT": tmp_path / "storage",
+        "ANNOTUNE_TRAINING_DIR": tmp_path / "training",
+        "ANNOTUNE_MODELS_DIR": tmp_path / "models",
+        "ANNOTUNE_QUANTIZED_DIR": tmp_path / "quantized",
+    }
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(folders["ANNOTUNE_STORAGE_ROOT"])},
+        },
+    }
+    settings.TRAINING_WORK_DIR = folders["ANNOTUNE_TRAINING_DIR"]
+    settings.TRAINING_MODELS_DIR = folders["ANNOTUNE_MODELS_DIR"]
+    settings.TRAINING_QUANTIZED_DIR = folders["ANNOTUNE_QUANTIZED_DIR"]
+    monkeypatch.setenv("ANNOTUNE_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    call_command("ensure_admin")
+    call_command("setup_demo")
+    assert _procfile_worker_queues() == PROCFILE_QUEUES
+    env = {key: str(value) for key, value in folders.items()}
+    with celery_worker(PROCFILE_QUEUES, concurrency=2, env=env) as worker:
+        yield worker
+
+
+def _sign_in(page, username: str, password: str) -> None:
+    page.goto("/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/projects/**")
+
+
+def _invite(page, project: Project, who: str, role: str) -> str:
+    """On the Members page: invite `who` with `role`; returns the one-time link the page shows."""
+    page.goto(f"/projects/{project.pk}/members/")
+    page.get_by_label("Username or e-mail").fill(who)
+    page.get_by_label("Role", exact=True).select_option(role)
+    page.get_by_role("button", name="Add member").click()
+    link = page.locator("#invitation-link")
+    link.wait_for()
+    return link.input_value()
+
+
+def _accept(browser, base_url: str, link: str, username: str, password: str, name: str):
+    """A fresh browser (the invitee's): open the link, choose a password, land in the project."""
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(20_000)
+    page.goto(link)
+    page.get_by_role("heading", name="Set your password").wait_for()
+    if page.locator("input[name=username]:not([type=hidden])").count():
+        page.locator("input[name=username]").fill(username)
+    page.locator("input[name=password1]").fill(password)
+    page.locator("input[name=password2]").fill(password)
+    screenshot(page, f"journey-{name}-set-password")
+    page.get_by_role("button", name="Create account").click()
+    page.wait_for_url("**/projects/*/")
+    return context, page
+
+
+def _write_example(page, project: Project, turns: list[str], category: str) -> None:
+    page.goto(f"/projects/{project.pk}/")
+    page.get_by_role("button", name="Write an example").first.click()
+    page.locator("fieldset.turn").first.wait_for()
+    add = page.get_by_role("button", name="+ Add turn")
+    while page.locator("fieldset.turn select[name=role]").count() < len(turns) + _system_turns(page):
+        add.click()
+    boxes = _dialogue_boxes(page)
+    for box, text in zip(boxes, turns, strict=True):
+        box.fill(text)
+    page.locator("select[name=category]").select_option(category)
+
+
+def _system_turns(page) -> int:
+    roles = page.locator("fieldset.turn select[name=role]").evaluate_all("s => s.map(x => x.value)")
+    return roles.count("system")
+
+
+def _dialogue_boxes(page) -> list:
+    """The user / assistant textareas in order (a system turn, if the project pre-fills one, is kept)."""
+    turns = page.locator("fieldset.turn")
+    boxes = []
+    for i in range(turns.count()):
+        if turns.nth(i).locator("select[name=role]").input_value() != "system":
+            boxes.append(turns.nth(i).locator("textarea"))
+    return boxes
+
+
+def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, browser, live_server, page, tmp_path):
+    project = Project.objects.get(name__startswith="Demo")
+    model = BaseModel.objects.get(pk=project.base_model_id)
+    assert (model.name, model.status) == ("tiny-llama-small", "ready")  # the default `make run` registers
+    approved_before = Example.objects.filter(project=project, status=ExampleStatus.APPROVED).count()
+
+    # 1. The admin signs in with the account `make run` created and opens the demo project.
+    _sign_in(page, "admin", ADMIN_PASSWORD)
+    page.get_by_role("link", name=project.name).first.click()
+    page.get_by_role("heading", name=project.name).wait_for()
+    screenshot(page, "journey-01-demo-project")
+
+    # 2. Invitations: an annotator by e-mail, a reviewer by username; each sets a password by the link.
+    annotator_link = _invite(page, project, "anna@example.org", "annotator")
+    screenshot(page, "journey-02-invitation-link")
+    reviewer_link = _invite(page, project, "rita", "reviewer")
+    assert annotator_link != reviewer_link
+    assert "/invite/" in annotator_link
+    annotator_ctx, annotator = _accept(browser, live_server.url, annotator_link, "anna", "anna-writes-1", "annotator")
+    reviewer_ctx, reviewer = _accept(browser, live_server.url, reviewer_link, "rita", "rita-reviews-1", "reviewer")
+    roles = dict(project.memberships.values_list("user__username", "role"))
+    assert roles["anna"] == Role.ANNOTATOR
+    assert roles["rita"] == Role.REVIEWER
+    # A used link works once.
+    again = browser.new_context(base_url=live_server.url).new_page()
+    again.goto(annotator_link)
+    assert "Set your password" not in again.content()
+    again.context.close()
+
+    # 3. The annotator writes two two-turn examples; the first is fixed with a Fix button; both submitted.
+    _write_example(
+        annotator,
+        project,
+        [
+            "How do I  change my delivery address?",
+            "Open Orders, choose the order and press Change address before it ships.",
+            "And after it has shipped?",
+            "Then write to support with the order number and we redirect the parcel.",
+        ],
+        "shipping",
+    )
+    findings = annotator.locator("#findings")
+    double_space = findings.locator('li[data-code="fmt.double_space"]')
+    double_space.wait_for()
+    screenshot(annotator, "journey-03-finding-inline")
+    double_space.locator("button.fix-button").click()
+    double_space.wait_for(state="detached")
+    assert _dialogue_boxes(annotator)[0].input_value() == "How do I change my delivery address?"
+    annotator.get_by_role("button", name="Submit for review").click()
+    annotator.wait_for_url("**/examples/")
+    _write_example(
+        annotator,
+        project,
+        [
+            "Can I pay by bank transfer?",
+            "Yes: choose Bank transfer at checkout and use the reference shown there.",
+            "How long does it take?",
+            "Transfers usually arrive within two working days; the order ships once it does.",
+        ],
+        "billing",
+    )
+    annotator.get_by_role("button", name="Submit for review").click()
+    annotator.wait_for_url("**/examples/")
+    screenshot(annotator, "journey-04-submitted")
+    written = Example.objects.filter(project=project, author__username="anna")
+    assert sorted(written.values_list("status", flat=True)) == [ExampleStatus.SUBMITTED] * 2
+    annotator_ctx.close()
+
+    # 4. The reviewer approves both by keyboard.
+    first, second = written.order_by("pk")
+    reviewer.goto(f"/projects/{project.pk}/review/")
+    reviewer.wait_for_url(f"**/review/{first.pk}/")
+    reviewer.get_by_text("change my delivery address").first.wait_for()
+    screenshot(reviewer, "journey-05-review")
+    reviewer.keyboard.press("a")
+    reviewer.wait_for_url(f"**/review/{second.pk}/")
+    reviewer.get_by_text("pay by bank transfer").first.wait_for()
+    reviewer.keyboard.press("a")
+    reviewer.locator("#queue-empty").wait_for()
+    assert sorted(written.values_list("status", flat=True)) == [ExampleStatus.APPROVED] * 2
+    reviewer_ctx.close()
+
+    # 5. The owner creates a version and clicks Train on the project page (the default preset).
+    page.goto(f"/projects/{project.pk}/datasets/versions/")
+    page.get_by_role("button", name="Create version").click()
+    page.wait_for_url("**/datasets/versions/1/")
+    version = DatasetVersion.objects.get(project=project)
+    assert version.example_count == approved_before + 2
+    screenshot(page, "journey-06-version")
+    page.goto(f"/projects/{project.pk}/")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_url("**/training/*/")
+    job = TrainingJob.objects.get(project=project)
+    assert (job.method, job.preset, job.dataset_version_id) == ("qlora", "balanced", version.pk)
+    assert job.dataset_sha256 == version.sha256
+    screenshot(page, "journey-07-job-queued")
+
+    # 6. The job page shows progress until Succeeded, then links to the adapter.
+    progress = page.locator("#progress")
+    progress.and_(page.locator("[data-status=succeeded]")).wait_for(timeout=420_000)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    screenshot(page, "journey-08-job-succeeded")
+    adapter = Adapter.objects.get(job=job)
+    progress.get_by_role("link", name=adapter.name).first.click()
+    page.wait_for_url(f"**/adapters/{adapter.pk}/")
+    page.get_by_role("heading", name=adapter.name).wait_for()
+    assert "Sample generations" in page.content()
+    screenshot(page, "journey-09-adapter")
+
+    # 7. The playground answers with the base model and the adapter side by side.
+    page.get_by_role("button", name="Try it").click()
+    page.wait_for_url("**/playground/**")
+    page.locator("textarea[name=conversation]").fill("Where is my parcel?")
+    page.get_by_role("button", name="Generate").click()
+    answers = page.locator("#answers article.answer")
+    answers.first.wait_for()
+    page.locator("#answers [id^=generation-] footer").nth(1).wait_for(timeout=180_000)
+    labels = answers.locator("header").all_inner_texts()
+    assert len(labels) == 2
+    assert "Base model" in labels[0]
+    assert adapter.name in labels[1]
+    screenshot(page, "journey-10-playground")
+
+    # 8. The zip downloads and loads with PEFT.
+    page.goto(f"/projects/{project.pk}/adapters/{adapter.pk}/")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download (PEFT zip)").click()
+    archive = tmp_path / "adapter.zip"
+    download.value.save_as(archive)
+    folder = tmp_path / "adapter"
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(folder)
+    loaded = subprocess.run(
+        [sys.executable, "-c", LOAD_ADAPTER, model.source, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    facts = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert facts["lora_modules"] > 0
+    assert facts["generated"] > 3
+
+
+# Loads the downloaded adapter on its base with PEFT, in a process of its own (the test process stays
+# free of torch), and prints what it found.
+LOAD_ADAPTER = """
+import json, sys
+from pathlib import Path
+from peft import PeftModel
+from transformers import AutoModelForCausalLM
+base, folder = sys.argv[1], Path(sys.argv[2])
+config = next(folder.rglob("adapter_config.json")).parent
+model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(config))
+lora = [n for n, _ in model.named_modules() if n.endswith("lora_A")]
+out = model.generate(input_ids=model.base_model.model.model.embed_tokens.weight.new_ones((1, 3), dtype=int),
+                     max_new_tokens=2, do_sample=False)
+print(json.dumps({"lora_modules": len(lora), "generated": out.shape[1]}))
+"""
