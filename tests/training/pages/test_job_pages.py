@@ -51,7 +51,7 @@ def test_finished_job_page_shows_engine_counts_metrics_samples_and_adapter(pages
     metrics = adapter.metrics
     assert (metrics["train_examples"], metrics["validation_examples"], metrics["held_out_examples"]) == (6, 2, 2)
     assert "6 training + 2 validation examples (2 held out from the 8 training examples by the engine" in html
-    assert "8 training + 0 validation" not in html
+    assert "8 train / 0 validation" in html  # the header: what the job was launched on
 
     rows = metric_rows(html)
     assert rows["Steps"] == "4"
@@ -113,8 +113,9 @@ def test_running_job_is_polled_and_shows_formatted_live_figures(pages, make_job,
     assert "Training: step 1 of 4." in html
     assert "learning rate 2.0e-04" in html  # the first step, no warm-up
     assert re.search(r"loss \d+\.\d{4} ·", html)
-    # Before the engine reports, the header shows the counts of the launch.
-    assert "8 training + 0 validation examples" in text(pages.get(job_url(job)))
+    # Before the engine reports, the page shows the split of the launch only.
+    running = text(pages.get(job_url(job)))
+    assert "8 train / 0 validation" in running and "Engine used" not in running
 
     points = pages.get(job_url(job, "metrics.json")).json()["points"]
     assert points == [
