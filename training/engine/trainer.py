@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -109,7 +110,20 @@ def _callback_class() -> Any:
     return ProgressCallback
 
 
-def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, has_eval: bool) -> Any:
+def planned_steps(cfg: TrainConfig, n_features: int) -> int:
+    """Optimizer steps the run will take: max_steps, or epochs over the batches."""
+    if cfg.max_steps > 0:
+        return cfg.max_steps
+    per_epoch = max(1, math.ceil(math.ceil(n_features / cfg.batch_size) / cfg.gradient_accumulation_steps))
+    return max(1, math.ceil(per_epoch * cfg.epochs))
+
+
+def logging_interval(cfg: TrainConfig, steps: int) -> int:
+    """The configured interval, shortened for short runs so that the loss chart gets about 20 points."""
+    return max(1, min(cfg.logging_steps, steps // 20))
+
+
+def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, has_eval: bool, steps: int | None = None) -> Any:
     import torch
     from transformers import TrainingArguments
 
@@ -127,7 +141,7 @@ def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, has_eval: bool) -
         max_grad_norm=cfg.max_grad_norm,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
-        logging_steps=cfg.logging_steps,
+        logging_steps=logging_interval(cfg, steps) if steps else cfg.logging_steps,
         logging_first_step=True,
         save_strategy="steps",
         save_steps=cfg.save_steps,
@@ -189,7 +203,7 @@ def train(
     callback = _callback_class()(on_progress, should_stop)
     trainer = Trainer(
         model=model,
-        args=training_arguments(cfg, checkpoint_dir, bool(eval_features)),
+        args=training_arguments(cfg, checkpoint_dir, bool(eval_features), planned_steps(cfg, len(train_features))),
         train_dataset=train_features,  # type: ignore[arg-type]
         eval_dataset=eval_features or None,  # type: ignore[arg-type]
         data_collator=Collator(tokenizer.pad_token_id),
