@@ -118,6 +118,7 @@ def test_trains_evaluates_and_saves(tiny_base, method, tmp_path, caplog):
     layers = SIZES[size][1]
     assert len(kinds) == layers * len(LINEAR)
     kept = sorted(name for name, kind in kinds.items() if kind != "4bit")
+    shutil.rmtree(copy)  # ~0.5 GB for large; pytest keeps the last runs' temporary folders
     assert kept == result.kept_unquantized
     assert all(kinds[name] == "F32" for name in kept)  # the compute dtype on the CPU
     if size == "small":  # MLP width 688: no multiple of 32 / 64
