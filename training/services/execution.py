@@ -288,6 +288,7 @@ def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, outpu
         "package_versions": result.get("package_versions", {}),
         "job_id": job.pk,
         "attempts": reporter.attempt,
+        "kept_unquantized": result.get("kept_unquantized", []),
     }
     with transaction.atomic():
         if not _finish(reporter, JobStatus.SUCCEEDED, result=result, eta_seconds=0):
