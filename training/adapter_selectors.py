@@ -44,6 +44,10 @@ def adapter_config_view(adapter: Adapter) -> dict[str, Any]:
         flat["dataset_sha256"] = lineage["dataset_sha256"]
     if lineage.get("seed") is not None:
         flat["seed"] = lineage["seed"]
+    kept = lineage.get("kept_unquantized") or []
+    if kept:  # QLoRA: layers whose shape the 4-bit kernels cannot run stayed in the compute dtype
+        kinds = sorted({str(name).rsplit(".", 1)[-1] for name in kept})
+        flat["kept_unquantized"] = f"{len(kept)} layers ({', '.join(kinds)})"
     if lineage.get("combination"):
         flat["combination"] = lineage["combination"].get("method")
         flat["parents"] = ", ".join(f"{p['name']} × {p['weight']}" for p in lineage.get("parents", []))
