@@ -172,6 +172,39 @@ class TrainingMetric(models.Model):
         return f"Job {self.job_id} step {self.step}"
 
 
+class ExampleScore(models.Model):
+    """One example's loss after a successful job, under the adapter and under the base model.
+
+    Written by the worker in one bulk insert (engine schema: `training.engine.results.ExampleScore`);
+    `loss_drop` is base − adapter (positive: the adapter fits the example better). The worst examples
+    (highest adapter loss) go back to review with this evidence.
+    """
+
+    job = models.ForeignKey(TrainingJob, on_delete=models.CASCADE, related_name="example_scores")
+    example = models.ForeignKey(
+        "annotation.Example", null=True, blank=True, on_delete=models.SET_NULL, related_name="training_scores"
+    )
+    split = models.CharField(max_length=20, help_text="Where the engine used it: train | validation")
+    adapter_loss = models.FloatField(null=True, blank=True)
+    base_loss = models.FloatField(null=True, blank=True)
+    loss_drop = models.FloatField(null=True, blank=True, help_text="base_loss − adapter_loss")
+    tokens = models.PositiveIntegerField(default=0, help_text="Assistant tokens scored")
+    truncated_tokens = models.PositiveIntegerField(default=0, help_text="Tokens cut by max_seq_length")
+    category = models.CharField(max_length=100, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job_id", "-adapter_loss"]
+        constraints = [models.UniqueConstraint(fields=["job", "example"], name="one_score_per_job_example")]
+        indexes = [models.Index(fields=["job", "-adapter_loss"], name="examplescore_job_loss")]
+
+    def __str__(self) -> str:
+        return f"Job {self.job_id} example {self.example_id}"
+
+
 class Adapter(models.Model):
     """A trained adapter attached to a project: PEFT files in storage, metrics, samples and full lineage."""
 

@@ -403,3 +403,82 @@ def job_outcome(
         # The reaper's note when it re-queued a job whose worker stopped reporting.
         return JobOutcome("Waiting for a training worker.", detail=error, resumed=resumed)
     return JobOutcome(f"Training: step {step}" + (f" of {max_steps}." if max_steps else "."), resumed=resumed)
+
+
+# -- per-example loss and the forgetting check ---------------------------------------------------------
+
+
+class ExampleScore(TypedDict):
+    """One example scored after a successful job: mean loss over its assistant tokens (no gradients).
+
+    `index` is the example's line index in its source file (`source`: the job's training or validation
+    JSONL); `split_used` is where the engine used it (a training line it held out for validation, when the
+    job has no validation file, is `source="train"`, `split_used="validation"`). Losses are None when no
+    assistant token survived truncation.
+    """
+
+    index: int
+    source: str  # "train" | "validation"
+    split_used: str  # "train" | "validation"
+    adapter_loss: float | None
+    base_loss: float | None
+    tokens: int  # assistant tokens scored
+    truncated_tokens: int  # tokens cut by max_seq_length
+
+
+def example_score(
+    *,
+    index: int,
+    source: str,
+    split_used: str,
+    adapter_loss: Any,
+    base_loss: Any,
+    tokens: int,
+    truncated_tokens: int,
+) -> ExampleScore:
+    return {
+        "index": int(index),
+        "source": source,
+        "split_used": split_used,
+        "adapter_loss": clean_float(adapter_loss),
+        "base_loss": clean_float(base_loss),
+        "tokens": int(tokens),
+        "truncated_tokens": int(truncated_tokens),
+    }
+
+
+class ForgettingSample(TypedDict):
+    """One control prompt answered greedily by the base (`before`) and the adapter (`after`)."""
+
+    prompt: list[Message]
+    before: str
+    after: str
+
+
+class ForgettingReport(TypedDict):
+    """Base vs adapter on general-purpose conversations: does the adapter still handle everyday requests?
+
+    Ratios are perplexity adapter ÷ base (> 1: the adapter got worse). `control_*` figures are on the
+    control set (the built-in one that ships with Annotune, or the project's own, plus the project's
+    general-category validation examples); `validation_ratio` on the job's validation split. `warn` is
+    `control_ratio > threshold`.
+    """
+
+    control_ratio: float | None
+    control_base_ppl: float | None
+    control_adapter_ppl: float | None
+    validation_ratio: float | None
+    control_examples: int
+    source: str  # "builtin" | "project"
+    samples: list[ForgettingSample]
+    threshold: float
+    warn: bool
+
+
+# Control-set perplexity adapter ÷ base above this warns on the job, adapter and compare pages.
+FORGETTING_THRESHOLD = 1.10
+
+
+def forgetting_warns(control_ratio: float | None, threshold: float = FORGETTING_THRESHOLD) -> bool:
+    ratio = clean_float(control_ratio)
+    return ratio is not None and ratio > threshold

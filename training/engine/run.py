@@ -56,6 +56,10 @@ class JobResult:
     # QLoRA: linear layers (full module names) kept in the compute dtype, their shape does not fit the
     # 4-bit kernels (see quant_limits); [] for LoRA / DoRA and for bases with none.
     kept_unquantized: list[str] = field(default_factory=list)
+    # Every training and validation example's loss under the adapter and the base (successful jobs).
+    example_scores: list[results.ExampleScore] = field(default_factory=list)
+    # Base vs adapter on general-purpose conversations (successful jobs); None when cancelled.
+    forgetting: results.ForgettingReport | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
