@@ -115,7 +115,8 @@ def test_running_job_is_polled_and_shows_formatted_live_figures(pages, make_job,
     assert re.search(r"loss \d+\.\d{4} ·", html)
     # Before the engine reports, the page shows the split of the launch only.
     running = text(pages.get(job_url(job)))
-    assert "8 train / 0 validation" in running and "Engine used" not in running
+    assert "8 train / 0 validation" in running
+    assert "Engine used" not in running
 
     points = pages.get(job_url(job, "metrics.json")).json()["points"]
     assert points == [
