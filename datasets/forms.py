@@ -10,7 +10,7 @@ from .services import formats
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(help_text="JSONL, a JSON array or CSV, in UTF-8.")
+    file = forms.FileField(help_text="JSONL, a JSON array or CSV, in UTF-8; plain, gzip (.gz) or a .zip of one file.")
     file_format = forms.ChoiceField(
         label="Format", choices=list(formats.IMPORT_FORMAT_LABELS.items()), initial="auto", required=False
     )
@@ -18,6 +18,11 @@ class ImportForm(forms.Form):
         required=False,
         label="Skip bad rows",
         help_text="Import the good rows and report the bad ones. Off: one bad row and nothing is imported.",
+    )
+    keep_duplicates = forms.BooleanField(
+        required=False,
+        label="Keep duplicates",
+        help_text="Off: a row repeating an earlier row or an existing example is skipped and reported.",
     )
     status = forms.ChoiceField(
         label="Imported examples are",

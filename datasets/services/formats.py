@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import codecs
 import csv
+import gzip
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, cast
 
 SCHEMAS = ("messages", "alpaca", "sharegpt")
 IMPORT_FORMATS = ("auto", "messages", "alpaca", "sharegpt", "csv")
@@ -70,6 +73,9 @@ SHAREGPT_ROLES = {
 }
 SHAREGPT_NAMES = {"user": "human", "assistant": "gpt", "system": "system"}
 WHITESPACE = " \t\r\n"
+# A chat record nests 4 levels (record, messages, turn, text); alpaca history 4. Deeper JSON is refused
+# with a located error instead of exhausting the parser's recursion.
+MAX_JSON_DEPTH = 100
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,207 @@ def sniff_encoding(head: bytes) -> tuple[int, str]:
     return 0, ""
 
 
+# --- compressed files and archives ---------------------------------------------------------------
+
+# (magic bytes at offset 0, kind). Recognised by content, never by the file name.
+MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),  # an empty zip
+    (b"PK\x07\x08", "zip"),  # a spanned zip
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"(\xb5/\xfd", "zstd"),
+    (b"7z\xbc\xaf'\x1c", "7z"),
+    (b"Rar!\x1a\x07", "rar"),
+    (b'\x04"M\x18', "lz4"),
+)
+COMPRESSION_LABELS = {
+    "gzip": "gzip file",
+    "zip": "zip archive",
+    "bzip2": "bzip2 file",
+    "xz": "xz file",
+    "zstd": "Zstandard file",
+    "7z": "7-Zip archive",
+    "rar": "RAR archive",
+    "lz4": "LZ4 file",
+    "tar": "tar archive",
+}
+READABLE_COMPRESSION = ("gzip", "zip")
+COMPRESSED_SUFFIXES = (".gz", ".gzip")
+ARCHIVE_JUNK = ("__MACOSX/", ".DS_Store", "Thumbs.db")
+
+
+def compression_of(head: bytes) -> str | None:
+    """The kind of compressed file or archive `head` (the first 512 bytes or more) starts, None for plain data."""
+    for magic, kind in MAGIC:
+        if head.startswith(magic):
+            return kind
+    if head[:3] == b"BZh" and head[3:4] in b"123456789" and head[4:10] in (b"1AY&SY", b"\x17rE8P\x90"):
+        return "bzip2"
+    if head[257:262] == b"ustar":
+        return "tar"
+    return None
+
+
+def _unsupported(kind: str, inside: str = "") -> FileInvalid:
+    where = f"The file inside the {inside} is" if inside else "The file is"
+    return FileInvalid(
+        1,
+        f"{where} a {COMPRESSION_LABELS[kind]}, which imports do not read. Upload the JSONL, JSON or CSV file "
+        "itself, or compressed on its own as .gz or .zip.",
+    )
+
+
+class CappedReader:
+    """A decompressing stream that stops at a size and a ratio cap (a zip or gzip bomb is refused early).
+
+    Reading is streamed: memory stays at the reader's buffers whatever the decompressed size. A damaged
+    or truncated compressed file becomes a `FileInvalid` (line 0: the caller knows the line).
+    """
+
+    def __init__(self, inner: IO[bytes], raw: IO[bytes], *, label: str, compressed_size: int, max_bytes: int,
+                 max_ratio: int, ratio_floor: int = 1 << 20) -> None:  # fmt: skip
+        self.inner, self.raw, self.label = inner, raw, label
+        self.compressed_size = max(compressed_size, 1)
+        self.max_bytes = max_bytes
+        self.limit = min(max_bytes, max(ratio_floor, max_ratio * self.compressed_size))
+        self.max_ratio = max_ratio
+        self.position = 0
+
+    def _guard(self, call: Callable[[], bytes]) -> bytes:
+        try:
+            data = call()
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile, NotImplementedError) as exc:
+            raise FileInvalid(
+                0,
+                f"The {self.label} is damaged or cut off ({exc or type(exc).__name__}); create it again and upload it.",
+            ) from None
+        self.position += len(data)
+        if self.position > self.limit:
+            if self.position > self.max_bytes:
+                reason = f"it decompresses to more than the limit of {self.max_bytes:,} bytes"
+            else:
+                reason = (
+                    f"it decompresses to more than {self.max_ratio} times its size of {self.compressed_size:,} bytes"
+                )
+            raise FileInvalid(
+                0, f"The {self.label} was refused: {reason} (a compression bomb, or a file to split into smaller ones)."
+            )
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:  # bounded even when asked for everything: one byte over the cap is enough
+            size = self.limit + 1 - self.position
+        return self._guard(lambda: self.inner.read(max(size, 0)))
+
+    def readline(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0:
+            size = self.limit + 1 - self.position
+        return self._guard(lambda: self.inner.readline(max(size, 0)))
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence != 0:
+            raise io.UnsupportedOperation("only absolute seeks")
+        try:
+            self.position = self.inner.seek(offset)
+        except (OSError, EOFError, zlib.error, zipfile.BadZipFile) as exc:
+            raise FileInvalid(0, f"The {self.label} is damaged or cut off ({exc}).") from None
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def compressed_done(self) -> int:
+        """Bytes of the uploaded file read so far (for a progress bar sized by the upload)."""
+        try:
+            return min(self.raw.tell(), self.compressed_size)
+        except (OSError, ValueError):
+            return 0
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@dataclass
+class Opened:
+    """An upload ready to read: the (decompressed) data, the name to detect its container by, and how
+    it was compressed ('' for plain files)."""
+
+    stream: IO[bytes]
+    name: str
+    compression: str = ""
+    reader: CappedReader | None = None
+
+    def progress(self, done: int) -> int:
+        """Bytes of the upload behind `done` bytes of data."""
+        return self.reader.compressed_done() if self.reader is not None else done
+
+
+def _zip_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
+    members = [
+        info
+        for info in archive.infolist()
+        if not info.is_dir() and not any(part in info.filename for part in ARCHIVE_JUNK)
+        and not info.filename.rsplit("/", 1)[-1].startswith("._")
+    ]  # fmt: skip
+    if not members:
+        raise FileInvalid(1, "The zip archive holds no file. Zip the JSONL, JSON or CSV file and upload it again.")
+    if len(members) > 1:
+        names = ", ".join(info.filename for info in members[:5]) + (", …" if len(members) > 5 else "")
+        raise FileInvalid(
+            1,
+            f"The zip archive holds {len(members)} files ({names}); zip one file per import, "
+            "or upload them one by one.",
+        )
+    member = members[0]
+    if member.flag_bits & 0x1:
+        raise FileInvalid(1, f"{member.filename!r} in the zip archive is encrypted; zip it without a password.")
+    if member.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA):
+        raise FileInvalid(
+            1, f"{member.filename!r} uses a zip compression method ({member.compress_type}) imports cannot read; "
+            "zip it again with the standard (deflate) method.",
+        )  # fmt: skip
+    return member
+
+
+def open_data(raw: IO[bytes], name: str, *, size: int, max_bytes: int, max_ratio: int) -> Opened:
+    """The upload as plain data: gzip and zip (one member) are decompressed as a stream under a size and a
+    ratio cap; other compressed files and archives raise FileInvalid with what to do instead."""
+    head = raw.read(512)
+    raw.seek(0)
+    kind = compression_of(head)
+    if kind is None:
+        return Opened(raw, name)
+    if kind not in READABLE_COMPRESSION:
+        raise _unsupported(kind)
+    inner: IO[bytes]
+    if kind == "gzip":
+        inner = cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
+        lowered = name.lower()
+        inner_name = name[: -len(next(s for s in COMPRESSED_SUFFIXES if lowered.endswith(s)))] if lowered.endswith(
+            COMPRESSED_SUFFIXES) else name  # fmt: skip
+        compressed = size
+    else:
+        try:
+            archive = zipfile.ZipFile(raw)
+        except (zipfile.BadZipFile, OSError, EOFError) as exc:
+            raise FileInvalid(1, f"The zip archive is damaged ({exc}); create it again and upload it.") from None
+        member = _zip_member(archive)
+        inner = archive.open(member)
+        inner_name = member.filename.rsplit("/", 1)[-1]
+        compressed = member.compress_size or size
+    label = COMPRESSION_LABELS[kind]
+    reader = CappedReader(inner, raw, label=label, compressed_size=compressed, max_bytes=max_bytes, max_ratio=max_ratio)
+    try:
+        inside = compression_of(reader.read(512))
+        reader.seek(0)
+    except FileInvalid as exc:
+        raise FileInvalid(1, exc.error.reason) from None
+    if inside is not None:
+        raise _unsupported(inside, label)
+    return Opened(cast(IO[bytes], reader), inner_name, kind, reader)
+
+
 def decode_line(raw: bytes, line: int) -> str:
     try:
         return raw.decode("utf-8")
@@ -192,6 +399,31 @@ def _describe(value: Any) -> str:
 # --- containers: JSON lines, JSON array, CSV ------------------------------------------------------
 
 Item = tuple[int, Any, RowError | None]  # (line, value, error)
+DEPTH_REASON = f"The JSON is nested more than {MAX_JSON_DEPTH} levels deep (a chat record needs 4); flatten the record."
+JSON_TOKEN_RE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether JSON text nests more than `limit` arrays / objects (strings skipped); stops at the first excess."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for m in JSON_TOKEN_RE.finditer(text):
+        char = m.group()
+        if char in "[{":
+            depth += 1
+            if depth > limit:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
+
+
+def element(index: int, field_name: str = "") -> str:
+    """The field of a JSON array's element in a report: [3], [3].messages[0].content."""
+    if not field_name:
+        return f"[{index}]"
+    return f"[{index}]{field_name}" if field_name.startswith("[") else f"[{index}].{field_name}"
 
 
 def iter_jsonl(stream: IO[bytes], *, max_line_bytes: int, progress=None) -> Iterator[Item]:
@@ -209,10 +441,16 @@ def iter_jsonl(stream: IO[bytes], *, max_line_bytes: int, progress=None) -> Iter
             continue
         if not text.strip(WHITESPACE):
             continue
+        if too_deep(text):
+            yield line, None, RowError(line, "", DEPTH_REASON)
+            continue
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
             yield line, None, RowError(line, "", f"Invalid JSON: {exc.msg} (column {exc.colno}).")
+            continue
+        except RecursionError:
+            yield line, None, RowError(line, "", DEPTH_REASON)
             continue
         yield line, value, None
 
@@ -263,6 +501,7 @@ def iter_json_array(
             if not fill():
                 return ""
 
+    index = 0  # the element being read: every error of the array names it, as [index]
     try:
         if skip_ws() != "[":
             raise FileInvalid(line_at(state["pos"]), "A JSON file must hold one array of records: [ {...}, {...} ].")
@@ -272,20 +511,27 @@ def iter_json_array(
         while True:
             char = skip_ws()
             if char == "":
-                raise FileInvalid(line_at(state["pos"]), "The file ends inside the array: a closing ] is missing.")
+                raise FileInvalid(
+                    line_at(state["pos"]),
+                    f"The file ends inside the array after {index} element(s): a closing ] is missing.",
+                )
             if char == "]" and (first or not expect_value):
                 state["pos"] += 1
                 break
             if not expect_value:
                 if char != ",":
                     raise FileInvalid(
-                        line_at(state["pos"]), f"Expected , or ] after a record, found {char!r}. Reading stopped here."
+                        line_at(state["pos"]),
+                        f"Expected , or ] after element [{index - 1}], found {char!r}. Reading stopped here.",
+                        element(index - 1),
                     )
                 state["pos"] += 1
                 expect_value = True
                 continue
             if char == "]":
-                raise FileInvalid(line_at(state["pos"]), "A trailing comma before ] is not valid JSON.")
+                raise FileInvalid(
+                    line_at(state["pos"]), "A trailing comma before ] is not valid JSON.", element(index - 1)
+                )
             while True:
                 buf, pos = state["buf"], state["pos"]
                 try:
@@ -295,28 +541,33 @@ def iter_json_array(
                     truncated = exc.pos >= len(buf) - 6 or exc.msg.startswith("Unterminated string")
                     if truncated and len(buf) - pos > max_record_bytes:
                         raise FileInvalid(
-                            line_at(pos), f"This record is larger than the limit of {max_record_bytes:,} bytes."
+                            line_at(pos),
+                            f"Element [{index}] is larger than the limit of {max_record_bytes:,} bytes.",
+                            element(index),
                         ) from None
                     if truncated and fill():
                         continue
                     raise FileInvalid(
-                        state["base_line"] + exc.lineno - 1,
-                        f"Invalid JSON: {exc.msg} (column {exc.colno}). Reading stopped here.",
+                        line_at(exc.pos),
+                        f"Invalid JSON in element [{index}]: {exc.msg} (column {exc.colno}). Reading stopped here.",
+                        element(index),
+                    ) from None
+                except RecursionError:
+                    raise FileInvalid(
+                        line_at(pos), f"Element [{index}]: {DEPTH_REASON} Reading stopped here.", element(index)
                     ) from None
                 if end == len(buf) and not state["eof"] and fill():
                     continue  # a number or literal cut at the chunk's end: read on and decode again
                 break
             line = line_at(pos)
             if end - pos > max_record_bytes:
-                yield (
-                    line,
-                    None,
-                    RowError(line, "", f"This record is larger than the limit of {max_record_bytes:,} bytes."),
-                )
+                reason = f"This record is larger than the limit of {max_record_bytes:,} bytes."
+                yield line, None, RowError(line, element(index), reason)
             else:
                 yield line, value, None
             state["pos"] = end
             expect_value, first = False, False
+            index += 1
         if skip_ws() != "":
             raise FileInvalid(line_at(state["pos"]), "Extra data after the closing ] of the array.")
     except FileInvalid as exc:
@@ -564,6 +815,8 @@ def record_from_csv(line: int, cells: dict[str, str]) -> Record:
     tags = [t.strip() for t in cells.get("tags", "").split(",") if t.strip()]
     context = cells.get("context", "")
     if cells.get("messages", "").strip():
+        if too_deep(cells["messages"]):
+            raise RowInvalid([("messages", f"The messages column: {DEPTH_REASON}")])
         try:
             turns = json.loads(cells["messages"])
         except json.JSONDecodeError as exc:

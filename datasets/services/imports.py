@@ -18,6 +18,8 @@ import logging
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePath
@@ -60,7 +62,8 @@ def _storage_name(project: Project, original: str) -> str:
     return f"imports/project-{project.pk}/{uuid.uuid4().hex}-{stem}"
 
 
-def _clean_options(file_format: Any, skip_bad_rows: Any, initial_status: Any) -> dict[str, Any]:
+def _clean_options(file_format: Any, skip_bad_rows: Any, initial_status: Any, keep_duplicates: Any = False
+                   ) -> dict[str, Any]:  # fmt: skip
     errors: dict[str, list[str]] = {}
     if file_format not in formats.IMPORT_FORMATS:
         errors["file_format"] = [f"Unknown format {file_format!r}; use one of {', '.join(formats.IMPORT_FORMATS)}."]
@@ -68,9 +71,11 @@ def _clean_options(file_format: Any, skip_bad_rows: Any, initial_status: Any) ->
         errors["status"] = ["Imported examples start as draft or submitted (sent to review)."]
     if not isinstance(skip_bad_rows, bool):
         errors["skip_bad_rows"] = ["true or false."]
+    if not isinstance(keep_duplicates, bool):
+        errors["keep_duplicates"] = ["true or false."]
     if errors:
         raise ApplicationError("Some import options are invalid.", errors)
-    return {"skip_bad_rows": skip_bad_rows, "status": initial_status}
+    return {"skip_bad_rows": skip_bad_rows, "status": initial_status, "keep_duplicates": keep_duplicates}
 
 
 def _clean_mapping(mapping: Any) -> dict[str, str]:
@@ -90,24 +95,54 @@ def _clean_mapping(mapping: Any) -> dict[str, str]:
     return {k: v.strip() for k, v in mapping.items() if v.strip()}
 
 
-def _sniff(name: str, original_name: str) -> str | None:
+def _max_ratio() -> int:
+    """How many times its size a gzip or zip upload may decompress to (more is refused as a bomb)."""
+    return int(getattr(settings, "ANNOTUNE_IMPORT_MAX_RATIO", 100))
+
+
+def _open_data(raw, original_name: str, size: int) -> formats.Opened:
+    """The upload's data, decompressed (gzip, zip of one file) under the size and ratio caps."""
+    return formats.open_data(
+        raw, original_name, size=size, max_bytes=settings.ANNOTUNE_IMPORT_MAX_FILE_BYTES, max_ratio=_max_ratio()
+    )
+
+
+@contextmanager
+def _opened(name: str, original_name: str, size: int) -> Iterator[formats.Opened]:
+    with default_storage.open(name, "rb") as raw:
+        yield _open_data(raw, original_name, size)
+
+
+def _sniff(name: str, original_name: str, size: int) -> str | None:
     """The container of a stored file ('jsonl', 'json', 'csv'), None if it can't be told yet."""
-    with default_storage.open(name, "rb") as stream:
-        head = stream.read(65536)
     try:
-        skip, _ = formats.sniff_encoding(head)
-        return formats.detect_container(head[skip:].decode("utf-8", errors="replace"), original_name)
+        with _opened(name, original_name, size) as opened:
+            head = opened.stream.read(65536)
+            skip, _ = formats.sniff_encoding(head)
+            return formats.detect_container(head[skip:].decode("utf-8", errors="replace"), opened.name)
     except formats.FileInvalid:
         return None
 
 
+def _check_upload(upload, original: str) -> None:
+    """Refuse, before anything is stored, an upload that is an archive imports can't read (bzip2, 7z, a zip
+    of several files, an encrypted zip...). FileInvalid says what to upload instead."""
+    upload.seek(0)
+    try:
+        opened = _open_data(upload, original, upload.size)
+        if opened.reader is not None:
+            opened.stream.read(65536)  # the start decompresses: not a damaged archive
+    finally:
+        upload.seek(0)
+
+
 def csv_columns(job: ImportJob) -> list[str]:
     """The header of an uploaded CSV file, for the mapping step."""
-    with default_storage.open(job.file, "rb") as stream:
-        try:
-            return formats.csv_header(stream, max_line_bytes=settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES)
-        except formats.FileInvalid as exc:
-            raise ApplicationError(f"Line {exc.error.line}: {exc.error.reason}") from None
+    try:
+        with _opened(job.file, job.original_name, job.size_bytes) as opened:
+            return formats.csv_header(opened.stream, max_line_bytes=settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES)
+    except formats.FileInvalid as exc:
+        raise ApplicationError(f"Line {max(exc.error.line, 1)}: {exc.error.reason}") from None
 
 
 @transaction.atomic
@@ -121,15 +156,18 @@ def import_create(
     mapping: Any = None,
     initial_status: Any = ExampleStatus.DRAFT,
     ask_mapping: bool = False,
+    keep_duplicates: Any = False,
 ) -> ImportJob:
     """Store the uploaded file and queue its import.
 
     A CSV file without a mapping either waits for one (`ask_mapping`, the page's mapping step) or
-    gets the mapping guessed from its header (the API).
+    gets the mapping guessed from its header (the API). gzip and zip uploads (one file inside) are read
+    decompressed; other archives are refused here, before anything is stored. Rows repeating an earlier
+    row or an existing example are skipped and reported unless `keep_duplicates`.
     """
     if not permissions.can_import(user, project):
         raise PermissionDenied("Only project owners can import examples.")
-    options = _clean_options(file_format, skip_bad_rows, initial_status)
+    options = _clean_options(file_format, skip_bad_rows, initial_status, keep_duplicates)
     mapping = _clean_mapping(mapping)
     limit = settings.ANNOTUNE_IMPORT_MAX_FILE_BYTES
     if upload is None:
@@ -140,18 +178,24 @@ def import_create(
             {"file": ["Too large."]},
         )
     original = PurePath(upload.name or "upload").name[:255]
+    try:
+        _check_upload(upload, original)
+    except formats.FileInvalid as exc:
+        raise ApplicationError(exc.error.reason, {"file": [exc.error.reason]}) from None
     name = default_storage.save(_storage_name(project, original), upload)
-    container = "csv" if file_format == "csv" else _sniff(name, original) if file_format == "auto" else None
+    container = (
+        "csv" if file_format == "csv" else _sniff(name, original, upload.size) if file_format == "auto" else None
+    )
     status = ImportStatus.QUEUED
     if container == "csv" and not mapping:
         if ask_mapping:
             status = ImportStatus.AWAITING_MAPPING
         else:
-            with default_storage.open(name, "rb") as stream:
-                try:
-                    header = formats.csv_header(stream, max_line_bytes=settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES)
-                except formats.FileInvalid:
-                    header = []
+            try:
+                with _opened(name, original, upload.size) as opened:
+                    header = formats.csv_header(opened.stream, max_line_bytes=settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES)
+            except formats.FileInvalid:
+                header = []
             mapping = formats.guess_csv_mapping(header)
     job = ImportJob.objects.create(
         project=project,
@@ -244,17 +288,24 @@ class Prepared:
     findings: list[dict] = dataclasses.field(default_factory=list)
     error_count: int = 0
     status: str = ExampleStatus.DRAFT
+    where: str = ""  # the record's field in reports: "messages", or "[3].messages" in a JSON array
 
 
 @dataclass
 class Validation:
+    """What reading the file found. `rows_read` = `valid` + `invalid` (records; a fatal error stops the
+    reading and is no record). Duplicates are valid rows: `rows` holds them only with keep_duplicates."""
+
     rows: list[Prepared]
     errors: list[RowError]
     rows_read: int
-    invalid_lines: set[int]
+    invalid: int
     fatal: bool
     detected: str
     notes: list[str]
+    valid: int = 0
+    duplicates: list[RowError] = dataclasses.field(default_factory=list)
+    keep_duplicates: bool = False
 
 
 class _Progress:
@@ -281,15 +332,18 @@ class _Progress:
         )
 
 
-def _items(job: ImportJob, stream, container: str, progress: _Progress):
+def _items(job: ImportJob, opened: formats.Opened, container: str, progress: _Progress):
     max_line = settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES
+    stream = opened.stream
+
+    def done(count: int) -> None:
+        progress.bytes(opened.progress(count))
+
     if container == "jsonl":
-        return formats.iter_jsonl(stream, max_line_bytes=max_line, progress=progress.bytes)
+        return formats.iter_jsonl(stream, max_line_bytes=max_line, progress=done)
     if container == "json":
-        return formats.iter_json_array(stream, max_record_bytes=max_line, progress=progress.bytes)
-    return formats.iter_csv(
-        stream, max_line_bytes=max_line, mapping=job.options.get("mapping") or {}, progress=progress.bytes
-    )
+        return formats.iter_json_array(stream, max_record_bytes=max_line, progress=done)
+    return formats.iter_csv(stream, max_line_bytes=max_line, mapping=job.options.get("mapping") or {}, progress=done)
 
 
 def _clean_record(project: Project, record: formats.Record, *, complete: bool) -> Prepared | list[RowError]:
@@ -339,23 +393,33 @@ def _existing(project: Project, hashes: list[str]) -> dict[str, int]:
 def _validate(job: ImportJob, progress: _Progress) -> Validation:
     project = job.project
     complete = job.options.get("status") == ExampleStatus.SUBMITTED
+    keep_duplicates = bool(job.options.get("keep_duplicates"))
     max_rows = settings.ANNOTUNE_IMPORT_MAX_ROWS
     rows: list[Prepared] = []
     errors: list[RowError] = []
-    invalid: set[int] = set()
+    duplicates: list[RowError] = []
     notes: list[str] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, str] = {}  # content hash -> where its first row is ("line 3", "line 1, element [4]")
     schemas: Counter[str] = Counter()
-    read = 0
+    read = invalid = valid = 0
     fatal = False
     container = "csv"
+    last_line = 0
 
-    def fail(line: int, field: str, reason: str) -> None:
-        errors.append(RowError(line, field, reason))
-        invalid.add(line)
+    def located(error: RowError) -> RowError:
+        """A stream error (a damaged compressed file) knows no line: the last one read."""
+        return error if error.line > 0 else dataclasses.replace(error, line=max(last_line, 1))
 
-    with default_storage.open(job.file, "rb") as stream:
-        try:
+    def stop(error: RowError) -> None:
+        nonlocal fatal
+        errors.append(located(error))
+        fatal = True
+
+    try:
+        with _opened(job.file, job.original_name, job.size_bytes) as opened:
+            if opened.compression:
+                notes.append(f"Read “{opened.name}” from the {formats.COMPRESSION_LABELS[opened.compression]}.")
+            stream = opened.stream
             skip, note = formats.sniff_encoding(stream.read(4096))
             if note:
                 notes.append(note)
@@ -365,70 +429,96 @@ def _validate(job: ImportJob, progress: _Progress) -> Validation:
             if job.file_format == "csv":
                 container = "csv"
             else:
-                container = formats.detect_container(head.decode("utf-8", errors="replace"), job.original_name)
+                container = formats.detect_container(head.decode("utf-8", errors="replace"), opened.name)
                 if job.file_format != "auto" and container == "csv":
                     raise formats.FileInvalid(
                         1, f"The file does not look like {job.file_format} JSON (it should start with {{ or [)."
                     )
-        except formats.FileInvalid as exc:
-            return Validation([], [exc.error], 0, {exc.error.line}, True, "", notes)
-        schema = "csv" if container == "csv" else job.file_format
-        for line, value, error in _items(job, stream, container, progress):
-            if error is not None:
-                errors.append(error)
-                invalid.add(error.line)
-                if error.fatal:
-                    fatal = True
+            schema = "csv" if container == "csv" else job.file_format
+            index = -1  # the element of a JSON array (every item of the array reader is one element)
+            for line, value, error in _items(job, opened, container, progress):
+                index += 1
+                last_line = max(last_line, line)
+
+                def at(field: str, index: int = index) -> str:
+                    return formats.element(index, field) if container == "json" else field
+
+                if error is not None:
+                    if error.fatal:
+                        stop(error)
+                        break
+                    read += 1
+                    invalid += 1
+                    errors.append(located(error))
+                    continue
+                if read >= max_rows:
+                    stop(
+                        RowError(
+                            line, "", f"The file has more than {max_rows:,} records; split it into smaller files.", True
+                        )
+                    )
                     break
                 read += 1
-                continue
-            read += 1
-            if read > max_rows:
-                errors.append(
-                    RowError(
-                        line, "", f"The file has more than {max_rows:,} records; split it into smaller files.", True
-                    )
-                )
-                fatal = True
-                break
-            try:
-                record = formats.to_record(line, value, schema)
-            except RowInvalid as exc:
-                for field, reason in exc.errors:
-                    fail(line, field, reason)
-                continue
-            schemas[record.schema] += 1
-            cleaned = _clean_record(project, record, complete=complete)
-            if isinstance(cleaned, list):
-                errors.extend(cleaned)
-                invalid.add(line)
-                continue
-            first = seen.get(cleaned.content_hash)
-            if first is not None:
-                fail(line, record.container, f"Duplicate of line {first} of this file (the same conversation).")
-                continue
-            seen[cleaned.content_hash] = line
-            rows.append(cleaned)
-            progress.tick(read, len(rows), len(invalid))
-    if not fatal and rows:
-        existing = _existing(project, [row.content_hash for row in rows])
-        if existing:
-            kept = []
-            for row in rows:
-                if row.content_hash in existing:
-                    fail(row.line, "", f"Duplicate of existing example #{existing[row.content_hash]}.")
+                try:
+                    record = formats.to_record(line, value, schema)
+                except RowInvalid as exc:
+                    invalid += 1
+                    errors.extend(RowError(line, at(field), reason) for field, reason in exc.errors)
+                    continue
+                schemas[record.schema] += 1
+                cleaned = _clean_record(project, record, complete=complete)
+                if isinstance(cleaned, list):
+                    invalid += 1
+                    errors.extend(dataclasses.replace(e, field=at(e.field)) for e in cleaned)
+                    continue
+                valid += 1
+                cleaned.where = at(record.container)
+                here = f"line {line}" + (f", element [{index}]" if container == "json" else "")
+                first = seen.get(cleaned.content_hash)
+                if first is not None:
+                    duplicates.append(RowError(line, cleaned.where, f"Same conversation as {first} of this file."))
+                    if not keep_duplicates:
+                        continue
                 else:
-                    kept.append(row)
-            rows = kept
+                    seen[cleaned.content_hash] = here
+                rows.append(cleaned)
+                progress.tick(read, valid, invalid)
+    except formats.FileInvalid as exc:
+        stop(exc.error)
+    if not fatal and rows:
+        rows = _mark_existing(project, rows, duplicates, keep=keep_duplicates)
     if not read and not errors:
         errors.append(RowError(1, "", "The file holds no records.", True))
         fatal = True
     errors.sort(key=lambda e: e.line)
+    duplicates.sort(key=lambda e: e.line)
     detected = ""
     if schemas:
         name = schemas.most_common(1)[0][0]
         detected = "CSV" if name == "csv" else f"{name} ({CONTAINER_LABELS[container]})"
-    return Validation(rows, errors, read, invalid, fatal, detected, notes)
+    return Validation(rows, errors, read, invalid, fatal, detected, notes, valid, duplicates, keep_duplicates)
+
+
+def _mark_existing(project: Project, rows: list[Prepared], duplicates: list[RowError], *, keep: bool
+                   ) -> list[Prepared]:  # fmt: skip
+    """Report the rows whose conversation the project has already; the rows to write (without them
+    unless `keep`). Rows already reported as duplicates of an earlier row are checked again only once."""
+    existing = _existing(project, list({row.content_hash for row in rows}))
+    if not existing:
+        return rows
+    reported = {(d.line, d.field) for d in duplicates if "existing example" in d.reason}
+    kept = []
+    for row in rows:
+        pk = existing.get(row.content_hash)
+        if pk is None:
+            kept.append(row)
+            continue
+        if (row.line, row.where) not in reported:
+            duplicates.append(RowError(row.line, row.where, f"Same conversation as existing example #{pk}."))
+        if keep:
+            kept.append(row)
+    duplicates.sort(key=lambda e: e.line)
+    return kept
 
 
 def _report(validation: Validation) -> dict[str, Any]:
@@ -438,6 +528,9 @@ def _report(validation: Validation) -> dict[str, Any]:
         "error_count": len(validation.errors),
         "truncated": len(validation.errors) > limit,
         "notes": validation.notes,
+        "duplicates": [d.as_dict() for d in validation.duplicates[:limit]],
+        "duplicate_count": len(validation.duplicates),
+        "duplicates_kept": validation.keep_duplicates,
     }
 
 
@@ -707,22 +800,21 @@ def import_run(*, job_id: int) -> None:
 def _run(job: ImportJob) -> None:
     progress = _Progress(job)
     validation = _validate(job, progress)
-    report = _report(validation)
     counts = {
         "bytes_done": job.size_bytes,
         "rows_read": validation.rows_read,
-        "rows_valid": len(validation.rows),
-        "rows_invalid": len(validation.invalid_lines),
+        "rows_valid": validation.valid,
+        "rows_invalid": validation.invalid,
         "detected_format": validation.detected,
-        "report": report,
+        "report": _report(validation),
     }
     skip = bool(job.options.get("skip_bad_rows"))
-    if validation.fatal or (validation.errors and not skip) or not validation.rows:
+    if validation.fatal or (validation.errors and not skip) or not validation.valid:
         if validation.fatal:
             message = "The file could not be read to the end; nothing was imported. Fix the error and upload it again."
         elif validation.errors:
             message = (
-                f"{len(validation.invalid_lines)} row(s) have problems, so nothing was imported. Fix them, or "
+                f"{validation.invalid} row(s) have problems, so nothing was imported. Fix them, or "
                 "import again with “skip bad rows” to import the good ones only."
             )
         else:
@@ -731,25 +823,17 @@ def _run(job: ImportJob) -> None:
         return
     ImportJob.objects.filter(pk=job.pk).update(phase=ImportPhase.WRITING, heartbeat_at=timezone.now(), **counts)
     with transaction.atomic():
-        # One import writes into a project at a time; duplicates are checked again under the lock, and
-        # the findings use the project's settings as they are now.
+        # One import writes into a project at a time; duplicates are checked again under the lock (an
+        # example added meanwhile is skipped and reported like any other), and the findings use the
+        # project's settings as they are now.
         job.project = Project.objects.select_for_update().filter(pk=job.project_id).first() or job.project
-        existing = _existing(job.project, [row.content_hash for row in validation.rows])
-        rows = validation.rows
-        if existing:
-            late = [
-                RowError(r.line, "", f"Duplicate of existing example #{existing[r.content_hash]}.")
-                for r in rows
-                if r.content_hash in existing
-            ]
-            validation.errors = sorted(validation.errors + late, key=lambda e: e.line)
-            validation.invalid_lines |= {e.line for e in late}
-            rows = [r for r in rows if r.content_hash not in existing]
-            counts.update(report=_report(validation), rows_invalid=len(validation.invalid_lines), rows_valid=len(rows))
-            if not skip or not rows:
-                _finish(job, status=ImportStatus.FAILED, error="Rows duplicate examples added meanwhile.", **counts)
-                return
-        imported = _write(job, rows)
+        rows = _mark_existing(job.project, validation.rows, validation.duplicates, keep=validation.keep_duplicates)
+        counts["report"] = _report(validation)
+        imported = _write(job, rows) if rows else 0
         status = job.options.get("status") or ExampleStatus.DRAFT
-        counts["report"] = {**counts["report"], **_kept_as_draft(rows, status)}
+        report = {**counts["report"], **_kept_as_draft(rows, status)}
+        if not rows:
+            report["notes"] = [*report["notes"], "Every valid row repeats an earlier row or an existing example: "
+                               "nothing new was imported."]  # fmt: skip
+        counts["report"] = report
         _finish(job, status=ImportStatus.SUCCEEDED, rows_imported=imported, error="", **counts)
