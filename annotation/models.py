@@ -101,12 +101,21 @@ class Example(models.Model):
     submitted_at = models.DateTimeField(null=True, blank=True)
     # Submission round: +1 on every submit and reopen; a reviewer reviews each round at most once.
     review_round = models.PositiveIntegerField(default=0, db_default=0)
+    # Sent back by training (a ReviewFlag): the review round it opened. While that round is the
+    # current one and the example is submitted, the queue offers it before the others.
+    flagged_round = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["-id"]
         indexes = [
+            # Flagged by training and waiting in the queue: taken first (only those rows indexed).
+            models.Index(
+                fields=["project", "id"],
+                condition=models.Q(status="submitted", flagged_round__isnull=False),
+                name="example_review_queue_flagged",
+            ),
             # Keyset pagination newest first, per project and per common filter.
             models.Index(fields=["project", "-id"], name="example_project_id"),
             models.Index(fields=["project", "status", "-id"], name="example_project_status_id"),
@@ -224,6 +233,40 @@ class Comment(models.Model):
 
     def __str__(self) -> str:
         return f"Comment {self.pk} on example {self.example_id}"
+
+
+class ReviewFlag(models.Model):
+    """Audit and evidence: a training job's scores sent an example back to review (who, when, why).
+
+    The flag outlives the example (`example` becomes null, `example_number` keeps its id) so the
+    job's "what training found" page can still say it was removed. `example_version` and `round`
+    (the review round the send-back opened) tell what happened since: fixed, confirmed, removed.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    example = models.ForeignKey(Example, null=True, blank=True, on_delete=models.SET_NULL, related_name="review_flags")
+    example_number = models.PositiveBigIntegerField(help_text="The example's id (kept after it is deleted)")
+    job = models.ForeignKey(
+        "training.TrainingJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="review_flags"
+    )
+    sent_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    ranking = models.CharField(max_length=20, blank=True, help_text="The list it was sent from")
+    comment = models.TextField(help_text="The system comment: job, loss, rank")
+    evidence = models.JSONField(default=dict, blank=True, help_text="annotation.services.flags.FlagEvidence")
+    from_status = models.CharField(max_length=20, choices=ExampleStatus.choices)
+    example_version = models.PositiveIntegerField()
+    round = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["job", "example_number"], name="reviewflag_job_example"),
+            models.Index(fields=["example", "-id"], name="reviewflag_example_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Example {self.example_number} flagged by job {self.job_id}"
 
 
 class WorkerPing(models.Model):

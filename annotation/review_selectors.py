@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 
-from .models import Comment, Example, ExampleStatus, Membership, Project, Review, ReviewDecision
+from .models import Comment, Example, ExampleStatus, Membership, Project, Review, ReviewDecision, ReviewFlag
 
 S = ExampleStatus
 RETURNED_STATUSES = (S.CHANGES_REQUESTED, S.REJECTED)
@@ -71,14 +71,19 @@ def queue_batch_ids(
     after: int | None = None,
     until: int | None = None,
     descending: bool = False,
+    flagged: bool = False,
 ) -> list[int]:
     """The next `limit` ids of the submitted examples (with the queue filters) in queue order.
 
     Only the queue's own conditions, which the partial indexes `example_review_queue*` answer:
     `after` excludes ids up to it (in the walking direction), `until` stops at it, inclusive.
+    `flagged`: only the examples training sent back in their current round (the queue's head;
+    the partial index `example_review_queue_flagged` holds just those rows).
     """
     sql = "SELECT id FROM annotation_example WHERE project_id = %s AND status = %s"
     params: list = [project.pk, S.SUBMITTED]
+    if flagged:
+        sql += " AND flagged_round IS NOT NULL AND flagged_round = review_round"
     if category:
         sql, params = sql + " AND category = %s", [*params, category]
     if author_id is not None:
@@ -148,6 +153,33 @@ def my_returned_examples(project: Project, user, *, limit: int = 200) -> list[Ex
         )
         .order_by("-updated_at", "-id")[:limit]
     )
+
+
+def example_flags(example: Example) -> list[ReviewFlag]:
+    """Training's send-backs of the example in its current review round: the evidence for the reviewer."""
+    return list(
+        ReviewFlag.objects.filter(example=example, round=example.review_round).select_related("sent_by").order_by("-id")
+    )
+
+
+@dataclass(frozen=True)
+class MyFlag:
+    flag: ReviewFlag
+    outcome: str
+    detail: str
+
+
+def my_flagged_examples(project: Project, user, *, limit: int = 50) -> list[MyFlag]:
+    """Training's send-backs of the user's examples, newest first, with what happened since."""
+    from .services.flags import flag_outcome, outcome_detail
+
+    flags = (
+        ReviewFlag.objects.filter(project=project, example__author=user)
+        .select_related("example", "sent_by")
+        .defer("example__search_text", "example__messages", "example__findings")
+        .order_by("-id")[:limit]
+    )
+    return [MyFlag(f, flag_outcome(f, f.example), outcome_detail(f, f.example)) for f in flags]
 
 
 def my_status_counts(project: Project, user) -> dict[str, int]:

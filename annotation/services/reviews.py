@@ -95,7 +95,10 @@ def review_queue_next(
     after: int | None = None,
     before: int | None = None,
 ) -> Example | None:
-    """Claim the oldest submitted example the reviewer may review; None when the queue is empty.
+    """Claim the next submitted example the reviewer may review; None when the queue is empty.
+
+    Examples sent back by training (flagged in their current round) come first, oldest first; then
+    the others, oldest first.
 
     A reviewer who already holds a live claim gets that example back (a reload does not skip it).
     `after` / `before` (an example id) move on: the current claim is released and the next example
@@ -123,7 +126,7 @@ def review_queue_next(
         return _scan(project, start=before, descending=True, **scan) or _scan(
             project, stop=before, descending=True, **scan
         )
-    return _scan(project, **scan)
+    return _scan(project, flagged=True, **scan) or _scan(project, **scan)
 
 
 def _scan(
@@ -136,6 +139,7 @@ def _scan(
     start: int | None = None,
     stop: int | None = None,
     descending: bool = False,
+    flagged: bool = False,
 ) -> Example | None:
     """Claim the first example the reviewer may take, walking the queue in id order, a batch at a time.
 
@@ -155,6 +159,7 @@ def _scan(
             after=cursor,
             until=stop,
             descending=descending,
+            flagged=flagged,
         )
         if not ids:
             return None

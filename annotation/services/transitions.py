@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from annotune.errors import ApplicationError
 
 from ..models import Example, ExampleStatus, Transition
@@ -10,7 +12,7 @@ S = ExampleStatus
 
 # draft → submitted → approved | rejected | changes_requested; changes_requested → draft when the
 # author edits; rejected → draft when the author reworks it; approved → submitted only by an owner's
-# explicit reopen (enforced by the review services).
+# explicit reopen or a reviewer's send-back from training's findings (enforced by those services).
 ALLOWED: dict[str, set[str]] = {
     S.DRAFT: {S.SUBMITTED},
     S.SUBMITTED: {S.APPROVED, S.REJECTED, S.CHANGES_REQUESTED},
@@ -58,12 +60,14 @@ def examples_transition_bulk(
     actor,
     reason: str = "",
     comment: str = "",
+    comments: Mapping[int, str] | None = None,
     **fields,
 ) -> int:
     """Move many examples (rows the caller locked) from one status to another, one audit row each.
 
-    `fields` are other columns set in the same UPDATE (claim reset, review round, ...). Refused as a
-    whole if any row is no longer in `from_status`: the caller's transaction then rolls back.
+    `fields` are other columns set in the same UPDATE (claim reset, review round, ...); `comments`
+    gives an example its own audit comment (others get `comment`). Refused as a whole if any row is
+    no longer in `from_status`: the caller's transaction then rolls back.
     """
     if not is_allowed(from_status, to_status):
         raise ApplicationError(
@@ -76,7 +80,12 @@ def examples_transition_bulk(
         raise ApplicationError("Some examples changed status meanwhile; nothing was changed. Reload and try again.")
     Transition.objects.bulk_create(
         Transition(
-            example_id=pk, actor=actor, from_status=from_status, to_status=to_status, reason=reason, comment=comment
+            example_id=pk,
+            actor=actor,
+            from_status=from_status,
+            to_status=to_status,
+            reason=reason,
+            comment=(comments or {}).get(pk, comment),
         )
         for pk in ids
     )

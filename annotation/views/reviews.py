@@ -103,6 +103,7 @@ def _screen(request, example: Example, *, error: ApplicationError | None = None,
         and example.claim_expires_at is not None
         and example.claim_expires_at >= timezone.now(),
         "comments": review_selectors.example_comments(example),
+        "flags": review_selectors.example_flags(example),
         "blocking": review_services.blocking_findings(example),
         "error": error,
         "posted": posted or {},
@@ -212,6 +213,7 @@ def my_work(request, project_id: int):
     context = {
         "project": project,
         "returned": review_selectors.my_returned_examples(project, request.user),
+        "flagged": review_selectors.my_flagged_examples(project, request.user),
         "counts": [(status, ExampleStatus(status).label, n) for status, n in counts.items()],
     }
     return render(request, "annotation/my_work.html", context)
