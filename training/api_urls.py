@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import apis
+from . import apis, found_apis
 
 urlpatterns = [
     path("base-models/", apis.BaseModelListApi.as_view(), name="api-base-models"),
@@ -22,5 +22,25 @@ urlpatterns = [
         "projects/<int:project_id>/training-jobs/<int:job_id>/adapter/",
         apis.JobAdapterApi.as_view(),
         name="api-training-job-adapter",
+    ),
+    path(
+        "projects/<int:project_id>/training-jobs/<int:job_id>/scores/",
+        found_apis.JobScoresApi.as_view(),
+        name="api-training-job-scores",
+    ),
+    path(
+        "projects/<int:project_id>/training-jobs/<int:job_id>/found/",
+        found_apis.JobFoundApi.as_view(),
+        name="api-training-job-found",
+    ),
+    path(
+        "projects/<int:project_id>/training-jobs/<int:job_id>/send-back/",
+        found_apis.JobSendBackApi.as_view(),
+        name="api-training-job-send-back",
+    ),
+    path(
+        "projects/<int:project_id>/training-jobs/<int:job_id>/forgetting/",
+        found_apis.JobForgettingApi.as_view(),
+        name="api-training-job-forgetting",
     ),
 ]

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import found_views, views
 
 urlpatterns = [
     path("<int:project_id>/training/", views.job_list, name="training-job-list"),
@@ -11,4 +11,7 @@ urlpatterns = [
     path("<int:project_id>/training/<int:job_id>/progress/", views.job_progress, name="training-job-progress"),
     path("<int:project_id>/training/<int:job_id>/metrics.json", views.job_metrics, name="training-job-metrics"),
     path("<int:project_id>/training/<int:job_id>/cancel/", views.job_cancel, name="training-job-cancel"),
+    path("<int:project_id>/training/<int:job_id>/found/", found_views.job_found, name="training-found"),
+    path("<int:project_id>/training/<int:job_id>/found/send-back/", found_views.send_back, name="training-send-back"),
+    path("<int:project_id>/adapters/<int:adapter_id>/found/", found_views.adapter_found, name="adapter-found"),
 ]
