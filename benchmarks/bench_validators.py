@@ -1,6 +1,11 @@
-"""Validator throughput and near-duplicate quality. Prints JSON lines {"metric", "value", "unit"}.
+"""Validator throughput, near-duplicate quality, and precision / recall per code on both labelled corpora.
+Prints JSON lines {"metric", "value", "unit"}.
 
-    .venv/bin/python benchmarks/bench_validators.py [--n 20000] [--dedup-n 100000] [--quick]
+    .venv/bin/python benchmarks/bench_validators.py [--n 20000] [--dedup-n 100000] [--quick] [--quality-only]
+
+Corpus A (tests/validators/corpus.py) was written beside the checks; corpus B (tests/validators/corpus_b.py)
+was written separately: another product, other templates and phrasing, a secrets part (20+ vendor formats and
+look-alikes) and a claims part (clean supported answers with greetings and closings).
 
 No database and no Django: the validators package is pure Python.
 """
@@ -160,6 +165,46 @@ def bench_near_duplicates(n: int, sample: int, threshold: float = 0.8) -> None:
     emit("near_duplicate_recall", recall, "ratio", sample=sample, true_pairs=len(truth), precision=precision)
 
 
+def bench_quality() -> None:
+    from tests.validators.corpus import (
+        corpus_spec,
+        facts_corpus,
+        facts_spec,
+        general_corpus,
+        schema_corpus,
+        schema_spec,
+    )
+    from tests.validators.corpus_b import claims_corpus, claims_spec, general_corpus_b, secrets_corpus
+    from tests.validators.scoring import score, unsupported_rate
+    from validators import REGISTRY
+
+    general = {c for c, info in REGISTRY.items() if info.check in ("formatting", "metadata", "tokens", "pii",
+                                                                  "glossary")}  # fmt: skip
+    facts = {"fact.supported", "fact.contradicted", "fact.unsupported"}
+    runs = [
+        ("A", "general", general_corpus(), corpus_spec(), general, False, None),
+        ("A", "schema", schema_corpus(), schema_spec(), {"schema.invalid_json", "schema.mismatch"}, False, None),
+        ("A", "facts", facts_corpus(), facts_spec(), facts, True, []),
+        ("B", "secrets", secrets_corpus(), corpus_spec(), {"pii.api_key", "pii.secret"}, False, ["pii"]),
+        ("B", "claims", claims_corpus(), claims_spec(), facts, True, []),
+    ]
+    items_b = general_corpus_b()
+    runs.append(("B", "general", items_b, corpus_spec(), {c for i in items_b for c in i["labels"]}, False, None))
+    for corpus, part, items, spec, codes, fact_check, checks in runs:
+        results = score(items, spec, codes, fact_check=fact_check, checks=checks)
+        for code, r in results.items():
+            if not r["positives"] and not r["fp_count"]:
+                continue
+            extra = {"corpus": corpus, "part": part, "positives": r["positives"], "fp": r["fp_count"],
+                     "fn": r["fn_count"]}  # fmt: skip
+            emit(f"precision[{corpus}:{part}:{code}]", r["precision"], "ratio", **extra)
+            emit(f"recall[{corpus}:{part}:{code}]", r["recall"], "ratio", **extra)
+    for corpus, items, spec in (("A", facts_corpus(), facts_spec()), ("B", claims_corpus(), claims_spec())):
+        rate, flagged = unsupported_rate(items, spec)
+        clean = sum(1 for i in items if i["labels"] == ["fact.supported"])
+        emit(f"fact_unsupported_on_clean[{corpus}]", rate, "ratio", clean_responses=clean, flagged=len(flagged))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--n", type=int, default=20000, help="examples for per-example throughput")
@@ -167,7 +212,11 @@ def main() -> None:
     parser.add_argument("--dedup-n", type=int, default=100000)
     parser.add_argument("--sample", type=int, default=5000, help="sample for recall against exact Jaccard")
     parser.add_argument("--quick", action="store_true", help="small sizes (a few seconds)")
+    parser.add_argument("--quality-only", action="store_true", help="only precision / recall on the corpora")
     args = parser.parse_args()
+    bench_quality()
+    if args.quality_only:
+        return
     if args.quick:
         args.n, args.fact_n, args.dedup_n, args.sample = 2000, 100, 5000, 1000
     bench_per_example(args.n)

@@ -114,9 +114,45 @@ def split_sentences(text: str) -> list[tuple[int, int]]:
 
 
 LIST_PREFIX_RE = re.compile(r"^(?:[-*+]|\d{1,3}[.)])\s+")
+# Check-worthy: what a knowledge base can confirm or refute. Numbers and number words, money, dates,
+# names (capitalised words inside the sentence), and the words policies are made of.
+NUMBER_WORDS = frozenset(
+    """zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen twenty thirty
+    forty fifty sixty hundred thousand million billion dozen half quarter double twice once first second third
+    percent""".split()
+)
+# Sentences that talk to the reader instead of stating facts: closings, offers, thanks, apologies.
+CONVERSATIONAL_RE = re.compile(
+    r"(?i)\b(?:let (?:me|us) know|feel free|(?:don't|do not) hesitate|hope (?:this|that|it|you)|i hope|"
+    r"(?:happy|glad|here) to help|glad (?:i|we) could|thanks?\b|thank you|you(?:'re| are) welcome|sorry|"
+    r"apologi[sz]e|good luck|have a (?:great|nice|good|lovely|wonderful)|(?:any|other|more|further) questions|"
+    r"anything else|just ask|reach out|get in touch|i'm here|i am here|great question|good question|"
+    r"certainly|of course|sure thing|i'd be|i would be|i can help|we're here|we are here|cheers|take care|"
+    r"enjoy (?:your|the)|makes sense|if (?:anything|something|any of this|that|this) (?:is|was|isn't|doesn't|"
+    r"remains|still|seems)|happy reading|all the best|best of luck|rest assured|here(?:'s| is| are) (?:what|how|the|a)|"
+    r"what you need to know|in short|to sum(?:marise|marize) up|short answer|good news|that said|quick overview)"
+)
+FIRST_PERSON_RE = re.compile(r"^(?:I|I'm|I've|I'll|I'd|Let me|Let's)\b")
 
 
-def extract_claims(example: ExampleInput, min_words: int = 3) -> list[Claim]:
+def check_worthy(sentence: str) -> bool:
+    """Whether a sentence makes a claim the knowledge base can settle.
+
+    A sentence with a number, money, a date or a name is check-worthy. Without any of them it is a claim
+    unless it is conversational (a closing, an offer, thanks, the assistant speaking of itself): "Let me
+    know if anything is unclear" states no fact; "Gift cards never expire" (a policy) does.
+    """
+    words = [w.lower().replace("'", "") for w in WORD_RE.findall(sentence)]
+    if any(w[0].isdigit() for w in words) or any(ch in sentence for ch in "$€£%"):
+        return True
+    if any(w in NUMBER_WORDS or w in MONTH_SET or w in WEEKDAYS for w in words):
+        return True
+    if _entities(sentence) - MONTH_SET - WEEKDAYS:
+        return True
+    return not (CONVERSATIONAL_RE.search(sentence) or FIRST_PERSON_RE.match(sentence))
+
+
+def extract_claims(example: ExampleInput, min_words: int = 2) -> list[Claim]:
     """Declarative sentences of assistant replies with at least `min_words` content words (code skipped)."""
     claims = []
     for index, message in enumerate(example.messages):
@@ -136,6 +172,8 @@ def extract_claims(example: ExampleInput, min_words: int = 3) -> list[Claim]:
             if sentence.endswith("?") or not sentence.strip():
                 continue
             if len([t for t in tokenize(sentence) if not t[0].isdigit()]) < min_words:
+                continue
+            if not check_worthy(sentence):
                 continue
             claims.append(Claim(index, start, end, sentence))
     return claims

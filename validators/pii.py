@@ -1,5 +1,8 @@
 """PII and secrets: e-mail, phone, payment card (Luhn), IBAN (mod-97), IP, API keys, secrets, private keys.
 
+Credentials (vendor key shapes, webhook URLs, JWTs, assigned high-entropy values) come from
+`validators.secrets`.
+
 Each candidate regex is guarded by a cheap substring test, and numeric candidates are validated
 (checksums, ranges, date and version shapes) to keep false positives low.
 """
@@ -7,7 +10,6 @@ Each candidate regex is guarded by a cheap substring test, and numeric candidate
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -16,6 +18,7 @@ from validators.base import MAX_PER_CODE, Check
 from validators.findings import Finding, Location
 from validators.inputs import ExampleInput, ProjectSpec
 from validators.registry import make_finding
+from validators.secrets import entropy, find_credentials
 
 EMAIL_RE = re.compile(
     r"(?<![\w.+-])[A-Za-z0-9][A-Za-z0-9._%+-]{0,63}@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})\b"
@@ -31,17 +34,6 @@ IBAN_RE = re.compile(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})
 IPV4_RE = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,3}){3})(?![\w]|\.\d)")
 IPV6_RE = re.compile(r"(?<![\w:.])((?:[0-9A-Fa-f]{1,4}|:)?:(?:[0-9A-Fa-f]{0,4}:){1,7}[0-9A-Fa-f]{0,4})(?![\w:])")
 VERSION_PREFIX_RE = re.compile(r"\b(?:v|version|release|build|ver\.?)\s*$", re.IGNORECASE)
-API_KEY_RE = re.compile(
-    r"\b(?:(?P<aws>(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16})"
-    r"|(?P<github>gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_[A-Za-z0-9_]{60,255})"
-    r"|(?P<slack>xox[abposre]-[A-Za-z0-9-]{10,}))\b"
-    r"|(?<![\w-])(?P<openai>sk-(?:proj-|ant-|live-|test-)?[A-Za-z0-9_-]{20,})"
-)
-API_HINT_RE = re.compile(r"AKIA|ASIA|AGPA|AIDA|AROA|gh[pousr]_|github_pat_|xox|sk-")
-SECRET_RE = re.compile(
-    r"(?i)\b(?:api[_-]?key|apikey|secret(?:[_-]?key)?|access[_-]?key|auth[_-]?token|token|password|passwd|pwd"
-    r"|client[_-]?secret|private[_-]?key)\b[\"']?\s*[:=]\s*[\"']?([A-Za-z0-9_\-+/=.~!@#$%^&*]{12,})"
-)
 PRIVATE_KEY_RE = re.compile(
     r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----(?:.*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----)?",
     re.DOTALL,
@@ -85,21 +77,7 @@ def iban_ok(iban: str) -> bool:
     return int(number) % 97 == 1
 
 
-def entropy(value: str) -> float:
-    counts = Counter(value)
-    n = len(value)
-    return -sum(c / n * math.log2(c / n) for c in counts.values())
-
-
-def looks_random(value: str) -> bool:
-    """High entropy and mixed character classes: not a word, not a path, not a placeholder."""
-    if len(value) < 12 or entropy(value) < 3.3:
-        return False
-    classes = sum((any(c.islower() for c in value), any(c.isupper() for c in value), any(c.isdigit() for c in value)))
-    if classes < 2:
-        return False
-    lowered = value.lower()
-    return not any(p in lowered for p in ("xxxx", "your", "example", "placeholder", "changeme", "redacted", "*****"))
+__all__ = ["PiiCheck", "entropy", "iban_ok", "luhn_ok"]
 
 
 class PiiCheck(Check):
@@ -130,15 +108,11 @@ class PiiCheck(Check):
         if "PRIVATE KEY" in text:
             for m in PRIVATE_KEY_RE.finditer(text):
                 add("pii.private_key", m.start(), m.end(), "Private key block")
-        if API_HINT_RE.search(text):
-            for m in API_KEY_RE.finditer(text):
-                kind = m.lastgroup or "key"
-                add("pii.api_key", m.start(), m.end(), f"API key ({kind})", kind=kind)
-        if "=" in text or ":" in text:
-            for m in SECRET_RE.finditer(text):
-                value = m.group(1)
-                if looks_random(value):
-                    add("pii.secret", m.start(1), m.end(1), "Secret value")
+        for found in find_credentials(text):
+            if found.code == "pii.api_key":
+                add(found.code, found.start, found.end, f"API key ({found.label})", kind=found.kind)
+            else:
+                add(found.code, found.start, found.end, "Secret value")
         if "@" in text:
             for m in EMAIL_RE.finditer(text):
                 domain = m.group(1).lower()

@@ -249,7 +249,11 @@ _ENTRIES: list[CheckInfo] = [
         "pii.api_key",
         ERR,
         "API key",
-        "A credential with a known shape: AWS (AKIA...), GitHub (ghp_...), OpenAI-style (sk-...), Slack (xox...).",
+        "A credential with a known shape (validators/secrets.py): payment (Stripe sk_live_/whsec_, Square, Shopify, "
+        "Braintree), cloud (AWS AKIA..., Google AIza..., Azure, DigitalOcean, Hugging Face), source hosting and "
+        "registries (GitHub, GitLab, npm, PyPI), chat webhooks (Slack, Discord, Teams, Telegram), mail (SendGrid, "
+        "Mailgun, Twilio), AI providers (OpenAI, Anthropic) and JWTs. Documentation examples (...EXAMPLE) and "
+        "low-entropy placeholders stay quiet.",
         "pii",
         fix="explicit",
     ),
@@ -257,7 +261,8 @@ _ENTRIES: list[CheckInfo] = [
         "pii.secret",
         ERR,
         "Secret value",
-        "A high-entropy value assigned to a key, token, secret or password.",
+        "A high-entropy value assigned to a key, token, secret or password, or sent as a Bearer token (UUIDs and "
+        "hex digests excepted).",
         "pii",
         fix="explicit",
     ),

