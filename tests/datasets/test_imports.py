@@ -73,10 +73,10 @@ def test_skip_bad_rows_imports_the_good_ones_and_keeps_the_report(run_import):
     job = run_import(jsonl(chat(1), "{oops", chat(2), chat(1)), skip_bad_rows=True)
     assert job.status == ImportStatus.SUCCEEDED
     assert job.rows_imported == 2
-    assert job.rows_invalid == 2
-    assert [(e["line"], e["reason"][:12]) for e in job.report["errors"]] == [
-        (2, "Invalid JSON"),
-        (4, "Duplicate of"),
+    assert job.rows_invalid == 1
+    assert [(e["line"], e["reason"][:12]) for e in job.report["errors"]] == [(2, "Invalid JSON")]
+    assert [(d["line"], d["reason"]) for d in job.report["duplicates"]] == [
+        (4, "Same conversation as line 1 of this file.")
     ]
     assert Example.objects.count() == 2
 

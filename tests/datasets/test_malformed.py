@@ -103,14 +103,15 @@ CORPUS = [
         "messages[0].content",
         "the limit is 500",
     ),
-    ("duplicate-in-file", jsonl(GOOD, GOOD2, GOOD), {}, 3, "messages", "Duplicate of line 1"),
+    # Duplicates are no parse errors any more: tests/datasets/test_import_hardening.py covers them.
+    ("nested-100k-levels", jsonl(GOOD, "[" * 100_000 + "]" * 100_000), {}, 2, "", "nested more than 100 levels"),
     (
-        "duplicate-after-normalising",
-        jsonl(GOOD, GOOD.replace("How do I", "HOW  do i")),
+        "json-array-nested-100k-levels",
+        f"[\n{GOOD},\n".encode() + b'{"messages": ' + b"[" * 100_000,
         {},
-        2,
-        "messages",
-        "Duplicate of line 1",
+        3,
+        "[1]",
+        "Element [1]: The JSON is nested more than 100 levels",
     ),
     (
         "unknown-category",
@@ -161,9 +162,9 @@ CORPUS = [
         "This turn is empty",
     ),
     ("json-array-unclosed", f"[\n{GOOD},\n{GOOD2}\n".encode(), {}, 4, "", "closing ] is missing"),
-    ("json-array-trailing-comma", f"[\n{GOOD},\n]".encode(), {}, 3, "", "trailing comma"),
-    ("json-array-broken-record", f'[\n{GOOD},\n{{"messages": [}}\n]'.encode(), {}, 3, "", "Invalid JSON"),
-    ("json-array-missing-comma", f"[\n{GOOD}\n{GOOD2}\n]".encode(), {}, 3, "", "Expected , or ]"),
+    ("json-array-trailing-comma", f"[\n{GOOD},\n]".encode(), {}, 3, "[0]", "trailing comma"),
+    ("json-array-broken-record", f'[\n{GOOD},\n{{"messages": [}}\n]'.encode(), {}, 3, "[1]", "Invalid JSON"),
+    ("json-array-missing-comma", f"[\n{GOOD}\n{GOOD2}\n]".encode(), {}, 3, "[0]", "Expected , or ]"),
     ("json-array-extra-data", f"[{GOOD}] trailing".encode(), {}, 1, "", "Extra data after the closing ]"),
     ("not-a-known-format", b"hello there\nthis is prose\n", {}, 1, "", "Could not recognise the format"),
     (
@@ -230,11 +231,14 @@ def test_duplicate_of_an_existing_example(run_import):
     assert first.status == ImportStatus.SUCCEEDED
     existing = Example.objects.get()
     job = run_import(jsonl(GOOD2, GOOD))
-    assert job.status == ImportStatus.FAILED
-    assert job.report["errors"] == [
-        {"line": 2, "field": "", "reason": f"Duplicate of existing example #{existing.pk}."}
+    # A duplicate is a data quality warning, not a parse error: the new row is imported, the repeat skipped.
+    assert job.status == ImportStatus.SUCCEEDED
+    assert job.report["errors"] == []
+    assert job.report["duplicates"] == [
+        {"line": 2, "field": "messages", "reason": f"Same conversation as existing example #{existing.pk}."}
     ]
-    assert Example.objects.count() == 1
+    assert (job.rows_read, job.rows_valid, job.rows_invalid, job.rows_imported) == (2, 2, 0, 1)
+    assert Example.objects.count() == 2
 
 
 def test_row_limit(run_import, settings):
