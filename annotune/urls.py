@@ -3,13 +3,15 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotation.views import account
 
+from .throttling import ThrottledLoginView
+
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="project-list", permanent=False)),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("login/", ThrottledLoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("account/", account.account, name="account"),
     path("account/token/", account.api_token, name="api-token"),
@@ -27,5 +29,10 @@ urlpatterns = [
     path("projects/<int:project_id>/datasets/", include("datasets.urls")),
     path("api/v1/projects/<int:project_id>/", include("datasets.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's setup as a script file: no inline script under the CSP.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
+
+# Errors Django answers itself: JSON under /api/, pages elsewhere.
+handler404 = "annotune.middleware.page_not_found"
+handler400 = "annotune.middleware.bad_request"

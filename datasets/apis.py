@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
@@ -19,6 +21,7 @@ from annotation.apis.examples import EXAMPLE_FILTERS
 from annotation.models import ExampleStatus
 from annotation.selectors import ExampleFilters
 from annotune.errors import ApplicationError
+from annotune.uploads import check_size, upload_view
 
 from . import permissions, selectors
 from .services import exports, formats, imports, versions
@@ -131,6 +134,7 @@ def _project(request, project_id: int):
     return annotation_permissions.project_for(request.user, project_id)
 
 
+@upload_view(lambda: settings.ANNOTUNE_IMPORT_MAX_FILE_BYTES)
 class ImportListApi(APIView):
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
@@ -147,6 +151,10 @@ class ImportListApi(APIView):
     )
     def post(self, request, project_id: int):
         project = _project(request, project_id)
+        # Permission, then size, before the body is read.
+        if not permissions.can_import(request.user, project):
+            raise PermissionDenied("Only project owners can import examples.")
+        check_size(request)
         serializer = ImportCreateInput(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
@@ -199,6 +207,13 @@ def export_response(project, user, params) -> StreamingHttpResponse:
     return response
 
 
+# One documented media type per export format (the JSON one holds an array of records).
+EXPORT_RESPONSES = {
+    (200, media): OpenApiResponse(OpenApiTypes.ANY if media == "application/json" else OpenApiTypes.BINARY)
+    for media in sorted({spec[1] for spec in formats.EXPORT_FORMATS.values()})
+}
+
+
 class ExportApi(APIView):
     renderer_classes = DOWNLOAD_RENDERERS
 
@@ -207,7 +222,7 @@ class ExportApi(APIView):
             OpenApiParameter("file_format", str, enum=list(formats.EXPORT_FORMATS), default="messages"),
             *[p for p in EXAMPLE_FILTERS if p.name != "page_size"],
         ],
-        responses={(200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY), **ERRORS},
+        responses={**EXPORT_RESPONSES, **ERRORS},
         operation_id="examples_export",
         description="Stream the filtered examples as a file (oldest first). The messages format is a JSONL that "
         'Hugging Face `datasets.load_dataset("json")` reads as is. In CSV, a cell that starts with = + - @, a tab '

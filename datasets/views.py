@@ -13,6 +13,7 @@ from annotation import permissions as annotation_permissions
 from annotation import selectors as annotation_selectors
 from annotation.models import ExampleStatus
 from annotune.errors import ApplicationError
+from annotune.uploads import accept_upload, upload_view
 
 from . import permissions, selectors
 from .apis import export_response, version_file_response
@@ -34,13 +35,19 @@ def _service_errors(form, exc: ApplicationError) -> None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@upload_view(lambda: settings.ANNOTUNE_IMPORT_MAX_FILE_BYTES)
 def import_page(request, project_id: int):
     project = annotation_permissions.project_for(request.user, project_id)
     can_import = permissions.can_import(request.user, project)
-    form = ImportForm(request.POST or None, request.FILES or None)
     if request.method == "POST":
+        # Permission, then size, then CSRF; only then is the upload read (streamed to a temp file).
         if not can_import:
             raise PermissionDenied("Only project owners can import examples.")
+        refused = accept_upload(request)
+        if refused is not None:
+            return refused
+    form = ImportForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
         if form.is_valid():
             data = form.cleaned_data
             try:

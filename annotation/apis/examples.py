@@ -74,13 +74,16 @@ EXAMPLE_FILTERS = [
 
 
 class ExampleListApi(APIView):
+    # Declared on the view so that the schema describes the paged object ({next, previous, results}).
+    pagination_class = ExampleCursor
+
     @extend_schema(
         parameters=EXAMPLE_FILTERS, responses={200: ExampleOutput(many=True), **ERRORS}, operation_id="examples_list"
     )
     def get(self, request, project_id: int):
         project = permissions.project_for(request.user, project_id)
         filters = selectors.ExampleFilters.from_query(request.query_params)
-        paginator = ExampleCursor()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(selectors.example_queryset(project, filters), request, view=self)
         return paginator.get_paginated_response(ExampleOutput(page, many=True).data)
 

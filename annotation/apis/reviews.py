@@ -255,7 +255,9 @@ class MyWorkApi(APIView):
 
 class BulkInput(StrictInput):
     action = serializers.ChoiceField(choices=review_services.BulkAction.ALL)
-    example_ids = serializers.ListField(child=serializers.IntegerField(), required=False, max_length=5000)
+    example_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, max_length=5000
+    )
     status = serializers.ChoiceField(choices=ExampleStatus.choices, required=False)
     category = serializers.CharField(required=False, allow_blank=True)
     author = serializers.CharField(required=False, allow_blank=True, help_text="username")

@@ -16,8 +16,12 @@ MAX_DOCUMENT_CHARS = 2_000_000
 ALLOWED_SUFFIXES = (".txt", ".md", ".markdown", ".text")
 
 
+def can_manage(user, project: Project) -> bool:
+    return permissions.can_review(user, project)
+
+
 def _require_manage(user, project: Project) -> None:
-    if not permissions.can_review(user, project):
+    if not can_manage(user, project):
         raise PermissionDenied("Only reviewers and owners manage the knowledge base.")
 
 
@@ -32,14 +36,22 @@ def _text(value: Any, field: str, *, limit: int, required: bool = True) -> str:
     return value
 
 
-def decode_upload(name: str, data: bytes) -> str:
-    """Text of an uploaded .txt / .md file (UTF-8, BOM tolerated)."""
+def decode_upload(upload) -> str:
+    """Text of an uploaded .txt / .md file (UTF-8, BOM tolerated), decoded chunk by chunk.
+
+    `upload` is an UploadedFile (or any object with `name` and `chunks()`/`read(n)`); it is never read
+    whole: decoding stops with an error as soon as the text passes MAX_DOCUMENT_CHARS.
+    """
+    from annotune.uploads import iter_text
+
+    name = getattr(upload, "name", "") or ""
     if not name.lower().endswith(ALLOWED_SUFFIXES):
         raise ApplicationError("Upload a text or markdown file (.txt, .md).", {"file": ["Unsupported file type."]})
-    if len(data) > MAX_DOCUMENT_CHARS * 4:
+    size = getattr(upload, "size", None)
+    if size is not None and size > MAX_DOCUMENT_CHARS * 4:
         raise ApplicationError("The file is too large.", {"file": ["At most about 2 MB of text."]})
     try:
-        return data.decode("utf-8-sig")
+        return iter_text(upload, max_chars=MAX_DOCUMENT_CHARS)
     except UnicodeDecodeError:
         raise ApplicationError(
             "The file is not UTF-8 text.", {"file": ["Save it as UTF-8 and upload again."]}

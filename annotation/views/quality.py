@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from annotune.errors import ApplicationError
+from annotune.uploads import accept_upload, upload_view
 
 from .. import permissions, quality_selectors, selectors
 from ..forms import messages_from_post
@@ -84,11 +87,18 @@ def example_fix(request, project_id: int, example_id: int):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@upload_view(lambda: settings.ANNOTUNE_KNOWLEDGE_MAX_UPLOAD_BYTES)
 def knowledge(request, project_id: int):
     project = permissions.project_for(request.user, project_id)
-    can_manage = permissions.can_review(request.user, project)
+    can_manage = knowledge_services.can_manage(request.user, project)
     error_message = ""
     if request.method == "POST":
+        # Permission, then size, then CSRF, and only then is the body read (upload_view).
+        if not can_manage:
+            raise PermissionDenied("Only reviewers and owners manage the knowledge base.")
+        refused = accept_upload(request)
+        if refused is not None:
+            return refused
         action = request.POST.get("action", "")
         try:
             if action == "document":
@@ -96,7 +106,7 @@ def knowledge(request, project_id: int):
                 text = request.POST.get("text", "")
                 title = request.POST.get("title", "")
                 if upload is not None:
-                    text = knowledge_services.decode_upload(upload.name, upload.read())
+                    text = knowledge_services.decode_upload(upload)
                     title = title or upload.name
                 knowledge_services.document_add(project=project, user=request.user, title=title, text=text)
                 flash.success(request, "Document added to the knowledge base.")
