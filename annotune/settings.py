@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "training",
     "datasets",
     "accounts",
+    "annotune.apps.AnnotuneConfig",  # creates the throttle cache table after migrate
 ]
 
 MIDDLEWARE = [
@@ -65,8 +66,11 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "annotune.middleware.ContentSecurityPolicyMiddleware",
+    "annotune.middleware.UploadLimitMiddleware",  # before CSRF, which reads POST bodies
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "annotune.middleware.RejectNulMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "annotune.errors.ApplicationErrorMiddleware",
@@ -119,6 +123,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-ins go through the throttled backend (it answers for good and bad passwords); ModelBackend stays
+# listed for sessions logged in with it (accounts' invitation and reset flows name it).
+AUTHENTICATION_BACKENDS = ["annotune.throttling.ThrottledModelBackend", "django.contrib.auth.backends.ModelBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "project-list"
 LOGOUT_REDIRECT_URL = "login"
@@ -177,6 +184,53 @@ X_FRAME_OPTIONS = "DENY"
 
 # Request limits: keep huge bodies out before they reach a view.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024)
+# Uploaded files above this go to a temporary file, never into memory (annotune/uploads.py).
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("FILE_UPLOAD_MAX_MEMORY_SIZE", 2 * 1024 * 1024)
+# Multipart bodies larger than this are refused with 413 before they are read; endpoints taking
+# bigger files (imports) set their own limit with annotune.uploads.upload_view.
+ANNOTUNE_UPLOAD_MAX_BYTES = env_int("ANNOTUNE_UPLOAD_MAX_BYTES", 10 * 1024 * 1024)
+ANNOTUNE_KNOWLEDGE_MAX_UPLOAD_BYTES = env_int("ANNOTUNE_KNOWLEDGE_MAX_UPLOAD_BYTES", 8 * 1024 * 1024)
+
+# Content-Security-Policy (annotune/middleware.py): no inline script anywhere; htmx is configured
+# (meta htmx-config in base.html) to need neither eval nor inline styles of its own.
+ANNOTUNE_CSP = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self' 'unsafe-inline'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+ANNOTUNE_CSP_REPORT_ONLY = env_bool("ANNOTUNE_CSP_REPORT_ONLY", False)
+
+# Caches: Redis when CACHE_URL names one (shared by every web process); else per-process memory for
+# the default cache and a database table for throttling (shared by the gunicorn workers).
+CACHE_URL = env_str("CACHE_URL") or ""
+if CACHE_URL.startswith(("redis://", "rediss://")):
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL},
+        "throttle": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL},
+    }
+elif CACHE_URL:
+    raise ImproperlyConfigured(f"CACHE_URL must be a redis:// or rediss:// URL, got {CACHE_URL!r}")
+else:
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        "throttle": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "annotune_throttle_cache"},
+    }
+# Throttling (annotune/throttling.py): failures within the window, then a lockout of every attempt.
+ANNOTUNE_THROTTLE_CACHE = "throttle"
+ANNOTUNE_LOGIN_FAILURES_PER_ACCOUNT = env_int("ANNOTUNE_LOGIN_FAILURES_PER_ACCOUNT", 5)
+ANNOTUNE_LOGIN_FAILURES_PER_ADDRESS = env_int("ANNOTUNE_LOGIN_FAILURES_PER_ADDRESS", 20)
+ANNOTUNE_TOKEN_FAILURES_PER_ADDRESS = env_int("ANNOTUNE_TOKEN_FAILURES_PER_ADDRESS", 20)
+ANNOTUNE_THROTTLE_WINDOW_SECONDS = env_int("ANNOTUNE_THROTTLE_WINDOW_SECONDS", 15 * 60)
+ANNOTUNE_THROTTLE_LOCKOUT_SECONDS = env_int("ANNOTUNE_THROTTLE_LOCKOUT_SECONDS", 15 * 60)
+# Behind N reverse proxies the client address is the N-th from the right in X-Forwarded-For.
+ANNOTUNE_TRUSTED_PROXY_COUNT = env_int("ANNOTUNE_TRUSTED_PROXY_COUNT", 0)
 
 # Annotation limits: every message and conversation is checked against these.
 ANNOTUNE_MAX_MESSAGE_CHARS = env_int("ANNOTUNE_MAX_MESSAGE_CHARS", 32_000)
@@ -197,9 +251,10 @@ ANNOTUNE_VALIDATION_FRACTION = float(env_str("ANNOTUNE_VALIDATION_FRACTION") or 
 ANNOTUNE_REVIEW_CLAIM_MINUTES = env_int("ANNOTUNE_REVIEW_CLAIM_MINUTES", 15)
 
 REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes missing or bad credentials a 401, not a 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "annotune.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
