@@ -104,6 +104,10 @@ class ImportCreateInput(StrictInput):
     skip_bad_rows = serializers.BooleanField(
         default=False, help_text="Import the good rows and report the bad ones (default: all or nothing)."
     )
+    keep_duplicates = serializers.BooleanField(
+        default=False,
+        help_text="Also import rows that repeat an earlier row or an existing example (default: skip and report them).",
+    )
     status = serializers.ChoiceField(
         choices=[ExampleStatus.DRAFT, ExampleStatus.SUBMITTED],
         default=ExampleStatus.DRAFT,
@@ -164,6 +168,7 @@ class ImportListApi(APIView):
             upload=data["file"],
             file_format=data["file_format"],
             skip_bad_rows=data["skip_bad_rows"],
+            keep_duplicates=data["keep_duplicates"],
             initial_status=data["status"],
             mapping=data.get("mapping"),
         )

@@ -57,6 +57,7 @@ def import_page(request, project_id: int):
                     upload=data["file"],
                     file_format=data["file_format"] or "auto",
                     skip_bad_rows=data["skip_bad_rows"],
+                    keep_duplicates=data["keep_duplicates"],
                     initial_status=data["status"],
                     ask_mapping=True,
                 )

@@ -432,3 +432,22 @@ def test_too_deep_skips_brackets_inside_strings():
     assert not formats.too_deep(json.dumps({"messages": [{"role": "user", "content": "[" * 500}]}))
     assert formats.too_deep("[" * 101)
     assert not formats.too_deep("[" * 100 + "]" * 100)
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_keep_duplicates_reaches_the_import_from_the_api_and_the_page(api, client, project, owner, keep):
+    from tests.factories import PASSWORD
+
+    upload = SimpleUploadedFile("dupes.jsonl", jsonl(row(1), row(1)))
+    response = api(owner).post(
+        f"/api/v1/projects/{project.pk}/imports/", {"file": upload, "keep_duplicates": keep}, format="multipart"
+    )
+    assert response.status_code == 202, response.content
+    assert ImportJob.objects.get(pk=response.json()["id"]).options["keep_duplicates"] is keep
+
+    client.login(username=owner.username, password=PASSWORD)
+    form = {"file": SimpleUploadedFile("dupes.jsonl", jsonl(row(2), row(2))), "status": "draft"}
+    if keep:
+        form["keep_duplicates"] = "on"
+    client.post(f"/projects/{project.pk}/datasets/import/", form)
+    assert ImportJob.objects.order_by("-pk").first().options["keep_duplicates"] is keep
