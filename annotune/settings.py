@@ -277,6 +277,7 @@ SPECTACULAR_SETTINGS = {
         "MemberRoleEnum": "annotation.models.Role",
         "ExampleStatusEnum": "annotation.models.ExampleStatus",
         "TrainingJobStatusEnum": "training.models.JobStatus",
+        "FlagOutcomeEnum": ["pending", "fixed", "confirmed", "removed"],
     },
 }
 
