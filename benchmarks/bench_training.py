@@ -11,6 +11,10 @@ Prints JSON lines {"metric", "value", "unit", ...}:
   (c) peak_rss_qlora_mb, peak_rss_lora_mb, qlora_vs_lora_rss_ratio (goal <= 0.4), each run in its own
       process set up like a platform job's (quantised-base cache, heap limit) (VmHWM), plus the same figures above the
       process's RSS after importing the ML stack; on the bench model and (suffix _large) on a ~0.75B one;
+  (e) scoring_time_ratio (goal <= 0.35): per-example scoring (every train + validation example, base and
+      adapter) ÷ training time of a one-epoch job on the bench model; planted_noise_recall_at_10: of 5
+      corrupted answers among 60 consistent ones, how many rank in the top 10 by adapter loss after a short
+      run (on the small model given general knowledge first, as a random base can barely be adapted);
   (d) llama3_8b_adapter_vs_base (goal < 0.005): rank-16 attention adapter file vs 16-bit base checkpoint,
       computed on the meta device; plus the measured adapter / base file sizes of the bench model.
 The full run uses size "bench" (~100M parameters); --quick uses size "small" (~4M).
@@ -230,6 +234,70 @@ def compare_rss(path: Path, args: argparse.Namespace, size: str, batch: int) -> 
     emit(f"qlora_tokens_per_s{suffix}", q["tokens_per_s"], "tokens/s", **run)
 
 
+def scoring_figures(path: Path, args: argparse.Namespace, size: str) -> None:
+    """(e) per-example scoring cost and planted-noise recall."""
+    from training.engine import JobSpec, run_job, toy_conversations
+    from training.engine.control_set import control_conversations
+    from training.engine.tiny import build_tiny_model, planted_noise_conversations, pretrain_tiny_model
+
+    data = toy_conversations(256)
+    for packing in (False, True):
+        out = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
+        try:
+            config = engine_config(args, max_steps=-1, epochs=1, packing=packing)
+            spec = JobSpec(
+                base_model_path=str(path),
+                train_examples=data,
+                validation_examples=toy_conversations(26, seed=99),
+                output_dir=str(out),
+                config=config,
+                n_samples=0,
+            )
+            m = run_job(spec).metrics
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        emit(
+            "scoring_time_ratio" + ("_packed" if packing else ""),
+            m["scoring_seconds"] / m["train_runtime_seconds"],
+            "x",
+            goal="<= 0.35",
+            size=size,
+            examples=len(data) + 26,
+            scoring_seconds=round(m["scoring_seconds"], 2),
+            train_seconds=round(m["train_runtime_seconds"], 2),
+            forgetting_seconds=round(m["forgetting_seconds"], 2),
+            steps=m["global_step"],
+        )
+
+    small = Path(args.model_dir) / "llama-small-general"
+    if not (small / "config.json").is_file():
+        build_tiny_model(small, arch="llama", size="small")
+        pretrain_tiny_model(small, control_conversations(), steps=300)
+    noisy, noise_at = planted_noise_conversations(60)
+    out = Path(tempfile.mkdtemp(prefix="bench-noise-"))
+    try:
+        spec = JobSpec(
+            base_model_path=str(small),
+            train_examples=noisy,
+            validation_examples=toy_conversations(8, seed=99),
+            output_dir=str(out),
+            config={
+                **engine_config(args, max_steps=30, batch_size=8, max_seq_length=96),
+                "learning_rate": 1e-2,
+                "target_modules": "all-linear",
+            },
+            n_samples=0,
+            max_new_tokens=8,
+        )
+        scores = run_job(spec).example_scores
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    train = sorted((s for s in scores if s["source"] == "train"), key=lambda s: -(s["adapter_loss"] or 0))
+    top = {s["index"] for s in train[:10]}
+    emit("planted_noise_recall_at_10", len(top & set(noise_at)) / len(noise_at), "fraction", planted=len(noise_at),
+         examples=len(noisy), model="small (general pretraining)", steps=30)  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="size 'small' (~4M params) instead of 'bench' (~100M)")
@@ -241,6 +309,7 @@ def main() -> None:
     parser.add_argument("--rss-steps", type=int, default=3)
     parser.add_argument("--skip-large", action="store_true", help="no (c) on the ~0.75B model (builds 1.5 GB)")
     parser.add_argument("--model-dir", default=str(Path(tempfile.gettempdir()) / "annotune-bench-models"))
+    parser.add_argument("--scoring-only", action="store_true", help="only (e): per-example scoring figures")
     parser.add_argument("--rss-child", choices=["qlora", "lora"], help=argparse.SUPPRESS)
     parser.add_argument("--model-path", help=argparse.SUPPRESS)
     parser.add_argument("--quantized-cache", help=argparse.SUPPRESS)
@@ -264,6 +333,10 @@ def main() -> None:
 
     path = ensure_model(Path(args.model_dir), size)
     started = time.perf_counter()
+    if args.scoring_only:
+        scoring_figures(path, args, size)
+        emit("bench_wall_seconds", time.perf_counter() - started, "s")
+        return
 
     # (a) engine vs bare loop.
     data = toy_conversations(256)
@@ -306,6 +379,7 @@ def main() -> None:
     compare_rss(path, args, size, args.batch)
     if not args.quick and not args.skip_large:
         compare_rss(ensure_model(Path(args.model_dir), "large"), args, "large", batch=1)
+    scoring_figures(path, args, size)
     emit("bench_wall_seconds", time.perf_counter() - started, "s")
 
 

@@ -143,13 +143,13 @@ def build_features(
     return pack(examples, max_seq_length), stats
 
 
-def pack(examples: list[dict[str, list[int]]], block: int) -> list[dict[str, list[int]]]:
-    """First-fit-decreasing packing of whole examples into blocks; position ids restart per example."""
-    order = sorted(range(len(examples)), key=lambda i: -len(examples[i]["input_ids"]))
+def pack_groups(lengths: Sequence[int], block: int) -> list[list[int]]:
+    """First-fit-decreasing: the indices of the examples in each block (ascending within a block)."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     bins: list[list[int]] = []
     free: list[int] = []
     for i in order:
-        n = len(examples[i]["input_ids"])
+        n = lengths[i]
         for b, room in enumerate(free):
             if n <= room:
                 bins[b].append(i)
@@ -158,12 +158,17 @@ def pack(examples: list[dict[str, list[int]]], block: int) -> list[dict[str, lis
         else:
             bins.append([i])
             free.append(block - n)
+    return [sorted(members) for members in bins]
+
+
+def pack(examples: list[dict[str, list[int]]], block: int) -> list[dict[str, list[int]]]:
+    """First-fit-decreasing packing of whole examples into blocks; position ids restart per example."""
     packed = []
-    for members in bins:
+    for members in pack_groups([len(e["input_ids"]) for e in examples], block):
         ids: list[int] = []
         labels: list[int] = []
         positions: list[int] = []
-        for i in sorted(members):
+        for i in members:
             ids += examples[i]["input_ids"]
             labels += examples[i]["labels"]
             positions += list(range(len(examples[i]["input_ids"])))
@@ -205,13 +210,18 @@ def split_validation(
     conversations: list[Conversation], fraction: float, seed: int
 ) -> tuple[list[Conversation], list[Conversation]]:
     """Deterministic hold-out used when the job has no validation set (at least one example each side)."""
-    import random
-
-    if fraction <= 0 or len(conversations) < 2:
-        return conversations, []
-    idx = list(range(len(conversations)))
-    random.Random(seed).shuffle(idx)  # noqa: S311 - reproducible split, not security
-    k = min(len(idx) - 1, max(1, round(len(idx) * fraction)))
-    held = set(idx[:k])
+    held = set(held_out_indices(len(conversations), fraction, seed))
     train = [c for i, c in enumerate(conversations) if i not in held]
     return train, [conversations[i] for i in sorted(held)]
+
+
+def held_out_indices(n: int, fraction: float, seed: int) -> list[int]:
+    """The indices `split_validation` holds out of `n` training examples (ascending)."""
+    import random
+
+    if fraction <= 0 or n < 2:
+        return []
+    idx = list(range(n))
+    random.Random(seed).shuffle(idx)  # noqa: S311 - reproducible split, not security
+    k = min(len(idx) - 1, max(1, round(len(idx) * fraction)))
+    return sorted(idx[:k])

@@ -126,6 +126,8 @@ class Metrics(TypedDict, total=False):
     tokens_per_second: float
     train_runtime_seconds: float
     resumed_from_step: int | None
+    scoring_seconds: float  # per-example loss of every example, base and adapter
+    forgetting_seconds: float  # the forgetting check (control set losses and generations)
 
 
 def clean_float(value: Any) -> float | None:
@@ -182,6 +184,8 @@ METRIC_FIELDS: tuple[MetricField, ...] = (
     MetricField("tokens_seen", "Tokens trained on", "tokens"),
     MetricField("tokens_per_second", "Throughput", "rate"),
     MetricField("train_runtime_seconds", "Training time", "seconds"),
+    MetricField("scoring_seconds", "Per-example scoring time", "seconds"),
+    MetricField("forgetting_seconds", "Forgetting check time", "seconds"),
     # Keys written by older versions and combined adapters.
     MetricField("validation_loss", "Validation loss", "loss"),
     MetricField("perplexity", "Perplexity", "perplexity"),

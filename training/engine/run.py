@@ -37,6 +37,12 @@ class JobSpec:
     n_samples: int = 5  # validation prompts generated before / after
     max_new_tokens: int = 48
     quantized_cache_dir: str | None = None  # QLoRA: where 4-bit copies of base models are kept
+    # Forgetting check: general-purpose conversations (a JSONL path or a list); None = the built-in set.
+    control_examples: Examples | None = None
+    # The project's general-category examples, as line indices per source file ({"train": [...],
+    # "validation": [...]}): those the engine validates on join the control set.
+    general_examples: dict[str, list[int]] | None = None
+    score_examples: bool = True  # per-example loss and the forgetting check after a successful run
 
 
 @dataclass
@@ -116,7 +122,7 @@ def run_job(
 
 def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) -> JobResult:
     from . import artifacts, evaluate
-    from .data import build_features, load_conversations, split_validation
+    from .data import build_features, held_out_indices, load_conversations
     from .model import build_peft_model, load_tokenizer, quantization_plan, set_cpu_packed_inference
     from .trainer import last_checkpoint, train
 
@@ -126,11 +132,18 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
     train_convs = load_conversations(spec.train_examples)
     if not train_convs:
         raise EmptyDatasetError("The training set is empty")
+    # Where each example came from and how it is used: (conversation, line index, source file, split used).
+    items: list[tuple[Any, int, str, str]]
     if spec.validation_examples is not None:
         val_convs = load_conversations(spec.validation_examples)
         held_out = 0
+        items = [(c, i, "train", "train") for i, c in enumerate(train_convs)]
+        items += [(c, i, "validation", "validation") for i, c in enumerate(val_convs)]
     else:
-        train_convs, val_convs = split_validation(train_convs, cfg.eval_fraction, cfg.seed)
+        held = set(held_out_indices(len(train_convs), cfg.eval_fraction, cfg.seed))
+        items = [(c, i, "train", "validation" if i in held else "train") for i, c in enumerate(train_convs)]
+        val_convs = [c for i, c in enumerate(train_convs) if i in held]
+        train_convs = [c for i, c in enumerate(train_convs) if i not in held]
         held_out = len(val_convs)
 
     tokenizer = load_tokenizer(spec.base_model_path)
@@ -195,6 +208,10 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
             val_tokens=comparison["adapter"]["tokens"],
         )
     )
+    example_scores: list[results.ExampleScore] = []
+    forgetting: results.ForgettingReport | None = None
+    if spec.score_examples:
+        example_scores, forgetting = _score(spec, cfg, model, tokenizer, items, metrics)
     adapter_dir = artifacts.save_adapter(model, out / "adapter")
     card = artifacts.write_model_card(
         adapter_dir,
@@ -209,6 +226,7 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
             "truncation": truncation,
             "package_versions": versions,
             "samples": comparison["samples"],
+            "forgetting": forgetting,
         },
     )
     result = JobResult(
@@ -218,10 +236,63 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         metrics=metrics,
         samples=comparison["samples"],
         model_card_path=str(card),
+        example_scores=example_scores,
+        forgetting=forgetting,
         **common,
     )
     _write_result(out, result)
     return result
+
+
+def _score(
+    spec: JobSpec,
+    cfg: Any,
+    model: Any,
+    tokenizer: Any,
+    items: list[tuple[Any, int, str, str]],
+    metrics: results.Metrics,
+) -> tuple[list[results.ExampleScore], results.ForgettingReport]:
+    """Per-example loss of every training and validation example, then the forgetting check; their times
+    go into `metrics` (scoring_seconds, forgetting_seconds)."""
+    import time
+
+    from . import scoring
+    from .control_set import control_conversations
+    from .data import load_conversations
+
+    started = time.perf_counter()
+    scored = scoring.score_examples(
+        model,
+        tokenizer,
+        [scoring.Scored(c, i, source, used) for c, i, source, used in items],
+        max_seq_length=cfg.max_seq_length,
+        packing=cfg.packing,
+        batch_size=cfg.batch_size,
+    )
+    scored_at = time.perf_counter()
+    general = spec.general_examples or {}
+    wanted = {(source, int(i)) for source, indices in general.items() for i in indices}
+    general_val = [c for c, i, source, used in items if used == "validation" and (source, i) in wanted]
+    if spec.control_examples is None:
+        control, source = control_conversations(), "builtin"
+    else:
+        control, source = load_conversations(spec.control_examples), "project"
+    forgetting = scoring.forgetting_check(
+        model,
+        tokenizer,
+        control=control,
+        source=source,
+        general_validation=general_val,
+        validation_scores=[s for s in scored if s["split_used"] == "validation"],
+        max_seq_length=cfg.max_seq_length,
+        batch_size=cfg.batch_size,
+        seed=cfg.seed,
+        max_new_tokens=spec.max_new_tokens,
+    )
+    metrics.update(
+        results.metrics(scoring_seconds=scored_at - started, forgetting_seconds=time.perf_counter() - scored_at)
+    )
+    return scored, forgetting
 
 
 def _write_result(out: Path, result: JobResult) -> None:

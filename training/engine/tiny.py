@@ -246,3 +246,71 @@ def toy_conversations(n: int = 64, seed: int = 0, varied: bool = False) -> list[
             conv.insert(0, {"role": "system", "content": "You are a concise support agent."})
         out.append(conv)
     return out
+
+
+def pretrain_tiny_model(
+    path: str | Path,
+    conversations: list[list[dict[str, str]]],
+    *,
+    steps: int = 300,
+    learning_rate: float = 3e-3,
+    batch_size: int = 16,
+    max_seq_length: int = 128,
+    seed: int = 0,
+) -> float:
+    """Give a random-weight tiny model some general knowledge: train every weight (plain language modelling on
+    the rendered conversations, all tokens) and save it back in place. Returns the last batch's loss.
+
+    A random base has tiny frozen output weights, so an adapter on it can barely move its predictions;
+    after this the base behaves like a (very small) pretrained model, which is what the per-example loss
+    and forgetting tests and benchmarks need.
+    """
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .data import Collator, build_features
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(path))
+    model = AutoModelForCausalLM.from_pretrained(str(path), dtype=torch.float32)
+    features, _ = build_features(tokenizer, conversations, max_seq_length)
+    for f in features:
+        f["labels"] = list(f["input_ids"])
+    collate = Collator(tokenizer.pad_token_id)
+    rng = random.Random(seed)  # noqa: S311 - deterministic batches
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate)
+    model.train()
+    loss = torch.tensor(float("nan"))
+    for _ in range(steps):
+        batch = collate(rng.sample(features, min(batch_size, len(features))))
+        batch["labels"] = batch["labels"].masked_fill(batch["attention_mask"] == 0, -100)
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    model.save_pretrained(str(path))
+    return float(loss)
+
+
+def planted_noise_conversations(
+    n_clean: int = 60, noise_at: tuple[int, ...] = (5, 17, 29, 41, 53), seed: int = 3
+) -> tuple[list[list[dict[str, str]]], tuple[int, ...]]:
+    """`toy_conversations(n_clean)` with a corrupted answer inserted at each index of `noise_at`, broken
+    the ways real data breaks: shuffled words (two), a contradiction, the wrong format (JSON, shouting
+    snake case, cycling). Returns (conversations, noise indices) for per-example loss tests and benchmarks."""
+    rng = random.Random(7)  # noqa: S311 - deterministic toy data
+    data = toy_conversations(n_clean, seed=seed)
+    for k, (at, conv) in enumerate(zip(noise_at, toy_conversations(len(noise_at), seed=11), strict=True)):
+        words = conv[-1]["content"].rstrip(".").split()
+        if k % 5 < 2:
+            rng.shuffle(words)
+            bad = " ".join(w.lower() for w in words) + " ,"
+        elif k % 5 == 2:
+            bad = f"No. Nothing ever {words[1]}, and nobody can tell you when."
+        elif k % 5 == 3:
+            bad = '{"status": "' + words[-1] + '", "code": 42}'
+        else:
+            bad = conv[-1]["content"].upper().replace(" ", "_")
+        data.insert(at, [*conv[:-1], {"role": "assistant", "content": bad}])
+    return data, tuple(noise_at)

@@ -7,6 +7,7 @@ whose job was re-queued by the reaper (or cancelled) can no longer change it.
 from __future__ import annotations
 
 import collections
+import json
 import logging
 import os
 import shutil
@@ -24,7 +25,8 @@ from django.utils import timezone
 
 from .. import runner
 from ..engine import results
-from ..models import Adapter, JobStatus, TrainingJob, TrainingMetric
+from ..models import Adapter, ExampleScore, JobStatus, TrainingJob, TrainingMetric
+from .datasets import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
 
@@ -170,9 +172,94 @@ def _execute(job: TrainingJob, reporter: JobReporter) -> str:
         "output_dir": str(output_dir),
         "dataset_hash": job.dataset_sha256,
         "quantized_cache_dir": str(settings.TRAINING_QUANTIZED_DIR),
+        "general_examples": _general_examples(job, example_ids(job)),
+        "control_examples": _project_control_set(job, data_dir),
     }
     outcome = run_spec(spec, reporter=reporter)
     return finish_outcome(reporter, outcome, output_dir)
+
+
+# A project's own control set for the forgetting check replaces the built-in one when this file exists.
+CONTROL_SET_PATH = "control-sets/project-{project_id}.jsonl"
+
+
+def example_ids(job: TrainingJob) -> dict[str, list[int]]:
+    """Example ids per data file ("train" / "validation"), in line order: from the dataset version's
+    manifest, or the manifest a launch wrote next to its snapshot. Empty when there is none."""
+    if job.dataset_version is not None:
+        path = job.dataset_version.manifest_path
+    else:
+        path = f"{job.train_path.rsplit('/', 1)[0]}/{MANIFEST_NAME}"
+    ids: dict[str, list[int]] = {"train": [], "validation": []}
+    try:
+        with default_storage.open(path, "rb") as handle:
+            for line in handle:
+                if line.strip():
+                    row = json.loads(line)
+                    ids.setdefault(row["split"], []).append(int(row["id"]))
+    except (OSError, ValueError, KeyError):
+        return {}
+    return ids
+
+
+def _general_examples(job: TrainingJob, ids: dict[str, list[int]]) -> dict[str, list[int]] | None:
+    """Line indices of the project's general-category examples (they join the forgetting check's control set)."""
+    general = job.project.general_category
+    if not general or not ids:
+        return None
+    from annotation.models import Example
+
+    wanted = set(
+        Example.objects.filter(pk__in=[pk for part in ids.values() for pk in part], category=general).values_list(
+            "pk", flat=True
+        )
+    )
+    return {part: [i for i, pk in enumerate(pks) if pk in wanted] for part, pks in ids.items()}
+
+
+def _project_control_set(job: TrainingJob, data_dir: Path) -> str | None:
+    path = CONTROL_SET_PATH.format(project_id=job.project_id)
+    return _download(path, data_dir / "control.jsonl") if default_storage.exists(path) else None
+
+
+def _score_rows(job: TrainingJob, scores: list[dict[str, Any]]) -> list[ExampleScore]:
+    """ExampleScore rows for the engine's per-example scores whose example is known (one query for categories)."""
+    from annotation.models import Example
+
+    ids = example_ids(job)
+    mapped = []
+    for score in scores:
+        part = ids.get(score.get("source", ""), [])
+        if 0 <= score.get("index", -1) < len(part):
+            mapped.append((part[score["index"]], score))
+    facts = {
+        pk: (category, author_id)
+        for pk, category, author_id in Example.objects.filter(pk__in=[pk for pk, _ in mapped]).values_list(
+            "pk", "category", "author_id"
+        )
+    }
+    rows, seen = [], set()
+    for pk, score in mapped:
+        if pk in seen:
+            continue
+        seen.add(pk)
+        adapter_loss, base_loss = score.get("adapter_loss"), score.get("base_loss")
+        category, author_id = facts.get(pk, ("", None))
+        rows.append(
+            ExampleScore(
+                job_id=job.pk,
+                example_id=pk if pk in facts else None,
+                split=score.get("split_used") or score.get("source", ""),
+                adapter_loss=adapter_loss,
+                base_loss=base_loss,
+                loss_drop=None if adapter_loss is None or base_loss is None else base_loss - adapter_loss,
+                tokens=int(score.get("tokens") or 0),
+                truncated_tokens=int(score.get("truncated_tokens") or 0),
+                category=category or "",
+                author_id=author_id,
+            )
+        )
+    return rows
 
 
 def finish_outcome(reporter: JobReporter, outcome: runner.ChildOutcome, output_dir: Path) -> str:
@@ -251,6 +338,7 @@ def _stored_result(result: dict[str, Any]) -> dict[str, Any]:
         if p.get("eval_loss") is not None
     ]
     stored["metrics"] = dict(result.get("metrics") or {})
+    stored.pop("example_scores", None)  # stored as ExampleScore rows
     return stored
 
 
@@ -263,6 +351,7 @@ def _adapter_folder(result: dict[str, Any], output_dir: Path) -> Path:
 
 def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, output_dir: Path) -> str:
     job, result = reporter.job, _stored_result(outcome.result or {})
+    scores = (outcome.result or {}).get("example_scores") or []
     source = _adapter_folder(result, output_dir)
     if not (source / "adapter_config.json").is_file():
         return _finish_failed(reporter, "internal", f"The engine reported success but wrote no adapter in {source}.")
@@ -289,6 +378,7 @@ def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, outpu
         "job_id": job.pk,
         "attempts": reporter.attempt,
         "kept_unquantized": result.get("kept_unquantized", []),
+        "forgetting": result.get("forgetting"),
     }
     with transaction.atomic():
         if not _finish(reporter, JobStatus.SUCCEEDED, result=result, eta_seconds=0):
@@ -308,5 +398,6 @@ def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, outpu
             model_card=model_card,
             created_by=job.created_by,
         )
+        ExampleScore.objects.bulk_create(_score_rows(job, scores), batch_size=2000)
     shutil.rmtree(output_dir.parent, ignore_errors=True)
     return "succeeded"
