@@ -1,4 +1,4 @@
-"""Who may manage accounts (built on annotation's roles, like datasets/permissions.py).
+"""Who may manage accounts (built on annotation's roles, like curated_data/permissions.py).
 
 Staff manage users. A project owner may invite people to their project and may hand out a
 password-reset link only for people who could not give them more than they have: active, not staff,

@@ -56,7 +56,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "annotation",
     "training",
-    "datasets",
+    "curated_data",  # app label "datasets" (see curated_data/apps.py)
     "accounts",
     "annotune.apps.AnnotuneConfig",  # creates the throttle cache table after migrate
 ]

@@ -26,8 +26,8 @@ urlpatterns = [
     path("api/v1/", include("annotation.api_urls")),
     path("api/v1/", include("training.api_urls")),
     path("api/v1/", include("training.adapter_api_urls")),
-    path("projects/<int:project_id>/datasets/", include("datasets.urls")),
-    path("api/v1/projects/<int:project_id>/", include("datasets.api_urls")),
+    path("projects/<int:project_id>/datasets/", include("curated_data.urls")),
+    path("api/v1/projects/<int:project_id>/", include("curated_data.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's setup as a script file: no inline script under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),

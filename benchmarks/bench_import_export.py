@@ -40,8 +40,8 @@ def bench_import(n: int, owner) -> None:
     from django.core.files import File
 
     from annotation.models import Example, Membership, Project, Role
-    from datasets.models import ImportJob
-    from datasets.services import imports
+    from curated_data.models import ImportJob
+    from curated_data.services import imports
 
     project = Project.objects.create(name="Benchmark: import", categories=[{"name": c} for c in CATEGORIES])
     Membership.objects.create(project=project, user=owner, role=Role.OWNER)
@@ -92,7 +92,7 @@ def seed_export(project, author, n: int) -> None:
 def bench_export(n: int, owner, slice_n: int) -> None:
     from annotation.models import Membership, Project, Role
     from annotation.selectors import ExampleFilters
-    from datasets.services import exports
+    from curated_data.services import exports
 
     project = Project.objects.create(name="Benchmark: export")
     Membership.objects.create(project=project, user=owner, role=Role.OWNER)

@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from annotation.models import ClaimVerification, ExampleStatus, Fact, KnowledgeDocument, ValidationRun
 from annotune.serializers import StrictInput, valid_input
-from datasets.models import DatasetVersion, ImportJob
+from curated_data.models import DatasetVersion, ImportJob
 from tests.factories import ExampleFactory
 from training.models import (
     Adapter,
@@ -200,7 +200,7 @@ def test_every_input_serializer_derives_from_the_strict_base():
     import annotation.apis.projects
     import annotation.apis.quality
     import annotation.apis.reviews
-    import datasets.apis
+    import curated_data.apis
     import training.adapter_apis
     import training.apis
 
@@ -209,7 +209,7 @@ def test_every_input_serializer_derives_from_the_strict_base():
         annotation.apis.projects,
         annotation.apis.quality,
         annotation.apis.reviews,
-        datasets.apis,
+        curated_data.apis,
         training.adapter_apis,
         training.apis,
     ]

@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from annotation.models import Example, ExampleStatus, Membership, Project, Review, ReviewDecision, Role, Transition
 from annotune.demo import DEMO_ANNOTATOR, DEMO_PROJECT_NAME
-from datasets.services.versions import version_create
+from curated_data.services.versions import version_create
 from training.models import BaseModel, BaseModelStatus
 from training.services.base_models import default_tiny_name
 

@@ -158,7 +158,7 @@ def _launch_arguments(request, project, data: dict) -> dict:
 
 def _dataset_version(project, version_id: int):
     try:
-        from datasets.models import DatasetVersion  # the dataset versions app, when installed
+        from curated_data.models import DatasetVersion  # the dataset versions app, when installed
     except ImportError:
         raise ApplicationError("Dataset versions are not available.", {"dataset_version": ["?"]}) from None
     version = DatasetVersion.objects.filter(project=project, pk=version_id).first()

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import permissions
 from annotune.errors import ApplicationError
-from datasets import selectors as dataset_selectors
+from curated_data import selectors as dataset_selectors
 
 from . import selectors
 from .engine import results

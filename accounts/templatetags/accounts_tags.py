@@ -7,7 +7,7 @@ from django.conf import settings
 
 from annotation import permissions
 from annotation.models import Project
-from datasets import permissions as dataset_permissions
+from curated_data import permissions as dataset_permissions
 
 register = template.Library()
 

@@ -268,7 +268,7 @@ class RunListApi(APIView):
     @extend_schema(request=RunInput, responses={202: RunOutput, **ERRORS}, operation_id="validation_runs_start")
     def post(self, request, project_id: int):
         """Queue a dataset-level run over the approved pool (or a dataset version)."""
-        from datasets.models import DatasetVersion
+        from curated_data.models import DatasetVersion
 
         project = permissions.project_for(request.user, project_id)
         data = valid_input(RunInput, request.data)

@@ -12,8 +12,8 @@ from annotation.models import ExampleStatus, ValidationRun, ValidationRunStatus
 from annotation.services import knowledge as knowledge_services
 from annotation.services import validation_runs as run_services
 from annotune.errors import ApplicationError
-from datasets.models import DatasetVersion
-from datasets.services.versions import version_create
+from curated_data.models import DatasetVersion
+from curated_data.services.versions import version_create
 from tests.factories import ExampleFactory
 from tests.workers import celery_worker, wait_for
 

@@ -23,7 +23,7 @@ import pytest
 from django.core.management import call_command
 
 from annotation.models import Example, ExampleStatus, Project, Role
-from datasets.models import DatasetVersion
+from curated_data.models import DatasetVersion
 from tests.browser.conftest import screenshot
 from tests.workers import ROOT, celery_worker
 from training.models import Adapter, BaseModel, JobStatus, TrainingJob

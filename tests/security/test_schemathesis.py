@@ -66,7 +66,7 @@ def data(project, owner, annotator, reviewer, tmp_path, settings):
     Fact.objects.create(project=project, statement="Invoices are monthly.", created_by=owner)
     ids = {"project_id": project.pk, "example_id": examples[ExampleStatus.SUBMITTED].pk, "user_id": annotator.pk}
     try:
-        from datasets.services import versions
+        from curated_data.services import versions
 
         ids["number"] = versions.version_create(project=project, user=owner, override_reason="schema test").number
     except Exception:  # noqa: BLE001,S110 - without a version those operations get generated numbers

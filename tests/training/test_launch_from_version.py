@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from datasets.services.versions import version_create
+from curated_data.services.versions import version_create
 from training.models import BaseModel, TrainingJob
 from training.services.jobs import job_launch_latest
 

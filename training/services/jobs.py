@@ -86,7 +86,7 @@ NO_VERSION = (
 
 def latest_version(project: Project) -> Any:
     """The project's newest dataset version, or None."""
-    from datasets.models import DatasetVersion
+    from curated_data.models import DatasetVersion
 
     return DatasetVersion.objects.filter(project=project).order_by("-number").first()
 

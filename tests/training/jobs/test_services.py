@@ -265,7 +265,7 @@ def test_one_click_train_without_base_model_explains(project, owner, approve):
 def test_launch_from_a_dataset_version_records_it(
     api, project, owner, approve, tiny_models, django_capture_on_commit_callbacks
 ):
-    from datasets.services.versions import version_create
+    from curated_data.services.versions import version_create
 
     project.base_model = BaseModel.objects.create(name="tiny", source=tiny_models("llama"))
     project.save()

@@ -15,8 +15,8 @@ from annotation.services import examples as example_services
 from annotation.services import knowledge as knowledge_services
 from annotation.services import validation
 from annotune.errors import ApplicationError
-from datasets.models import ImportJob, ImportStatus
-from datasets.services import imports
+from curated_data.models import ImportJob, ImportStatus
+from curated_data.services import imports
 
 pytestmark = pytest.mark.django_db
 

@@ -14,8 +14,8 @@ from django.db import connection
 from django.utils import timezone
 
 from annotation.models import Example, Revision
-from datasets.models import ImportJob, ImportPhase, ImportStatus
-from datasets.services import imports
+from curated_data.models import ImportJob, ImportPhase, ImportStatus
+from curated_data.services import imports
 from tests.workers import celery_worker, wait_for
 
 ROWS = 20_000

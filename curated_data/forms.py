@@ -1,4 +1,4 @@
-"""Page forms of the datasets app: plain values for the services."""
+"""Page forms of the curated_data app: plain values for the services."""
 
 from __future__ import annotations
 

@@ -14,8 +14,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.models import Example, ExampleStatus, Role
-from datasets.models import ImportStatus
-from datasets.services import formats, imports
+from curated_data.models import ImportStatus
+from curated_data.services import formats, imports
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -96,7 +96,7 @@ def test_the_chat_jsonl_is_one_object_per_line_with_the_same_keys(api, source, a
 
 HF_LOAD = """
 import json, sys
-import datasets  # Hugging Face's: this runs outside the repository, where our own app shadows the name
+import datasets  # Hugging Face's (our app is curated_data, so nothing shadows it)
 assert hasattr(datasets, "load_dataset"), datasets.__file__
 dataset = datasets.load_dataset("json", data_files=sys.argv[1], split="train", cache_dir=sys.argv[2])
 print(json.dumps({"columns": dataset.column_names, "messages": [row["messages"] for row in dataset]}))
@@ -104,7 +104,7 @@ print(json.dumps({"columns": dataset.column_names, "messages": [row["messages"] 
 
 
 def test_hugging_face_datasets_reads_the_chat_jsonl_without_a_mapping(api, source, annotator, tmp_path):
-    """`datasets.load_dataset("json")` reads the export as is (run in a child: our app is also named datasets)."""
+    """`datasets.load_dataset("json")` reads the export as is (in a child, as a user's script would)."""
     if importlib.util.find_spec("pyarrow") is None:
         pytest.skip("Hugging Face datasets is not installed (pip install -e '.[dev]')")
     path = tmp_path / "chat.jsonl"

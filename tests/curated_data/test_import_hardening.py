@@ -19,8 +19,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.models import Example, Revision
 from annotune.errors import ApplicationError
-from datasets.models import ImportJob, ImportStatus
-from datasets.services import formats, imports
+from curated_data.models import ImportJob, ImportStatus
+from curated_data.services import formats, imports
 
 pytestmark = pytest.mark.django_db
 

@@ -6,8 +6,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.models import ExampleStatus
-from datasets.models import ImportJob
-from datasets.services import imports
+from curated_data.models import ImportJob
+from curated_data.services import imports
 from tests.factories import ExampleFactory
 
 

@@ -10,9 +10,9 @@ from django.core.files.storage import default_storage
 
 from annotation.models import Example, ExampleStatus
 from annotune.errors import ApplicationError
-from datasets import selectors
-from datasets.models import DatasetVersion
-from datasets.services import versions
+from curated_data import selectors
+from curated_data.models import DatasetVersion
+from curated_data.services import versions
 from tests.factories import ExampleFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db

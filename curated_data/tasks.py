@@ -1,4 +1,4 @@
-"""Background work of the datasets app: tasks take ids and call a service."""
+"""Background work of the curated_data app: tasks take ids and call a service."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from celery import shared_task
 from .services import imports
 
 
+# The wire name predates the package rename; kept so messages queued before it still run.
 @shared_task(name="datasets.tasks.run_import", acks_late=True, time_limit=3600, soft_time_limit=3500)
 def run_import(job_id: int) -> None:
     """Validate and write one import job. Safe to deliver twice: the service claims the job first."""

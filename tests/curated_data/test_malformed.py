@@ -9,8 +9,8 @@ import pytest
 from django.core.files import File
 
 from annotation.models import Example, Revision
-from datasets.models import ImportStatus
-from datasets.services import imports
+from curated_data.models import ImportStatus
+from curated_data.services import imports
 
 pytestmark = pytest.mark.django_db
 

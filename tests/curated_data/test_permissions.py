@@ -7,8 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from annotation.models import Example
-from datasets.models import DatasetVersion, ImportJob
-from datasets.services import versions
+from curated_data.models import DatasetVersion, ImportJob
+from curated_data.services import versions
 
 pytestmark = pytest.mark.django_db
 

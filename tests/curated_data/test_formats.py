@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from datasets.services import formats
+from curated_data.services import formats
 
 
 def items(data: bytes, container: str, **kwargs):

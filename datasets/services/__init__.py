@@ -1,1 +1,0 @@
-"""Writes and file work of the datasets app: imports, exports, dataset versions, formats."""
