@@ -169,22 +169,6 @@ def last_checkpoint(checkpoint_dir: Path) -> str | None:
     return get_last_checkpoint(str(checkpoint_dir)) if checkpoint_dir.is_dir() else None
 
 
-def _guard_shadowed_datasets() -> None:
-    """Keep the Trainer working when a top-level package named `datasets` (not Hugging Face's) is importable.
-
-    transformers.trainer does `isinstance(dataset, datasets.Dataset)`; a same-named local package without
-    that attribute makes every Trainer call fail. We never pass Hugging Face datasets (plain lists of
-    features), so in that case the check is pointed at a class nothing is an instance of.
-    """
-    import transformers.trainer as hf_trainer
-
-    module = getattr(hf_trainer, "datasets", None)
-    if module is not None and not hasattr(module, "Dataset"):
-        import types
-
-        hf_trainer.datasets = types.SimpleNamespace(Dataset=type("NoHFDataset", (), {}), __version__="0")  # type: ignore[assignment]
-
-
 def train(
     model: Any,
     tokenizer: Any,
@@ -198,7 +182,6 @@ def train(
     """Train `model` (a PEFT model) on tokenized features; resumes from the last checkpoint in `checkpoint_dir`."""
     from transformers import PrinterCallback, Trainer
 
-    _guard_shadowed_datasets()
     checkpoint_dir = Path(checkpoint_dir)
     callback = _callback_class()(on_progress, should_stop)
     trainer = Trainer(
