@@ -32,6 +32,14 @@ def generate_answers(request_id: int) -> str:
     return generation_execute(request_id, model_cache())
 
 
+# OpenAI-compatible chat completions (training/openai_compat); "generate" in the name routes it to `inference`.
+@shared_task(name="training.tasks.generate_chat_completion", acks_late=True)
+def generate_chat_completion(request_id: int) -> str:
+    from .openai_compat.execute import chat_completion_execute
+
+    return chat_completion_execute(request_id, model_cache())
+
+
 @shared_task(name="training.tasks.run_adapter_operation", acks_late=True)
 def run_adapter_operation(operation_id: int) -> str:
     from .services.adapters import operation_execute

@@ -9,9 +9,11 @@ the adapters disabled (`disable_adapter()`), so it costs no reload either.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,6 +161,28 @@ class BaseModelCache:
         model.active_adapter = name  # ... and the PeftModel each keep the name
 
     # -- generation ------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def serving(
+        self, base_path: str | Path, *, adapter_name: str | None = None, adapter_path: str | Path | None = None
+    ) -> Iterator[tuple[Any, Any]]:
+        """`(model, tokenizer)` ready to answer as the base (adapter_name None) or as one adapter.
+
+        The cache's lock is held for the whole block (one generation at a time per process); for the
+        base alone the adapters are disabled inside the block.
+        """
+        with self._lock:
+            if adapter_name is None:
+                loaded = self.base(base_path)
+            elif adapter_path is None:
+                self.activate(base_path, adapter_name)
+                loaded = self._bases[str(base_path)]
+            else:
+                loaded = self.attach(base_path, adapter_name, adapter_path)
+            model, tokenizer = loaded.model, loaded.tokenizer
+            disabled = model.disable_adapter() if adapter_name is None and hasattr(model, "disable_adapter") else None
+            with disabled or contextlib.nullcontext():
+                yield model, tokenizer
+
     def generate(
         self,
         base_path: str | Path,
@@ -176,30 +200,17 @@ class BaseModelCache:
         The prompt is the tokenizer's chat template with the generation prompt added. temperature 0
         means greedy decoding; otherwise sampling with temperature and top-p, seeded by `seed`.
         """
-        import contextlib
-
-        with self._lock:
-            if adapter_name is None:
-                loaded = self.base(base_path)
-            else:
-                if adapter_path is None:
-                    self.activate(base_path, adapter_name)
-                    loaded = self._bases[str(base_path)]
-                else:
-                    loaded = self.attach(base_path, adapter_name, adapter_path)
-            model, tokenizer = loaded.model, loaded.tokenizer
-            disabled = model.disable_adapter() if adapter_name is None and hasattr(model, "disable_adapter") else None
-            with disabled or contextlib.nullcontext():
-                return _generate(
-                    model,
-                    tokenizer,
-                    messages,
-                    adapter=adapter_name,
-                    max_new_tokens=max_new_tokens,
-                    temperature=temperature,
-                    top_p=top_p,
-                    seed=seed,
-                )
+        with self.serving(base_path, adapter_name=adapter_name, adapter_path=adapter_path) as (model, tokenizer):
+            return _generate(
+                model,
+                tokenizer,
+                messages,
+                adapter=adapter_name,
+                max_new_tokens=max_new_tokens,
+                temperature=temperature,
+                top_p=top_p,
+                seed=seed,
+            )
 
 
 def render_prompt(tokenizer, messages: list[dict[str, str]]):
@@ -210,10 +221,8 @@ def render_prompt(tokenizer, messages: list[dict[str, str]]):
     return encoded["input_ids"]
 
 
-def _generate(model, tokenizer, messages, *, adapter, max_new_tokens, temperature, top_p, seed) -> GenerationResult:
-    import torch
-
-    input_ids = render_prompt(tokenizer, messages).to(model.device)
+def sampling_options(tokenizer, *, max_new_tokens: int, temperature: float, top_p: float) -> dict[str, Any]:
+    """`generate` keyword arguments: greedy for temperature 0, else sampling with temperature and top-p."""
     sample = temperature > 0
     options: dict[str, Any] = {
         "max_new_tokens": max_new_tokens,
@@ -224,6 +233,14 @@ def _generate(model, tokenizer, messages, *, adapter, max_new_tokens, temperatur
         options.update(temperature=temperature, top_p=top_p)
     else:
         options.update(temperature=None, top_p=None, top_k=None)
+    return options
+
+
+def _generate(model, tokenizer, messages, *, adapter, max_new_tokens, temperature, top_p, seed) -> GenerationResult:
+    import torch
+
+    input_ids = render_prompt(tokenizer, messages).to(model.device)
+    options = sampling_options(tokenizer, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
     torch.manual_seed(seed)
     started = time.perf_counter()
     with torch.inference_mode():

@@ -1,0 +1,76 @@
+"""Worker side: answer a chat completion on the cached base model, writing the text as it grows."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from django.utils import timezone
+
+from annotune.errors import ApplicationError
+from training.models import Adapter, GenerationRequest, GenerationStatus
+from training.services import folders
+
+log = logging.getLogger(__name__)
+
+
+def chat_completion_execute(request_id: int, cache) -> str:
+    """Claim the request (queued → running) and answer it; the row gets the text, token counts and
+    finish reason (or the error). With `stream` the answer so far is written every few tokens."""
+    from training.inference.chat import generate_chat
+    from training.inference.errors import InferenceError
+
+    rows = GenerationRequest.objects.filter(pk=request_id)
+    claimed = rows.filter(status=GenerationStatus.QUEUED).update(
+        status=GenerationStatus.RUNNING, started_at=timezone.now(), worker=socket.gethostname()[:200]
+    )
+    if claimed != 1:
+        return "skipped"
+    request = GenerationRequest.objects.select_related("base_model").get(pk=request_id)
+    target = request.targets[0]
+    params = request.params
+    entry = {"adapter_id": target["adapter_id"], "label": target["label"]}
+
+    def progress(text: str, tokens: int) -> None:
+        rows.update(outputs=[{**entry, "text": text, "new_tokens": tokens}])
+
+    try:
+        adapter = None
+        if target["adapter_id"] is not None:
+            adapter = Adapter.objects.filter(pk=target["adapter_id"]).first()
+            if adapter is None:
+                raise ApplicationError(f"Adapter “{target['label']}” was deleted.")
+        result = generate_chat(
+            cache,
+            request.base_model.source,
+            request.messages,
+            adapter_name=None if adapter is None else f"adapter-{adapter.pk}",
+            adapter_path=None if adapter is None else folders.local_folder(adapter.storage_path),
+            max_new_tokens=params["max_new_tokens"],
+            temperature=params["temperature"],
+            top_p=params["top_p"],
+            seed=params["seed"],
+            stop=params.get("stop") or (),
+            on_text=progress if params.get("stream") else None,
+        )
+    except (InferenceError, ApplicationError) as exc:
+        _finish(rows, GenerationStatus.FAILED, [], getattr(exc, "code", "invalid"), exc.message)
+        return "failed"
+    except Exception as exc:
+        log.exception("chat completion %s failed", request_id)
+        _finish(rows, GenerationStatus.FAILED, [], "internal", f"{type(exc).__name__}: {exc}")
+        return "failed"
+    output = {
+        **entry,
+        "text": result.text,
+        "new_tokens": result.completion_tokens,
+        "prompt_tokens": result.prompt_tokens,
+        "finish_reason": result.finish_reason,
+        "seconds": round(result.seconds, 4),
+    }
+    _finish(rows, GenerationStatus.SUCCEEDED, [output])
+    return "succeeded"
+
+
+def _finish(rows, status: str, outputs: list, code: str = "", error: str = "") -> None:
+    rows.update(status=status, outputs=outputs, error_code=code[:50], error=error, finished_at=timezone.now())

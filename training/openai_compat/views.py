@@ -1,0 +1,70 @@
+"""`/v1/models`, `/v1/models/<id>` and `/v1/chat/completions`, as OpenAI's clients expect them.
+
+API tokens only (`Authorization: Bearer <token>` or `Token <token>`); no session, so no CSRF. Left
+out of Annotune's own OpenAPI schema: OpenAI's API reference describes these.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import StreamingHttpResponse
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotune.authentication import TokenAuthentication
+from annotune.parsers import StrictJSONParser
+
+from . import catalog as catalog_selectors
+from . import errors, services
+from .schema import parse_chat_request
+
+PROJECT_HEADER = "HTTP_OPENAI_PROJECT"
+
+
+class BearerTokenAuthentication(TokenAuthentication):
+    """The project's API tokens, sent the way OpenAI clients send a key."""
+
+    keyword = "Bearer"
+
+
+class OpenAIView(APIView):
+    schema = None  # not part of Annotune's OpenAPI schema
+    authentication_classes = [BearerTokenAuthentication, TokenAuthentication]
+    permission_classes = [IsAuthenticated]
+    parser_classes = [StrictJSONParser]
+    renderer_classes = [JSONRenderer]
+
+    def get_exception_handler(self):
+        return errors.exception_handler
+
+    def catalog(self, request) -> catalog_selectors.Catalog:
+        return catalog_selectors.catalog(request.user, request.META.get(PROJECT_HEADER))
+
+
+class ModelListView(OpenAIView):
+    def get(self, request):
+        return Response({"object": "list", "data": [m.card() for m in self.catalog(request).models]})
+
+
+class ModelDetailView(OpenAIView):
+    def get(self, request, model: str):
+        return Response(self.catalog(request).resolve(model).card())
+
+
+class ChatCompletionView(OpenAIView):
+    def post(self, request):
+        params = parse_chat_request(request.data)
+        served = self.catalog(request).resolve(params.model)
+        generation = services.chat_completion_queue(user=request.user, served=served, params=params)
+        timeout = float(settings.ANNOTUNE_GENERATE_TIMEOUT_SECONDS)
+        if not params.stream:
+            return Response(services.chat_completion_wait(generation, model_id=served.id, timeout=timeout))
+        events = services.chat_completion_stream(
+            generation, model_id=served.id, include_usage=params.include_usage, timeout=timeout
+        )
+        response = StreamingHttpResponse(events, content_type="text/event-stream")
+        response["Cache-Control"] = "no-cache"
+        response["X-Accel-Buffering"] = "no"  # nginx: pass each event on at once
+        return response
