@@ -20,12 +20,9 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg", permanent=False)),
     path("admin/", admin.site.urls),
     path("projects/", include("annotation.urls")),
-    path("projects/", include("training.urls")),
-    path("projects/", include("training.adapter_urls")),
-    path("base-models/", include("training.base_model_urls")),
+    path("", include("training.urls")),  # projects/<id>/training|adapters|playground/…, base-models/…
     path("api/v1/", include("annotation.api_urls")),
     path("api/v1/", include("training.api_urls")),
-    path("api/v1/", include("training.adapter_api_urls")),
     path("projects/<int:project_id>/datasets/", include("curated_data.urls")),
     path("api/v1/projects/<int:project_id>/", include("curated_data.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -201,8 +201,10 @@ def test_every_input_serializer_derives_from_the_strict_base():
     import annotation.apis.quality
     import annotation.apis.reviews
     import curated_data.apis
-    import training.adapter_apis
-    import training.apis
+    import training.apis.adapters
+    import training.apis.base_models
+    import training.apis.found
+    import training.apis.jobs
 
     modules = [
         annotation.apis.examples,
@@ -210,8 +212,10 @@ def test_every_input_serializer_derives_from_the_strict_base():
         annotation.apis.quality,
         annotation.apis.reviews,
         curated_data.apis,
-        training.adapter_apis,
-        training.apis,
+        training.apis.adapters,
+        training.apis.base_models,
+        training.apis.found,
+        training.apis.jobs,
     ]
     loose = [
         f"{module.__name__}.{name}"

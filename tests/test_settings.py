@@ -56,7 +56,7 @@ def test_wsgi_start_up_imports_the_views_and_freezes_them():
     code = (
         "import gc, sys; import annotune.wsgi as wsgi; "
         "print(callable(wsgi.application), 'annotation.apis.reviews' in sys.modules, "
-        "'training.apis' in sys.modules, gc.get_freeze_count() > 10000, 'torch' in sys.modules)"
+        "'training.apis.jobs' in sys.modules, gc.get_freeze_count() > 10000, 'torch' in sys.modules)"
     )
     clean = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV"}}
     result = subprocess.run(

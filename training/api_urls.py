@@ -1,46 +1,51 @@
+"""REST API v1 of training: included under api/v1/."""
+
 from django.urls import path
 
-from . import apis, found_apis
+from .apis import adapters, base_models, found, jobs
+
+P = "projects/<int:project_id>"
+JOB = f"{P}/training-jobs/<int:job_id>"
 
 urlpatterns = [
-    path("base-models/", apis.BaseModelListApi.as_view(), name="api-base-models"),
-    path("training/config-schema/", apis.ConfigSchemaApi.as_view(), name="api-training-schema"),
-    path("projects/<int:project_id>/training-estimate/", apis.EstimateApi.as_view(), name="api-training-estimate"),
-    path("projects/<int:project_id>/training-jobs/", apis.JobListApi.as_view(), name="api-training-jobs"),
-    path("projects/<int:project_id>/training-jobs/<int:job_id>/", apis.JobDetailApi.as_view(), name="api-training-job"),
+    # Base models and the training config schema.
+    path("base-models/", base_models.BaseModelListApi.as_view(), name="api-base-models"),
+    path("training/config-schema/", jobs.ConfigSchemaApi.as_view(), name="api-training-schema"),
+    # Training jobs.
+    path(f"{P}/training-estimate/", jobs.EstimateApi.as_view(), name="api-training-estimate"),
+    path(f"{P}/training-jobs/", jobs.JobListApi.as_view(), name="api-training-jobs"),
+    path(f"{JOB}/", jobs.JobDetailApi.as_view(), name="api-training-job"),
+    path(f"{JOB}/cancel/", jobs.JobCancelApi.as_view(), name="api-training-job-cancel"),
+    path(f"{JOB}/metrics/", jobs.JobMetricsApi.as_view(), name="api-training-job-metrics"),
+    path(f"{JOB}/adapter/", jobs.JobAdapterApi.as_view(), name="api-training-job-adapter"),
+    # What training found.
+    path(f"{JOB}/scores/", found.JobScoresApi.as_view(), name="api-training-job-scores"),
+    path(f"{JOB}/found/", found.JobFoundApi.as_view(), name="api-training-job-found"),
+    path(f"{JOB}/send-back/", found.JobSendBackApi.as_view(), name="api-training-job-send-back"),
+    path(f"{JOB}/forgetting/", found.JobForgettingApi.as_view(), name="api-training-job-forgetting"),
+    # Adapters, generation and adapter operations.
+    path(f"{P}/generate", adapters.GenerateApi.as_view(), name="api-generate"),
+    path(f"{P}/generations/<int:request_id>/", adapters.GenerationDetailApi.as_view(), name="api-generation"),
+    path(f"{P}/adapters/", adapters.AdapterListApi.as_view(), name="api-adapters"),
+    path(f"{P}/adapters/combine/", adapters.AdapterCombineApi.as_view(), name="api-adapters-combine"),
+    path(f"{P}/adapters/<int:adapter_id>/", adapters.AdapterDetailApi.as_view(), name="api-adapter"),
     path(
-        "projects/<int:project_id>/training-jobs/<int:job_id>/cancel/",
-        apis.JobCancelApi.as_view(),
-        name="api-training-job-cancel",
+        f"{P}/adapters/<int:adapter_id>/download/", adapters.AdapterDownloadApi.as_view(), name="api-adapter-download"
+    ),
+    path(f"{P}/adapters/<int:adapter_id>/merge/", adapters.AdapterMergeApi.as_view(), name="api-adapter-merge"),
+    path(
+        f"{P}/adapter-operations/<int:operation_id>/",
+        adapters.OperationDetailApi.as_view(),
+        name="api-adapter-operation",
     ),
     path(
-        "projects/<int:project_id>/training-jobs/<int:job_id>/metrics/",
-        apis.JobMetricsApi.as_view(),
-        name="api-training-job-metrics",
+        f"{P}/adapter-operations/<int:operation_id>/download/",
+        adapters.OperationDownloadApi.as_view(),
+        name="api-merged-download",
     ),
     path(
-        "projects/<int:project_id>/training-jobs/<int:job_id>/adapter/",
-        apis.JobAdapterApi.as_view(),
-        name="api-training-job-adapter",
-    ),
-    path(
-        "projects/<int:project_id>/training-jobs/<int:job_id>/scores/",
-        found_apis.JobScoresApi.as_view(),
-        name="api-training-job-scores",
-    ),
-    path(
-        "projects/<int:project_id>/training-jobs/<int:job_id>/found/",
-        found_apis.JobFoundApi.as_view(),
-        name="api-training-job-found",
-    ),
-    path(
-        "projects/<int:project_id>/training-jobs/<int:job_id>/send-back/",
-        found_apis.JobSendBackApi.as_view(),
-        name="api-training-job-send-back",
-    ),
-    path(
-        "projects/<int:project_id>/training-jobs/<int:job_id>/forgetting/",
-        found_apis.JobForgettingApi.as_view(),
-        name="api-training-job-forgetting",
+        f"{P}/adapter-operations/<int:operation_id>/register/",
+        adapters.OperationRegisterApi.as_view(),
+        name="api-merged-register",
     ),
 ]

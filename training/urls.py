@@ -1,17 +1,50 @@
+"""Pages of training: included at the site root (project pages under projects/, the registry under base-models/)."""
+
 from django.urls import path
 
-from . import found_views, views
+from .views import adapters, base_models, found, jobs
+
+P = "projects/<int:project_id>"
 
 urlpatterns = [
-    path("<int:project_id>/training/", views.job_list, name="training-job-list"),
-    path("<int:project_id>/training/new/", views.job_new, name="training-job-new"),
-    path("<int:project_id>/training/one-click/", views.job_one_click, name="training-job-one-click"),
-    path("<int:project_id>/training/estimate/", views.job_estimate, name="training-job-estimate"),
-    path("<int:project_id>/training/<int:job_id>/", views.job_detail, name="training-job-detail"),
-    path("<int:project_id>/training/<int:job_id>/progress/", views.job_progress, name="training-job-progress"),
-    path("<int:project_id>/training/<int:job_id>/metrics.json", views.job_metrics, name="training-job-metrics"),
-    path("<int:project_id>/training/<int:job_id>/cancel/", views.job_cancel, name="training-job-cancel"),
-    path("<int:project_id>/training/<int:job_id>/found/", found_views.job_found, name="training-found"),
-    path("<int:project_id>/training/<int:job_id>/found/send-back/", found_views.send_back, name="training-send-back"),
-    path("<int:project_id>/adapters/<int:adapter_id>/found/", found_views.adapter_found, name="adapter-found"),
+    # Training jobs.
+    path(f"{P}/training/", jobs.job_list, name="training-job-list"),
+    path(f"{P}/training/new/", jobs.job_new, name="training-job-new"),
+    path(f"{P}/training/one-click/", jobs.job_one_click, name="training-job-one-click"),
+    path(f"{P}/training/estimate/", jobs.job_estimate, name="training-job-estimate"),
+    path(f"{P}/training/<int:job_id>/", jobs.job_detail, name="training-job-detail"),
+    path(f"{P}/training/<int:job_id>/progress/", jobs.job_progress, name="training-job-progress"),
+    path(f"{P}/training/<int:job_id>/metrics.json", jobs.job_metrics, name="training-job-metrics"),
+    path(f"{P}/training/<int:job_id>/cancel/", jobs.job_cancel, name="training-job-cancel"),
+    # What training found.
+    path(f"{P}/training/<int:job_id>/found/", found.job_found, name="training-found"),
+    path(f"{P}/training/<int:job_id>/found/send-back/", found.send_back, name="training-send-back"),
+    path(f"{P}/adapters/<int:adapter_id>/found/", found.adapter_found, name="adapter-found"),
+    # Adapters, their operations and the playground.
+    path(f"{P}/adapters/", adapters.adapter_list, name="adapter-list"),
+    path(f"{P}/adapters/compare/", adapters.adapter_compare, name="adapter-compare"),
+    path(f"{P}/adapters/combine/", adapters.adapter_combine, name="adapter-combine"),
+    path(f"{P}/adapters/<int:adapter_id>/", adapters.adapter_detail, name="adapter-detail"),
+    path(f"{P}/adapters/<int:adapter_id>/change/", adapters.adapter_change, name="adapter-change"),
+    path(f"{P}/adapters/<int:adapter_id>/delete/", adapters.adapter_delete, name="adapter-delete"),
+    path(f"{P}/adapters/<int:adapter_id>/download/", adapters.adapter_download, name="adapter-download"),
+    path(f"{P}/adapters/<int:adapter_id>/merge/", adapters.adapter_merge, name="adapter-merge"),
+    path(f"{P}/adapter-operations/<int:operation_id>/", adapters.operation_detail, name="operation-detail"),
+    path(
+        f"{P}/adapter-operations/<int:operation_id>/download/",
+        adapters.operation_download,
+        name="operation-download",
+    ),
+    path(
+        f"{P}/adapter-operations/<int:operation_id>/register/",
+        adapters.operation_register,
+        name="operation-register",
+    ),
+    path(f"{P}/playground/", adapters.playground, name="playground"),
+    path(f"{P}/playground/<int:request_id>/", adapters.generation_partial, name="generation-partial"),
+    # Base models (not per project).
+    path("base-models/", base_models.base_model_list, name="base-model-list"),
+    path("base-models/add/", base_models.base_model_add, name="base-model-add"),
+    path("base-models/build/", base_models.base_model_build, name="base-model-build"),
+    path("base-models/<int:base_model_id>/row/", base_models.base_model_row, name="base-model-row"),
 ]

@@ -12,7 +12,7 @@ from annotation.services import reviews as review_services
 from annotune.errors import ApplicationError
 from tests.factories import ExampleFactory, conversation
 from tests.training.found_helpers import approved_example, make_job, scored_set
-from training import found_selectors as found
+from training.selectors import found
 
 pytestmark = pytest.mark.django_db
 S = ExampleStatus

@@ -192,7 +192,7 @@ def test_playground_refuses_adapters_of_different_base_models(client, owner, pro
 def test_web_modules_do_not_import_torch():
     code = (
         "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotune.settings'); django.setup()\n"
-        "import annotune.urls, training.adapter_views, training.adapter_apis, training.inference_tasks\n"
+        "import annotune.urls, training.views.adapters, training.apis.adapters, training.inference_tasks\n"
         "import training.services.adapters, training.services.generation, training.inference.combine\n"
         "print('torch' in sys.modules)\n"
     )

@@ -9,8 +9,8 @@ from django.test import Client
 from django.urls import reverse
 
 from annotune.errors import ApplicationError
-from training.adapter_views import DORA_REASON, answer_hint
 from training.models import Adapter, AdapterOperation, BaseModel, GenerationRequest, GenerationStatus
+from training.views.adapters import DORA_REASON, answer_hint
 
 pytestmark = pytest.mark.django_db
 

@@ -203,7 +203,7 @@ def test_job_list_and_detail_queries_do_not_grow(api, project, owner, fake_base_
 def test_web_modules_do_not_import_torch():
     code = (
         "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotune.settings'); "
-        "os.environ['DEBUG'] = '1'; django.setup(); import annotune.urls, training.views, training.apis, "
+        "os.environ['DEBUG'] = '1'; django.setup(); import annotune.urls, training.views.jobs, training.apis.jobs, "
         "training.tasks, training.services.jobs, training.forms; from django.urls import resolve; "
         "heavy = sorted(m for m in ('torch', 'transformers', 'peft', 'bitsandbytes') if m in sys.modules); "
         "print(','.join(heavy) or 'none')"

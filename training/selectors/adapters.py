@@ -9,8 +9,8 @@ from django.http import Http404
 
 from annotation.models import Project
 
-from .engine import results
-from .models import Adapter, AdapterOperation, GenerationRequest
+from ..engine import results
+from ..models import Adapter, AdapterOperation, GenerationRequest
 
 
 def adapter_list(project: Project, *, include_archived: bool = False) -> QuerySet[Adapter]:

@@ -1,4 +1,4 @@
-"""Training API: launch, list, progress, cancel, metric history, adapter metadata, base models, schema."""
+"""Training jobs API: launch, list, progress, cancel, metric history, adapter metadata, config schema."""
 
 from __future__ import annotations
 
@@ -12,20 +12,12 @@ from annotation import permissions
 from annotation.apis.common import ERRORS, NoInput, StrictInput, valid_input
 from annotune.errors import ApplicationError
 
-from . import selectors
-from .engine.config import PRESETS, config_schema
-from .models import BaseModel, JobStatus
-from .services import jobs as job_services
-from .services.estimates import estimate_for, memory_refusal, total_bytes
-
-
-class BaseModelOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    name = serializers.CharField()
-    source = serializers.CharField()
-    architecture = serializers.CharField()
-    parameter_count = serializers.IntegerField(allow_null=True)
-    has_chat_template = serializers.BooleanField()
+from ..engine.config import PRESETS, config_schema
+from ..models import BaseModel, JobStatus
+from ..selectors import jobs as selectors
+from ..services import jobs as job_services
+from ..services.estimates import estimate_for, memory_refusal, total_bytes
+from .base_models import BaseModelOutput
 
 
 class JobOutput(serializers.Serializer):
@@ -245,12 +237,6 @@ class EstimateApi(APIView):
             "message": message,
         }
         return Response(EstimateOutput(body).data)
-
-
-class BaseModelListApi(APIView):
-    @extend_schema(responses={200: BaseModelOutput(many=True)}, operation_id="base_models_list")
-    def get(self, request):
-        return Response(BaseModelOutput(selectors.base_model_list(), many=True).data)
 
 
 class ConfigSchemaApi(APIView):

@@ -17,8 +17,8 @@ from annotation import permissions
 from annotation.apis.common import ERRORS, StrictInput, valid_input
 from annotation.services import flags as flag_services
 
-from . import found_selectors as found
-from . import selectors
+from ..selectors import found
+from ..selectors import jobs as selectors
 
 
 def _job(request, project_id: int, job_id: int):

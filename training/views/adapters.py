@@ -11,10 +11,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 from annotation import permissions
 from annotune.errors import ApplicationError
 
-from . import adapter_selectors as selectors
-from .services import adapters as adapter_services
-from .services import generation as generation_services
-from .services.generation import DEFAULT_PARAMS
+from ..selectors import adapters as selectors
+from ..services import adapters as adapter_services
+from ..services import generation as generation_services
+from ..services.generation import DEFAULT_PARAMS
 
 
 def _stream(filename: str, chunks) -> StreamingHttpResponse:

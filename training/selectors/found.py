@@ -33,8 +33,8 @@ from annotation.services.flags import (
 )
 from annotune.errors import ApplicationError
 
-from .engine import results
-from .models import Adapter, ExampleScore, JobStatus, TrainingJob
+from ..engine import results
+from ..models import Adapter, ExampleScore, JobStatus, TrainingJob
 
 SPLITS = ("train", "validation")
 # (key, label, what it tells, ordering): the page's tabs and the API's `ranking`.

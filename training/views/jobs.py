@@ -13,11 +13,11 @@ from annotation import permissions
 from annotune.errors import ApplicationError
 from curated_data import selectors as dataset_selectors
 
-from . import selectors
-from .engine import results
-from .forms import LaunchForm, split_counts
-from .services import jobs as job_services
-from .services.estimates import GIB, estimate_for, memory_refusal, total_bytes
+from ..engine import results
+from ..forms import LaunchForm, split_counts
+from ..selectors import jobs as selectors
+from ..services import jobs as job_services
+from ..services.estimates import GIB, estimate_for, memory_refusal, total_bytes
 
 
 def _apply_errors(form, exc: ApplicationError) -> None:

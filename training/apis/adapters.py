@@ -20,10 +20,10 @@ from rest_framework.views import APIView
 from annotation import permissions
 from annotation.apis.common import ERRORS, ErrorSerializer, NoInput, StrictInput, valid_input
 
-from . import adapter_selectors as selectors
-from .engine import results
-from .services import adapters as adapter_services
-from .services import generation as generation_services
+from ..engine import results
+from ..selectors import adapters as selectors
+from ..services import adapters as adapter_services
+from ..services import generation as generation_services
 
 TAG = ["adapters"]
 

@@ -15,8 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 from annotation import permissions
 from annotune.errors import ApplicationError
 
-from .models import BaseModel
-from .services import base_models as services
+from ..models import BaseModel
+from ..services import base_models as services
 
 
 def _require(request) -> None:
@@ -25,7 +25,7 @@ def _require(request) -> None:
 
 
 def _page(request, *, add_errors=None, add_values=None, build_errors=None, status: int = 200):
-    from .engine.tiny import DEFAULT_SIZE
+    from ..engine.tiny import DEFAULT_SIZE
 
     context = {
         "base_models": BaseModel.objects.order_by("name"),

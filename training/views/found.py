@@ -19,8 +19,8 @@ from annotation import permissions
 from annotation.services import flags as flag_services
 from annotune.errors import ApplicationError
 
-from . import found_selectors as found
-from . import selectors
+from ..selectors import found
+from ..selectors import jobs as selectors
 
 FILTER_KEYS = ("ranking", "category", "author", "split")
 

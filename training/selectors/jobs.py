@@ -1,4 +1,4 @@
-"""Reads of the training app, shared by pages and the API."""
+"""Reads of training jobs: lists, one job, its metric history and adapter (pages and API alike)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from django.http import Http404
 from annotation import permissions
 from annotation.models import Project
 
-from .models import Adapter, BaseModel, TrainingJob, TrainingMetric
+from ..models import Adapter, TrainingJob, TrainingMetric
 
 JOB_LIST_DEFER = ("config", "estimate", "result", "log_tail", "error")
 
@@ -50,7 +50,3 @@ def job_adapter(job: TrainingJob) -> Adapter:
     if adapter is None:
         raise Http404("This job has no adapter (yet).")
     return adapter
-
-
-def base_model_list() -> QuerySet[BaseModel]:
-    return BaseModel.objects.order_by("name")
