@@ -91,7 +91,7 @@ def seed_export(project, author, n: int) -> None:
 
 def bench_export(n: int, owner, slice_n: int) -> None:
     from annotation.models import Membership, Project, Role
-    from annotation.selectors import ExampleFilters
+    from annotation.selectors.examples import ExampleFilters
     from curated_data.services import exports
 
     project = Project.objects.create(name="Benchmark: export")

@@ -99,7 +99,7 @@ def explain_queue(project, reviewer) -> str:
     from django.db import connection
     from django.utils import timezone
 
-    from annotation.review_selectors import queue_candidates
+    from annotation.selectors.reviews import queue_candidates
 
     qs = queue_candidates(project, reviewer, now=timezone.now())
     if connection.vendor != "postgresql":

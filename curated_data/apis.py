@@ -19,7 +19,7 @@ from annotation import permissions as annotation_permissions
 from annotation.apis.common import ERRORS, StrictInput, valid_input
 from annotation.apis.examples import EXAMPLE_FILTERS
 from annotation.models import ExampleStatus
-from annotation.selectors import ExampleFilters
+from annotation.selectors.examples import ExampleFilters
 from annotune.errors import ApplicationError
 from annotune.uploads import check_size, upload_view
 

@@ -10,8 +10,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import permissions as annotation_permissions
-from annotation import selectors as annotation_selectors
 from annotation.models import ExampleStatus
+from annotation.selectors import examples as example_selectors
+from annotation.selectors import projects as project_selectors
 from annotune.errors import ApplicationError
 from annotune.uploads import accept_upload, upload_view
 
@@ -156,9 +157,9 @@ def export_page(request, project_id: int):
         return export_response(project, request.user, request.GET)
     context = {
         "project": project,
-        "filters": annotation_selectors.ExampleFilters.from_query(request.GET),
+        "filters": example_selectors.ExampleFilters.from_query(request.GET),
         "statuses": ExampleStatus.choices,
-        "members": annotation_selectors.project_members(project),
+        "members": project_selectors.project_members(project),
         "formats": [(name, spec[2]) for name, spec in formats.EXPORT_FORMATS.items()],
         "file_format": request.GET.get("file_format") or "messages",
     }
@@ -190,7 +191,7 @@ def version_list(request, project_id: int):
         "form": form,
         "can_create": can_create,
         "report": report,
-        "approved": annotation_selectors.project_status_counts(project).get(ExampleStatus.APPROVED, 0),
+        "approved": project_selectors.project_status_counts(project).get(ExampleStatus.APPROVED, 0),
         "can_train": annotation_permissions.can_train(request.user, project),
     }
     return render(request, "datasets/version_list.html", context, status=400 if form.errors else 200)

@@ -10,8 +10,9 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import permissions, selectors
+from .. import permissions
 from ..models import Example, ExampleStatus
+from ..selectors import examples as example_selectors
 from ..services import examples as example_services
 from .common import ERRORS, NoInput, StrictInput, valid_input
 
@@ -82,9 +83,9 @@ class ExampleListApi(APIView):
     )
     def get(self, request, project_id: int):
         project = permissions.project_for(request.user, project_id)
-        filters = selectors.ExampleFilters.from_query(request.query_params)
+        filters = example_selectors.ExampleFilters.from_query(request.query_params)
         paginator = self.pagination_class()
-        page = paginator.paginate_queryset(selectors.example_queryset(project, filters), request, view=self)
+        page = paginator.paginate_queryset(example_selectors.example_queryset(project, filters), request, view=self)
         return paginator.get_paginated_response(ExampleOutput(page, many=True).data)
 
     @extend_schema(request=ExampleCreateInput, responses={201: ExampleOutput, **ERRORS}, operation_id="examples_create")
@@ -98,7 +99,7 @@ class ExampleListApi(APIView):
 def _example(request, project_id: int, example_id: int) -> Example:
     project = permissions.project_for(request.user, project_id)
     try:
-        return selectors.example_detail(project, example_id)
+        return example_selectors.example_detail(project, example_id)
     except Example.DoesNotExist:
         raise Http404("No such example in this project.") from None
 
@@ -147,5 +148,5 @@ class ExampleRevisionsApi(APIView):
     @extend_schema(responses={200: RevisionOutput(many=True), **ERRORS}, operation_id="examples_revisions")
     def get(self, request, project_id: int, example_id: int):
         example = _example(request, project_id, example_id)
-        revisions = selectors.example_revisions(example)
+        revisions = example_selectors.example_revisions(example)
         return Response(RevisionOutput(revisions, many=True).data)

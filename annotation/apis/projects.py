@@ -10,8 +10,9 @@ from rest_framework.views import APIView
 
 from training.models import BaseModel
 
-from .. import permissions, selectors
+from .. import permissions
 from ..models import Membership, Role
+from ..selectors import projects as project_selectors
 from ..services import projects as project_services
 from .common import ERRORS, NoInput, StrictInput, valid_input
 
@@ -72,7 +73,7 @@ class ProjectInput(StrictInput):
 class ProjectListApi(APIView):
     @extend_schema(responses={200: ProjectOutput(many=True)}, operation_id="projects_list")
     def get(self, request):
-        projects = selectors.project_list_for_user(request.user)
+        projects = project_selectors.project_list_for_user(request.user)
         return Response(ProjectOutput(projects, many=True).data)
 
     @extend_schema(request=ProjectInput, responses={201: ProjectOutput, **ERRORS}, operation_id="projects_create")
@@ -118,7 +119,7 @@ class MemberListApi(APIView):
     @extend_schema(responses={200: MemberOutput(many=True), **ERRORS}, operation_id="members_list")
     def get(self, request, project_id: int):
         project = permissions.project_for(request.user, project_id)
-        return Response(MemberOutput(selectors.project_members(project), many=True).data)
+        return Response(MemberOutput(project_selectors.project_members(project), many=True).data)
 
     @extend_schema(request=MemberInput, responses={201: MemberOutput, **ERRORS}, operation_id="members_add")
     def post(self, request, project_id: int):
@@ -131,7 +132,7 @@ class MemberListApi(APIView):
 class MemberDetailApi(APIView):
     def _membership(self, request, project_id: int, user_id: int) -> Membership:
         project = permissions.project_for(request.user, project_id)
-        membership = selectors.project_members(project).filter(user_id=user_id).first()
+        membership = project_selectors.project_members(project).filter(user_id=user_id).first()
         if membership is None:
             raise Http404("No such member.")
         return membership

@@ -8,8 +8,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import permissions, quality_selectors, selectors
+from .. import permissions
 from ..models import ClaimVerification, Example, Fact, KnowledgeDocument
+from ..selectors import examples as example_selectors
+from ..selectors import quality as quality_selectors
 from ..services import knowledge as knowledge_services
 from ..services import validation
 from ..services import validation_runs as run_services
@@ -46,7 +48,7 @@ def _findings_body(findings: list[dict]) -> dict:
 def _example(request, project_id: int, example_id: int) -> Example:
     project = permissions.project_for(request.user, project_id)
     try:
-        return selectors.example_detail(project, example_id)
+        return example_selectors.example_detail(project, example_id)
     except Example.DoesNotExist:
         raise Http404("No such example in this project.") from None
 

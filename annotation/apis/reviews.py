@@ -9,8 +9,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import permissions, review_selectors, selectors
+from .. import permissions
 from ..models import Example, ExampleStatus, ReviewDecision
+from ..selectors import examples as example_selectors
+from ..selectors import reviews as review_selectors
 from ..services import reviews as review_services
 from .common import ERRORS, StrictInput, valid_input
 from .examples import ExampleOutput
@@ -19,7 +21,7 @@ from .examples import ExampleOutput
 def _example(request, project_id: int, example_id: int) -> Example:
     project = permissions.project_for(request.user, project_id)
     try:
-        return selectors.example_detail(project, example_id)
+        return example_selectors.example_detail(project, example_id)
     except Example.DoesNotExist:
         raise Http404("No such example in this project.") from None
 
@@ -59,7 +61,7 @@ def _decide(request, project, example_id: int, decide, **data) -> Response:
     """Run a decision service on the example; the service locks and reads the row itself, so the
     API reads nothing before it. Answers with the review and the example as the decision left it."""
     try:
-        review = decide(example=selectors.example_ref(project, example_id), reviewer=request.user, **data)
+        review = decide(example=example_selectors.example_ref(project, example_id), reviewer=request.user, **data)
     except Example.DoesNotExist:
         raise Http404("No such example in this project.") from None
     return Response(DecisionOutput({"review": review, "example": review.example}).data)
@@ -203,7 +205,7 @@ class ExampleReopenApi(APIView):
         example = _example(request, project_id, example_id)
         data = valid_input(ReopenInput, request.data)
         example = review_services.review_reopen(example=example, user=request.user, **data)
-        return Response(ReviewExampleOutput(selectors.example_detail(example.project, example.pk)).data)
+        return Response(ReviewExampleOutput(example_selectors.example_detail(example.project, example.pk)).data)
 
 
 # --- comments ------------------------------------------------------------------------------------
@@ -285,7 +287,7 @@ class BulkApi(APIView):
     def post(self, request, project_id: int):
         project = permissions.project_for(request.user, project_id)
         data = valid_input(BulkInput, request.data)
-        filters = selectors.ExampleFilters(
+        filters = example_selectors.ExampleFilters(
             status=data.get("status", ""),
             category=data.get("category", ""),
             author=data.get("author", ""),

@@ -21,9 +21,10 @@ from django.utils import timezone
 
 from annotune.errors import ApplicationError, ConflictError
 
-from .. import permissions, selectors
+from .. import permissions
 from ..models import Comment, Example, ExampleStatus, Membership, Project, Review, ReviewDecision, Transition
-from ..review_selectors import claimed_ids, project_member_id, queue_batch_ids, queue_candidates
+from ..selectors import examples as example_selectors
+from ..selectors.reviews import claimed_ids, project_member_id, queue_batch_ids, queue_candidates
 from .conversations import clean_messages
 from .examples import example_update
 from .transitions import example_transition, examples_transition_bulk
@@ -225,7 +226,7 @@ _CLAIM_SQL_DESC = _CLAIM_SQL.replace("ORDER BY e.id LIMIT 1", "ORDER BY e.id DES
 
 
 def _claimed(pk: int, project: Project, reviewer) -> Example:
-    example = selectors.example_with_author(project, pk)
+    example = example_selectors.example_with_author(project, pk)
     example.claimed_by = reviewer
     return example
 
@@ -236,9 +237,9 @@ def _claimed(pk: int, project: Project, reviewer) -> Example:
 def _lock(example: Example) -> Example:
     """The example's row, locked and read afresh (within its project: Example.DoesNotExist otherwise).
 
-    `example` may be a reference (`selectors.example_ref`): a decision needs no read before this one.
+    `example` may be a reference (`example_selectors.example_ref`): a decision needs no read before this one.
     """
-    return selectors.example_with_author(example.project, example.pk, lock=True)
+    return example_selectors.example_with_author(example.project, example.pk, lock=True)
 
 
 def _check_can_decide(example: Example, reviewer) -> None:
@@ -458,7 +459,7 @@ class BulkResult:
 
 
 def bulk_selection(
-    *, project: Project, example_ids: list[int] | None = None, filters: selectors.ExampleFilters | None = None
+    *, project: Project, example_ids: list[int] | None = None, filters: example_selectors.ExampleFilters | None = None
 ) -> QuerySet[Example]:
     """The examples a bulk action targets: explicit ids, or everything matching the list filters."""
     if example_ids is not None:
@@ -470,7 +471,7 @@ def bulk_selection(
             "Choose the examples: filter by status, category, author or text, or list their ids.",
             {"filters": ["An empty filter would select the whole project."]},
         )
-    return selectors.example_queryset(project, filters).order_by("pk")
+    return example_selectors.example_queryset(project, filters).order_by("pk")
 
 
 @transaction.atomic

@@ -13,7 +13,7 @@ from rest_framework.authtoken.models import Token
 
 from accounts import services as account_services
 
-from .. import selectors
+from ..selectors import projects as project_selectors
 
 
 @sensitive_post_parameters("old_password", "new_password1", "new_password2")
@@ -31,7 +31,7 @@ def account(request):
         return redirect("account")
     context = {
         "form": form,
-        "projects": selectors.project_list_for_user(request.user)[:100],
+        "projects": project_selectors.project_list_for_user(request.user)[:100],
         "has_token": Token.objects.filter(user=request.user).exists(),
     }
     return render(request, "accounts/account.html", context, status=400 if form.errors else 200)

@@ -12,21 +12,26 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotune.errors import ApplicationError
 
-from .. import permissions, review_selectors, selectors
+from .. import permissions
 from ..forms import messages_from_post
 from ..models import Example, ExampleStatus
+from ..selectors import examples as example_selectors
+from ..selectors import projects as project_selectors
+from ..selectors import reviews as review_selectors
 from ..services import examples as example_services
 
 
 @login_required
 def example_list(request, project_id: int):
     project = permissions.project_for(request.user, project_id)
-    filters = selectors.ExampleFilters.from_query(request.GET)
+    filters = example_selectors.ExampleFilters.from_query(request.GET)
     try:
         before = int(request.GET["before"]) if request.GET.get("before") else None
     except ValueError:
         before = None
-    rows, next_before = selectors.example_page(project, filters, before=before, size=settings.ANNOTUNE_PAGE_SIZE)
+    rows, next_before = example_selectors.example_page(
+        project, filters, before=before, size=settings.ANNOTUNE_PAGE_SIZE
+    )
     query = request.GET.copy()
     query.pop("before", None)
     context = {
@@ -34,7 +39,7 @@ def example_list(request, project_id: int):
         "examples": rows,
         "filters": filters,
         "statuses": ExampleStatus.choices,
-        "members": selectors.project_members(project),
+        "members": project_selectors.project_members(project),
         "next_before": next_before,
         "first_page": before is None,
         "filter_query": query.urlencode(),
@@ -98,7 +103,7 @@ def example_create(request, project_id: int):
 def _load_example(request, project_id: int, example_id: int) -> Example:
     project = permissions.project_for(request.user, project_id)
     try:
-        return selectors.example_detail(project, example_id)
+        return example_selectors.example_detail(project, example_id)
     except Example.DoesNotExist:
         raise Http404("No such example in this project.") from None
 
@@ -156,8 +161,8 @@ def example_detail(request, project_id: int, example_id: int):
     context = {
         "project": example.project,
         "example": example,
-        "revisions": selectors.example_revisions(example),
-        "transitions": selectors.example_transitions(example),
+        "revisions": example_selectors.example_revisions(example),
+        "transitions": example_selectors.example_transitions(example),
         "can_edit": permissions.can_edit_example(request.user, example),
         "can_see_comments": permissions.can_see_comments(request.user, example),
         "comments": review_selectors.example_comments(example),

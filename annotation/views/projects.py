@@ -14,15 +14,16 @@ from accounts import selectors as account_selectors
 from accounts import services as account_services
 from annotune.errors import ApplicationError
 
-from .. import permissions, selectors
+from .. import permissions
 from ..forms import MemberAddForm, ProjectForm
 from ..models import ExampleStatus, Role
+from ..selectors import projects as project_selectors
 from ..services import projects as project_services
 
 
 @login_required
 def project_list(request):
-    projects = selectors.project_list_for_user(request.user)
+    projects = project_selectors.project_list_for_user(request.user)
     return render(request, "annotation/project_list.html", {"projects": projects})
 
 
@@ -56,9 +57,10 @@ def project_detail(request, project_id: int):
         "project": project,
         "role": permissions.role_in(request.user, project),
         "counts": [
-            (status, ExampleStatus(status).label, n) for status, n in selectors.project_status_counts(project).items()
+            (status, ExampleStatus(status).label, n)
+            for status, n in project_selectors.project_status_counts(project).items()
         ],
-        "members": selectors.project_members(project),
+        "members": project_selectors.project_members(project),
         "can_manage": permissions.can_manage_project(request.user, project),
     }
     return render(request, "annotation/project_detail.html", context)
@@ -85,7 +87,7 @@ def _members_page(request, project, *, form=None, new_link=None, status: int = 2
     can_manage = permissions.can_manage_project(request.user, project)
     context = {
         "project": project,
-        "members": selectors.project_members(project),
+        "members": project_selectors.project_members(project),
         "form": form if form is not None else MemberAddForm(),
         "can_manage": can_manage,
         "roles": Role.choices,
@@ -164,7 +166,7 @@ def project_members(request, project_id: int):
 @require_POST
 def project_member_change(request, project_id: int, user_id: int):
     project = permissions.project_for(request.user, project_id)
-    membership = selectors.project_members(project).filter(user_id=user_id).first()
+    membership = project_selectors.project_members(project).filter(user_id=user_id).first()
     if membership is None:
         raise Http404("No such member.")
     try:

@@ -14,9 +14,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from annotune.errors import ApplicationError
 from annotune.uploads import accept_upload, upload_view
 
-from .. import permissions, quality_selectors, selectors
+from .. import permissions
 from ..forms import messages_from_post
 from ..models import Example, Fact, KnowledgeDocument
+from ..selectors import examples as example_selectors
+from ..selectors import quality as quality_selectors
 from ..services import knowledge as knowledge_services
 from ..services import validation
 from ..services import validation_runs as run_services
@@ -25,7 +27,7 @@ from ..services import validation_runs as run_services
 def _load_example(request, project_id: int, example_id: int) -> Example:
     project = permissions.project_for(request.user, project_id)
     try:
-        return selectors.example_detail(project, example_id)
+        return example_selectors.example_detail(project, example_id)
     except Example.DoesNotExist:
         raise Http404("No such example in this project.") from None
 

@@ -16,9 +16,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotune.errors import ApplicationError
 
-from .. import permissions, review_selectors, selectors
+from .. import permissions
 from ..forms import messages_from_post
 from ..models import Example, ExampleStatus, Review
+from ..selectors import examples as example_selectors
+from ..selectors import projects as project_selectors
+from ..selectors import reviews as review_selectors
 from ..services import reviews as review_services
 
 QUEUE_FILTERS = ("category", "author")
@@ -39,7 +42,7 @@ def _next_url(project_id: int, params, **extra) -> str:
 def _load_example(request, project_id: int, example_id: int) -> Example:
     project = permissions.project_for(request.user, project_id)
     try:
-        return selectors.example_detail(project, example_id)
+        return example_selectors.example_detail(project, example_id)
     except Example.DoesNotExist:
         raise Http404("No such example in this project.") from None
 
@@ -72,7 +75,7 @@ def review_next(request, project_id: int):
     context = {
         "project": project,
         "counts": review_selectors.review_queue_counts(project, request.user, now=timezone.now()),
-        "members": selectors.project_members(project),
+        "members": project_selectors.project_members(project),
         "queue": {key: request.GET.get(key, "") for key in QUEUE_FILTERS},
     }
     return render(request, "annotation/review_empty.html", context)
@@ -87,7 +90,7 @@ def _screen(request, example: Example, *, error: ApplicationError | None = None,
         "project": project,
         "example": example,
         "counts": review_selectors.review_queue_counts(project, user, now=timezone.now()),
-        "members": selectors.project_members(project),
+        "members": project_selectors.project_members(project),
         "queue": {key: request.GET.get(key, "") for key in QUEUE_FILTERS},
         "queue_query": _queue_query(request.GET),
         "next_url": _next_url(project.pk, request.GET, after=example.pk),
@@ -255,7 +258,7 @@ def bulk_actions(request, project_id: int):
     project = permissions.project_for(request.user, project_id)
     permissions.require(permissions.can_manage_project(request.user, project), "Only owners run bulk actions.")
     params = request.POST if request.method == "POST" else request.GET
-    filters = selectors.ExampleFilters.from_query(params)
+    filters = example_selectors.ExampleFilters.from_query(params)
     form = {
         "ids": params.get("ids", ""),
         "action": params.get("action", ""),
@@ -270,7 +273,7 @@ def bulk_actions(request, project_id: int):
         "selection_query": urlencode({k: v for k, v in {**asdict(filters), "ids": form["ids"]}.items() if v}),
         "form": form,
         "statuses": ExampleStatus.choices,
-        "members": selectors.project_members(project),
+        "members": project_selectors.project_members(project),
         "actions": list(review_services.BulkAction.LABELS.items()),
         "confirm": False,
         "error": None,

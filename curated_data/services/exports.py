@@ -11,7 +11,7 @@ from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import Cast
 
 from annotation.models import Project
-from annotation.selectors import ExampleFilters, example_queryset
+from annotation.selectors.examples import ExampleFilters, example_queryset
 from annotune.errors import ApplicationError
 
 from .. import permissions

@@ -9,7 +9,7 @@ from django.test import Client
 from django.urls import reverse
 
 from annotation.models import ExampleStatus, ValidationRun
-from annotation.quality_selectors import pool_size_view
+from annotation.selectors.quality import pool_size_view
 from annotation.services import validation_runs as run_services
 from tests.factories import ExampleFactory
 from validators import DatasetThresholds

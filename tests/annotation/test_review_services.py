@@ -8,8 +8,9 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from annotation import review_selectors
 from annotation.models import Comment, Example, ExampleStatus, Review, Role, Transition
+from annotation.selectors import reviews as review_selectors
+from annotation.selectors.examples import ExampleFilters
 from annotation.services import examples as ex
 from annotation.services import reviews as rv
 from annotation.services.transitions import ALLOWED, example_transition
@@ -361,7 +362,7 @@ def test_bulk_approve_and_reject_audit_every_example(project, annotator, annotat
     theirs = [submitted(project, annotator2, n) for n in range(3, 5)]
     draft = ex.example_create(project=project, author=annotator, messages=conversation(9))
     Example.objects.filter(pk=mine[2].pk).update(findings=[{"code": "x", "severity": "error", "message": "bad"}])
-    filters = rv.selectors.ExampleFilters(author="anna")
+    filters = ExampleFilters(author="anna")
     result = rv.examples_bulk(
         project=project, user=owner, action="approve", examples=rv.bulk_selection(project=project, filters=filters)
     )
@@ -427,7 +428,7 @@ def test_bulk_reopen_reassign_and_reset_claims(project, annotator, annotator2, r
 
 def test_bulk_needs_a_selection(project, owner):
     with pytest.raises(ApplicationError, match="Choose the examples"):
-        rv.bulk_selection(project=project, filters=rv.selectors.ExampleFilters())
+        rv.bulk_selection(project=project, filters=ExampleFilters())
 
 
 # --- statistics ----------------------------------------------------------------------------------

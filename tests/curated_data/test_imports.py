@@ -9,8 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from annotation import review_selectors
 from annotation.models import Example, ExampleStatus, Revision, Transition
+from annotation.selectors import reviews as review_selectors
 from annotation.services import examples as example_services
 from annotation.services import knowledge as knowledge_services
 from annotation.services import validation

@@ -1,6 +1,6 @@
 """Reads for the review workflow: the queue, "my work", the project dashboard and agreement statistics.
 
-Kept apart from `selectors.py` (list and detail reads) so each module stays one subject. Every
+Kept apart from `examples.py` (list and detail reads) so each module stays one subject. Every
 function issues a fixed number of queries, whatever the number of rows; the agreement statistics,
 the only heavier aggregate, are cached until the project's reviews change.
 """
@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 
-from .models import Comment, Example, ExampleStatus, Membership, Project, Review, ReviewDecision, ReviewFlag
+from ..models import Comment, Example, ExampleStatus, Membership, Project, Review, ReviewDecision, ReviewFlag
 
 S = ExampleStatus
 RETURNED_STATUSES = (S.CHANGES_REQUESTED, S.REJECTED)
@@ -171,7 +171,7 @@ class MyFlag:
 
 def my_flagged_examples(project: Project, user, *, limit: int = 50) -> list[MyFlag]:
     """Training's send-backs of the user's examples, newest first, with what happened since."""
-    from .services.flags import flag_outcome, outcome_detail
+    from ..services.flags import flag_outcome, outcome_detail
 
     flags = (
         ReviewFlag.objects.filter(project=project, example__author=user)

@@ -7,8 +7,8 @@ from typing import Any
 from django.db.models import QuerySet
 from django.http import Http404
 
-from .models import ClaimVerification, Example, Fact, KnowledgeDocument, Project, ValidationRun, ValidationRunStatus
-from .services.validation import project_policy
+from ..models import ClaimVerification, Example, Fact, KnowledgeDocument, Project, ValidationRun, ValidationRunStatus
+from ..services.validation import project_policy
 
 RUN_HISTORY = 20
 

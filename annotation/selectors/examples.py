@@ -1,4 +1,4 @@
-"""Reads: list and detail queries with their joins, used by pages and the API alike."""
+"""Reads of examples: the filtered list, one example with its joins, its revisions and transitions."""
 
 from __future__ import annotations
 
@@ -7,25 +7,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 
-from .models import Example, ExampleStatus, Membership, Project, Revision, Transition
-
-
-def project_list_for_user(user) -> QuerySet[Project]:
-    projects = Project.objects.all() if user.is_superuser else Project.objects.filter(memberships__user=user)
-    return projects.select_related("base_model").order_by("name", "id")
-
-
-def project_members(project: Project) -> QuerySet[Membership]:
-    return Membership.objects.filter(project=project).select_related("user").order_by("user__username")
-
-
-def project_status_counts(project: Project) -> dict[str, int]:
-    rows = Example.objects.filter(project=project).values("status").annotate(n=Count("id")).order_by()
-    counts = {status: 0 for status in ExampleStatus.values}
-    counts.update({row["status"]: row["n"] for row in rows})
-    return counts
+from ..models import Example, ExampleStatus, Project, Revision, Transition
 
 
 @dataclass(frozen=True)

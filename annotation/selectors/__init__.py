@@ -1,0 +1,1 @@
+"""Reads of annotation, a module per subject (projects, examples, reviews, quality), used by pages and the API alike."""
