@@ -47,11 +47,12 @@ from validators.dataset import (
     normalised_text,
 )
 from validators.embeddings import SentenceEmbedder, default_embedder, embeddings_available
-from validators.factcheck import FactCheck, KnowledgeBase, claim_hash, extract_claims
+from validators.factcheck import FactCheck, claim_hash, extract_claims
 from validators.findings import Finding, Location, Policy, Severity, has_blocking, sort_findings
 from validators.fixes import EXPLICIT_FIXES, SAFE_FIXES, apply_fixes
 from validators.formatting import StyleProfile, style_profile
 from validators.inputs import ExampleInput, Message, ProjectSpec
+from validators.knowledge import KnowledgeBase
 from validators.registry import REGISTRY, CheckInfo, help_entries
 
 __all__ = [

@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from validators.factcheck import KnowledgeBase
+    from validators.knowledge import KnowledgeBase
 
 ROLES = ("system", "user", "assistant")
 
