@@ -10,7 +10,7 @@ from django.db import connection
 from django.db.models import F, Func, TextField, Value
 from django.db.models.functions import Cast
 
-from annotation.models import Project
+from annotation.models import ExampleStatus, Project
 from annotation.selectors.examples import ExampleFilters, example_queryset
 from annotune.errors import ApplicationError
 
@@ -30,7 +30,8 @@ def clean_format(value: object) -> str:
 
 def export_filename(project: Project, file_format: str, filters: ExampleFilters) -> str:
     extension = formats.EXPORT_FORMATS[file_format][0]
-    suffix = f"-{filters.status}" if filters.status else ""
+    # Only a known status names the file: the filter value is user input and goes into a header.
+    suffix = f"-{filters.status}" if filters.status in ExampleStatus.values else ""
     return f"project-{project.pk}-examples{suffix}-{file_format}.{extension}"
 
 

@@ -127,6 +127,17 @@ def test_hugging_face_datasets_reads_the_chat_jsonl_without_a_mapping(api, sourc
     assert sorted(map(json.dumps, loaded["messages"])) == sorted(json.dumps(c[0]) for c in CONVERSATIONS)
 
 
+def test_an_unknown_status_filter_stays_out_of_the_file_name(api, source, annotator):
+    """The status filter is user input; a raw one (control or non-Latin-1 characters) broke the header (500)."""
+    response = api(annotator).get(
+        f"/api/v1/projects/{source.pk}/export/", {"file_format": "csv", "status": "i\u0084\U00098aef\r\nX: 1"}
+    )
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="project-{source.pk}-examples-csv.csv"'
+    named = api(annotator).get(f"/api/v1/projects/{source.pk}/export/", {"file_format": "csv", "status": "approved"})
+    assert f"project-{source.pk}-examples-approved-csv.csv" in named["Content-Disposition"]
+
+
 def test_export_filters_reuse_the_example_filters(api, source, annotator, annotator2):
     ExampleFactory(project=source, author=annotator2, status=ExampleStatus.APPROVED, category="general")
     rows = lambda **f: export(api, annotator, source, "messages", **f).decode().splitlines()  # noqa: E731
