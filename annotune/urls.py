@@ -26,6 +26,8 @@ urlpatterns = [
     path("projects/<int:project_id>/datasets/", include("curated_data.urls")),
     path("api/v1/projects/<int:project_id>/", include("curated_data.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # OpenAI-compatible endpoints (training/openai_compat): clients use base_url="http://host/v1".
+    path("v1/", include("training.openai_compat.urls")),
     # The split view serves Swagger UI's setup as a script file: no inline script under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
