@@ -606,3 +606,10 @@ def job_state_note(job: TrainingJob, found: JobFindings) -> str:
         f"Job #{job.pk} has no per-example scores: it finished before scoring existed, or scoring did not run "
         "(see the job's log)."
     )
+
+
+def forgetting_for(job: TrainingJob | None) -> ForgettingView | None:
+    """The forgetting view of a finished job for the job, adapter and compare pages (None: no report)."""
+    if job is None or not isinstance((job.result or {}).get("forgetting"), dict):
+        return None
+    return forgetting(job, job.project, job_findings(job))

@@ -12,6 +12,7 @@ from annotation import permissions
 from annotune.errors import ApplicationError
 
 from ..selectors import adapters as selectors
+from ..selectors import found as found_selectors
 from ..services import adapters as adapter_services
 from ..services import generation as generation_services
 from ..services.generation import DEFAULT_PARAMS
@@ -49,6 +50,7 @@ def adapter_detail(request, project_id: int, adapter_id: int):
         "config": selectors.adapter_config_view(adapter),
         "shown": selectors.adapter_display(adapter),
         "merges": selectors.operation_list(project).filter(adapter=adapter),
+        "forgetting": found_selectors.forgetting_for(adapter.job),
         "can_manage": permissions.can_train(request.user, project),
     }
     return render(request, "training/adapters/detail.html", context)
@@ -119,7 +121,15 @@ def adapter_compare(request, project_id: int):
     if a_id and b_id:
         a, b = selectors.adapter_get(project, a_id), selectors.adapter_get(project, b_id)
         comparison = selectors.adapter_compare(a, b)
-    context = {"project": project, "adapters": adapters, "a": a, "b": b, "comparison": comparison}
+    context = {
+        "project": project,
+        "adapters": adapters,
+        "a": a,
+        "b": b,
+        "comparison": comparison,
+        "forgetting_a": found_selectors.forgetting_for(a.job) if a else None,
+        "forgetting_b": found_selectors.forgetting_for(b.job) if b else None,
+    }
     return render(request, "training/adapters/compare.html", context)
 
 

@@ -15,6 +15,7 @@ from curated_data import selectors as dataset_selectors
 
 from ..engine import results
 from ..forms import LaunchForm, split_counts
+from ..selectors import found as found_selectors
 from ..selectors import jobs as selectors
 from ..services import jobs as job_services
 from ..services.estimates import GIB, estimate_for, memory_refusal, total_bytes
@@ -171,6 +172,7 @@ def _job_context(request, project_id: int, job_id: int) -> dict:
             "eta": results.format_seconds(job.eta_seconds),
         },
         "metric_rows": results.display_metrics(raw_metrics),
+        "forgetting": found_selectors.forgetting_for(job) if job.status == "succeeded" else None,
         "samples": results.samples(adapter.samples) if adapter is not None else [],
         "adapter_size": results.format_bytes(adapter.size_bytes) if adapter is not None else "",
     }

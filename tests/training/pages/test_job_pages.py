@@ -233,3 +233,36 @@ def test_resumed_job_says_from_which_step_after_the_worker_was_lost(pages, resum
     assert "re-queued to resume" not in html.split('id="progress"')[1].split("<details")[0]
     adapter = Adapter.objects.get(job=job)
     assert f'href="{adapter_url(adapter)}"' in html
+
+
+# -- forgetting -----------------------------------------------------------------------------------------
+
+
+def test_forgetting_report_of_a_real_run_warns_on_job_adapter_and_compare_pages(
+    pages, project, succeeded_job, adapter, make_job, store, engine_runs
+):
+    report = succeeded_job.result.get("forgetting")
+    assert isinstance(report, dict)  # the real engine run wrote one
+    assert report["control_examples"] > 0
+    calm = text(pages.get(job_url(succeeded_job)))
+    if not report["warn"]:
+        assert "Forgetting warning" not in calm
+    # The same report as a narrow adapter would leave it: control perplexity well above the base's.
+    warned = {**report, "control_ratio": 1.6, "warn": True}
+    TrainingJob.objects.filter(pk=succeeded_job.pk).update(result={**succeeded_job.result, "forgetting": warned})
+    project.categories = [{"name": "general", "target_share": 0.3}, {"name": "billing", "target_share": 0.7}]
+    project.general_category = "general"
+    project.save()
+
+    for html in (
+        text(pages.get(job_url(succeeded_job))),
+        text(pages.get(job_url(succeeded_job, "progress/"), HTTP_HX_REQUEST="true")),
+        text(pages.get(adapter_url(adapter))),
+    ):
+        assert "Forgetting warning" in html
+        assert "1.60 × the base model" in html
+        assert "Likely cause:" in html
+        assert f'href="/projects/{project.pk}/training/{succeeded_job.pk}/found/#forgetting"' in html
+    other = Adapter.objects.get(job=store(make_job(), engine_runs["resumed"]))
+    compare = text(pages.get(f"/projects/{project.pk}/adapters/compare/?a={adapter.pk}&b={other.pk}"))
+    assert f"Forgetting warning ({escape(adapter.name)})" in compare
