@@ -1,16 +1,23 @@
-"""Request guards that apply to every endpoint: NUL characters, upload sizes, Content-Security-Policy.
+"""Request guards that apply to every endpoint: NUL characters, upload sizes, Content-Security-Policy,
+and a 503 while the database is unreachable.
 
 Refusals are answered in one shape: JSON `{"detail", "errors"}` under /api/, the error page elsewhere.
 """
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
-from django.http import JsonResponse
+from django.db import InterfaceError, OperationalError, connections
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.views import defaults
 
 from . import uploads
+
+log = logging.getLogger(__name__)
 
 
 def refusal_response(request, status: int, message: str, errors: dict | None = None):
@@ -137,3 +144,95 @@ class ContentSecurityPolicyMiddleware:
         if "Content-Security-Policy" not in response and "Content-Security-Policy-Report-Only" not in response:
             response[self.header] = self.policy
         return response
+
+
+# Errors that mean "the database cannot be reached", not "this request is wrong": the server went away,
+# refused the connection, or the connection this process held was broken by a restart.
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_SECONDS = 10
+DATABASE_UNAVAILABLE_MESSAGE = (
+    "The database is not reachable at the moment, so nothing was read or saved. Try again in a few seconds."
+)
+
+
+def drop_broken_connections() -> None:
+    """Close every database connection of this thread that no longer works.
+
+    The next query opens a fresh one (CONN_HEALTH_CHECKS checks a persistent connection before reuse
+    too): the process recovers when the database is back, without a restart.
+    """
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            continue
+        try:
+            usable = conn.is_usable()
+        except Exception:  # noqa: BLE001 - a connection that cannot even answer is broken
+            usable = False
+        if not usable:
+            try:
+                conn.close()
+            except Exception:  # noqa: BLE001,S110 - closing a dead socket may fail; it is dropped either way
+                pass
+            conn.connection = None
+
+
+def database_unavailable_response(request) -> HttpResponse:
+    """503 with Retry-After: JSON under /api/ and /v1/, a standalone page elsewhere.
+
+    The page is rendered without the request: its context processors would ask the database again
+    (the signed-in user, the session).
+    """
+    api = request.path_info.startswith(("/api/", "/v1/"))
+    if api:
+        response: HttpResponse = JsonResponse(
+            {"detail": DATABASE_UNAVAILABLE_MESSAGE, "errors": {}, "code": "database_unavailable"}, status=503
+        )
+    else:
+        html = render_to_string(
+            "database_unavailable.html",
+            {"message": DATABASE_UNAVAILABLE_MESSAGE, "retry_after": DATABASE_RETRY_AFTER_SECONDS},
+        )
+        response = HttpResponse(html, status=503)
+    response["Retry-After"] = str(DATABASE_RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def server_error(request):
+    """handler500: an unreachable database raised outside any view (a middleware) is a 503 too."""
+    import sys
+
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE_ERRORS):
+        drop_broken_connections()
+        return database_unavailable_response(request)
+    if request.path_info.startswith("/api/"):
+        return JsonResponse({"detail": "Server error.", "errors": {}}, status=500)
+    return defaults.server_error(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """The one place a lost database becomes a 503 (never a 500 or a traceback).
+
+    Views, DRF views (their exception handler passes these errors on) and template rendering end in
+    process_exception; a middleware below this one that raises ends in `server_error` (handler500),
+    which answers the same way. Every transaction of the request was rolled back by then, so a write
+    that hit the outage changed nothing; broken connections are dropped so the next request reconnects.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            return self.get_response(request)
+        except DATABASE_UNAVAILABLE_ERRORS:  # raised by a middleware below, outside a view
+            log.warning("database unavailable on %s %s", request.method, request.path_info, exc_info=True)
+            drop_broken_connections()
+            return database_unavailable_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, DATABASE_UNAVAILABLE_ERRORS):
+            return None
+        log.warning("database unavailable on %s %s: %s", request.method, request.path_info, exception)
+        drop_broken_connections()
+        return database_unavailable_response(request)

@@ -35,3 +35,5 @@ urlpatterns = [
 # Errors Django answers itself: JSON under /api/, pages elsewhere.
 handler404 = "annotune.middleware.page_not_found"
 handler400 = "annotune.middleware.bad_request"
+# 503 with Retry-After when the database is unreachable (see annotune.middleware.DatabaseUnavailableMiddleware).
+handler500 = "annotune.middleware.server_error"

@@ -38,6 +38,7 @@ from annotation.services.examples import EDITABLE_FIELDS
 from annotation.services.examples import _clean_labels as clean_labels
 from annotation.services.validation import error_findings, example_payload, findings_checker
 from annotune.errors import ApplicationError
+from annotune.storage import ArtifactWriter
 
 from .. import permissions
 from ..models import ImportJob, ImportPhase, ImportStatus
@@ -182,31 +183,35 @@ def import_create(
         _check_upload(upload, original)
     except formats.FileInvalid as exc:
         raise ApplicationError(exc.error.reason, {"file": [exc.error.reason]}) from None
-    name = default_storage.save(_storage_name(project, original), upload)
-    container = (
-        "csv" if file_format == "csv" else _sniff(name, original, upload.size) if file_format == "auto" else None
-    )
-    status = ImportStatus.QUEUED
-    if container == "csv" and not mapping:
-        if ask_mapping:
-            status = ImportStatus.AWAITING_MAPPING
-        else:
-            try:
-                with _opened(name, original, upload.size) as opened:
-                    header = formats.csv_header(opened.stream, max_line_bytes=settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES)
-            except formats.FileInvalid:
-                header = []
-            mapping = formats.guess_csv_mapping(header)
-    job = ImportJob.objects.create(
-        project=project,
-        created_by=user,
-        file=name,
-        original_name=original,
-        size_bytes=upload.size,
-        file_format=file_format,
-        options={**options, "mapping": mapping},
-        status=status,
-    )
+    # A full or read-only storage: a StorageError saying so, and no file or job left behind.
+    with ArtifactWriter("the uploaded file") as writer:
+        name = writer.save(_storage_name(project, original), upload)
+        container = (
+            "csv" if file_format == "csv" else _sniff(name, original, upload.size) if file_format == "auto" else None
+        )
+        status = ImportStatus.QUEUED
+        if container == "csv" and not mapping:
+            if ask_mapping:
+                status = ImportStatus.AWAITING_MAPPING
+            else:
+                try:
+                    with _opened(name, original, upload.size) as opened:
+                        header = formats.csv_header(
+                            opened.stream, max_line_bytes=settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES
+                        )
+                except formats.FileInvalid:
+                    header = []
+                mapping = formats.guess_csv_mapping(header)
+        job = ImportJob.objects.create(
+            project=project,
+            created_by=user,
+            file=name,
+            original_name=original,
+            size_bytes=upload.size,
+            file_format=file_format,
+            options={**options, "mapping": mapping},
+            status=status,
+        )
     if status == ImportStatus.QUEUED:
         _enqueue(job)
     return job

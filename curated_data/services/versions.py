@@ -22,13 +22,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files import File
-from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Max
 
 from annotation.models import Example, ExampleStatus, Project
 from annotation.services.conversations import canonical_json
 from annotune.errors import ApplicationError
+from annotune.storage import ArtifactWriter
 
 from .. import permissions
 from ..models import DatasetVersion
@@ -109,10 +109,10 @@ class _HashedFile:
         self.file.write(data)
         self.count += 1
 
-    def save(self, name: str) -> str:
+    def save(self, name: str, writer: ArtifactWriter) -> str:
         self.file.seek(0)
         try:
-            return default_storage.save(name, File(self.file, name=name))
+            return writer.save(name, File(self.file, name=name))
         finally:
             self.file.close()
 
@@ -131,7 +131,9 @@ def version_create(
         raise PermissionDenied("Only project owners can create dataset versions.")
     seed, fraction = _clean_params(seed, validation_fraction)
     notes, override_reason = (notes or "").strip()[:5000], (override_reason or "").strip()[:5000]
-    with transaction.atomic():
+    # All files and the row, or nothing: when a write fails (full or read-only storage) or the transaction
+    # does not commit, the files written so far are deleted (annotune.storage.ArtifactWriter).
+    with ArtifactWriter("the dataset version") as writer, transaction.atomic():
         # Versions of one project are numbered and written one at a time.
         Project.objects.select_for_update().filter(pk=project.pk).first()
         examples = approved_snapshot(project)
@@ -153,46 +155,65 @@ def version_create(
             if not permissions.can_override_checks(user, project):
                 raise PermissionDenied("Only project owners can override the dataset checks.")
         number = (DatasetVersion.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0) + 1
-        files = {part: _HashedFile() for part in ("all", "train", "validation", "manifest")}
-        counts: dict[str, dict[str, int]] = {}
-        for example in examples:
-            files["all"].write_line(example["line"])
-            files[example["split"]].write_line(example["line"])
-            files["manifest"].write_line(
-                canonical_json(
-                    {
-                        "id": example["id"],
-                        "content_hash": example["content_hash"],
-                        "record_sha256": example["record_sha256"],
-                        "split": example["split"],
-                    }
-                )
+        return _write_version(
+            writer, project=project, user=user, number=number, examples=examples, report=report,
+            seed=seed, fraction=fraction, notes=notes, override_reason=override_reason,
+        )  # fmt: skip
+
+
+def _write_version(
+    writer: ArtifactWriter,
+    *,
+    project: Project,
+    user,
+    number: int,
+    examples: list[dict[str, Any]],
+    report: dict[str, Any],
+    seed: int,
+    fraction: float,
+    notes: str,
+    override_reason: str,
+) -> DatasetVersion:
+    files = {part: _HashedFile() for part in ("all", "train", "validation", "manifest")}
+    counts: dict[str, dict[str, int]] = {}
+    for example in examples:
+        files["all"].write_line(example["line"])
+        files[example["split"]].write_line(example["line"])
+        files["manifest"].write_line(
+            canonical_json(
+                {
+                    "id": example["id"],
+                    "content_hash": example["content_hash"],
+                    "record_sha256": example["record_sha256"],
+                    "split": example["split"],
+                }
             )
-            bucket = counts.setdefault(example["category"], {"total": 0, "train": 0, "validation": 0})
-            bucket["total"] += 1
-            bucket[example["split"]] += 1
-        sha256 = files["all"].sha.hexdigest()
-        folder = f"datasets/project-{project.pk}/v{number}-{sha256[:12]}"
-        paths = {part: f.save(f"{folder}/{part}.jsonl") for part, f in files.items()}
-        return DatasetVersion.objects.create(
-            project=project,
-            number=number,
-            sha256=sha256,
-            example_count=len(examples),
-            train_count=files["train"].count,
-            validation_count=files["validation"].count,
-            category_counts=dict(sorted(counts.items())),
-            split_seed=seed,
-            validation_fraction=fraction,
-            all_path=paths["all"],
-            train_path=paths["train"],
-            validation_path=paths["validation"],
-            manifest_path=paths["manifest"],
-            train_sha256=files["train"].sha.hexdigest(),
-            validation_sha256=files["validation"].sha.hexdigest(),
-            guideline_sha256=hashlib.sha256((project.guidelines or "").encode()).hexdigest(),
-            validation_report=report,
-            override_reason=override_reason if report.get("errors") else "",
-            notes=notes,
-            created_by=user,
         )
+        bucket = counts.setdefault(example["category"], {"total": 0, "train": 0, "validation": 0})
+        bucket["total"] += 1
+        bucket[example["split"]] += 1
+    sha256 = files["all"].sha.hexdigest()
+    folder = f"datasets/project-{project.pk}/v{number}-{sha256[:12]}"
+    paths = {part: f.save(f"{folder}/{part}.jsonl", writer) for part, f in files.items()}
+    return DatasetVersion.objects.create(
+        project=project,
+        number=number,
+        sha256=sha256,
+        example_count=len(examples),
+        train_count=files["train"].count,
+        validation_count=files["validation"].count,
+        category_counts=dict(sorted(counts.items())),
+        split_seed=seed,
+        validation_fraction=fraction,
+        all_path=paths["all"],
+        train_path=paths["train"],
+        validation_path=paths["validation"],
+        manifest_path=paths["manifest"],
+        train_sha256=files["train"].sha.hexdigest(),
+        validation_sha256=files["validation"].sha.hexdigest(),
+        guideline_sha256=hashlib.sha256((project.guidelines or "").encode()).hexdigest(),
+        validation_report=report,
+        override_reason=override_reason if report.get("errors") else "",
+        notes=notes,
+        created_by=user,
+    )

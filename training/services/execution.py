@@ -23,6 +23,8 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotune.storage import ArtifactWriter, StorageError
+
 from .. import runner
 from ..engine import results
 from ..models import Adapter, ExampleScore, JobStatus, TrainingJob, TrainingMetric
@@ -357,12 +359,19 @@ def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, outpu
         return _finish_failed(reporter, "internal", f"The engine reported success but wrote no adapter in {source}.")
     prefix = f"adapters/project-{job.project_id}/job-{job.pk}"
     size = 0
-    for path in sorted(p for p in source.rglob("*") if p.is_file()):
-        relative = path.relative_to(source).as_posix()
-        with open(path, "rb") as handle:
-            default_storage.save(f"{prefix}/{relative}", File(handle))
-        if path.name.startswith("adapter_model"):
-            size += path.stat().st_size
+    # Files, then the row: a failed copy (full or read-only storage) or a lost job deletes the copies.
+    writer = ArtifactWriter("the adapter")
+    try:
+        for path in sorted(p for p in source.rglob("*") if p.is_file()):
+            relative = path.relative_to(source).as_posix()
+            with open(path, "rb") as handle:
+                writer.save(f"{prefix}/{relative}", File(handle))
+            if path.name.startswith("adapter_model"):
+                size += path.stat().st_size
+    except StorageError as exc:
+        writer.discard()
+        shutil.rmtree(output_dir.parent, ignore_errors=True)
+        return _finish_failed(reporter, "storage", exc.message)
     model_card = (source / "README.md").read_text() if (source / "README.md").is_file() else ""
     version = job.dataset_version
     lineage = {
@@ -380,24 +389,29 @@ def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, outpu
         "kept_unquantized": result.get("kept_unquantized", []),
         "forgetting": result.get("forgetting"),
     }
-    with transaction.atomic():
-        if not _finish(reporter, JobStatus.SUCCEEDED, result=result, eta_seconds=0):
-            transaction.set_rollback(True)
-            return "lost"
-        Adapter.objects.create(
-            project_id=job.project_id,
-            job=job,
-            base_model_id=job.base_model_id,
-            name=f"{job.project.name} · job {job.pk}"[:200],
-            method=job.method,
-            storage_path=prefix,
-            size_bytes=int(result.get("adapter_size_bytes") or size),
-            metrics=result["metrics"],
-            samples=result["samples"],
-            lineage=lineage,
-            model_card=model_card,
-            created_by=job.created_by,
-        )
-        ExampleScore.objects.bulk_create(_score_rows(job, scores), batch_size=2000)
+    try:
+        with transaction.atomic():
+            if not _finish(reporter, JobStatus.SUCCEEDED, result=result, eta_seconds=0):
+                transaction.set_rollback(True)
+                writer.discard()
+                return "lost"
+            Adapter.objects.create(
+                project_id=job.project_id,
+                job=job,
+                base_model_id=job.base_model_id,
+                name=f"{job.project.name} · job {job.pk}"[:200],
+                method=job.method,
+                storage_path=prefix,
+                size_bytes=int(result.get("adapter_size_bytes") or size),
+                metrics=result["metrics"],
+                samples=result["samples"],
+                lineage=lineage,
+                model_card=model_card,
+                created_by=job.created_by,
+            )
+            ExampleScore.objects.bulk_create(_score_rows(job, scores), batch_size=2000)
+    except BaseException:
+        writer.discard()  # no Adapter row: no adapter files either
+        raise
     shutil.rmtree(output_dir.parent, ignore_errors=True)
     return "succeeded"
