@@ -20,6 +20,7 @@ from training.models import (
     BaseModel,
     GenerationRequest,
     OperationKind,
+    Sweep,
     TrainingJob,
 )
 
@@ -91,6 +92,9 @@ def rows(project, owner, annotator):
         "operation_id": AdapterOperation.objects.create(project=project, kind=OperationKind.MERGE, adapter=adapter).pk,
         "request_id": GenerationRequest.objects.create(project=project, base_model=base, messages=[]).pk,
         "run_id": ValidationRun.objects.create(project=project).pk,
+        "sweep_id": Sweep.objects.create(
+            project=project, created_by=owner, dataset_version=version, base_model=base, base_config={}, ranks=[4, 8]
+        ).pk,
     }
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .apis import adapters, base_models, found, jobs
+from .apis import adapters, base_models, found, jobs, sweeps
 
 P = "projects/<int:project_id>"
 JOB = f"{P}/training-jobs/<int:job_id>"
@@ -18,6 +18,10 @@ urlpatterns = [
     path(f"{JOB}/cancel/", jobs.JobCancelApi.as_view(), name="api-training-job-cancel"),
     path(f"{JOB}/metrics/", jobs.JobMetricsApi.as_view(), name="api-training-job-metrics"),
     path(f"{JOB}/adapter/", jobs.JobAdapterApi.as_view(), name="api-training-job-adapter"),
+    # Rank sweeps.
+    path(f"{P}/sweeps/", sweeps.SweepListApi.as_view(), name="api-sweeps"),
+    path(f"{P}/sweeps/<int:sweep_id>/", sweeps.SweepDetailApi.as_view(), name="api-sweep"),
+    path(f"{P}/sweeps/<int:sweep_id>/cancel/", sweeps.SweepCancelApi.as_view(), name="api-sweep-cancel"),
     # What training found.
     path(f"{JOB}/scores/", found.JobScoresApi.as_view(), name="api-training-job-scores"),
     path(f"{JOB}/found/", found.JobFoundApi.as_view(), name="api-training-job-found"),

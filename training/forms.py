@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 
 from .engine.config import PRESETS, TARGET_PRESETS, config_schema
+from .models import AlphaRule, SweepAxis
 
 
 def _field_for(name: str, spec: dict[str, Any]) -> forms.Field:
@@ -58,6 +59,18 @@ def version_label(version: Any, *, latest: bool = False) -> str:
     return f"Version {version.number}{' (latest)' if latest else ''} · {split_counts(version)}"
 
 
+def adapter_label(adapter: Any) -> str:
+    lineage = adapter.lineage or {}
+    config = lineage.get("config") or {}
+    version = (lineage.get("dataset_version") or {}).get("number")
+    parts = [adapter.name]
+    if config.get("rank"):
+        parts.append(f"r={config['rank']}")
+    if version:
+        parts.append(f"trained on version {version}")
+    return " · ".join(parts)
+
+
 class LaunchForm(forms.Form):
     """`versions`: the project's dataset versions, newest first; the newest is preselected."""
 
@@ -73,8 +86,20 @@ class LaunchForm(forms.Form):
         choices=[(name, name.capitalize()) for name in PRESETS], initial="balanced", widget=forms.RadioSelect
     )
 
-    def __init__(self, *args: Any, versions: Sequence[Any] = (), **kwargs: Any) -> None:
+    continue_from = forms.ChoiceField(
+        label="Continue from adapter",
+        required=False,
+        help_text="Start from this adapter's weights (its base model, method, rank, alpha and target modules are "
+        "kept) and train on the chosen dataset version: the adapter's or a newer one.",
+        error_messages={"invalid_choice": "That adapter is not in this project; choose one of the listed adapters."},
+    )
+
+    def __init__(self, *args: Any, versions: Sequence[Any] = (), adapters: Sequence[Any] = (), **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.adapters = {str(a.pk): a for a in adapters}
+        self.fields["continue_from"].choices = [("", "No: new adapter from scratch")] + [
+            (str(a.pk), adapter_label(a)) for a in adapters
+        ]
         self.versions = {str(v.number): v for v in versions}
         self.fields["dataset"].choices = [
             (str(v.number), version_label(v, latest=i == 0)) for i, v in enumerate(versions)
@@ -85,6 +110,10 @@ class LaunchForm(forms.Form):
         for name, spec in config_schema()["properties"].items():
             self.fields[f"cfg_{name}"] = _field_for(name, spec)
             self.config_fields.append(f"cfg_{name}")
+
+    def parent_adapter(self) -> Any:
+        """The adapter training continues from, or None."""
+        return self.adapters.get(self.cleaned_data.get("continue_from") or "")
 
     def dataset_version(self) -> Any:
         """The chosen version, or None for the snapshot of the approved examples."""
@@ -111,3 +140,50 @@ class LaunchForm(forms.Form):
                 value = [part.strip() for part in value.split(",") if part.strip()]
             out[key] = value
         return out
+
+
+def _ranks(text: str) -> list[int]:
+    try:
+        ranks = [int(part) for part in text.replace(",", " ").split()]
+    except ValueError:
+        raise forms.ValidationError("Ranks are whole numbers separated by commas, e.g. 4, 8, 16, 32.") from None
+    if len(set(ranks)) < 2:
+        raise forms.ValidationError("Compare at least two different ranks.")
+    if not all(1 <= r <= 512 for r in ranks):
+        raise forms.ValidationError("Ranks are from 1 to 512.")
+    return sorted(set(ranks))
+
+
+class SweepForm(forms.Form):
+    """The launch form's "Compare ranks" part (prefix `sweep`): the rest of the settings come from LaunchForm."""
+
+    ranks = forms.CharField(
+        label="Ranks", initial="4, 8, 16, 32", help_text="One job per rank, same data, seed and other settings."
+    )
+    alpha_rule = forms.ChoiceField(label="Alpha", choices=AlphaRule.choices, initial=AlphaRule.DOUBLE)
+    both_targets = forms.BooleanField(
+        label="Also compare attention layers only with all linear layers (twice the jobs)", required=False
+    )
+    tolerance_percent = forms.FloatField(
+        label="Tolerance (%)",
+        initial=2,
+        min_value=0,
+        max_value=50,
+        help_text="Recommended: the smallest rank whose validation loss is within this much of the best.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("prefix", "sweep")
+        super().__init__(*args, **kwargs)
+
+    def clean_ranks(self) -> list[int]:
+        return _ranks(self.cleaned_data["ranks"])
+
+    def arguments(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "ranks": data["ranks"],
+            "alpha_rule": data["alpha_rule"],
+            "axis": SweepAxis.TARGETS if data["both_targets"] else SweepAxis.RANK,
+            "tolerance": data["tolerance_percent"] / 100,
+        }

@@ -75,6 +75,43 @@ class Method(models.TextChoices):
     DORA = "dora", "DoRA"
 
 
+class SweepAxis(models.TextChoices):
+    RANK = "rank", "Rank only"
+    TARGETS = "targets", "Rank × target layers (attention only vs all linear layers)"
+
+
+class AlphaRule(models.TextChoices):
+    DOUBLE = "double", "alpha = 2 × rank"
+    EQUAL = "equal", "alpha = rank"
+    RSLORA = "rslora", "rsLoRA: the configuration's alpha for every rank, scaled by alpha / √rank"
+
+
+class Sweep(models.Model):
+    """A rank sweep: one training job per rank (and, with the targets axis, per target-layer choice),
+    same dataset version, seed and other settings. Its status is derived from its members' statuses."""
+
+    project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="sweeps")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", on_delete=models.PROTECT, related_name="sweeps", help_text="Every member's data"
+    )
+    base_model = models.ForeignKey("BaseModel", on_delete=models.PROTECT, related_name="sweeps")
+    preset = models.CharField(max_length=20, blank=True)
+    base_config = models.JSONField(help_text="The shared configuration; rank, alpha and targets vary per member")
+    ranks = models.JSONField(help_text="Ranks compared, ascending")
+    alpha_rule = models.CharField(max_length=10, choices=AlphaRule.choices, default=AlphaRule.DOUBLE)
+    axis = models.CharField(max_length=10, choices=SweepAxis.choices, default=SweepAxis.RANK)
+    tolerance = models.FloatField(default=0.02, help_text="Share of the best validation loss a smaller rank may lose")
+    cancel_requested = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Sweep {self.pk}"
+
+
 class TrainingJob(models.Model):
     """One training run. The row is the source of truth: the worker claims it, reports into it, finishes it."""
 
@@ -124,6 +161,18 @@ class TrainingJob(models.Model):
     error = models.TextField(blank=True)
     log_tail = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True, help_text="Engine result: metrics, truncation, versions")
+
+    sweep = models.ForeignKey(
+        Sweep, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs", help_text="Rank sweep it is in"
+    )
+    parent_adapter = models.ForeignKey(
+        "Adapter",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="continued_by",
+        help_text="Continue training: the adapter whose weights the job starts from",
+    )
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import adapters, base_models, found, jobs
+from .views import adapters, base_models, found, jobs, sweeps
 
 P = "projects/<int:project_id>"
 
@@ -16,6 +16,9 @@ urlpatterns = [
     path(f"{P}/training/<int:job_id>/progress/", jobs.job_progress, name="training-job-progress"),
     path(f"{P}/training/<int:job_id>/metrics.json", jobs.job_metrics, name="training-job-metrics"),
     path(f"{P}/training/<int:job_id>/cancel/", jobs.job_cancel, name="training-job-cancel"),
+    # Rank sweeps.
+    path(f"{P}/training/sweeps/<int:sweep_id>/", sweeps.sweep_detail, name="training-sweep-detail"),
+    path(f"{P}/training/sweeps/<int:sweep_id>/cancel/", sweeps.sweep_cancel, name="training-sweep-cancel"),
     # What training found.
     path(f"{P}/training/<int:job_id>/found/", found.job_found, name="training-found"),
     path(f"{P}/training/<int:job_id>/found/send-back/", found.send_back, name="training-send-back"),

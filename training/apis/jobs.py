@@ -13,7 +13,7 @@ from annotation.apis.common import ERRORS, NoInput, StrictInput, valid_input
 from annotune.errors import ApplicationError
 
 from ..engine.config import PRESETS, config_schema
-from ..models import BaseModel, JobStatus
+from ..models import Adapter, BaseModel, JobStatus
 from ..selectors import jobs as selectors
 from ..services import jobs as job_services
 from ..services.estimates import estimate_for, memory_refusal, total_bytes
@@ -48,6 +48,10 @@ class JobOutput(serializers.Serializer):
     train_examples = serializers.IntegerField()
     validation_examples = serializers.IntegerField()
     error_code = serializers.CharField()
+    sweep = serializers.IntegerField(source="sweep_id", allow_null=True, help_text="Rank sweep the job is in")
+    parent_adapter = serializers.IntegerField(
+        source="parent_adapter_id", allow_null=True, help_text="Continue training: the adapter it starts from"
+    )
     created_by = serializers.CharField(source="created_by.username")
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
@@ -84,6 +88,14 @@ class LaunchInput(StrictInput):
         default=False,
         help_text="true: train on the approved examples as they are now (a snapshot saved with the job, not a "
         "dataset version) instead of a version. Cannot be combined with dataset_version.",
+    )
+    parent_adapter = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="Continue training: id of an adapter of this project (trained by a job) whose weights the job "
+        "starts from. The job keeps that adapter's base model, method, rank, alpha and target modules (an "
+        "override that changes them is refused) and trains on the chosen dataset version (the adapter's or a "
+        "newer one).",
     )
 
 
@@ -130,6 +142,11 @@ class EstimateOutput(serializers.Serializer):
 def _launch_arguments(request, project, data: dict) -> dict:
     """Resolve ids to rows (within what the user may use)."""
     arguments = {"preset": data.get("preset"), "config": data.get("config")}
+    if data.get("parent_adapter") is not None:
+        parent = Adapter.objects.filter(project=project, pk=data["parent_adapter"]).select_related("base_model").first()
+        if parent is None:
+            raise ApplicationError("No such adapter in this project.", {"parent_adapter": ["Unknown id."]})
+        arguments["parent_adapter"] = parent
     if data.get("base_model") is not None:
         base_model = BaseModel.objects.filter(pk=data["base_model"]).first()
         if base_model is None:

@@ -48,6 +48,8 @@ def adapter_config_view(adapter: Adapter) -> dict[str, Any]:
     if kept:  # QLoRA: layers whose shape the 4-bit kernels cannot run stayed in the compute dtype
         kinds = sorted({str(name).rsplit(".", 1)[-1] for name in kept})
         flat["kept_unquantized"] = f"{len(kept)} layers ({', '.join(kinds)})"
+    if lineage.get("parent_adapter"):
+        flat["continued_from"] = f"{lineage['parent_adapter']['name']} (adapter {lineage['parent_adapter']['id']})"
     if lineage.get("combination"):
         flat["combination"] = lineage["combination"].get("method")
         flat["parents"] = ", ".join(f"{p['name']} × {p['weight']}" for p in lineage.get("parents", []))
@@ -58,10 +60,28 @@ def _scalar_metrics(adapter: Adapter) -> dict[str, Any]:
     return {k: v for k, v in (adapter.metrics or {}).items() if isinstance(v, int | float | str | None)}
 
 
-def adapter_row(adapter: Adapter) -> dict[str, Any]:
-    """An adapter with its display-ready figures (the registry list)."""
+def adapter_chains(project: Project) -> dict[int, list[dict[str, Any]]]:
+    """Continue-training ancestry of every adapter of the project, in one query: adapter id -> the
+    adapters its training started from, oldest first (`{"id", "name"}`; empty for a fresh adapter)."""
+    rows = Adapter.objects.filter(project=project).values_list("pk", "name", "job__parent_adapter_id")
+    names = {pk: name for pk, name, _ in rows}
+    parents = {pk: parent for pk, _, parent in rows}
+    chains: dict[int, list[dict[str, Any]]] = {}
+    for pk in names:
+        chain, seen, parent = [], {pk}, parents.get(pk)
+        while parent is not None and parent in names and parent not in seen:
+            chain.append({"id": parent, "name": names[parent]})
+            seen.add(parent)
+            parent = parents.get(parent)
+        chains[pk] = chain[::-1]
+    return chains
+
+
+def adapter_row(adapter: Adapter, chain: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An adapter with its display-ready figures (the registry list); `chain`: its continue-training ancestry."""
     return {
         "adapter": adapter,
+        "chain": chain or [],
         "metrics": results.display_metrics(adapter.metrics, keys=results.HEADLINE_METRICS),
         "size": results.format_bytes(adapter.size_bytes),
         "samples": len(results.samples(adapter.samples)),

@@ -29,7 +29,7 @@ def job_for(user, project_id: Any, job_id: Any) -> TrainingJob:
     """The job if the user may see its project; Http404 otherwise (outsiders learn nothing)."""
     project = permissions.project_for(user, project_id)
     try:
-        job = TrainingJob.objects.select_related("base_model", "created_by", "dataset_version").get(
+        job = TrainingJob.objects.select_related("base_model", "created_by", "dataset_version", "parent_adapter").get(
             project=project, pk=job_id
         )
     except (TrainingJob.DoesNotExist, ValueError, TypeError):

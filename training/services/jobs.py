@@ -16,7 +16,8 @@ from annotune.errors import ApplicationError
 
 from ..engine.config import PRESETS, validate_config
 from ..engine.config import preset as preset_config
-from ..models import BaseModel, JobStatus, TrainingJob
+from ..models import Adapter, BaseModel, JobStatus, Sweep, TrainingJob
+from . import continuation
 from . import datasets as job_data
 from .estimates import estimate_for, memory_refusal
 
@@ -113,14 +114,28 @@ def job_launch(
     preset: str | None = None,
     dataset_version: Any = None,
     base_model: BaseModel | None = None,
+    parent_adapter: Adapter | None = None,
+    sweep: Sweep | None = None,
 ) -> TrainingJob:
     """Validate, estimate, create the job row and enqueue it on the `training` queue once committed.
 
     `preset` gives the starting values (balanced when neither preset nor config is given); `config`
     overrides single fields. Refuses: non-owners, a project without a base model, an invalid
     configuration, an empty dataset, and a job whose memory estimate clearly exceeds the device.
+    `parent_adapter` (continue training): the job starts from that adapter's weights, so it takes the
+    adapter's base model and shape (method, rank, alpha, targets); `sweep`: the rank sweep it belongs to.
     """
     permissions.require(permissions.can_train(user, project), "Only project owners can train adapters.")
+    if preset is None and config is None:
+        preset = DEFAULT_PRESET
+    if parent_adapter is not None:
+        base_model, config = continuation.continue_from(
+            project=project,
+            parent=parent_adapter,
+            base_model=base_model,
+            config=config,
+            dataset_version=dataset_version,
+        )
     base_model = _base_model_for(project, base_model)
     if preset is None and config is None:
         preset = DEFAULT_PRESET
@@ -142,6 +157,8 @@ def job_launch(
             estimate=estimate,
             created_by=user,
             max_attempts=settings.TRAINING_MAX_ATTEMPTS,
+            parent_adapter=parent_adapter,
+            sweep=sweep,
             **data,
         )
         if snapshot is not None:

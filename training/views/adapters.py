@@ -29,10 +29,11 @@ def adapter_list(request, project_id: int):
     project = permissions.project_for(request.user, project_id)
     show_archived = request.GET.get("archived") == "1"
     adapters = list(selectors.adapter_list(project, include_archived=show_archived))
+    chains = selectors.adapter_chains(project) if adapters else {}
     context = {
         "project": project,
         "adapters": adapters,
-        "rows": [selectors.adapter_row(adapter) for adapter in adapters],
+        "rows": [selectors.adapter_row(adapter, chains.get(adapter.pk)) for adapter in adapters],
         "show_archived": show_archived,
         "can_manage": permissions.can_train(request.user, project),
         "operations": selectors.operation_list(project)[:10],
@@ -52,6 +53,7 @@ def adapter_detail(request, project_id: int, adapter_id: int):
         "merges": selectors.operation_list(project).filter(adapter=adapter),
         "forgetting": found_selectors.forgetting_for(adapter.job),
         "can_manage": permissions.can_train(request.user, project),
+        "chain": selectors.adapter_chains(project).get(adapter.pk, []),
     }
     return render(request, "training/adapters/detail.html", context)
 

@@ -14,10 +14,14 @@ from annotune.errors import ApplicationError
 from curated_data import selectors as dataset_selectors
 
 from ..engine import results
-from ..forms import LaunchForm, split_counts
+from ..forms import LaunchForm, SweepForm, split_counts
+from ..selectors import adapters as adapter_selectors
 from ..selectors import found as found_selectors
 from ..selectors import jobs as selectors
+from ..selectors import sweeps as sweep_selectors
+from ..services import continuation
 from ..services import jobs as job_services
+from ..services import sweeps as sweep_services
 from ..services.estimates import GIB, estimate_for, memory_refusal, total_bytes
 
 
@@ -36,6 +40,7 @@ def job_list(request, project_id: int):
     context = {
         "project": project,
         "jobs": selectors.job_list(project)[:100],
+        "sweeps": sweep_selectors.sweep_list(project)[:10],
         "can_train": permissions.can_train(request.user, project),
     }
     return render(request, "training/job_list.html", context)
@@ -45,13 +50,20 @@ def _versions(project) -> list:
     return list(dataset_selectors.versions(project))
 
 
+def _continuable(project) -> list:
+    """Adapters training can continue from: trained by a job of this project, not archived."""
+    return list(adapter_selectors.adapter_list(project).filter(job__isnull=False).defer("samples", "metrics"))
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def job_new(request, project_id: int):
-    """The launch form: which dataset version (latest preselected, or `?version=N`), preset, overrides."""
+    """The launch form: which dataset version (latest preselected, or `?version=N`), preset, overrides;
+    `?continue=<adapter id>` preselects the adapter to continue from. "Compare ranks" launches a sweep."""
     project = permissions.project_for(request.user, project_id)
     permissions.require(permissions.can_train(request.user, project), "Only project owners can train adapters.")
     versions = _versions(project)
+    adapters = _continuable(project)
     initial = {}
     asked = request.GET.get("version", "")
     if asked:
@@ -59,23 +71,68 @@ def job_new(request, project_id: int):
             initial["dataset"] = asked
         else:
             flash.error(request, f"This project has no dataset version {asked!r}; the latest one is selected.")
-    form = LaunchForm(request.POST or None, versions=versions, initial=initial)
-    if request.method == "POST" and form.is_valid():
-        try:
-            job = job_services.job_launch(
-                project=project,
-                user=request.user,
-                preset=form.cleaned_data["preset"],
-                config=form.overrides(),
-                dataset_version=form.dataset_version(),
-            )
-        except ApplicationError as exc:
-            _apply_errors(form, exc)
+    parent = request.GET.get("continue", "")
+    if parent:
+        if any(str(a.pk) == parent for a in adapters):
+            initial["continue_from"] = parent
         else:
-            flash.success(request, f"Training job {job.pk} queued.")
-            return redirect("training-job-detail", project_id=project.pk, job_id=job.pk)
-    context = {"project": project, "form": form, "versions": versions}
-    return render(request, "training/job_new.html", context, status=400 if form.errors else 200)
+            flash.error(request, "Training cannot continue from that adapter: it is not a trained adapter here.")
+    form = LaunchForm(request.POST or None, versions=versions, adapters=adapters, initial=initial)
+    comparing = request.method == "POST" and "compare" in request.POST
+    sweep_form = SweepForm(request.POST if comparing else None)
+    if request.method == "POST" and form.is_valid():
+        if comparing:
+            sweep = _launch_sweep(request, project, form, sweep_form)
+            if sweep is not None:
+                flash.success(request, f"Rank sweep {sweep.pk} queued: {sweep.jobs.count()} training jobs.")
+                return redirect("training-sweep-detail", project_id=project.pk, sweep_id=sweep.pk)
+        else:
+            try:
+                job = job_services.job_launch(
+                    project=project,
+                    user=request.user,
+                    preset=form.cleaned_data["preset"],
+                    config=form.overrides(),
+                    dataset_version=form.dataset_version(),
+                    parent_adapter=form.parent_adapter(),
+                )
+            except ApplicationError as exc:
+                _apply_errors(form, exc)
+            else:
+                flash.success(request, f"Training job {job.pk} queued.")
+                return redirect("training-job-detail", project_id=project.pk, job_id=job.pk)
+    elif comparing:
+        sweep_form.is_valid()  # show its errors too
+    context = {"project": project, "form": form, "sweep_form": sweep_form, "versions": versions}
+    status = 400 if form.errors or sweep_form.errors else 200
+    return render(request, "training/job_new.html", context, status=status)
+
+
+def _launch_sweep(request, project, form, sweep_form):
+    if form.parent_adapter() is not None:
+        form.add_error("continue_from", "A rank sweep trains new adapters: choose “No” to compare ranks.")
+        return None
+    if form.dataset_version() is None:
+        form.add_error("dataset", "A rank sweep reads a dataset version: choose one (not the snapshot).")
+        return None
+    if not sweep_form.is_valid():
+        return None
+    try:
+        return sweep_services.sweep_launch(
+            project=project,
+            user=request.user,
+            dataset_version=form.dataset_version(),
+            preset=form.cleaned_data["preset"],
+            config=form.overrides(),
+            **sweep_form.arguments(),
+        )
+    except ApplicationError as exc:
+        for field in ("ranks", "alpha_rule", "tolerance"):
+            for problem in exc.extra.get(field, []):
+                sweep_form.add_error("tolerance_percent" if field == "tolerance" else field, problem)
+        if not any(field in exc.extra for field in ("ranks", "alpha_rule", "tolerance")):
+            form.add_error(None, exc.message)
+        return None
 
 
 @login_required
@@ -109,16 +166,21 @@ def job_estimate(request, project_id: int):
     """htmx: the memory / size estimate of what the launch form holds now (the data choice plays no part)."""
     project = permissions.project_for(request.user, project_id)
     permissions.require(permissions.can_train(request.user, project), "Only project owners can train adapters.")
-    form = LaunchForm(request.POST, versions=_versions(project))
+    form = LaunchForm(request.POST, versions=_versions(project), adapters=_continuable(project))
     context = {"project": project, "device_gib": settings.TRAINING_DEVICE_MEMORY_MB / 1024}
     try:
         form.is_valid()
         if any(name != "dataset" for name in form.errors):
             raise ApplicationError("Fix the highlighted fields to see an estimate.")
-        if project.base_model is None:
+        base_model, overrides = project.base_model, form.overrides()
+        if form.parent_adapter() is not None:  # the adapter's base model and shape
+            base_model, overrides = continuation.continue_from(
+                project=project, parent=form.parent_adapter(), base_model=None, config=overrides, dataset_version=None
+            )
+        if base_model is None:
             raise ApplicationError("Choose a base model in the project settings first.")
-        config = job_services.resolve_config(preset=form.cleaned_data["preset"], config=form.overrides())
-        estimate = estimate_for(base_model=project.base_model, config=config)
+        config = job_services.resolve_config(preset=form.cleaned_data["preset"], config=overrides)
+        estimate = estimate_for(base_model=base_model, config=config)
     except ApplicationError as exc:
         context["error"] = exc.message
     else:
