@@ -28,6 +28,7 @@ from annotune.storage import ArtifactWriter, StorageError
 from .. import runner
 from ..engine import results
 from ..models import Adapter, ExampleScore, JobStatus, TrainingJob, TrainingMetric
+from .continuation import parent_adapter_dir, parent_lineage
 from .datasets import MANIFEST_NAME
 
 log = logging.getLogger(__name__)
@@ -176,6 +177,7 @@ def _execute(job: TrainingJob, reporter: JobReporter) -> str:
         "quantized_cache_dir": str(settings.TRAINING_QUANTIZED_DIR),
         "general_examples": _general_examples(job, example_ids(job)),
         "control_examples": _project_control_set(job, data_dir),
+        "init_adapter_path": parent_adapter_dir(job, folder),  # continue training: the parent adapter's files
     }
     outcome = run_spec(spec, reporter=reporter)
     return finish_outcome(reporter, outcome, output_dir)
@@ -388,6 +390,7 @@ def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, outpu
         "attempts": reporter.attempt,
         "kept_unquantized": result.get("kept_unquantized", []),
         "forgetting": result.get("forgetting"),
+        "parent_adapter": parent_lineage(job),
     }
     try:
         with transaction.atomic():
