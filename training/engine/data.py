@@ -1,10 +1,16 @@
 """Conversation rendering, assistant-only labels, packing and truncation statistics.
 
-Rendering uses the tokenizer's own chat template, so any base model with a template works. Assistant
-spans are found by rendering growing prefixes of the conversation: the text the template produces for
-`messages[:i]` + generation prompt is where assistant turn `i` starts, and `messages[:i+1]` (trailing
-whitespace removed) is where it ends, so the labelled tokens are the answer plus the template's
-end-of-turn token. Every other token gets label -100.
+Rendering uses the tokenizer's own chat template, so any base model with a template works. Which tokens
+are learned (labels; every other token gets -100):
+
+- A template with `{% generation %}` … `{% endgeneration %}` markers (the tiny models' and the default
+  ChatML template Annotune applies, and many hub models') says so itself: the mask comes from
+  `tokenizer.apply_chat_template(..., return_assistant_tokens_mask=True)`, the same one TRL's
+  `assistant_only_loss=True` uses, so a dataset trains the same tokens here and in TRL.
+- Any other template: assistant spans are found by rendering growing prefixes of the conversation: the
+  text the template produces for `messages[:i]` + generation prompt is where assistant turn `i` starts,
+  and `messages[:i+1]` (trailing whitespace removed) is where it ends, so the labelled tokens are the
+  answer plus the template's end-of-turn token (`assistant_spans`).
 
 Packing (`packing=True`): whole examples are placed into blocks of at most `max_seq_length` tokens
 (first-fit decreasing; an example is never split). Position ids restart at 0 for every example and no
@@ -16,6 +22,7 @@ label -100).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -26,6 +33,8 @@ from .errors import DataError
 IGNORE_INDEX = -100
 ROLES = ("system", "user", "assistant")
 Conversation = list[dict[str, str]]
+# `{% generation %}` and its whitespace-trim variants (the test TRL applies, trl.chat_template_utils).
+GENERATION_MARKER = re.compile(r"\{%-?\s*generation\s*-?%\}")
 
 
 @dataclass
@@ -95,8 +104,52 @@ def assistant_spans(tokenizer: Any, messages: Conversation) -> tuple[str, list[t
     return text, spans
 
 
+def has_generation_markers(tokenizer: Any) -> bool:
+    """Whether the tokenizer's chat template marks the assistant's tokens with `{% generation %}` and can
+    report them (a fast tokenizer: the mask needs token offsets)."""
+    template = getattr(tokenizer, "chat_template", None)
+    if isinstance(template, dict):
+        template = template.get("default")
+    return bool(
+        isinstance(template, str) and GENERATION_MARKER.search(template) and getattr(tokenizer, "is_fast", False)
+    )
+
+
 def tokenize_conversation(tokenizer: Any, messages: Conversation) -> dict[str, Any]:
-    """Full (untruncated) token ids, labels (-100 outside assistant answers) and assistant turn token ranges."""
+    """Full (untruncated) token ids, labels (-100 outside assistant answers) and assistant turn token ranges.
+
+    The template's own assistant mask where it has `{% generation %}` markers, else `tokenize_by_spans`.
+    """
+    if has_generation_markers(tokenizer):
+        out = tokenize_by_template_mask(tokenizer, messages)
+        if out["turns"]:
+            return out
+        # Markers that mark nothing in this conversation (e.g. inside a branch it never takes): the
+        # prefix method still finds the answers.
+    return tokenize_by_spans(tokenizer, messages)
+
+
+def tokenize_by_template_mask(tokenizer: Any, messages: Conversation) -> dict[str, Any]:
+    """`tokenize_conversation` from the template's `{% generation %}` mask (`return_assistant_tokens_mask`)."""
+    enc = tokenizer.apply_chat_template(
+        list(messages), tokenize=True, return_dict=True, return_assistant_tokens_mask=True
+    )
+    ids = [int(i) for i in enc["input_ids"]]
+    mask = [int(m) for m in enc["assistant_masks"]]
+    labels = [t if m else IGNORE_INDEX for t, m in zip(ids, mask, strict=True)]
+    turns = []
+    start = None
+    for t, m in enumerate([*mask, 0]):
+        if m and start is None:
+            start = t
+        elif not m and start is not None:
+            turns.append((start, t))
+            start = None
+    return {"input_ids": ids, "labels": labels, "turns": turns}
+
+
+def tokenize_by_spans(tokenizer: Any, messages: Conversation) -> dict[str, Any]:
+    """`tokenize_conversation` from the character spans of `assistant_spans` (any prefix-stable template)."""
     text, spans = assistant_spans(tokenizer, messages)
     enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
     ids = list(enc["input_ids"])

@@ -220,4 +220,9 @@ def build_peft_model(
     set_seed(cfg.seed)
     base = load_base(path, cfg.method, cfg.gradient_checkpointing, quantized_cache_dir, skip_plan)
     targets = resolve_target_modules(base, cfg.target_modules)
-    return get_peft_model(base, lora_config(cfg, targets))
+    model = get_peft_model(base, lora_config(cfg, targets))
+    # The adapter names the base the job named: PEFT would record the folder the base was read from,
+    # for QLoRA a 4-bit copy in the cache (quantized.py), which loads nowhere else and has no tokenizer.
+    for config in model.peft_config.values():
+        config.base_model_name_or_path = str(path)
+    return model

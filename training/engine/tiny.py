@@ -13,9 +13,18 @@ import random
 from pathlib import Path
 from typing import Any
 
+# ChatML. The `{% generation %}` markers around each answer and its end-of-turn token are what
+# `apply_chat_template(..., return_assistant_tokens_mask=True)` (and so TRL's `assistant_only_loss`) reads;
+# they print nothing, so the text is that of plain ChatML.
 CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{{ '<|im_start|>assistant\\n' }}"
+    "{% generation %}{{ message['content'] + '<|im_end|>' }}{% endgeneration %}"
+    "{{ '\\n' }}"
+    "{%- else -%}"
     "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endif -%}"
     "{%- endfor -%}"
     "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
 )

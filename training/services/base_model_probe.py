@@ -21,13 +21,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-# The same ChatML-like template the tiny models carry (training/engine/tiny.py).
-DEFAULT_CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
-)
+from training.engine.tiny import CHAT_TEMPLATE
+
+# The ChatML template the tiny models carry, with `{% generation %}` markers around the answers (so the
+# assistant mask comes from the template, for the engine and for TRL's assistant_only_loss).
+DEFAULT_CHAT_TEMPLATE = CHAT_TEMPLATE
 DEFAULT_TEMPLATE_NOTE = (
     "The tokenizer has no chat template, so the default ChatML template (<|im_start|>role … <|im_end|>) "
     "is applied; the model is loaded from a prepared folder holding the tokenizer with that template."
