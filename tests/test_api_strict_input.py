@@ -18,6 +18,10 @@ from training.models import (
     Adapter,
     AdapterOperation,
     BaseModel,
+    Evaluation,
+    EvaluationAnswer,
+    EvaluationItem,
+    EvaluationPrompt,
     GenerationRequest,
     OperationKind,
     Sweep,
@@ -73,6 +77,12 @@ def rows(project, owner, annotator):
         created_by=owner,
     )
     adapter = Adapter.objects.create(project=project, job=job, base_model=base, name="a1", created_by=owner)
+    evaluation = Evaluation.objects.create(
+        project=project, name="e", base_model=base, prompt_source="pasted", status="open", created_by=owner
+    )
+    prompt = EvaluationPrompt.objects.create(evaluation=evaluation, position=0, messages=[])
+    first, second = (EvaluationAnswer.objects.create(prompt=prompt, system=s, text=s) for s in ("s0", "s1"))
+    item = EvaluationItem.objects.create(evaluation=evaluation, prompt=prompt, first=first, second=second)
     return {
         "project_id": project.pk,
         "user_id": annotator.pk,
@@ -92,6 +102,8 @@ def rows(project, owner, annotator):
         "operation_id": AdapterOperation.objects.create(project=project, kind=OperationKind.MERGE, adapter=adapter).pk,
         "request_id": GenerationRequest.objects.create(project=project, base_model=base, messages=[]).pk,
         "run_id": ValidationRun.objects.create(project=project).pk,
+        "evaluation_id": evaluation.pk,
+        "item_id": item.pk,
         "sweep_id": Sweep.objects.create(
             project=project, created_by=owner, dataset_version=version, base_model=base, base_config={}, ranks=[4, 8]
         ).pk,

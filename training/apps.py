@@ -7,4 +7,4 @@ class TrainingConfig(AppConfig):
 
     def ready(self) -> None:
         # Celery's autodiscovery finds training.tasks only; the adapter tasks live in their own module.
-        from . import inference_tasks  # noqa: F401
+        from . import evaluation_tasks, inference_tasks  # noqa: F401

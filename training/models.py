@@ -372,3 +372,115 @@ class AdapterOperation(models.Model):
     @property
     def is_done(self) -> bool:
         return self.status in (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED)
+
+
+class EvaluationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    GENERATING = "generating", "Generating answers"
+    OPEN = "open", "Open for judging"
+    CLOSED = "closed", "Closed"
+    FAILED = "failed", "Failed"
+
+
+class Evaluation(models.Model):
+    """A blind pairwise evaluation: fixed prompts, two or more systems (base model, adapters).
+
+    `systems` lists `{"key": "s0", "adapter_id": null | id, "label": "Base model" | adapter name}`; the
+    inference worker answers every prompt with every system once (`params`: greedy, max_new_tokens),
+    then one item per prompt and pair of systems is judged blind by reviewers.
+    """
+
+    project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="evaluations")
+    name = models.CharField(max_length=200)
+    base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="+")
+    dataset_version = models.ForeignKey(
+        "datasets.DatasetVersion", null=True, blank=True, on_delete=models.PROTECT, related_name="evaluations"
+    )
+    prompt_source = models.CharField(max_length=20, help_text="validation | train | pasted")
+    systems = models.JSONField(default=list)
+    params = models.JSONField(default=dict, help_text="Decoding: greedy, max_new_tokens")
+    status = models.CharField(
+        max_length=20, choices=EvaluationStatus.choices, default=EvaluationStatus.QUEUED, db_index=True
+    )
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    generated_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == EvaluationStatus.CLOSED
+
+    def labels(self) -> dict[str, str]:
+        return {s["key"]: s["label"] for s in self.systems}
+
+
+class EvaluationPrompt(models.Model):
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="prompts")
+    position = models.PositiveIntegerField()
+    messages = models.JSONField(help_text="The conversation to answer, ending with a user turn")
+    category = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["evaluation_id", "position"]
+        constraints = [models.UniqueConstraint(fields=["evaluation", "position"], name="one_prompt_per_position")]
+
+    def __str__(self) -> str:
+        return f"Evaluation {self.evaluation_id} prompt {self.position}"
+
+
+class EvaluationAnswer(models.Model):
+    prompt = models.ForeignKey(EvaluationPrompt, on_delete=models.CASCADE, related_name="answers")
+    system = models.CharField(max_length=20, help_text="Key of the system in the evaluation's `systems`")
+    text = models.TextField()
+    new_tokens = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["prompt", "system"], name="one_answer_per_prompt_system")]
+
+    def __str__(self) -> str:
+        return f"Answer {self.pk}"
+
+
+class EvaluationItem(models.Model):
+    """One prompt and two systems' answers, in the order shown (`first` is answer 1; drawn at random)."""
+
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="items")
+    prompt = models.ForeignKey(EvaluationPrompt, on_delete=models.CASCADE, related_name="items")
+    first = models.ForeignKey(EvaluationAnswer, on_delete=models.CASCADE, related_name="+")
+    second = models.ForeignKey(EvaluationAnswer, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        ordering = ["evaluation_id", "id"]
+
+    def __str__(self) -> str:
+        return f"Evaluation {self.evaluation_id} item {self.pk}"
+
+
+class Verdict(models.TextChoices):
+    FIRST = "1", "Answer 1 is better"
+    SECOND = "2", "Answer 2 is better"
+    TIE = "t", "Tie"
+    BOTH_BAD = "b", "Both bad"
+
+
+class Judgment(models.Model):
+    item = models.ForeignKey(EvaluationItem, on_delete=models.CASCADE, related_name="judgments")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    verdict = models.CharField(max_length=1, choices=Verdict.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["item_id", "id"]
+        constraints = [models.UniqueConstraint(fields=["item", "reviewer"], name="one_judgment_per_item_reviewer")]
+
+    def __str__(self) -> str:
+        return f"Judgment {self.pk} ({self.verdict})"

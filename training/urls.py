@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import adapters, base_models, found, jobs, sweeps
+from .views import adapters, base_models, evaluations, found, jobs, sweeps
 
 P = "projects/<int:project_id>"
 
@@ -45,6 +45,16 @@ urlpatterns = [
     ),
     path(f"{P}/playground/", adapters.playground, name="playground"),
     path(f"{P}/playground/<int:request_id>/", adapters.generation_partial, name="generation-partial"),
+    # Blind pairwise evaluations.
+    path(f"{P}/evaluations/", evaluations.evaluation_list, name="evaluation-list"),
+    path(f"{P}/evaluations/<int:evaluation_id>/", evaluations.evaluation_detail, name="evaluation-detail"),
+    path(f"{P}/evaluations/<int:evaluation_id>/judge/", evaluations.evaluation_judge, name="evaluation-judge"),
+    path(f"{P}/evaluations/<int:evaluation_id>/close/", evaluations.evaluation_close, name="evaluation-close"),
+    path(
+        f"{P}/evaluations/<int:evaluation_id>/preferences.jsonl",
+        evaluations.evaluation_preferences,
+        name="evaluation-preferences",
+    ),
     # Base models (not per project).
     path("base-models/", base_models.base_model_list, name="base-model-list"),
     path("base-models/add/", base_models.base_model_add, name="base-model-add"),

@@ -1,0 +1,248 @@
+"""Blind pairwise evaluations: create (owner), generate the answers (inference worker), judge, close.
+
+Who may do what: owners create, close, export and see results at any time; owners and reviewers
+judge; everyone else in the project is refused (403); outsiders get 404 from `project_for`.
+The queue is blind for everyone until the evaluation closes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import secrets
+import socket
+from typing import Any
+
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from annotation import permissions
+from annotation.models import Project
+from annotune.errors import ApplicationError
+from curated_data.models import DatasetVersion
+
+from ..models import (
+    Adapter,
+    Evaluation,
+    EvaluationAnswer,
+    EvaluationItem,
+    EvaluationPrompt,
+    EvaluationStatus,
+    Judgment,
+    Verdict,
+)
+from . import folders
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPTS = 200
+DEFAULT_MAX_NEW_TOKENS = 128
+
+
+def can_judge(user, project: Project) -> bool:
+    return permissions.can_review(user, project)
+
+
+def can_manage(user, project: Project) -> bool:
+    return permissions.can_manage_project(user, project)
+
+
+def can_see_results(user, evaluation: Evaluation) -> bool:
+    """Owners at any time; reviewers once the evaluation is closed."""
+    project = evaluation.project
+    return can_manage(user, project) or (evaluation.is_closed and can_judge(user, project))
+
+
+def _prompt_from_record(record: dict[str, Any]) -> list[dict[str, str]] | None:
+    """The turns before the first assistant answer (system + user), or None if there is no user turn."""
+    turns = []
+    for message in record.get("messages") or []:
+        if message.get("role") == "assistant":
+            break
+        turns.append({"role": message["role"], "content": message["content"]})
+    return turns if turns and turns[-1]["role"] == "user" else None
+
+
+def _version_prompts(version: DatasetVersion) -> tuple[str, list[tuple[list[dict], str]]]:
+    for split, path, count in (
+        ("validation", version.validation_path, version.validation_count),
+        ("train", version.train_path, version.train_count),
+    ):
+        if not path or not count:
+            continue
+        prompts = []
+        with default_storage.open(path, "rb") as handle:
+            for line in handle:
+                if line.strip():
+                    record = json.loads(line)
+                    turns = _prompt_from_record(record)
+                    if turns:
+                        prompts.append((turns, str(record.get("category") or "")))
+        if prompts:
+            return split, prompts
+    return "validation", []
+
+
+def _pasted_prompts(text: str) -> list[tuple[list[dict], str]]:
+    lines = [line.strip() for line in (text or "").replace("\r\n", "\n").split("\n")]
+    return [([{"role": "user", "content": line}], "") for line in lines if line]
+
+
+@transaction.atomic
+def evaluation_create(
+    *,
+    project: Project,
+    user,
+    name: str,
+    adapter_ids: list[int],
+    include_base: bool = True,
+    dataset_version_id: int | None = None,
+    prompts_text: str = "",
+    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+) -> Evaluation:
+    """Record the prompts and systems and queue the answers on the inference queue."""
+    permissions.require(can_manage(user, project), "Only owners create evaluations.")
+    ids = list(dict.fromkeys(adapter_ids or []))
+    adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=ids).select_related("base_model")}
+    missing = [i for i in ids if i not in adapters]
+    if missing:
+        raise ApplicationError(f"No adapter {missing[0]} in this project.", {"adapters": ["Unknown adapter."]})
+    systems = ([{"adapter_id": None, "label": "Base model"}] if include_base else []) + [
+        {"adapter_id": a.pk, "label": adapters[a.pk].name} for a in (adapters[i] for i in ids)
+    ]
+    if len(systems) < 2:
+        raise ApplicationError("Compare at least two systems (the base model and adapters).", {"systems": ["Two+."]})
+    bases = {a.base_model for a in adapters.values()}
+    if len(bases) > 1:
+        raise ApplicationError("Compare adapters of one base model.", {"adapters": ["base_model_mismatch"]})
+    base_model = next(iter(bases)) if bases else project.base_model
+    if base_model is None:
+        raise ApplicationError("This project has no base model yet.")
+    if not 1 <= int(max_new_tokens) <= 1024:
+        raise ApplicationError("max_new_tokens must be from 1 to 1024.", {"max_new_tokens": ["1–1024."]})
+    version = None
+    if dataset_version_id is not None:
+        version = DatasetVersion.objects.filter(project=project, pk=dataset_version_id).first()
+        if version is None:
+            raise ApplicationError("No such dataset version in this project.", {"dataset_version": ["Unknown."]})
+        source, prompts = _version_prompts(version)
+    else:
+        source, prompts = "pasted", _pasted_prompts(prompts_text)
+    if not prompts:
+        raise ApplicationError("No prompts: choose a dataset version or paste prompts, one per line.")
+    if len(prompts) > MAX_PROMPTS:
+        raise ApplicationError(f"At most {MAX_PROMPTS} prompts per evaluation.")
+    evaluation = Evaluation.objects.create(
+        project=project,
+        name=(name or "").strip()[:200] or f"Evaluation of {len(systems)} systems",
+        base_model=base_model,
+        dataset_version=version,
+        prompt_source=source,
+        systems=[{"key": f"s{i}", **s} for i, s in enumerate(systems)],
+        params={"greedy": True, "temperature": 0.0, "max_new_tokens": int(max_new_tokens)},
+        created_by=user,
+    )
+    EvaluationPrompt.objects.bulk_create(
+        EvaluationPrompt(evaluation=evaluation, position=i, messages=m, category=c[:100])
+        for i, (m, c) in enumerate(prompts)
+    )
+    from ..evaluation_tasks import generate_evaluation_answers
+
+    transaction.on_commit(lambda: generate_evaluation_answers.delay(evaluation.pk))
+    return evaluation
+
+
+def evaluation_close(*, evaluation: Evaluation, user) -> Evaluation:
+    permissions.require(can_manage(user, evaluation.project), "Only owners close evaluations.")
+    if evaluation.status != EvaluationStatus.OPEN:
+        raise ApplicationError("Only an open evaluation can be closed.")
+    Evaluation.objects.filter(pk=evaluation.pk, status=EvaluationStatus.OPEN).update(
+        status=EvaluationStatus.CLOSED, closed_at=timezone.now()
+    )
+    evaluation.refresh_from_db()
+    return evaluation
+
+
+def judgment_submit(*, evaluation: Evaluation, item_id: int, user, verdict: str, comment: str = "") -> Judgment:
+    permissions.require(can_judge(user, evaluation.project), "Only reviewers and owners judge.")
+    if evaluation.status != EvaluationStatus.OPEN:
+        raise ApplicationError("This evaluation is not open for judging.")
+    if verdict not in Verdict.values:
+        raise ApplicationError("Choose 1, 2, t (tie) or b (both bad).", {"verdict": ["Unknown verdict."]})
+    item = EvaluationItem.objects.filter(evaluation=evaluation, pk=item_id).first()
+    if item is None:
+        raise ApplicationError("No such item in this evaluation.", {"item": ["Unknown item."]})
+    try:
+        with transaction.atomic():
+            return Judgment.objects.create(item=item, reviewer=user, verdict=verdict, comment=(comment or "")[:5000])
+    except IntegrityError:
+        raise ApplicationError("You already judged this item.") from None
+
+
+# -- worker side ----------------------------------------------------------------------------------
+def evaluation_generate(evaluation_id: int, cache) -> str:
+    """Claim the evaluation, answer every prompt with every system (greedy), then build the items."""
+    from training.inference.errors import InferenceError
+
+    claimed = Evaluation.objects.filter(id=evaluation_id, status=EvaluationStatus.QUEUED).update(
+        status=EvaluationStatus.GENERATING
+    )
+    if claimed != 1:
+        return "skipped"
+    evaluation = Evaluation.objects.select_related("base_model").get(pk=evaluation_id)
+    prompts = list(evaluation.prompts.all())
+    ids = [s["adapter_id"] for s in evaluation.systems if s["adapter_id"] is not None]
+    adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids)}
+    max_new_tokens = int(evaluation.params.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
+    answers: dict[tuple[int, str], EvaluationAnswer] = {}
+    try:
+        for system in evaluation.systems:  # one system at a time: one adapter switch per system
+            adapter = adapters.get(system["adapter_id"])
+            if system["adapter_id"] is not None and adapter is None:
+                raise ApplicationError(f"Adapter “{system['label']}” was deleted.")
+            for prompt in prompts:
+                result = cache.generate(
+                    evaluation.base_model.source,
+                    prompt.messages,
+                    adapter_name=None if adapter is None else f"adapter-{adapter.pk}",
+                    adapter_path=None if adapter is None else folders.local_folder(adapter.storage_path),
+                    max_new_tokens=max_new_tokens,
+                    temperature=0.0,
+                )
+                answers[(prompt.pk, system["key"])] = EvaluationAnswer(
+                    prompt=prompt, system=system["key"], text=result.text, new_tokens=result.new_tokens
+                )
+    except (InferenceError, ApplicationError) as exc:
+        Evaluation.objects.filter(pk=evaluation_id).update(status=EvaluationStatus.FAILED, error=exc.message)
+        return "failed"
+    except Exception as exc:
+        log.exception("evaluation %s failed", evaluation_id)
+        Evaluation.objects.filter(pk=evaluation_id).update(
+            status=EvaluationStatus.FAILED, error=f"{type(exc).__name__}: {exc}"
+        )
+        return "failed"
+    with transaction.atomic():
+        EvaluationAnswer.objects.bulk_create(answers.values())
+        saved = {(a.prompt_id, a.system): a for a in EvaluationAnswer.objects.filter(prompt__evaluation=evaluation)}
+        keys = [s["key"] for s in evaluation.systems]
+        items = []
+        for prompt in prompts:
+            for a, b in itertools.combinations(keys, 2):
+                first, second = (a, b) if secrets.randbelow(2) else (b, a)  # order drawn per item, stored
+                items.append(
+                    EvaluationItem(
+                        evaluation=evaluation,
+                        prompt=prompt,
+                        first=saved[(prompt.pk, first)],
+                        second=saved[(prompt.pk, second)],
+                    )
+                )
+        EvaluationItem.objects.bulk_create(items)
+        Evaluation.objects.filter(pk=evaluation_id).update(
+            status=EvaluationStatus.OPEN,
+            generated_at=timezone.now(),
+            params={**evaluation.params, "worker": socket.gethostname()[:200]},
+        )
+    return "succeeded"

@@ -1,0 +1,134 @@
+"""Blind pairwise evaluation pages: list + new (owners), detail with results, the blind judging queue,
+close, and the preference pairs download."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages as flash
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from annotation import permissions
+from annotune.errors import ApplicationError
+from curated_data.models import DatasetVersion
+
+from ..models import Adapter, EvaluationStatus, Verdict
+from ..selectors import evaluations as selectors
+from ..services import evaluations as services
+
+
+class EvaluationForm(forms.Form):
+    name = forms.CharField(max_length=200, required=False)
+    base = forms.BooleanField(required=False, initial=True, label="Base model")
+    adapters = forms.ModelMultipleChoiceField(
+        queryset=Adapter.objects.none(), required=False, widget=forms.CheckboxSelectMultiple
+    )
+    dataset_version = forms.ModelChoiceField(
+        queryset=DatasetVersion.objects.none(),
+        required=False,
+        empty_label="— paste prompts below —",
+        help_text="Its validation split (its train split if the validation split is empty)",
+    )
+    prompts = forms.CharField(widget=forms.Textarea(attrs={"rows": 5}), required=False, help_text="One per line")
+    max_new_tokens = forms.IntegerField(min_value=1, max_value=1024, initial=128)
+
+    def __init__(self, *args, project, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["adapters"].queryset = Adapter.objects.filter(project=project, archived=False)
+        self.fields["dataset_version"].queryset = DatasetVersion.objects.filter(project=project)
+        self.fields["dataset_version"].label_from_instance = lambda v: f"v{v.number} ({v.example_count} examples)"
+
+
+@login_required
+def evaluation_list(request, project_id: int):
+    project = permissions.project_for(request.user, project_id)
+    permissions.require(services.can_judge(request.user, project), "Only reviewers and owners see evaluations.")
+    can_manage = services.can_manage(request.user, project)
+    form = EvaluationForm(request.POST or None, project=project) if can_manage else None
+    if request.method == "POST":
+        permissions.require(can_manage, "Only owners create evaluations.")
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                evaluation = services.evaluation_create(
+                    project=project,
+                    user=request.user,
+                    name=data["name"],
+                    adapter_ids=[a.pk for a in data["adapters"]],
+                    include_base=data["base"],
+                    dataset_version_id=data["dataset_version"].pk if data["dataset_version"] else None,
+                    prompts_text=data["prompts"],
+                    max_new_tokens=data["max_new_tokens"],
+                )
+            except ApplicationError as exc:
+                form.add_error(None, exc.message)
+            else:
+                return redirect("evaluation-detail", project_id=project.pk, evaluation_id=evaluation.pk)
+    context = {"project": project, "evaluations": selectors.evaluation_list(project), "form": form}
+    return render(request, "training/evaluations/list.html", context)
+
+
+@login_required
+def evaluation_detail(request, project_id: int, evaluation_id: int):
+    evaluation = selectors.evaluation_for(request.user, project_id, evaluation_id)
+    permissions.require(services.can_judge(request.user, evaluation.project), "Only reviewers and owners.")
+    shown = services.can_see_results(request.user, evaluation)
+    context = {
+        "project": evaluation.project,
+        "evaluation": evaluation,
+        "results": selectors.results(evaluation) if shown else None,
+        "can_manage": services.can_manage(request.user, evaluation.project),
+        "judged": selectors.judged_by(evaluation, request.user),
+        "polling": evaluation.status in (EvaluationStatus.QUEUED, EvaluationStatus.GENERATING),
+    }
+    return render(request, "training/evaluations/detail.html", context)
+
+
+@login_required
+def evaluation_judge(request, project_id: int, evaluation_id: int):
+    """The blind queue: GET shows the next item (no system names), POST records a verdict."""
+    evaluation = selectors.evaluation_for(request.user, project_id, evaluation_id)
+    permissions.require(services.can_judge(request.user, evaluation.project), "Only reviewers and owners judge.")
+    if request.method == "POST":
+        try:
+            services.judgment_submit(
+                evaluation=evaluation,
+                item_id=int(request.POST.get("item") or 0),
+                user=request.user,
+                verdict=request.POST.get("verdict", ""),
+                comment=request.POST.get("comment", ""),
+            )
+        except (ApplicationError, ValueError) as exc:
+            flash.error(request, getattr(exc, "message", "Invalid item."))
+        return redirect("evaluation-judge", project_id=evaluation.project.pk, evaluation_id=evaluation.pk)
+    context = {
+        "project": evaluation.project,
+        "evaluation": evaluation,
+        "item": selectors.queue_next(evaluation, request.user),
+        "verdicts": Verdict.choices,
+    }
+    return render(request, "training/evaluations/judge.html", context)
+
+
+@login_required
+@require_POST
+def evaluation_close(request, project_id: int, evaluation_id: int):
+    evaluation = selectors.evaluation_for(request.user, project_id, evaluation_id)
+    try:
+        services.evaluation_close(evaluation=evaluation, user=request.user)
+    except ApplicationError as exc:
+        flash.error(request, exc.message)
+    else:
+        flash.success(request, "Evaluation closed: the systems' names are now shown to reviewers.")
+    return redirect("evaluation-detail", project_id=evaluation.project.pk, evaluation_id=evaluation.pk)
+
+
+@login_required
+def evaluation_preferences(request, project_id: int, evaluation_id: int):
+    evaluation = selectors.evaluation_for(request.user, project_id, evaluation_id)
+    permissions.require(services.can_see_results(request.user, evaluation), "Only owners export, until closed.")
+    response = HttpResponse(selectors.preference_jsonl(evaluation), content_type="application/jsonl")
+    response["Content-Disposition"] = f'attachment; filename="evaluation-{evaluation.pk}-preferences.jsonl"'
+    return response
