@@ -64,6 +64,19 @@ def project(owner, reviewer, annotator, annotator2):
 
 
 @pytest.fixture
+def client_as():
+    """`client_as(user)` returns a page client signed in as that user."""
+    from django.test import Client
+
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        return client
+
+    return make
+
+
+@pytest.fixture
 def api():
     """`api(user)` returns an API client authenticated as that user (None: anonymous)."""
 

@@ -19,16 +19,6 @@ PASSWORD_LINK = re.compile(r'id="password-link" readonly value="http://testserve
 
 
 @pytest.fixture
-def client_as():
-    def make(user) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
-
-
-@pytest.fixture
 def staff(db):
     return UserFactory(username="stella", is_staff=True)
 

@@ -22,16 +22,6 @@ NEW_PASSWORD = "violet-stapler-1987"
 LINK = re.compile(r'id="invitation-link" readonly value="(http://testserver/invite/([A-Za-z0-9_-]+)/)"')
 
 
-@pytest.fixture
-def client_as():
-    def make(user) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
-
-
 def members_url(project) -> str:
     return f"/projects/{project.pk}/members/"
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from annotation.models import Comment, Example, ExampleStatus, Transition
 from annotation.services import examples as ex
@@ -12,16 +11,6 @@ from tests.factories import conversation
 
 pytestmark = pytest.mark.django_db
 S = ExampleStatus
-
-
-@pytest.fixture
-def client_as():
-    def make(user) -> Client:
-        client = Client()
-        client.force_login(user)
-        return client
-
-    return make
 
 
 def submitted(project, author, n: int = 0) -> Example:
