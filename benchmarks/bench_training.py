@@ -15,6 +15,7 @@ Prints JSON lines {"metric", "value", "unit", ...}:
       adapter) ÷ training time of a one-epoch job on the bench model; planted_noise_recall_at_10: of 5
       corrupted answers among 60 consistent ones, how many rank in the top 10 by adapter loss after a short
       run (on the small model given general knowledge first, as a random base can barely be adapted);
+      forgetting_seconds: the forgetting check (control-set sample, base and adapter, plus generations);
   (d) llama3_8b_adapter_vs_base (goal < 0.005): rank-16 attention adapter file vs 16-bit base checkpoint,
       computed on the meta device; plus the measured adapter / base file sizes of the bench model.
 The full run uses size "bench" (~100M parameters); --quick uses size "small" (~4M).
@@ -238,6 +239,7 @@ def scoring_figures(path: Path, args: argparse.Namespace, size: str) -> None:
     """(e) per-example scoring cost and planted-noise recall."""
     from training.engine import JobSpec, run_job, toy_conversations
     from training.engine.control_set import control_conversations
+    from training.engine.scoring import cpu_has_native_bf16
     from training.engine.tiny import build_tiny_model, planted_noise_conversations, pretrain_tiny_model
 
     data = toy_conversations(256)
@@ -267,6 +269,14 @@ def scoring_figures(path: Path, args: argparse.Namespace, size: str) -> None:
             train_seconds=round(m["train_runtime_seconds"], 2),
             forgetting_seconds=round(m["forgetting_seconds"], 2),
             steps=m["global_step"],
+        )
+        emit(
+            "forgetting_seconds" + ("_packed" if packing else ""),
+            m["forgetting_seconds"],
+            "s",
+            size=size,
+            vs_training=round(m["forgetting_seconds"] / m["train_runtime_seconds"], 3),
+            bf16=cpu_has_native_bf16(),
         )
 
     small = Path(args.model_dir) / "llama-small-general"

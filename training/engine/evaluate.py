@@ -73,6 +73,50 @@ def generate(model: Any, tokenizer: Any, prompt: Conversation, max_new_tokens: i
     return tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
+def generate_batch(
+    model: Any, tokenizer: Any, prompts: list[Conversation], max_new_tokens: int = 48, autocast: Any = None
+) -> list[str]:
+    """Greedy answers to several prompts in one left-padded batch (one decoding loop for all of them);
+    `autocast`: an optional context to generate under (see `scoring.inference_autocast`)."""
+    import torch
+
+    if not prompts:
+        return []
+    device = _device(model)
+    rows = [
+        tokenizer(
+            tokenizer.apply_chat_template(p, tokenize=False, add_generation_prompt=True), add_special_tokens=False
+        )["input_ids"]
+        for p in prompts
+    ]
+    width = max(len(r) for r in rows)
+    pad = tokenizer.pad_token_id
+    ids = torch.tensor([[pad] * (width - len(r)) + list(r) for r in rows], dtype=torch.long, device=device)
+    mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], dtype=torch.long, device=device)
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode(), autocast if autocast is not None else contextlib.nullcontext():
+        out = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=pad,
+            use_cache=True,
+        )
+    model.train(was_training)
+    return [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in out]
+
+
+def loss_summary(total: float, count: int) -> dict:
+    """{loss, perplexity, tokens} (as `eval_loss` returns them) from a sum of token losses and their count."""
+    if not count:
+        return {"loss": None, "perplexity": None, "tokens": 0}
+    mean = total / count
+    return {"loss": mean, "perplexity": math.exp(min(mean, 50.0)), "tokens": count}
+
+
 def base_mode(model: Any) -> Any:
     """Context manager under which a PEFT model behaves as its base (no-op for a plain model)."""
     return model.disable_adapter() if hasattr(model, "disable_adapter") else contextlib.nullcontext()
@@ -86,18 +130,21 @@ def compare(
     n_samples: int = 5,
     max_new_tokens: int = 48,
     batch_size: int = 8,
+    losses: tuple[dict, dict] | None = None,
 ) -> dict[str, Any]:
     """Base vs adapter: {"base": {loss, perplexity, tokens}, "adapter": {...}, "samples": [...]}.
 
+    `losses`: (base, adapter) already measured on `features` (the job takes them from the per-example
+    scoring pass, `scoring.pooled_losses`), so the validation split is not forwarded again.
     Samples are `results.Sample`s: prompt (messages), reference answer, `before` (base) and `after` (adapter)
-    greedy outputs.
+    greedy outputs, generated in one batch each.
     """
     pad = tokenizer.pad_token_id
     prompts = [_prompt_and_reference(c) for c in conversations[:n_samples]]
     with base_mode(model):
-        base = eval_loss(model, features, pad, batch_size)
-        before = [generate(model, tokenizer, p, max_new_tokens) for p, _ in prompts]
-    adapter = eval_loss(model, features, pad, batch_size)
-    after = [generate(model, tokenizer, p, max_new_tokens) for p, _ in prompts]
+        base = losses[0] if losses is not None else eval_loss(model, features, pad, batch_size)
+        before = generate_batch(model, tokenizer, [p for p, _ in prompts], max_new_tokens)
+    adapter = losses[1] if losses is not None else eval_loss(model, features, pad, batch_size)
+    after = generate_batch(model, tokenizer, [p for p, _ in prompts], max_new_tokens)
     samples = [results.sample(p, ref, b, a) for (p, ref), b, a in zip(prompts, before, after, strict=True)]
     return {"base": base, "adapter": adapter, "samples": samples}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -121,7 +122,7 @@ def run_job(
 
 
 def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) -> JobResult:
-    from . import artifacts, evaluate
+    from . import artifacts, evaluate, scoring
     from .data import build_features, held_out_indices, load_conversations
     from .model import build_peft_model, load_tokenizer, quantization_plan, set_cpu_packed_inference
     from .trainer import last_checkpoint, train
@@ -196,8 +197,22 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         return result
 
     set_cpu_packed_inference(model, True)  # no optimizer step follows: the fast 4-bit CPU kernel is safe
+    # One inference pass per model over every example scored (all of them, or only the validation
+    # split without scoring); the validation split's aggregate loss comes from the same pass.
+    started = time.perf_counter()
+    scored = _score_examples(cfg, model, tokenizer, items if spec.score_examples else _validation(items))
+    scoring_seconds = time.perf_counter() - started
+    validation_scores = [s for s in scored if s["split_used"] == "validation"]
+    base_val, adapter_val = scoring.pooled_losses(validation_scores)
     comparison = evaluate.compare(
-        model, tokenizer, val_features, val_convs, spec.n_samples, spec.max_new_tokens, cfg.batch_size
+        model,
+        tokenizer,
+        val_features,
+        val_convs,
+        spec.n_samples,
+        spec.max_new_tokens,
+        cfg.batch_size,
+        losses=(evaluate.loss_summary(*base_val), evaluate.loss_summary(*adapter_val)),
     )
     metrics.update(
         results.metrics(
@@ -211,7 +226,8 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
     example_scores: list[results.ExampleScore] = []
     forgetting: results.ForgettingReport | None = None
     if spec.score_examples:
-        example_scores, forgetting = _score(spec, cfg, model, tokenizer, items, metrics)
+        example_scores = scored
+        forgetting = _forgetting(spec, cfg, model, tokenizer, items, validation_scores, metrics, scoring_seconds)
     adapter_dir = artifacts.save_adapter(model, out / "adapter")
     card = artifacts.write_model_card(
         adapter_dir,
@@ -244,24 +260,17 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
     return result
 
 
-def _score(
-    spec: JobSpec,
-    cfg: Any,
-    model: Any,
-    tokenizer: Any,
-    items: list[tuple[Any, int, str, str]],
-    metrics: results.Metrics,
-) -> tuple[list[results.ExampleScore], results.ForgettingReport]:
-    """Per-example loss of every training and validation example, then the forgetting check; their times
-    go into `metrics` (scoring_seconds, forgetting_seconds)."""
-    import time
+def _validation(items: list[tuple[Any, int, str, str]]) -> list[tuple[Any, int, str, str]]:
+    return [it for it in items if it[3] == "validation"]
 
+
+def _score_examples(
+    cfg: Any, model: Any, tokenizer: Any, items: list[tuple[Any, int, str, str]]
+) -> list[results.ExampleScore]:
+    """Per-example loss (base and adapter) of `items`, in their order."""
     from . import scoring
-    from .control_set import control_conversations
-    from .data import load_conversations
 
-    started = time.perf_counter()
-    scored = scoring.score_examples(
+    return scoring.score_examples(
         model,
         tokenizer,
         [scoring.Scored(c, i, source, used) for c, i, source, used in items],
@@ -269,10 +278,28 @@ def _score(
         packing=cfg.packing,
         batch_size=cfg.batch_size,
     )
-    scored_at = time.perf_counter()
+
+
+def _forgetting(
+    spec: JobSpec,
+    cfg: Any,
+    model: Any,
+    tokenizer: Any,
+    items: list[tuple[Any, int, str, str]],
+    validation_scores: list[results.ExampleScore],
+    metrics: results.Metrics,
+    scoring_seconds: float,
+) -> results.ForgettingReport:
+    """The forgetting check; its time and the scoring's go into `metrics` (scoring_seconds,
+    forgetting_seconds)."""
+    from . import scoring
+    from .control_set import control_conversations
+    from .data import load_conversations
+
+    started = time.perf_counter()
     general = spec.general_examples or {}
     wanted = {(source, int(i)) for source, indices in general.items() for i in indices}
-    general_val = [c for c, i, source, used in items if used == "validation" and (source, i) in wanted]
+    general_scores = [s for s in validation_scores if (s["source"], s["index"]) in wanted]
     if spec.control_examples is None:
         control, source = control_conversations(), "builtin"
     else:
@@ -282,17 +309,15 @@ def _score(
         tokenizer,
         control=control,
         source=source,
-        general_validation=general_val,
-        validation_scores=[s for s in scored if s["split_used"] == "validation"],
+        general_scores=general_scores,
+        validation_scores=validation_scores,
         max_seq_length=cfg.max_seq_length,
         batch_size=cfg.batch_size,
         seed=cfg.seed,
-        max_new_tokens=spec.max_new_tokens,
+        max_new_tokens=min(spec.max_new_tokens, scoring.CONTROL_NEW_TOKENS),
     )
-    metrics.update(
-        results.metrics(scoring_seconds=scored_at - started, forgetting_seconds=time.perf_counter() - scored_at)
-    )
-    return scored, forgetting
+    metrics.update(results.metrics(scoring_seconds=scoring_seconds, forgetting_seconds=time.perf_counter() - started))
+    return forgetting
 
 
 def _write_result(out: Path, result: JobResult) -> None:

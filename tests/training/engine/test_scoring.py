@@ -41,20 +41,24 @@ def general_base(tmp_path_factory):
     return str(path)
 
 
-def test_planted_noise_ranks_at_the_top_by_adapter_loss(general_base, tmp_path):
+@pytest.fixture(scope="module")
+def planted_run(general_base, tmp_path_factory):
     data, noise_at = planted_noise_conversations(60, NOISE_AT)
     assert noise_at == NOISE_AT
-    validation = toy_conversations(8, seed=99)
     spec = JobSpec(
         base_model_path=general_base,
         train_examples=data,
-        validation_examples=validation,
-        output_dir=str(tmp_path / "out"),
+        validation_examples=toy_conversations(8, seed=99),
+        output_dir=str(tmp_path_factory.mktemp("planted") / "out"),
         config={**CONFIG, "max_steps": 30},
         n_samples=0,
         max_new_tokens=8,
     )
-    result = run_job(spec)
+    return data, run_job(spec)
+
+
+def test_planted_noise_ranks_at_the_top_by_adapter_loss(planted_run):
+    _, result = planted_run
 
     scores = result.example_scores
     assert [(s["source"], s["index"]) for s in scores] == [("train", i) for i in range(65)] + [
@@ -70,6 +74,13 @@ def test_planted_noise_ranks_at_the_top_by_adapter_loss(general_base, tmp_path):
     clean = [s for s in train if s["index"] not in NOISE_AT]
     assert sum(s["base_loss"] - s["adapter_loss"] for s in clean) / len(clean) > 0.5
     assert result.metrics["scoring_seconds"] > 0
+    # The validation split's aggregate loss is the token-weighted mean of its examples' losses.
+    val = [s for s in scores if s["split_used"] == "validation"]
+    tokens = sum(s["tokens"] for s in val)
+    assert result.metrics["val_tokens"] == tokens
+    for key in ("adapter", "base"):
+        pooled = sum(s[f"{key}_loss"] * s["tokens"] for s in val) / tokens
+        assert result.metrics[f"val_loss_{key}"] == pytest.approx(pooled, rel=1e-9)
 
     forgetting = result.forgetting
     assert forgetting is not None
@@ -141,3 +152,37 @@ def test_narrow_adapter_forgets_more_than_one_trained_on_a_mix(general_base, tmp
         ratios[name] = run_job(spec).forgetting["control_ratio"]
     assert ratios["narrow"] > ratios["mix"], ratios
     assert ratios["narrow"] > 1.0, ratios
+
+
+def test_bfloat16_scores_match_float32_ones(general_base, planted_run):
+    """The fast path (bfloat16 decoder, float32 head and loss) keeps every example's loss within 2 % of
+    float32 and the top 10 by adapter loss; in float32, the pooled validation loss is `eval_loss`'s."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    from training.engine.data import build_features
+    from training.engine.evaluate import base_mode, eval_loss
+    from training.engine.model import load_tokenizer
+    from training.engine.scoring import example_features, loss_sums
+
+    data, result = planted_run
+    tokenizer = load_tokenizer(general_base)
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(general_base), result.adapter_dir)
+    feats = example_features(tokenizer, data, CONFIG["max_seq_length"])
+    pad = tokenizer.pad_token_id
+    with base_mode(model):
+        base = {p: loss_sums(model, feats, pad, autocast=p == "bf16") for p in ("fp32", "bf16")}
+    adapter = {p: loss_sums(model, feats, pad, autocast=p == "bf16") for p in ("fp32", "bf16")}
+    for sums in (base, adapter):
+        for (s32, c32), (s16, c16) in zip(sums["fp32"], sums["bf16"], strict=True):
+            assert c16 == c32 > 0
+            assert s16 / c16 == pytest.approx(s32 / c32, rel=0.02)
+    top = {p: {i for i, _ in sorted(enumerate(adapter[p]), key=lambda e: -e[1][0] / e[1][1])[:10]} for p in adapter}
+    assert len(top["fp32"] & top["bf16"]) >= 9, top
+
+    validation = toy_conversations(8, seed=99)
+    val_feats, _ = build_features(tokenizer, validation, CONFIG["max_seq_length"])
+    pairs = loss_sums(model, example_features(tokenizer, validation, CONFIG["max_seq_length"]), pad, autocast=False)
+    reference = eval_loss(model, val_feats, pad)
+    assert sum(c for _, c in pairs) == reference["tokens"]
+    assert sum(s for s, _ in pairs) / reference["tokens"] == pytest.approx(reference["loss"], rel=1e-5)
