@@ -44,6 +44,7 @@ class JobSpec:
     # "validation": [...]}): those the engine validates on join the control set.
     general_examples: dict[str, list[int]] | None = None
     score_examples: bool = True  # per-example loss and the forgetting check after a successful run
+    init_adapter_path: str | None = None  # continue training: a saved adapter whose weights the job starts from
 
 
 @dataclass
@@ -161,6 +162,10 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
     skip_plan = quantization_plan(spec.base_model_path, cfg.method)  # before loading: known at launch
     kept_unquantized = sorted(skip_plan.unsupported) if skip_plan else []
     model = build_peft_model(spec.base_model_path, cfg, spec.quantized_cache_dir, skip_plan)
+    if spec.init_adapter_path and not resumed:  # continue training (a resume restores its own checkpoint)
+        from .warm_start import load_adapter_weights
+
+        load_adapter_weights(model, spec.init_adapter_path)
     targets = sorted(next(iter(model.peft_config.values())).target_modules)
     outcome = train(model, tokenizer, train_features, val_features, cfg, checkpoints, on_progress, should_stop)
     loss_history = [results.loss_point(p["step"], p["loss"]) for p in outcome.loss_history]

@@ -77,3 +77,36 @@ def test_other_targets_are_refused(base, saved):
 def test_folder_without_adapter_is_refused(base, tmp_path):
     with pytest.raises(ConfigError, match="No adapter to continue from"):
         load_adapter_weights(peft_model(base), tmp_path)
+
+
+def test_run_job_starts_from_the_parent_adapter(base, saved, tmp_path):
+    """The engine's entry point loads `init_adapter_path` before training: with a vanishing learning rate the
+    trained adapter is still the parent's, where a fresh start would leave lora_B at zero."""
+    import torch
+    from safetensors.torch import load_file
+
+    from training.engine.run import JobSpec, run_job
+    from training.engine.tiny import toy_conversations
+
+    folder, expected = saved
+    config = {"method": "lora", "rank": 4, "alpha": 8, "target_modules": "attention", "max_steps": 1}
+    config |= {"learning_rate": 1e-12, "batch_size": 4, "max_seq_length": 64, "warmup_ratio": 0.0}
+    spec = JobSpec(
+        base_model_path=base,
+        train_examples=toy_conversations(8),
+        output_dir=str(tmp_path / "out"),
+        config=config,
+        n_samples=1,
+        max_new_tokens=4,
+        score_examples=False,
+        init_adapter_path=str(folder),
+    )
+    result = run_job(spec)
+    trained = load_file(f"{result.adapter_dir}/adapter_model.safetensors")
+    lora_b = [key for key in trained if "lora_B" in key]
+    assert lora_b
+    for key in lora_b:
+        assert trained[key].abs().max() > 0.01  # the parent's non-zero B, not a fresh start's zeros
+    parent = load_file(f"{folder}/adapter_model.safetensors")
+    for key in lora_b:
+        assert torch.allclose(trained[key], parent[key], atol=1e-6)
