@@ -9,6 +9,7 @@ P = "projects/<int:project_id>"
 urlpatterns = [
     # Training jobs.
     path(f"{P}/training/", jobs.job_list, name="training-job-list"),
+    path(f"{P}/training/control-set/", jobs.control_set, name="training-control-set"),
     path(f"{P}/training/new/", jobs.job_new, name="training-job-new"),
     path(f"{P}/training/one-click/", jobs.job_one_click, name="training-job-one-click"),
     path(f"{P}/training/estimate/", jobs.job_estimate, name="training-job-estimate"),

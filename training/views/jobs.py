@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import permissions
 from annotune.errors import ApplicationError
+from annotune.uploads import accept_upload, upload_view
 from curated_data import selectors as dataset_selectors
 
 from ..engine import results
@@ -19,7 +20,7 @@ from ..selectors import adapters as adapter_selectors
 from ..selectors import found as found_selectors
 from ..selectors import jobs as selectors
 from ..selectors import sweeps as sweep_selectors
-from ..services import continuation
+from ..services import continuation, control_sets
 from ..services import jobs as job_services
 from ..services import sweeps as sweep_services
 from ..services.estimates import GIB, estimate_for, memory_refusal, total_bytes
@@ -42,8 +43,35 @@ def job_list(request, project_id: int):
         "jobs": selectors.job_list(project)[:100],
         "sweeps": sweep_selectors.sweep_list(project)[:10],
         "can_train": permissions.can_train(request.user, project),
+        "control_set": control_sets.control_set_info(project),
     }
     return render(request, "training/job_list.html", context)
+
+
+@login_required
+@require_POST
+@upload_view(lambda: settings.ANNOTUNE_KNOWLEDGE_MAX_UPLOAD_BYTES)
+def control_set(request, project_id: int):
+    """The forgetting check's control set: replace it with a JSONL upload, or go back to the built-in one."""
+    project = permissions.project_for(request.user, project_id)
+    # Permission, then size, then CSRF, and only then is the body read (upload_view).
+    permissions.require(permissions.can_train(request.user, project), "Only project owners can change the control set.")
+    refused = accept_upload(request)
+    if refused is not None:
+        return refused
+    try:
+        if request.POST.get("action") == "reset":
+            info = control_sets.control_set_reset(project=project, user=request.user)
+        elif request.FILES.get("file") is None:
+            raise ApplicationError("Choose a JSONL file of conversations to upload.")
+        else:
+            info = control_sets.control_set_replace(project=project, user=request.user, upload=request.FILES["file"])
+    except ApplicationError as exc:
+        flash.error(request, f"The control set was not changed: {exc.message}")
+    else:
+        source = "the project's own" if info.source == "project" else "the built-in set"
+        flash.success(request, f"Forgetting check control set: {source}, {info.conversations} conversations.")
+    return redirect("training-job-list", project_id=project.pk)
 
 
 def _versions(project) -> list:
