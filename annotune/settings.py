@@ -339,6 +339,8 @@ TRAINING_TIME_LIMIT_SECONDS = env_int("ANNOTUNE_TRAINING_TIME_LIMIT_SECONDS", 48
 TRAINING_LOG_TAIL_LINES = env_int("ANNOTUNE_TRAINING_LOG_TAIL_LINES", 200)
 # Pause after each reported step, in milliseconds: 0 in production; tests and demos slow tiny runs down.
 TRAINING_STEP_DELAY_MS = env_int("ANNOTUNE_TRAINING_STEP_DELAY_MS", 0)
+# Pause after each streamed piece of an answer, in milliseconds: 0 in production; tests slow tiny models down.
+INFERENCE_STREAM_DELAY_MS = env_int("ANNOTUNE_INFERENCE_STREAM_DELAY_MS", 0)
 CELERY_BEAT_SCHEDULE = {
     "reap-stale-training-jobs": {
         "task": "training.tasks.reap_stale_jobs",

@@ -67,7 +67,10 @@ def test_completions_and_a_stream_from_the_base_and_an_adapter(
     make_adapter("Support", adapter_dirs["b"], is_active=True)
     client = client_for(live_server, owner)
     greedy = {"messages": CHAT, "max_tokens": 8, "temperature": 0}
-    with celery_worker("inference", env={"ANNOTUNE_STORAGE_ROOT": str(storage)}):
+    # A tiny model answers 32 tokens within one poll of the web process: the worker pauses after each
+    # streamed piece, so the stream's pieces do not depend on the machine's speed.
+    worker_env = {"ANNOTUNE_STORAGE_ROOT": str(storage), "ANNOTUNE_INFERENCE_STREAM_DELAY_MS": "60"}
+    with celery_worker("inference", env=worker_env):
         models = {m.id: m for m in client.models.list().data}
         by_base = client.chat.completions.create(model="tiny-llama", **greedy)
         by_id = client.chat.completions.create(model=f"adapter-{lawyer.pk}", **greedy)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import socket
+import time
 
+from django.conf import settings
 from django.utils import timezone
 
 from annotune.errors import ApplicationError
@@ -33,6 +35,8 @@ def chat_completion_execute(request_id: int, cache) -> str:
 
     def progress(text: str, tokens: int) -> None:
         rows.update(outputs=[{**entry, "text": text, "new_tokens": tokens}])
+        if settings.INFERENCE_STREAM_DELAY_MS:  # tests: a tiny model answers faster than a client can watch
+            time.sleep(settings.INFERENCE_STREAM_DELAY_MS / 1000)
 
     try:
         adapter = None
