@@ -67,16 +67,20 @@ class _Progress:
             _, self.stopped = cut_at_stop(self.text(), self.stop)
         now = time.monotonic()
         if self.on_text is not None and not self.stopped and now - self.last_report >= self.interval:
-            self.last_report = now
-            self.report(stable_prefix(self.text(), self.stop))
+            # The clock restarts only when text went out: a first token that decodes to nothing stable yet
+            # (half a UTF-8 character) must not hold the next report back for a whole interval.
+            if self.report(stable_prefix(self.text(), self.stop)):
+                self.last_report = now
 
     def end(self) -> None:
         pass
 
-    def report(self, text: str) -> None:
+    def report(self, text: str) -> bool:
         if self.on_text is not None and text != self.reported and text.startswith(self.reported):
             self.reported = text
             self.on_text(text, len(self.ids))
+            return True
+        return False
 
     def text(self) -> str:
         return self.tokenizer.decode(self.ids, skip_special_tokens=True)
