@@ -476,6 +476,10 @@ class Judgment(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     verdict = models.CharField(max_length=1, choices=Verdict.choices)
     comment = models.TextField(blank=True)
+    # The better answer, promoted (edited if need be) into a new example of the project.
+    promoted_example = models.ForeignKey(
+        "annotation.Example", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -52,6 +52,11 @@ urlpatterns = [
     path(f"{P}/evaluations/<int:evaluation_id>/judge/", evaluations.evaluation_judge, name="evaluation-judge"),
     path(f"{P}/evaluations/<int:evaluation_id>/close/", evaluations.evaluation_close, name="evaluation-close"),
     path(
+        f"{P}/evaluations/<int:evaluation_id>/judgments/<int:judgment_id>/promote/",
+        evaluations.judgment_promote,
+        name="evaluation-judgment-promote",
+    ),
+    path(
         f"{P}/evaluations/<int:evaluation_id>/preferences.jsonl",
         evaluations.evaluation_preferences,
         name="evaluation-preferences",

@@ -10,6 +10,7 @@ import pytest
 from django.test import Client
 
 from annotation.models import ExampleStatus
+from annotune.errors import ApplicationError
 from curated_data.services import versions
 from tests.factories import ExampleFactory
 from tests.training.adapter_fixtures import *  # noqa: F403
@@ -310,3 +311,43 @@ def test_owner_creates_on_the_page_and_reads_results_per_category(project, owner
     assert "Supportbot" in page
     assert "Download preference pairs (JSONL)" in page
     assert "Close and reveal" in page
+
+
+def test_the_better_answer_becomes_an_example_in_the_review_flow_with_its_origin(
+    evaluation, project, reviewer, owner, client_as
+):
+    from annotation.models import Example
+
+    item_id = judge(reviewer, evaluation, "2")
+    judgment = Judgment.objects.get(item_id=item_id, reviewer=reviewer)
+    item = EvaluationItem.objects.select_related("second", "prompt").get(pk=item_id)
+    page = client_as(reviewer).get(f"/projects/{project.pk}/evaluations/{evaluation.pk}/").content.decode()
+    assert "Promote to a new example" in page
+    assert item.second.text.split()[0] in page  # the answer judged better, prefilled
+
+    url = f"/projects/{project.pk}/evaluations/{evaluation.pk}/judgments/{judgment.pk}/promote/"
+    assert client_as(owner).post(url, {"answer": "x"}).status_code == 404  # not the owner's judgment
+    response = client_as(reviewer).post(url, {"answer": "  Track it under Orders, then Parcel.  "}, follow=True)
+    assert "waits for review" in response.content.decode()
+    judgment.refresh_from_db()
+    example = Example.objects.get(pk=judgment.promoted_example_id)
+    assert example.status == ExampleStatus.SUBMITTED
+    assert example.author == reviewer
+    assert example.messages == [
+        *item.prompt.messages,
+        {"role": "assistant", "content": "Track it under Orders, then Parcel."},
+    ]
+    origin = example.comments.get().body
+    assert f"blind evaluation “Round one” (#{evaluation.pk})" in origin
+    assert "(edited)" in origin
+
+    again = client_as(reviewer).post(url, {"answer": "other"}, follow=True).content.decode()
+    assert f"Already promoted, as example #{example.pk}" in again
+    assert Example.objects.filter(project=project, author=reviewer).count() == 1
+
+
+def test_ties_and_both_bad_cannot_be_promoted(evaluation, reviewer):
+    item_id = judge(reviewer, evaluation, "t")
+    judgment = Judgment.objects.get(item_id=item_id, reviewer=reviewer)
+    with pytest.raises(ApplicationError, match="picked a better answer"):
+        services.judgment_promote(judgment=judgment, user=reviewer)

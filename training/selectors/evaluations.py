@@ -74,6 +74,23 @@ def judged_by(evaluation: Evaluation, user) -> int:
     return Judgment.objects.filter(item__evaluation=evaluation, reviewer=user).count()
 
 
+def promotable(evaluation: Evaluation, user, *, limit: int = 50) -> list[dict]:
+    """The user's decisive judgments with the answer they judged better (no system names: still blind)."""
+    rows = (
+        Judgment.objects.filter(item__evaluation=evaluation, reviewer=user, verdict__in=("1", "2"))
+        .select_related("item__prompt", "item__first", "item__second")
+        .order_by("-id")[:limit]
+    )
+    return [
+        {
+            "judgment": j,
+            "prompt": j.item.prompt.messages,
+            "answer": (j.item.first if j.verdict == "1" else j.item.second).text,
+        }
+        for j in rows
+    ]
+
+
 @dataclass
 class Results:
     judgments: int

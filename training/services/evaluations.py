@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation import permissions
-from annotation.models import Project
+from annotation.models import Example, Project
 from annotune.errors import ApplicationError
 from curated_data.models import DatasetVersion
 
@@ -179,6 +179,43 @@ def judgment_submit(*, evaluation: Evaluation, item_id: int, user, verdict: str,
             return Judgment.objects.create(item=item, reviewer=user, verdict=verdict, comment=(comment or "")[:5000])
     except IntegrityError:
         raise ApplicationError("You already judged this item.") from None
+
+
+@transaction.atomic
+def judgment_promote(*, judgment: Judgment, user, answer: str | None = None) -> Example:
+    """The better answer of a decisive judgment, edited if need be, becomes a new example of the project.
+
+    It enters the normal review flow (submitted, validated like any other); a comment on it records where
+    it came from. Only the judge may promote their judgment, once.
+    """
+    from annotation.models import Comment
+    from annotation.services.examples import example_create
+
+    item = judgment.item
+    evaluation = item.evaluation
+    permissions.require(judgment.reviewer_id == user.pk, "Only the reviewer who judged this item can promote it.")
+    if judgment.verdict not in ("1", "2"):
+        raise ApplicationError("Only a judgment that picked a better answer can be promoted.")
+    if judgment.promoted_example_id is not None:
+        raise ApplicationError(f"Already promoted, as example #{judgment.promoted_example_id}.")
+    chosen = item.first if judgment.verdict == "1" else item.second
+    text = chosen.text if answer is None else str(answer).strip()
+    if not text:
+        raise ApplicationError("The answer is empty: write the answer the example should teach.", {"answer": ["?"]})
+    messages = [*item.prompt.messages, {"role": "assistant", "content": text}]
+    categories = {c.get("name") for c in evaluation.project.categories or [] if isinstance(c, dict)}
+    category = item.prompt.category if item.prompt.category in categories else ""
+    example = example_create(project=evaluation.project, author=user, messages=messages, category=category, submit=True)
+    edited = " (edited)" if text != chosen.text else ""
+    Comment.objects.create(
+        example=example,
+        author=user,
+        body=f"Promoted from blind evaluation “{evaluation.name}” (#{evaluation.pk}), prompt #{item.prompt_id}: "
+        f"the answer {user.username} judged better{edited}.",
+    )
+    judgment.promoted_example = example
+    judgment.save(update_fields=["promoted_example"])
+    return example
 
 
 # -- worker side ----------------------------------------------------------------------------------

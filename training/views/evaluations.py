@@ -7,14 +7,14 @@ from django import forms
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
 from annotation import permissions
 from annotune.errors import ApplicationError
 from curated_data.models import DatasetVersion
 
-from ..models import Adapter, EvaluationStatus, Verdict
+from ..models import Adapter, EvaluationStatus, Judgment, Verdict
 from ..selectors import evaluations as selectors
 from ..services import evaluations as services
 
@@ -81,6 +81,7 @@ def evaluation_detail(request, project_id: int, evaluation_id: int):
         "results": selectors.results(evaluation) if shown else None,
         "can_manage": services.can_manage(request.user, evaluation.project),
         "judged": selectors.judged_by(evaluation, request.user),
+        "promotable": selectors.promotable(evaluation, request.user),
         "polling": evaluation.status in (EvaluationStatus.QUEUED, EvaluationStatus.GENERATING),
     }
     return render(request, "training/evaluations/detail.html", context)
@@ -132,3 +133,18 @@ def evaluation_preferences(request, project_id: int, evaluation_id: int):
     response = HttpResponse(selectors.preference_jsonl(evaluation), content_type="application/jsonl")
     response["Content-Disposition"] = f'attachment; filename="evaluation-{evaluation.pk}-preferences.jsonl"'
     return response
+
+
+@login_required
+@require_POST
+def judgment_promote(request, project_id: int, evaluation_id: int, judgment_id: int):
+    """The better answer of one of the user's judgments, edited if need be, becomes a new example."""
+    evaluation = selectors.evaluation_for(request.user, project_id, evaluation_id)
+    judgment = get_object_or_404(Judgment, pk=judgment_id, item__evaluation=evaluation, reviewer=request.user)
+    try:
+        example = services.judgment_promote(judgment=judgment, user=request.user, answer=request.POST.get("answer"))
+    except ApplicationError as exc:
+        flash.error(request, f"Not promoted: {exc.message}")
+    else:
+        flash.success(request, f"Example #{example.pk} created from the better answer; it waits for review.")
+    return redirect("evaluation-detail", project_id=project_id, evaluation_id=evaluation_id)
