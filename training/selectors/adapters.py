@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.db.models import QuerySet
@@ -95,6 +96,35 @@ def adapter_display(adapter: Adapter) -> dict[str, Any]:
         "samples": results.samples(adapter.samples),
         "size": results.format_bytes(adapter.size_bytes),
     }
+
+
+def serving_recipes(adapter: Adapter) -> list[dict[str, str]]:
+    """How to serve the downloaded adapter elsewhere: vLLM's multi-LoRA server and an Ollama Modelfile.
+
+    Each recipe names the runtime, the lines to run, and `refusal` when that runtime cannot serve this
+    adapter (vLLM has no DoRA support), so the page says so instead of offering a recipe that fails.
+    """
+    base = adapter.base_model.source
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", adapter.name).strip("-").lower() or f"adapter-{adapter.pk}"
+    folder = f"./{name}"  # where the downloaded zip was unpacked
+    config = (adapter.lineage or {}).get("config", {})
+    dora = adapter.method == "dora" or config.get("method") == "dora"
+    rank = config.get("rank") if isinstance(config.get("rank"), int) else 64
+    max_rank = next((r for r in (8, 16, 32, 64, 128, 256, 320, 512) if r >= rank), rank)  # vLLM's allowed values
+    return [
+        {
+            "runtime": "vLLM (OpenAI-compatible server, adapters by name)",
+            "lines": f"vllm serve {base} --enable-lora --max-lora-rank {max_rank} --lora-modules {name}={folder}",
+            "refusal": "vLLM cannot serve DoRA adapters: merge it into the base model instead." if dora else "",
+        },
+        {
+            "runtime": "Ollama (Modelfile; Llama, Mistral and Gemma bases take a safetensors adapter folder)",
+            "lines": f"FROM {base}\nADAPTER {folder}",
+            "refusal": "Ollama applies LoRA adapters only: merge a DoRA adapter into the base model instead."
+            if dora
+            else "",
+        },
+    ]
 
 
 def adapter_compare(a: Adapter, b: Adapter) -> dict[str, list[dict[str, Any]]]:

@@ -50,6 +50,7 @@ def adapter_detail(request, project_id: int, adapter_id: int):
         "adapter": adapter,
         "config": selectors.adapter_config_view(adapter),
         "shown": selectors.adapter_display(adapter),
+        "serving": selectors.serving_recipes(adapter),
         "merges": selectors.operation_list(project).filter(adapter=adapter),
         "forgetting": found_selectors.forgetting_for(adapter.job),
         "can_manage": permissions.can_train(request.user, project),

@@ -266,3 +266,15 @@ def test_forgetting_report_of_a_real_run_warns_on_job_adapter_and_compare_pages(
     other = Adapter.objects.get(job=store(make_job(), engine_runs["resumed"]))
     compare = text(pages.get(f"/projects/{project.pk}/adapters/compare/?a={adapter.pk}&b={other.pk}"))
     assert f"Forgetting warning ({escape(adapter.name)})" in compare
+
+
+def test_adapter_page_shows_how_to_serve_it_and_refuses_dora_where_a_runtime_cannot(pages, adapter):
+    html = text(pages.get(adapter_url(adapter)))
+    base = adapter.base_model.source
+    assert f"vllm serve {base} --enable-lora --max-lora-rank" in html
+    assert f"FROM {base}\nADAPTER ./" in html
+    assert f"adapter-{adapter.pk}" in html
+    Adapter.objects.filter(pk=adapter.pk).update(method="dora")
+    html = text(pages.get(adapter_url(adapter)))
+    assert "vLLM cannot serve DoRA adapters" in html
+    assert "vllm serve" not in html
