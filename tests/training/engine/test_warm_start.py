@@ -110,3 +110,34 @@ def test_run_job_starts_from_the_parent_adapter(base, saved, tmp_path):
     parent = load_file(f"{folder}/adapter_model.safetensors")
     for key in lora_b:
         assert torch.allclose(trained[key], parent[key], atol=1e-6)
+
+
+def test_a_continued_job_starts_at_the_parents_loss_not_the_bases(base, saved, tmp_path):
+    """The first logged loss of a continued job is the parent adapter's on that batch: the same in two runs
+    from the parent, and clearly apart from the first loss of a fresh adapter on the same data and seed."""
+    from training.engine.run import JobSpec, run_job
+    from training.engine.tiny import toy_conversations
+
+    folder, _ = saved
+    config = {"method": "lora", "rank": 4, "alpha": 8, "target_modules": "attention", "max_steps": 1}
+    config |= {"batch_size": 8, "max_seq_length": 64, "warmup_ratio": 0.0, "logging_steps": 1, "dropout": 0.0}
+
+    def first_loss(name: str, init: str | None) -> float:
+        events: list[dict] = []
+        spec = JobSpec(
+            base_model_path=base,
+            train_examples=toy_conversations(8),
+            output_dir=str(tmp_path / name),
+            config=config,
+            n_samples=0,
+            score_examples=False,
+            init_adapter_path=init,
+        )
+        run_job(spec, on_progress=events.append)
+        return next(e["loss"] for e in events if e.get("event") == "log" and e.get("loss") is not None)
+
+    continued, again, fresh = first_loss("a", str(folder)), first_loss("b", str(folder)), first_loss("c", None)
+    assert continued == pytest.approx(again, rel=1e-5)
+    # Both runs are deterministic (same data, seed, no dropout): a job that ignored its parent would match the
+    # fresh one to float precision; the parent's small random weights move the loss well beyond that.
+    assert abs(continued - fresh) > 1e-4 * abs(fresh)
