@@ -26,7 +26,7 @@ from annotation.models import Example, ExampleStatus, Project, Role
 from curated_data.models import DatasetVersion
 from tests.browser.conftest import screenshot
 from tests.workers import ROOT, celery_worker
-from training.models import Adapter, BaseModel, JobStatus, TrainingJob
+from training.models import Adapter, BaseModel, Evaluation, JobStatus, Judgment, TrainingJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -256,7 +256,43 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     assert adapter.name in labels[1]
     screenshot(page, "journey-10-playground")
 
-    # 8. The zip downloads and loads with PEFT.
+    # 8. A second adapter, then a blind judgment between the two: names hidden until the owner closes.
+    page.goto(f"/projects/{project.pk}/")
+    page.get_by_role("button", name="Train", exact=True).click()
+    page.wait_for_url("**/training/*/")
+    page.locator("#progress[data-status=succeeded]").wait_for(timeout=420_000)
+    second = Adapter.objects.exclude(pk=adapter.pk).get(project=project)
+    page.goto(f"/projects/{project.pk}/adapters/")
+    page.get_by_role("button", name="Blind evaluations").click()
+    page.get_by_label("Base model").uncheck()
+    page.get_by_label(adapter.name, exact=True).check()
+    page.get_by_label(second.name, exact=True).check()
+    page.get_by_label("Prompts").fill("Where is my parcel?\nCan I pay by bank transfer?")
+    page.get_by_label("Max new tokens").fill("12")
+    page.get_by_role("button", name="Create evaluation").click()
+    page.get_by_role("button", name="Judge blind").wait_for(timeout=180_000)  # answers generated
+    page.get_by_role("button", name="Judge blind").click()
+    for key in ("1", "2"):
+        item_id = page.locator("#judgment-form input[name=item]").input_value()
+        page.wait_for_load_state("load")  # the key handler is attached at the end of the page
+        html = page.content()
+        assert adapter.name not in html  # blind: no system names on the page
+        assert second.name not in html
+        page.keyboard.press(key)
+        page.locator(f"#judgment-form input[name=item][value='{item_id}']").wait_for(state="detached")
+    page.get_by_text("Nothing left for you to judge here").wait_for()
+    screenshot(page, "journey-11-judged-blind")
+    evaluation = Evaluation.objects.get(project=project)
+    assert evaluation.items.count() == 2
+    assert Judgment.objects.filter(item__evaluation=evaluation).count() == 2
+    page.goto(f"/projects/{project.pk}/evaluations/{evaluation.pk}/")
+    page.get_by_role("button", name="Close and reveal").click()
+    page.get_by_role("heading", name="Ranking (Bradley–Terry)").wait_for()
+    assert adapter.name in page.content()
+    assert second.name in page.content()
+    screenshot(page, "journey-12-evaluation-results")
+
+    # 9. The zip downloads and loads with PEFT.
     page.goto(f"/projects/{project.pk}/adapters/{adapter.pk}/")
     with page.expect_download() as download:
         page.get_by_role("button", name="Download (PEFT zip)").click()
