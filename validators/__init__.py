@@ -9,7 +9,7 @@ What the web side calls
 Build once per project (cache it, rebuild when the format spec or knowledge source changes)::
 
     spec = ProjectSpec.from_dict(project.format_spec, knowledge_base=kb)   # kb optional, see below
-    policy = Policy.from_dict(project.validation_policy)                  # strict=True to validate a form
+    policy = Policy.from_dict(project.validation_policy)                  # parse_policy(...) checks a form
     kb = KnowledgeBase.build({doc.name: doc.text for doc in docs}, facts=[...])   # worker side
 
 Editor (fast, every change)::

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -116,8 +116,9 @@ class Policy:
     disabled: frozenset[str] = frozenset()
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any] | None, *, strict: bool = False) -> Policy:
-        """Parse a stored policy. With ``strict=True`` unknown codes and severities raise ValueError."""
+    def from_dict(cls, data: Mapping[str, Any] | None, *, known_codes: Collection[str] | None = None) -> Policy:
+        """Parse a stored policy. Given the codes that exist (``validators.registry.parse_policy`` passes them),
+        unknown codes and severities raise ValueError; without them a stored policy is read leniently."""
         data = data or {}
         raw_overrides = data.get("overrides") or data.get("severity") or {}
         overrides: dict[str, Severity] = {}
@@ -128,11 +129,9 @@ class Policy:
             except ValueError:
                 problems.append(f"{code}: unknown severity {severity!r}")
         disabled = frozenset(str(c) for c in (data.get("disabled") or ()))
-        if strict:
-            from validators.registry import REGISTRY
-
+        if known_codes is not None:
             for code in [*overrides, *disabled]:
-                if not any(fnmatch.fnmatchcase(known, code) for known in REGISTRY):
+                if not any(fnmatch.fnmatchcase(known, code) for known in known_codes):
                     problems.append(f"{code}: no check has this code")
             if problems:
                 raise ValueError("; ".join(problems))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Literal
 
-from validators.findings import Finding, Location, Severity
+from validators.findings import Finding, Location, Policy, Severity
 
 FixKind = Literal["safe", "explicit"]
 
@@ -400,3 +400,8 @@ def make_finding(
 def help_entries() -> list[dict[str, Any]]:
     """Registry as plain dicts, grouped by check then code: what a help page lists."""
     return [entry.to_dict() for entry in sorted(_ENTRIES, key=lambda e: (e.scope, e.check, e.code))]
+
+
+def parse_policy(data: Mapping[str, Any] | None) -> Policy:
+    """A policy typed by a user: every code must name a check (patterns such as ``pii.*`` must match one)."""
+    return Policy.from_dict(data, known_codes=REGISTRY.keys())

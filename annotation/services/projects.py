@@ -89,10 +89,10 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if "validation_policy" in out and not isinstance(out["validation_policy"], dict):
         errors["validation_policy"] = ["An object of check settings."]
     elif "validation_policy" in out:
-        from validators import Policy
+        from validators.registry import parse_policy
 
         try:
-            Policy.from_dict(out["validation_policy"], strict=True)
+            parse_policy(out["validation_policy"])
         except (ValueError, TypeError, AttributeError) as exc:
             errors["validation_policy"] = [
                 f'{exc}. Write it as {{"overrides": {{"code": "error|warning|info"}}, "disabled": ["code"]}}.'

@@ -40,17 +40,12 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return found
 
 
-# Known and deferred: Policy.from_dict(strict=True) reads REGISTRY inside the function, and the
-# registry builds findings. Listed here so a new circle still fails; remove it when that one goes.
-KNOWN = [["findings", "registry", "findings"]]
-
-
 def test_no_module_of_validators_imports_one_that_imports_it_back():
     graph = {p.stem: imported_modules(p) for p in PACKAGE.glob("*.py") if p.stem != "__init__"}
     assert graph["factcheck"] >= {"inputs", "knowledge"}
     assert "knowledge" in graph["inputs"]
     assert "factcheck" not in graph["inputs"]
-    assert cycles(graph) == KNOWN
+    assert cycles(graph) == []
 
 
 def test_the_cycle_finder_finds_one():
