@@ -203,10 +203,59 @@ def run_in_child(
     outcome = ChildOutcome(status=DIED, pid=process.pid)
     if on_start is not None:
         on_start(process.pid)
+
+    def receive(timeout: float) -> tuple | None:
+        try:
+            return q.get(timeout=timeout)
+        except queue_module.Empty:
+            return None
+
+    try:
+        supervise(
+            outcome,
+            receive=receive,
+            alive=process.is_alive,
+            stop=stop_event.set,
+            kill=process.kill,
+            on_progress=on_progress,
+            on_log=on_log,
+            on_tick=on_tick,
+            tick_seconds=tick_seconds,
+            kill_after=kill_after,
+        )
+    finally:
+        if process.is_alive():  # the parent itself is being torn down
+            process.kill()
+        process.join(10)
+        outcome.exitcode = process.exitcode
+        outcome.wall_seconds = time.monotonic() - started
+        q.close()
+        q.cancel_join_thread()
+    return conclude(outcome)
+
+
+def supervise(
+    outcome: ChildOutcome,
+    *,
+    receive: Callable[[float], tuple | None],
+    alive: Callable[[], bool],
+    stop: Callable[[], None],
+    kill: Callable[[], None],
+    on_progress: Callable[[dict[str, Any]], None] | None,
+    on_log: Callable[[str], None] | None,
+    on_tick: Callable[[], bool] | None,
+    tick_seconds: float,
+    kill_after: float,
+) -> None:
+    """Relay what the engine sends until its process (or process group) has exited, ticking and
+    asking it to stop / killing it as `run_in_child` describes. `receive(timeout)` returns the next
+    message, ("progress" | "log" | "result" | "error", payload), or None when none came in time."""
     stop_at: float | None = None
     next_tick = time.monotonic() + tick_seconds
 
-    def handle(message: tuple) -> None:
+    def handle(message: tuple | None) -> None:
+        if message is None:
+            return
         kind = message[0]
         if kind == "progress":
             outcome.last_progress = message[1]
@@ -220,43 +269,34 @@ def run_in_child(
         elif kind == "error":
             outcome.error = message[1]
 
-    try:
-        while True:
-            try:
-                handle(q.get(timeout=min(1.0, tick_seconds)))
-            except queue_module.Empty:
-                pass
-            now = time.monotonic()
-            alive = process.is_alive()
-            if alive and now >= next_tick:
-                next_tick = now + tick_seconds
-                if on_tick is not None and on_tick() and stop_at is None:
-                    stop_at = now
-                    stop_event.set()
-                    outcome.stop_requested = True
-                    log.info("asked training child %s to stop", process.pid)
-            if alive and stop_at is not None and now - stop_at > kill_after:
-                log.warning("training child %s did not stop within %ss; killing it", process.pid, kill_after)
-                process.kill()
-                outcome.killed = True
-            if not alive:
-                break
-        # The child has exited: take what is left in the queue.
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                handle(q.get(timeout=0.2))
-            except queue_module.Empty:
-                break
-    finally:
-        if process.is_alive():  # the parent itself is being torn down
-            process.kill()
-        process.join(10)
-        outcome.exitcode = process.exitcode
-        outcome.wall_seconds = time.monotonic() - started
-        q.close()
-        q.cancel_join_thread()
+    while True:
+        handle(receive(min(1.0, tick_seconds)))
+        now = time.monotonic()
+        running = alive()
+        if running and now >= next_tick:
+            next_tick = now + tick_seconds
+            if on_tick is not None and on_tick() and stop_at is None:
+                stop_at = now
+                stop()
+                outcome.stop_requested = True
+                log.info("asked training process %s to stop", outcome.pid)
+        if running and stop_at is not None and now - stop_at > kill_after:
+            log.warning("training process %s did not stop within %ss; killing it", outcome.pid, kill_after)
+            kill()
+            outcome.killed = True
+        if not running:
+            break
+    # The process has exited: take what is left.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        message = receive(0.2)
+        if message is None:
+            break
+        handle(message)
 
+
+def conclude(outcome: ChildOutcome) -> ChildOutcome:
+    """Set the outcome's status from what the engine sent (see the module's docstring)."""
     if outcome.result is not None:
         outcome.status = CANCELLED if outcome.result.get("cancelled") else SUCCEEDED
     elif outcome.error is not None:

@@ -13,6 +13,9 @@ from typing import Any
 METHODS = ("qlora", "lora", "dora")
 TARGET_PRESETS = ("attention", "all-linear")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
+DEVICES = ("auto", "cpu", "cuda")
+DISTRIBUTED = ("ddp", "fsdp")
+MAX_PROCESSES = 64
 
 _PROPERTIES: dict[str, dict[str, Any]] = {
     "method": {
@@ -82,6 +85,30 @@ _PROPERTIES: dict[str, dict[str, Any]] = {
         "default": 0.1,
         "title": "Validation fraction",
         "description": "Share of the training examples held out for validation when no validation set is given.",
+    },
+    "device": {
+        "type": "string",
+        "enum": list(DEVICES),
+        "default": "auto",
+        "title": "Device",
+        "description": "The device class the job needs; auto: CUDA when a CUDA worker can take it, else CPU.",
+    },
+    "num_processes": {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": MAX_PROCESSES,
+        "default": 1,
+        "title": "Processes (devices)",
+        "description": "Training processes, one per device; more than 1 trains data-parallel through accelerate "
+        "launch (each process takes batch_size examples per step).",
+    },
+    "distributed": {
+        "type": "string",
+        "enum": list(DISTRIBUTED),
+        "default": "ddp",
+        "title": "Multi-process strategy",
+        "description": "ddp: every process holds the whole base; fsdp (CUDA, 2+ processes): the base is sharded "
+        "across the devices, for bases that do not fit one device (QLoRA too).",
     },
 }
 
@@ -156,6 +183,9 @@ class TrainConfig:
     logging_steps: int = 10
     eval_steps: int = 0
     eval_fraction: float = 0.1
+    device: str = "auto"
+    num_processes: int = 1
+    distributed: str = "ddp"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -222,6 +252,12 @@ def validate_config(data: dict[str, Any] | None) -> tuple[TrainConfig | None, di
     # Booleans are ints in Python; JSON Schema already rejects them for integer fields.
     if not errors and merged["max_steps"] == 0:
         errors["max_steps"] = "must be -1 (use epochs) or at least 1"
+    if not errors and merged["distributed"] == "fsdp":
+        # FSDP shards the base over the processes; bitsandbytes' 4-bit storage shards on CUDA only.
+        if merged["num_processes"] < 2:
+            errors["distributed"] = "fsdp shards the base over several processes: set num_processes to 2 or more"
+        elif merged["device"] == "cpu":
+            errors["distributed"] = "fsdp runs on CUDA devices only: choose device cuda (or auto), or ddp"
     if errors:
         return None, errors
     known = {f.name for f in fields(TrainConfig)}

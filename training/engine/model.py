@@ -8,6 +8,7 @@ from typing import Any
 
 from . import quant_limits, quantized
 from .config import TrainConfig
+from .distributed import local_rank, world_size
 from .errors import ConfigError, ModelNotFoundError
 
 ATTENTION_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "qkv_proj", "query", "key", "value", "Wqkv", "out_proj")
@@ -31,17 +32,21 @@ def compute_dtype() -> Any:
     return torch.float32
 
 
-def bnb_config(skip_modules: list[str] | None = None) -> Any:
+def bnb_config(skip_modules: list[str] | None = None, *, sharded: bool = False) -> Any:
     """NF4 with double quantisation. `skip_modules` (full module names) stay in the compute dtype; it
-    replaces transformers' default list, so it must name the output head too (see quant_limits)."""
+    replaces transformers' default list, so it must name the output head too (see quant_limits).
+    `sharded` (FSDP): the packed 4-bit values are stored in the compute dtype, because FSDP shards
+    floating-point tensors only and flattens a module's parameters into one tensor of one dtype."""
     from transformers import BitsAndBytesConfig
 
+    storage = {"bnb_4bit_quant_storage": compute_dtype()} if sharded else {}
     return BitsAndBytesConfig(
         load_in_4bit=True,
         bnb_4bit_quant_type="nf4",
         bnb_4bit_use_double_quant=True,
         bnb_4bit_compute_dtype=compute_dtype(),
         llm_int8_skip_modules=skip_modules,
+        **storage,
     )
 
 
@@ -83,13 +88,15 @@ def load_base(
     gradient_checkpointing: bool = False,
     quantized_cache_dir: str | None = None,
     skip_plan: quant_limits.SkipPlan | None = None,
+    sharded: bool = False,
 ) -> Any:
     """Load the frozen base: 4-bit NF4 with double quantisation for "qlora", compute dtype otherwise.
 
     For QLoRA, linear layers whose shape the 4-bit kernels cannot run stay in the compute dtype
     (`skip_plan`, computed here when not given; see quant_limits) and a log line names them.
     With `quantized_cache_dir`, QLoRA loads the base's saved 4-bit copy, quantising and saving it
-    first if there is none (see quantized.py).
+    first if there is none (see quantized.py). Under DDP each process loads it onto its own device;
+    `sharded` (FSDP) leaves the placement to FSDP and stores the 4-bit values as FSDP needs them.
     """
     from transformers import AutoModelForCausalLM
 
@@ -102,12 +109,13 @@ def load_base(
         skip = plan.skip_modules if plan is not None and plan.unsupported else None
         if plan is not None and plan.unsupported:
             log.info(quant_limits.summary(plan.unsupported))
-        kwargs["device_map"] = {"": 0} if device_type() == "cuda" else {"": "cpu"}
-        if quantized_cache_dir and Path(path).is_dir():
+        if not sharded:
+            kwargs["device_map"] = {"": local_rank()} if device_type() == "cuda" else {"": "cpu"}
+        if quantized_cache_dir and Path(path).is_dir() and not sharded:
             key = quantized.cache_key(path, bnb_config(skip).to_dict())
             folder = quantized.cached_copy(quantized_cache_dir, key)
             model = quantized.load_cached(folder, kwargs) if folder else None
-        kwargs["quantization_config"] = bnb_config(skip)
+        kwargs["quantization_config"] = bnb_config(skip, sharded=sharded)
     if model is None:
         try:
             model = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
@@ -116,7 +124,7 @@ def load_base(
         if key is not None and quantized_cache_dir:
             quantized.save_copy(model, quantized_cache_dir, key)
     model.config.use_cache = False
-    if method == "qlora":
+    if method == "qlora" and not sharded:  # FSDP: its flat shards keep one dtype, no float32 up-cast
         from peft import prepare_model_for_kbit_training
 
         set_cpu_packed_inference(model, False)  # until training ends: see there
@@ -218,11 +226,38 @@ def build_peft_model(
     from transformers import set_seed
 
     set_seed(cfg.seed)
-    base = load_base(path, cfg.method, cfg.gradient_checkpointing, quantized_cache_dir, skip_plan)
+    sharded = cfg.distributed == "fsdp" and world_size() > 1
+    base = load_base(path, cfg.method, cfg.gradient_checkpointing, quantized_cache_dir, skip_plan, sharded)
     targets = resolve_target_modules(base, cfg.target_modules)
     model = get_peft_model(base, lora_config(cfg, targets))
     # The adapter names the base the job named: PEFT would record the folder the base was read from,
     # for QLoRA a 4-bit copy in the cache (quantized.py), which loads nowhere else and has no tokenizer.
+    for config in model.peft_config.values():
+        config.base_model_name_or_path = str(path)
+    return model
+
+
+def load_for_evaluation(
+    path: str | Path,
+    cfg: TrainConfig,
+    adapter_dir: str | Path,
+    skip_plan: quant_limits.SkipPlan | None = None,
+) -> Any:
+    """The base as one process loads it, spread over every visible GPU ("auto"), with the saved adapter
+    on top: what rank 0 evaluates after an FSDP run, whose model was a shard per device."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict[str, Any] = {"dtype": compute_dtype(), **_local_only(path)}
+    kwargs["device_map"] = "auto" if device_type() == "cuda" else {"": "cpu"}
+    if cfg.method == "qlora":
+        plan = skip_plan or quantization_plan(path, cfg.method)
+        kwargs["quantization_config"] = bnb_config(plan.skip_modules if plan is not None and plan.unsupported else None)
+    try:
+        base = AutoModelForCausalLM.from_pretrained(str(path), **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelNotFoundError(f"Cannot load the base model {path}: {exc}") from exc
+    model = PeftModel.from_pretrained(base, str(adapter_dir), is_trainable=False)
     for config in model.peft_config.values():
         config.base_model_name_or_path = str(path)
     return model

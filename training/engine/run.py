@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import results
+from . import distributed, results
 from .errors import ConfigError, EmptyDatasetError, EngineError, ModelNotFoundError, OutOfMemoryError
 
 Examples = Sequence[Any] | str | Path
@@ -195,10 +195,16 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         target_modules=targets,
         kept_unquantized=kept_unquantized,
     )
-    if outcome.cancelled:
-        result = JobResult(cancelled=True, adapter_dir=None, adapter_size_bytes=None, metrics=metrics,
+    if distributed.world_size() > 1:
+        # Training is over on every rank: the others leave, rank 0 evaluates and saves alone.
+        distributed.leave()
+        if outcome.gathered_adapter and distributed.is_main() and not outcome.cancelled:
+            model = _reload_sharded(spec, cfg, model, outcome.gathered_adapter, skip_plan)
+    if outcome.cancelled or not distributed.is_main():
+        result = JobResult(cancelled=outcome.cancelled, adapter_dir=None, adapter_size_bytes=None, metrics=metrics,
                            samples=[], model_card_path=None, **common)  # fmt: skip
-        _write_result(out, result)
+        if distributed.is_main():
+            _write_result(out, result)
         return result
 
     set_cpu_packed_inference(model, True)  # no optimizer step follows: the fast 4-bit CPU kernel is safe
@@ -263,6 +269,19 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
     )
     _write_result(out, result)
     return result
+
+
+def _reload_sharded(spec: JobSpec, cfg: Any, sharded: Any, adapter_dir: str, skip_plan: Any) -> Any:
+    """FSDP leaves each rank a shard of the model. Rank 0 frees its shard and loads the base again for
+    the evaluation, spread over the node's devices (a base sharded for training may not fit one), with
+    the adapter the ranks gathered at the end of training."""
+    import gc
+
+    from .model import load_for_evaluation
+
+    del sharded
+    gc.collect()
+    return load_for_evaluation(spec.base_model_path, cfg, adapter_dir, skip_plan)
 
 
 def _validation(items: list[tuple[Any, int, str, str]]) -> list[tuple[Any, int, str, str]]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import distributed
 from .config import TrainConfig
 from .data import Collator
 from .model import device_type
@@ -17,7 +18,7 @@ ProgressFn = Callable[[dict[str, Any]], None]
 StopFn = Callable[[], bool]
 
 PROGRESS_KEYS = (
-    "event",  # "start" | "log" | "eval" | "end"
+    "event",  # "start" | "ranks" (several processes: "pids" in rank order) | "log" | "eval" | "end"
     "step",
     "max_steps",
     "epoch",
@@ -45,6 +46,8 @@ class TrainOutcome:
     runtime_seconds: float = 0.0
     tokens_seen: int = 0
     tokens_per_second: float = 0.0
+    # FSDP: the adapter gathered from the shards at the end (rank 0 wrote it), to evaluate and save from.
+    gathered_adapter: str | None = None
 
 
 def _callback_class() -> Any:
@@ -84,6 +87,9 @@ def _callback_class() -> Any:
             self.start_step = state.global_step
             self.start_tokens = state.num_input_tokens_seen
             self._report(state, event="start")
+            if distributed.world_size() > 1:  # every rank takes part; rank 0 reports who they are
+                pids = distributed.all_pids()
+                self.on_progress({**dict.fromkeys(PROGRESS_KEYS), "event": "ranks", "pids": pids})
 
         def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
             logs = logs or {}
@@ -99,7 +105,7 @@ def _callback_class() -> Any:
                 self._report(state, event="eval", eval_loss=logs["eval_loss"])
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if self.should_stop():
+            if distributed.agree_to_stop(self.should_stop()):
                 self.cancelled = True
                 control.should_training_stop = True
                 control.should_save = True  # a re-queued job can resume from here
@@ -111,10 +117,12 @@ def _callback_class() -> Any:
 
 
 def planned_steps(cfg: TrainConfig, n_features: int) -> int:
-    """Optimizer steps the run will take: max_steps, or epochs over the batches."""
+    """Optimizer steps the run will take: max_steps, or epochs over the batches (each step takes
+    batch_size x gradient_accumulation_steps examples on each of the num_processes processes)."""
     if cfg.max_steps > 0:
         return cfg.max_steps
-    per_epoch = max(1, math.ceil(math.ceil(n_features / cfg.batch_size) / cfg.gradient_accumulation_steps))
+    batches = math.ceil(n_features / (cfg.batch_size * cfg.num_processes))
+    per_epoch = max(1, math.ceil(batches / cfg.gradient_accumulation_steps))
     return max(1, math.ceil(per_epoch * cfg.epochs))
 
 
@@ -130,6 +138,7 @@ def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, has_eval: bool, s
     cuda = device_type() == "cuda"
     eval_steps = cfg.eval_steps if has_eval and cfg.eval_steps > 0 else None
     return TrainingArguments(
+        **_parallel_arguments(cfg, cuda),
         output_dir=str(checkpoint_dir),
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size,
@@ -163,6 +172,31 @@ def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, has_eval: bool, s
     )
 
 
+def _parallel_arguments(cfg: TrainConfig, cuda: bool) -> dict[str, Any]:
+    """Under `accelerate launch` the Trainer wraps the model in DDP (or FSDP) by itself; these say how."""
+    if distributed.world_size() < 2:
+        return {}
+    # Every adapter parameter gets a gradient on each step: no search for unused ones (costly, and it
+    # breaks with gradient checkpointing).
+    arguments: dict[str, Any] = {"ddp_backend": "nccl" if cuda else "gloo", "ddp_find_unused_parameters": False}
+    if cfg.distributed == "fsdp":
+        arguments.update(fsdp="full_shard auto_wrap", fsdp_config=fsdp_config())
+    return arguments
+
+
+def fsdp_config() -> dict[str, Any]:
+    """FSDP for PEFT: frozen base and trainable adapter wrapped apart (PEFT's wrap policy, set on the
+    Trainer's plugin in `train`), original parameters off so the frozen shards free memory, the base
+    read once on rank 0 and sent to the others (cpu_ram_efficient_loading + sync_module_states)."""
+    return {
+        "use_orig_params": False,
+        "cpu_ram_efficient_loading": True,
+        "sync_module_states": True,
+        "state_dict_type": "SHARDED_STATE_DICT",
+        "activation_checkpointing": False,
+    }
+
+
 def last_checkpoint(checkpoint_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -194,10 +228,21 @@ def train(
         callbacks=[callback],
     )
     trainer.remove_callback(PrinterCallback)  # progress goes through on_progress, not stdout
+    plugin = getattr(trainer.accelerator.state, "fsdp_plugin", None)
+    if plugin is not None:
+        from peft.utils.other import fsdp_auto_wrap_policy
+
+        plugin.auto_wrap_policy = fsdp_auto_wrap_policy(trainer.model)
     resume = last_checkpoint(checkpoint_dir)
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=resume)
     runtime = time.perf_counter() - started
+    gathered = None
+    if plugin is not None and not callback.cancelled:
+        # Every rank takes part in gathering the full adapter; rank 0 writes it.
+        gathered = str(checkpoint_dir.parent / "gathered-adapter")
+        plugin.set_state_dict_type("FULL_STATE_DICT")
+        trainer.save_model(gathered)
     state = trainer.state
     losses = [{"step": h["step"], "loss": h["loss"]} for h in state.log_history if "loss" in h]
     evals = [{"step": h["step"], "eval_loss": h["eval_loss"]} for h in state.log_history if "eval_loss" in h]
@@ -214,4 +259,5 @@ def train(
         runtime_seconds=runtime,
         tokens_seen=state.num_input_tokens_seen,
         tokens_per_second=session_tokens / runtime if runtime > 0 else 0.0,
+        gathered_adapter=gathered,
     )

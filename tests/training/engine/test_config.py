@@ -68,3 +68,27 @@ def test_explicit_module_list_is_accepted():
     assert errors == {}
     assert cfg is not None
     assert cfg.target_modules == ["q_proj", "v_proj"]
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "message"),
+    [
+        ({"num_processes": 0}, "num_processes", "must be at least 1"),
+        ({"num_processes": 65}, "num_processes", "must be at most 64"),
+        ({"device": "tpu"}, "device", "must be one of: auto, cpu, cuda"),
+        ({"distributed": "fsdp"}, "distributed", "set num_processes to 2 or more"),
+        ({"distributed": "fsdp", "num_processes": 2, "device": "cpu"}, "distributed", "CUDA devices only"),
+    ],
+)
+def test_process_and_device_settings_are_checked(config, field, message):
+    cfg, errors = validate_config(config)
+    assert cfg is None
+    assert message in errors[field]
+
+
+def test_several_processes_default_to_one_and_fsdp_needs_cuda_and_two():
+    cfg, _ = validate_config({})
+    assert (cfg.num_processes, cfg.device, cfg.distributed) == (1, "auto", "ddp")
+    cfg, errors = validate_config({"distributed": "fsdp", "num_processes": 2, "method": "qlora"})
+    assert errors == {}
+    assert cfg.num_processes == 2

@@ -1,0 +1,39 @@
+"""Device detection for a training worker's advert (runs torch here, as the worker's subprocess does)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from training.engine import devices
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def test_numa_nodes_count_nodes_with_cpus(tmp_path):
+    for name, cpus in (("node0", "0-7\n"), ("node1", "8-15\n"), ("node2", "\n")):  # node2: memory only
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "cpulist").write_text(cpus)
+    assert devices.numa_nodes(tmp_path) == 2
+    assert devices.numa_nodes(tmp_path / "missing") == 1
+
+
+def test_this_machine_is_detected_in_a_subprocess():
+    """What the worker runs at start-up: a CPU machine here (CUDA hidden), with its memory and methods."""
+    out = subprocess.run(
+        [sys.executable, "-m", "training.engine.devices"],
+        cwd=ROOT,
+        env={"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    assert found["device_type"] == "cpu"
+    assert found["devices"] == devices.numa_nodes() >= 1
+    assert 0 < found["memory_mb"] == devices.host_memory_mb()
+    assert {"lora", "dora"} <= set(found["methods"])
+    assert ("qlora" in found["methods"]) == (devices.importlib.util.find_spec("bitsandbytes") is not None)

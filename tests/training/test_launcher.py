@@ -1,0 +1,113 @@
+"""Several training processes under `accelerate launch` (training/launcher.py), on CPU over gloo.
+
+The tiny "test" model is enough here: the question is whether two processes train exactly like one,
+not how well. Two processes with batch 2 each take the same 4 examples per optimizer step as one
+process with batch 2 and 2 accumulation steps: the sampler draws one shuffled order (same seed), the
+two ranks take alternate batches of it, and the loss is normalised by the tokens of the whole global
+batch either way (Trainer's num_items_in_batch, gathered across ranks). LoRA dropout is off, because
+each rank draws its own dropout masks where one process draws them in sequence. What remains is the
+order of floating-point sums (gradients all-reduced vs accumulated), hence a tolerance.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+
+from training import launcher, runner
+
+# Per logged step, on losses around 7: far below what one different example in a batch changes.
+LOSS_TOLERANCE = 1e-4
+WEIGHT_TOLERANCE = 1e-5
+
+CONFIG = {
+    "method": "lora",
+    "max_steps": 8,  # 8 steps x 4 examples = 32 of the 36 training examples: one epoch, full batches
+    "batch_size": 2,
+    "max_seq_length": 64,
+    "logging_steps": 1,
+    "save_steps": 1000,
+    "warmup_ratio": 0.0,
+    "learning_rate": 1e-2,  # a curve that moves, so a different update would show
+    "rank": 4,
+    "alpha": 8,
+    "dropout": 0.0,
+    "eval_fraction": 0.1,
+}
+
+
+@pytest.fixture(scope="module")
+def job_files(tmp_path_factory):
+    from training.engine.tiny import build_tiny_model, toy_conversations
+
+    root = tmp_path_factory.mktemp("launched")
+    build_tiny_model(root / "model", arch="llama", size="test")
+    data = root / "train.jsonl"
+    data.write_text("\n".join(json.dumps({"messages": c}) for c in toy_conversations(40)), encoding="utf-8")
+    return root
+
+
+def spec(root, name: str, **config) -> dict:
+    return {
+        "base_model_path": str(root / "model"),
+        "train_examples": str(root / "train.jsonl"),
+        "output_dir": str(root / name),
+        "config": {**CONFIG, **config},
+        "score_examples": False,
+        "n_samples": 1,
+        "max_new_tokens": 4,
+    }
+
+
+def test_launch_command_runs_the_rank_entry_point_through_accelerate(tmp_path):
+    command = launcher.launch_command(tmp_path, 4)
+    assert command[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
+    assert command[command.index("--num_processes") + 1] == "4"
+    assert command[command.index("--main_process_port") + 1] == "0"  # a free port for each launch
+    assert command[-3:] == ["-m", "training.launcher", str(tmp_path)]
+    configured = launcher.launch_command(tmp_path, 8, config_file="/etc/annotune/nodes.yaml")
+    assert configured[3:5] == ["--config_file", "/etc/annotune/nodes.yaml"]
+    assert "--num_machines" not in configured  # the file says where the ranks run
+
+
+@pytest.mark.slow
+def test_two_processes_train_like_one_with_twice_the_accumulation(job_files):
+    from safetensors.torch import load_file
+
+    def losses(outcome: runner.ChildOutcome, events: list[dict]) -> list[tuple[int, float]]:
+        assert outcome.status == runner.SUCCEEDED, (outcome.error, outcome.exitcode)
+        return [(e["step"], e["loss"]) for e in events if e.get("event") == "log"]
+
+    two: list[dict] = []
+    launched = launcher.run_launched(
+        spec(job_files, "two"),
+        num_processes=2,
+        run_dir=job_files / "two-run",
+        on_progress=two.append,
+        env={"CUDA_VISIBLE_DEVICES": ""},
+    )
+    one: list[dict] = []
+    single = runner.run_in_child(
+        spec(job_files, "one", num_processes=1, gradient_accumulation_steps=2),
+        on_progress=one.append,
+        env={"CUDA_VISIBLE_DEVICES": ""},
+    )
+
+    curve_two, curve_one = losses(launched, two), losses(single, one)
+    assert [step for step, _ in curve_two] == list(range(1, 9))
+    assert [step for step, _ in curve_one] == list(range(1, 9))
+    assert curve_one[-1][1] < curve_one[0][1] - 0.05  # it learned something
+    for (step, loss_two), (_, loss_one) in zip(curve_two, curve_one, strict=True):
+        assert loss_two == pytest.approx(loss_one, abs=LOSS_TOLERANCE), f"step {step}"
+    ranks = [e for e in two if e.get("event") == "ranks"]
+    assert len(ranks) == 1
+    assert len(set(ranks[0]["pids"])) == 2  # two processes, one report (rank 0's)
+    assert launched.result["metrics"]["global_step"] == single.result["metrics"]["global_step"] == 8
+
+    weights_two = load_file(str(job_files / "two" / "adapter" / "adapter_model.safetensors"))
+    weights_one = load_file(str(job_files / "one" / "adapter" / "adapter_model.safetensors"))
+    assert weights_two.keys() == weights_one.keys()
+    for name, tensor in weights_two.items():
+        assert (tensor - weights_one[name]).abs().max().item() <= WEIGHT_TOLERANCE, name

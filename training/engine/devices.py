@@ -1,0 +1,67 @@
+"""What training devices this machine has, for a training worker's advert. No Django here.
+
+CUDA when torch sees GPUs: their count (what CUDA_VISIBLE_DEVICES leaves visible), the smallest
+one's memory and their names. Otherwise the CPU: one device per NUMA node (a data-parallel CPU run
+puts one process per socket; more would fight over the same cores) and the host's memory. QLoRA
+needs bitsandbytes. The worker runs `python -m training.engine.devices` in a subprocess: asking CUDA
+for device properties initialises it, which a worker that later forks its pool must not do.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+
+
+def host_memory_mb() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // MIB)
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+def numa_nodes(root: str | Path = "/sys/devices/system/node") -> int:
+    """NUMA nodes with CPUs (Linux); 1 where the system does not say."""
+    try:
+        nodes = [p for p in Path(root).glob("node[0-9]*") if (p / "cpulist").read_text().strip()]
+    except OSError:
+        return 1
+    return max(1, len(nodes))
+
+
+def methods() -> list[str]:
+    found = ["lora", "dora"]
+    if importlib.util.find_spec("bitsandbytes") is not None:
+        found.insert(0, "qlora")
+    return found
+
+
+def detect() -> dict[str, Any]:
+    """{device_type, devices, memory_mb, methods, device_names} of this machine (see the module)."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.device_count() > 0:
+        properties = [torch.cuda.get_device_properties(i) for i in range(torch.cuda.device_count())]
+        return {
+            "device_type": "cuda",
+            "devices": len(properties),
+            "memory_mb": min(p.total_memory for p in properties) // MIB,
+            "methods": methods(),
+            "device_names": [p.name for p in properties],
+        }
+    return {
+        "device_type": "cpu",
+        "devices": numa_nodes(),
+        "memory_mb": host_memory_mb(),
+        "methods": methods(),
+        "device_names": [],
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(detect()))

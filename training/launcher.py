@@ -1,0 +1,259 @@
+"""Run one engine job as several processes (one per device) under `accelerate launch`. No Django here.
+
+`run_launched(spec, num_processes=N, run_dir=...)` is the multi-process sibling of
+`runner.run_in_child`, with the same callbacks and the same outcome. Its parent side:
+
+- writes the spec to `run_dir/spec.json` and starts `accelerate launch --multi_gpu --num_processes N
+  -m training.launcher run_dir` in a process group of its own. `--multi_gpu` only picks accelerate's
+  torchrun launcher; on a CPU worker the ranks train on the CPU over gloo, on CUDA over nccl;
+- relays what rank 0 appends to `run_dir/events.jsonl` (progress, log lines, the result or an error),
+  ticks like `run_in_child` (heartbeat, cancel flag) and asks for a stop by creating `run_dir/stop`;
+  rank 0 reads it after each optimizer step and broadcasts the answer, so all ranks stop on the same
+  step and save one checkpoint together;
+- kills the whole group when the stop is not honoured within `kill_after`.
+
+Every rank is covered by the launcher's liveness: torchrun ends all ranks and exits non-zero when one
+of them dies, so a killed rank makes the attempt `died` like a killed single child, and the reaper
+resumes the job from its last checkpoint. A rank that only lost its peer reports `peer_lost`, not an
+error, for the same reason. The launcher's own output goes to `run_dir/launcher.log`; its last lines
+join the outcome when the attempt died.
+
+`python -m training.launcher RUN_DIR` is each rank's entry point (the launcher runs it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .runner import DIED, MALLOC_MMAP_THRESHOLD, ChildOutcome, _plain, conclude, limit_heap_growth, supervise
+
+log = logging.getLogger(__name__)
+
+SPEC, EVENTS, STOP, LAUNCHER_LOG = "spec.json", "events.jsonl", "stop", "launcher.log"
+
+
+def launch_command(run_dir: str | Path, num_processes: int, *, config_file: str | None = None) -> list[str]:
+    """The `accelerate launch` command line for `num_processes` ranks on this machine.
+
+    With `config_file` (an `accelerate config` file: several machines, rendezvous, main process
+    address), that file says where the ranks run and only the process count comes from the job.
+    """
+    command = [sys.executable, "-m", "accelerate.commands.launch"]
+    if config_file:
+        command += ["--config_file", config_file, "--num_processes", str(num_processes)]
+    else:
+        # Port 0: a free port per launch, so several jobs (workers) on one machine never collide.
+        command += ["--multi_gpu", "--num_processes", str(num_processes), "--num_machines", "1"]
+        command += ["--machine_rank", "0", "--main_process_port", "0"]
+    command += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m", "training.launcher", str(run_dir)]
+    return command
+
+
+class _EventReader:
+    """Reads the complete lines rank 0 appended to the events file since the last call."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.offset = 0
+        self.pending: list[tuple] = []
+
+    def __call__(self, timeout: float) -> tuple | None:
+        deadline = time.monotonic() + timeout
+        while not self.pending:
+            self._read()
+            if self.pending or time.monotonic() >= deadline:
+                break
+            time.sleep(min(0.1, timeout))
+        return self.pending.pop(0) if self.pending else None
+
+    def _read(self) -> None:
+        try:
+            with open(self.path, "rb") as handle:
+                handle.seek(self.offset)
+                chunk = handle.read()
+        except FileNotFoundError:
+            return
+        complete = chunk[: chunk.rfind(b"\n") + 1]
+        self.offset += len(complete)
+        for line in complete.splitlines():
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if event.get("kind") in ("progress", "log", "result", "error"):
+                    self.pending.append((event["kind"], event.get("payload")))
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _tail(path: Path, lines: int = 8) -> list[str]:
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return []
+    return [line for line in text.splitlines() if line.strip()][-lines:]
+
+
+def run_launched(
+    spec: dict[str, Any],
+    *,
+    num_processes: int,
+    run_dir: str | Path,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    on_log: Callable[[str], None] | None = None,
+    on_tick: Callable[[], bool] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    tick_seconds: float = 5.0,
+    kill_after: float = 30.0,
+    env: dict[str, str] | None = None,
+    step_delay: float = 0.0,
+    mmap_threshold: int = MALLOC_MMAP_THRESHOLD,
+    config_file: str | None = None,
+) -> ChildOutcome:
+    """Run `training.engine.run.run_job` on `num_processes` ranks; block until the launcher ends.
+
+    Same arguments and outcome as `runner.run_in_child`; `on_start(pid)` gets the launcher's pid
+    (the ranks are its children). `run_dir` is emptied of an earlier attempt's files first.
+    """
+    folder = Path(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in (EVENTS, STOP, LAUNCHER_LOG):
+        (folder / name).unlink(missing_ok=True)
+    (folder / SPEC).write_text(
+        json.dumps({"spec": _plain(spec), "step_delay": step_delay, "mmap_threshold": mmap_threshold}),
+        encoding="utf-8",
+    )
+    child_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    started = time.monotonic()
+    with open(folder / LAUNCHER_LOG, "wb") as launcher_log:
+        process = subprocess.Popen(
+            launch_command(folder, num_processes, config_file=config_file),
+            env=child_env,
+            stdin=subprocess.DEVNULL,
+            stdout=launcher_log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # the launcher and its ranks: one group to kill
+        )
+    outcome = ChildOutcome(status=DIED, pid=process.pid)
+    if on_start is not None:
+        on_start(process.pid)
+    try:
+        supervise(
+            outcome,
+            receive=_EventReader(folder / EVENTS),
+            alive=lambda: process.poll() is None,
+            stop=lambda: (folder / STOP).touch(),
+            kill=lambda: _kill_group(process),
+            on_progress=on_progress,
+            on_log=on_log,
+            on_tick=on_tick,
+            tick_seconds=tick_seconds,
+            kill_after=kill_after,
+        )
+    finally:
+        _kill_group(process)  # ranks left behind (or the parent itself is being torn down)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(10)
+        outcome.exitcode = process.returncode
+        outcome.wall_seconds = time.monotonic() - started
+    conclude(outcome)
+    if outcome.status == DIED and on_log is not None:
+        for line in _tail(folder / LAUNCHER_LOG):
+            on_log(f"launcher: {line}")
+    return outcome
+
+
+# Each rank ------------------------------------------------------------------------------------------
+
+
+class _EventWriter:
+    """Appends one JSON line per event; O_APPEND keeps lines of different ranks whole."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, kind: str, payload: Any) -> None:
+        line = json.dumps({"kind": kind, "payload": _plain(payload)}, default=str) + "\n"
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line)
+
+
+class _EventLogHandler(logging.Handler):
+    def __init__(self, write: _EventWriter) -> None:
+        super().__init__(logging.INFO)
+        self.write = write
+        self.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with contextlib.suppress(Exception):
+            self.write("log", self.format(record))
+
+
+def main(run_dir: str) -> int:
+    """One rank: run the engine; rank 0 reports through the events file. Returns the exit status."""
+    from training.engine import distributed
+
+    folder = Path(run_dir)
+    job = json.loads((folder / SPEC).read_text(encoding="utf-8"))
+    limit_heap_growth(int(job.get("mmap_threshold", MALLOC_MMAP_THRESHOLD)))
+    write = _EventWriter(folder / EVENTS)
+    main_rank = distributed.is_main()
+    root = logging.getLogger()
+    if main_rank:
+        root.handlers[:] = [_EventLogHandler(write)]
+        root.setLevel(logging.INFO)
+    else:
+        root.setLevel(logging.WARNING)  # the other ranks' warnings go to the launcher's log
+    step_delay = float(job.get("step_delay") or 0)
+    stop_file = folder / STOP
+    try:
+        from training.engine.errors import EngineError
+        from training.engine.run import JobSpec, run_job
+
+        def on_progress(progress: dict[str, Any]) -> None:
+            if main_rank:
+                write("progress", progress)
+                if step_delay:
+                    time.sleep(step_delay)
+
+        def should_stop() -> bool:
+            return main_rank and stop_file.exists()
+
+        known = set(JobSpec.__dataclass_fields__)
+        spec = JobSpec(**{k: v for k, v in job["spec"].items() if k in known})
+        try:
+            result = run_job(spec, on_progress=on_progress, should_stop=should_stop)
+        except EngineError as exc:
+            write("error", {"code": exc.code, "message": exc.message, "extra": exc.extra, "rank": distributed.rank()})
+            return 1
+        if main_rank:
+            write("result", result.to_dict())
+        return 0
+    except BaseException as exc:  # noqa: BLE001 - the parent must learn about every failure
+        if distributed.is_peer_lost(exc):
+            # Another rank vanished: the attempt died (resumable), it did not fail.
+            log.warning("rank %s lost a peer: %s", distributed.rank(), exc)
+            return 1
+        message = f"{type(exc).__name__}: {exc}"
+        if "out of memory" in str(exc).lower():
+            error = {"code": "out_of_memory", "message": f"The device ran out of memory ({message})."}
+        else:
+            error = {"code": "internal", "message": message, "traceback": traceback.format_exc()[-4000:]}
+        write("error", {**error, "rank": distributed.rank()})
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
