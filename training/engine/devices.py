@@ -41,25 +41,38 @@ def methods() -> list[str]:
     return found
 
 
+def nvidia_present(dev: str | Path = "/dev") -> bool:
+    """NVIDIA device nodes exist and CUDA_VISIBLE_DEVICES does not hide them all: only then is torch
+    asked (importing it takes seconds, which every CPU worker would wait at start-up)."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return False
+    return any(Path(dev).glob("nvidia[0-9]*"))
+
+
 def detect() -> dict[str, Any]:
     """{device_type, devices, memory_mb, methods, device_names} of this machine (see the module)."""
-    import torch
+    if nvidia_present():
+        import torch
 
-    if torch.cuda.is_available() and torch.cuda.device_count() > 0:
-        properties = [torch.cuda.get_device_properties(i) for i in range(torch.cuda.device_count())]
-        return {
-            "device_type": "cuda",
-            "devices": len(properties),
-            "memory_mb": min(p.total_memory for p in properties) // MIB,
-            "methods": methods(),
-            "device_names": [p.name for p in properties],
-        }
+        if torch.cuda.is_available() and torch.cuda.device_count() > 0:
+            return _cuda(torch)
     return {
         "device_type": "cpu",
         "devices": numa_nodes(),
         "memory_mb": host_memory_mb(),
         "methods": methods(),
         "device_names": [],
+    }
+
+
+def _cuda(torch: Any) -> dict[str, Any]:
+    properties = [torch.cuda.get_device_properties(i) for i in range(torch.cuda.device_count())]
+    return {
+        "device_type": "cuda",
+        "devices": len(properties),
+        "memory_mb": min(p.total_memory for p in properties) // MIB,
+        "methods": methods(),
+        "device_names": [p.name for p in properties],
     }
 
 

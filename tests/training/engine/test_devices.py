@@ -37,3 +37,12 @@ def test_this_machine_is_detected_in_a_subprocess():
     assert 0 < found["memory_mb"] == devices.host_memory_mb()
     assert {"lora", "dora"} <= set(found["methods"])
     assert ("qlora" in found["methods"]) == (devices.importlib.util.find_spec("bitsandbytes") is not None)
+
+
+def test_torch_is_asked_only_where_nvidia_devices_are_visible(tmp_path, monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert not devices.nvidia_present(tmp_path)
+    (tmp_path / "nvidia0").touch()
+    assert devices.nvidia_present(tmp_path)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert not devices.nvidia_present(tmp_path)  # the worker was given no GPU
