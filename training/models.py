@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from .routing import Needs
+
 
 class BaseModelStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -157,6 +159,12 @@ class TrainingJob(models.Model):
     resumed_from_step = models.PositiveIntegerField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     child_pid = models.PositiveIntegerField(null=True, blank=True, help_text="Process running the engine")
+    # What the job needs (training.routing.Needs), decided at launch; `queue` is where it waits for a
+    # worker of that device class.
+    device_type = models.CharField(max_length=10, default="cpu")
+    devices = models.PositiveSmallIntegerField(default=1, help_text="Processes: one per device")
+    memory_mb = models.PositiveIntegerField(default=0, help_text="Estimated memory per process (MiB)")
+    queue = models.CharField(max_length=60, default="training.cpu", db_index=True)
     error_code = models.CharField(max_length=50, blank=True)
     error = models.TextField(blank=True)
     log_tail = models.TextField(blank=True)
@@ -191,12 +199,45 @@ class TrainingJob(models.Model):
         return self.status in ACTIVE_STATUSES
 
     @property
+    def needs(self) -> Needs:
+        """What the job takes (device class, processes, memory), as decided at launch."""
+        return Needs(self.device_type, self.devices, self.memory_mb, self.method)
+
+    @property
     def percent(self) -> int:
         if self.status == JobStatus.SUCCEEDED:
             return 100
         if not self.max_steps:
             return 0
         return min(100, int(100 * self.step / self.max_steps))
+
+
+class TrainingWorker(models.Model):
+    """A training worker's advert: what it has (training.routing.Capacity) and the queues it consumes.
+
+    Written by the worker at start-up and refreshed by its heartbeat; `stopped_at` is set when it shuts
+    down cleanly. The launch form and the queue page read it; a launch that no advertised worker could
+    ever take is refused.
+    """
+
+    name = models.CharField(max_length=200, unique=True, help_text="Celery node name, e.g. training-gpu0@host")
+    hostname = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField(null=True, blank=True)
+    device_type = models.CharField(max_length=10)
+    devices = models.PositiveSmallIntegerField(default=1)
+    memory_mb = models.PositiveIntegerField(default=0, help_text="Per CUDA device; the host's for CPU")
+    methods = models.JSONField(default=list)
+    device_names = models.JSONField(default=list, blank=True)
+    queues = models.JSONField(default=list)
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["device_type", "name"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class TrainingMetric(models.Model):
@@ -334,11 +375,13 @@ class GenerationRequest(models.Model):
 class OperationKind(models.TextChoices):
     MERGE = "merge", "Merge into the base model"
     COMBINE = "combine", "Combine adapters"
+    GGUF = "gguf", "GGUF export for llama.cpp / Ollama"
 
 
 class AdapterOperation(models.Model):
-    """Background work on adapters (default queue): a merge (result: a model folder) or a combination
-    (result: a new adapter). The row is the source of truth; the task claims it like a job."""
+    """Background work on adapters (default queue): a merge (result: a model folder), a combination
+    (result: a new adapter) or a GGUF export (result: a folder of GGUF files, `params` holds its
+    `training.engine.local_runtimes.GGUFExport`). The row is the source of truth; the task claims it like a job."""
 
     project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="adapter_operations")
     kind = models.CharField(max_length=10, choices=OperationKind.choices)
@@ -351,7 +394,9 @@ class AdapterOperation(models.Model):
     result_adapter = models.ForeignKey(
         Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Combined adapter"
     )
-    storage_path = models.CharField(max_length=500, blank=True, help_text="Storage folder of the merged model")
+    storage_path = models.CharField(
+        max_length=500, blank=True, help_text="Storage folder of the merged model or the GGUF files"
+    )
     size_bytes = models.BigIntegerField(default=0)
     registered_base_model = models.ForeignKey(
         BaseModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
