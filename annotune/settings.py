@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_int, env_list, env_str
+from .storage_backend import default_storage_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("ANNOTUNE_VAR_DIR") or BASE_DIR / "var")
@@ -161,15 +162,15 @@ STATIC_ROOT = Path(env_str("STATIC_ROOT") or VAR_DIR / "staticfiles")
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 WHITENOISE_USE_FINDERS = env_bool("WHITENOISE_USE_FINDERS", True)
 
-# Artifacts (adapters, dataset versions, exports) go through Django's storage API.
+# Artifacts (adapters, checkpoints, dataset versions, imports) go through Django's storage API: a folder
+# by default, a bucket on S3-compatible object storage with STORAGE_BACKEND=s3 (annotune/storage_backend.py).
 STORAGE_ROOT = Path(env_str("ANNOTUNE_STORAGE_ROOT") or VAR_DIR / "storage")
 STORAGES = {
-    "default": {
-        "BACKEND": env_str("STORAGE_BACKEND") or "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": str(STORAGE_ROOT)} if not env_str("STORAGE_BACKEND") else {},
-    },
+    "default": default_storage_config(STORAGE_ROOT),
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
+# This machine's copies of stored folders that a worker needs on disk (adapters to serve, merge, continue).
+ARTIFACT_CACHE_DIR = Path(env_str("ANNOTUNE_ARTIFACT_CACHE_DIR") or VAR_DIR / "cache" / "artifacts")
 
 # Security: strict unless DEBUG; each can be relaxed behind a proxy that terminates TLS elsewhere.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -297,21 +298,53 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 CELERY_TASK_IGNORE_RESULT = True  # rows in the database are the source of truth, not results
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {
-    "training.tasks.run_training_job": {"queue": "training"},
-    "training.tasks.*generate*": {"queue": "inference"},
-}
+# A training job goes to the queue of its device class, which its row names (training/task_routes.py).
+CELERY_TASK_ROUTES = (
+    "training.task_routes.route_training_job",
+    {"training.tasks.*generate*": {"queue": "inference"}},
+)
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Broker outages: a worker reconnects however long the broker is away (the default gives up after
+# 100 tries) and lets running tasks finish (their rows hold the result); a web request gives up on a
+# send after about a second, the row stays queued and the reapers send it again (annotune/dispatch.py).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3}
+# The reaper (Celery beat, `annotune.reap`): rows queued this long while their queue holds no message
+# are sent again; imports and data-health runs whose heartbeat stopped are re-queued (JOB_MAX_ATTEMPTS).
+ANNOTUNE_REAP_EVERY_SECONDS = env_int(
+    "ANNOTUNE_REAP_EVERY_SECONDS", env_int("ANNOTUNE_TRAINING_REAP_EVERY_SECONDS", 60)
+)
+ANNOTUNE_REDISPATCH_AFTER_SECONDS = env_int("ANNOTUNE_REDISPATCH_AFTER_SECONDS", 120)
+ANNOTUNE_JOB_HEARTBEAT_SECONDS = env_int("ANNOTUNE_JOB_HEARTBEAT_SECONDS", 10)
+ANNOTUNE_JOB_MAX_ATTEMPTS = env_int("ANNOTUNE_JOB_MAX_ATTEMPTS", 3)
+ANNOTUNE_VALIDATION_STALE_SECONDS = env_int("ANNOTUNE_VALIDATION_STALE_SECONDS", 300)
 
 # Adapters: the inference worker keeps base models loaded and switches adapters on them.
 ANNOTUNE_INFERENCE_MAX_ADAPTERS = env_int("ANNOTUNE_INFERENCE_MAX_ADAPTERS", 8)  # per base model (LRU)
 ANNOTUNE_INFERENCE_MAX_BASES = env_int("ANNOTUNE_INFERENCE_MAX_BASES", 2)
+# Who answers the playground, the generate API and /v1/: "worker" (Annotune's inference worker) or
+# "vllm" (a vLLM server started with --enable-lora, reached over HTTP; README "vLLM backend").
+ANNOTUNE_INFERENCE_BACKEND = (env_str("ANNOTUNE_INFERENCE_BACKEND") or "worker").strip().lower()
+if ANNOTUNE_INFERENCE_BACKEND not in ("worker", "vllm"):
+    raise ImproperlyConfigured(f"ANNOTUNE_INFERENCE_BACKEND must be worker or vllm, got {ANNOTUNE_INFERENCE_BACKEND!r}")
+ANNOTUNE_VLLM_URL = env_str("ANNOTUNE_VLLM_URL") or ""  # e.g. http://gpu-1:8000 (the server's root, or .../v1)
+if ANNOTUNE_INFERENCE_BACKEND == "vllm" and not ANNOTUNE_VLLM_URL:
+    raise ImproperlyConfigured("ANNOTUNE_INFERENCE_BACKEND=vllm needs ANNOTUNE_VLLM_URL, the vLLM server's address.")
+ANNOTUNE_VLLM_API_KEY = env_str("ANNOTUNE_VLLM_API_KEY") or ""  # the server's --api-key, if it has one
+# Where the vLLM server sees the artifact storage root (a shared volume); empty: the path on this machine.
+ANNOTUNE_VLLM_ADAPTER_ROOT = env_str("ANNOTUNE_VLLM_ADAPTER_ROOT") or ""
+ANNOTUNE_VLLM_TIMEOUT_SECONDS = env_int("ANNOTUNE_VLLM_TIMEOUT_SECONDS", 120)
 # The generate API waits this long for the worker's answer before it returns 504 with the request id.
 ANNOTUNE_GENERATE_TIMEOUT_SECONDS = env_int("ANNOTUNE_GENERATE_TIMEOUT_SECONDS", 60)
+# A generation request no worker finished this long after it started is failed by the reaper.
+ANNOTUNE_GENERATE_STALE_SECONDS = env_int("ANNOTUNE_GENERATE_STALE_SECONDS", 900)
 ANNOTUNE_GENERATE_MAX_NEW_TOKENS = env_int("ANNOTUNE_GENERATE_MAX_NEW_TOKENS", 1024)
 ANNOTUNE_GENERATE_MAX_TARGETS = env_int("ANNOTUNE_GENERATE_MAX_TARGETS", 6)
 
@@ -330,6 +363,18 @@ TRAINING_HF_OFFLINE = env_bool("HF_HUB_OFFLINE", True)
 # Memory of the training device in MiB: a launch whose estimate clearly exceeds it is refused.
 TRAINING_DEVICE_MEMORY_MB = env_int("ANNOTUNE_TRAINING_DEVICE_MEMORY_MB", 16 * 1024)
 TRAINING_HEARTBEAT_SECONDS = env_int("ANNOTUNE_TRAINING_HEARTBEAT_SECONDS", 5)
+# Training workers advertise their devices (training/worker_advert.py) and refresh the advert this often.
+TRAINING_WORKER_HEARTBEAT_SECONDS = env_int("ANNOTUNE_WORKER_HEARTBEAT_SECONDS", 30)
+# The device class of `device: auto` jobs while no training worker has advertised itself yet.
+TRAINING_DEFAULT_DEVICE = env_str("ANNOTUNE_TRAINING_DEFAULT_DEVICE") or "cpu"
+# Training workers: an `accelerate config` file for multi-process jobs (several machines, rendezvous);
+# without one, a job's processes run on the worker's own machine.
+TRAINING_ACCELERATE_CONFIG = env_str("ANNOTUNE_ACCELERATE_CONFIG") or ""
+# Checkpoints copied to artifact storage as they are saved, so that a re-queued job resumes on another
+# machine (training/services/checkpoints.py): on by default unless the storage is a local folder.
+TRAINING_SHARE_CHECKPOINTS = env_bool(
+    "ANNOTUNE_SHARE_CHECKPOINTS", STORAGES["default"]["BACKEND"] != "django.core.files.storage.FileSystemStorage"
+)
 # A running job whose heartbeat is older than this is re-queued (resuming from its last checkpoint).
 TRAINING_STALE_AFTER_SECONDS = env_int("ANNOTUNE_TRAINING_STALE_AFTER_SECONDS", 120)
 TRAINING_MAX_ATTEMPTS = env_int("ANNOTUNE_TRAINING_MAX_ATTEMPTS", 3)
@@ -342,9 +387,11 @@ TRAINING_STEP_DELAY_MS = env_int("ANNOTUNE_TRAINING_STEP_DELAY_MS", 0)
 # Pause after each streamed piece of an answer, in milliseconds: 0 in production; tests slow tiny models down.
 INFERENCE_STREAM_DELAY_MS = env_int("ANNOTUNE_INFERENCE_STREAM_DELAY_MS", 0)
 CELERY_BEAT_SCHEDULE = {
-    "reap-stale-training-jobs": {
-        "task": "training.tasks.reap_stale_jobs",
-        "schedule": float(env_int("ANNOTUNE_TRAINING_REAP_EVERY_SECONDS", 60)),
+    # A tick that waited longer than the interval is dropped: the next one does the same work.
+    "reap": {
+        "task": "annotune.reap",
+        "schedule": float(ANNOTUNE_REAP_EVERY_SECONDS),
+        "options": {"expires": float(ANNOTUNE_REAP_EVERY_SECONDS)},
     },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")

@@ -306,7 +306,10 @@ class VersionDetailApi(APIView):
 def version_file_response(version, part: str) -> FileResponse:
     stream = selectors.version_open(version, part)
     name = f"project-{version.project_id}-v{version.number}-{part}.jsonl"
-    return FileResponse(stream, as_attachment=True, filename=name, content_type="application/jsonl")
+    response = FileResponse(stream, as_attachment=True, filename=name, content_type="application/jsonl")
+    if not response.has_header("Content-Length"):  # a stream from object storage does not know its length
+        response["Content-Length"] = selectors.version_size(version, part)
+    return response
 
 
 class VersionDownloadApi(APIView):

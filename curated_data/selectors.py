@@ -13,6 +13,7 @@ from django.http import Http404
 
 from annotation.models import Project
 from annotune.errors import ApplicationError
+from annotune.storage import open_stream
 
 from .models import DatasetVersion, ImportJob
 
@@ -48,8 +49,13 @@ def version_path(version: DatasetVersion, part: str) -> str:
 
 
 def version_open(version: DatasetVersion, part: str) -> IO[bytes]:
-    """One of the version's files (all, train, validation, manifest), opened for reading."""
-    return default_storage.open(version_path(version, part), "rb")
+    """One of the version's files (all, train, validation, manifest), opened for reading front to back
+    (streamed from object storage)."""
+    return open_stream(version_path(version, part))
+
+
+def version_size(version: DatasetVersion, part: str) -> int:
+    return default_storage.size(version_path(version, part))
 
 
 def _read_lines(version: DatasetVersion, part: str, expected_sha256: str | None) -> list[dict[str, Any]]:

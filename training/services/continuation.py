@@ -8,10 +8,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from django.core.files.storage import default_storage
-
 from annotation.models import Project
 from annotune.errors import ApplicationError
+from annotune.storage import copy_to_local
 
 from ..models import Adapter, BaseModel, TrainingJob
 from .folders import list_files
@@ -86,10 +85,7 @@ def parent_adapter_dir(job: TrainingJob, folder: Path) -> str | None:
     target = Path(folder) / INIT_FOLDER
     shutil.rmtree(target, ignore_errors=True)
     for relative in list_files(parent.storage_path):
-        path = target / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with default_storage.open(f"{parent.storage_path}/{relative}", "rb") as source, open(path, "wb") as out:
-            shutil.copyfileobj(source, out)
+        copy_to_local(f"{parent.storage_path}/{relative}", target / relative)
     return str(target)
 
 
