@@ -30,3 +30,27 @@ class IncompatibleAdaptersError(InferenceError):
     """Adapters that cannot be combined as asked (ranks, methods, targets, base models)."""
 
     code = "incompatible_adapters"
+
+
+class BackendUnavailableError(InferenceError):
+    """The serving backend (a vLLM server) cannot be reached or failed: the request may be retried."""
+
+    code = "backend_unavailable"
+
+
+class BackendModelNotFoundError(InferenceError):
+    """The serving backend does not serve this model name (a base model or an adapter not loaded)."""
+
+    code = "model_not_served"
+
+
+class BackendRefusedError(InferenceError):
+    """The serving backend refused the request (bad adapter files, a rank above its limit, ...)."""
+
+    code = "backend_refused"
+
+
+class AdapterNotServableError(InferenceError):
+    """The selected backend cannot serve this kind of adapter (vLLM and DoRA)."""
+
+    code = "adapter_not_servable"
