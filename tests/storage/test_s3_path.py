@@ -13,7 +13,9 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -68,6 +70,10 @@ def parts(etag: str) -> int:
     """How many parts a multipart upload had (its ETag ends in -N); 1 for a plain PUT."""
     etag = etag.strip('"')
     return int(etag.rsplit("-", 1)[1]) if "-" in etag else 1
+
+
+def task_done(worker, name: str) -> bool:
+    return re.search(rf"Task [\w.]*{name}\[[^\]]+\] succeeded", Path(worker.log_path).read_text()) is not None
 
 
 def test_import_version_train_download_on_object_storage(s3_storage, api, project, owner, tiny_models, tmp_path):  # noqa: F811
@@ -128,8 +134,10 @@ def test_import_version_train_download_on_object_storage(s3_storage, api, projec
             300,
             message="the training job",
         )
-        assert job.status == JobStatus.SUCCEEDED, (job.error, job.log_tail, open(worker.log_path).read()[-3000:])
+        assert job.status == JobStatus.SUCCEEDED, (job.error, job.log_tail, Path(worker.log_path).read_text()[-3000:])
         adapter = Adapter.objects.get(job=job)
+        # The row says succeeded before the task is over: it then deletes the job's stored checkpoints.
+        wait_for(lambda: task_done(worker, "run_training_job"), 60, message="the training task to end")
 
     # The import went up in parts; every artifact is in the bucket, nothing in the local folder.
     objects = server.objects(bucket)
