@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Adapter, BaseModel, TrainingJob
+from .models import Adapter, BaseModel, TrainingJob, TrainingWorker
 
 
 @admin.register(BaseModel)
@@ -21,3 +21,12 @@ class AdapterAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "project", "base_model", "size_bytes", "archived", "created_at"]
     list_filter = ["archived"]
     raw_id_fields = ["project", "job", "base_model", "created_by"]
+
+
+@admin.register(TrainingWorker)
+class TrainingWorkerAdmin(admin.ModelAdmin):
+    """Delete a retired worker here: launches check jobs against every advertised worker."""
+
+    list_display = ["name", "device_type", "devices", "memory_mb", "heartbeat_at", "stopped_at"]
+    list_filter = ["device_type"]
+    readonly_fields = ["started_at", "heartbeat_at", "stopped_at"]

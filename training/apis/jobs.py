@@ -16,7 +16,8 @@ from ..engine.config import PRESETS, config_schema
 from ..models import Adapter, BaseModel, JobStatus
 from ..selectors import jobs as selectors
 from ..services import jobs as job_services
-from ..services.estimates import estimate_for, memory_refusal, total_bytes
+from ..services.estimates import estimate_for, total_bytes
+from ..services.placement import place
 from .base_models import BaseModelOutput
 
 
@@ -132,11 +133,21 @@ class SchemaOutput(serializers.Serializer):
 
 
 class EstimateOutput(serializers.Serializer):
+    class WorkerOutput(serializers.Serializer):
+        name = serializers.CharField()
+        live = serializers.BooleanField()
+        fits = serializers.BooleanField()
+        reason = serializers.CharField(allow_null=True)
+
     estimate = serializers.DictField()
     total_bytes = serializers.IntegerField(allow_null=True)
     device_memory_bytes = serializers.IntegerField()
     fits = serializers.BooleanField()
     message = serializers.CharField(allow_null=True)
+    device_type = serializers.CharField(help_text="The device class the job would run on")
+    queue = serializers.CharField(help_text="Where it would wait; empty when no worker could take it")
+    waiting = serializers.IntegerField(help_text="Jobs waiting in that queue now")
+    workers = WorkerOutput(many=True, help_text="Every advertised training worker and whether it could take the job")
 
 
 def _launch_arguments(request, project, data: dict) -> dict:
@@ -245,13 +256,20 @@ class EstimateApi(APIView):
         preset = arguments["preset"] or (None if arguments["config"] is not None else job_services.DEFAULT_PRESET)
         config = job_services.resolve_config(preset=preset, config=arguments["config"])
         estimate = estimate_for(base_model=base_model, config=config)
-        message = memory_refusal(estimate, settings.TRAINING_DEVICE_MEMORY_MB)
+        placement = place(config=config, estimate=estimate)
         body = {
             "estimate": estimate,
             "total_bytes": total_bytes(estimate),
             "device_memory_bytes": settings.TRAINING_DEVICE_MEMORY_MB * 1024 * 1024,
-            "fits": message is None,
-            "message": message,
+            "fits": placement.refusal is None,
+            "message": placement.refusal,
+            "device_type": placement.needs.device_type,
+            "queue": placement.queue,
+            "waiting": placement.waiting,
+            "workers": [
+                {"name": c.row.worker.name, "live": c.row.live, "fits": c.fits, "reason": c.reason}
+                for c in placement.candidates
+            ],
         }
         return Response(EstimateOutput(body).data)
 

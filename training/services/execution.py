@@ -23,11 +23,12 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotune.storage import ArtifactWriter, StorageError
+from annotune.storage import ArtifactWriter, StorageError, copy_to_local, open_stream, storage_failures
 
-from .. import runner
+from .. import launcher, routing, runner
 from ..engine import results
 from ..models import Adapter, ExampleScore, JobStatus, TrainingJob, TrainingMetric
+from .checkpoints import CheckpointMirror
 from .continuation import parent_adapter_dir, parent_lineage
 from .datasets import MANIFEST_NAME
 
@@ -37,8 +38,10 @@ PROGRESS_FIELDS = ("step", "max_steps", "epoch", "loss", "eval_loss", "learning_
 PROGRESS_FIELDS += ("tokens_per_second", "eta_seconds")
 
 
-def job_claim(job_id: int) -> int:
-    """Take a queued job: 1 when this worker now owns it, 0 when someone else did (or it is not queued)."""
+def job_claim(job_id: int, *, worker: str = "") -> int:
+    """Take a queued job: 1 when this worker now owns it, 0 when someone else did (or it is not queued).
+
+    `worker`: the Celery node name (what the queue page shows); host:pid without one."""
     now = timezone.now()
     return TrainingJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
         status=JobStatus.RUNNING,
@@ -46,7 +49,7 @@ def job_claim(job_id: int) -> int:
         heartbeat_at=now,
         started_at=Coalesce(F("started_at"), Value(now)),
         finished_at=None,
-        worker=f"{socket.gethostname()}:{os.getpid()}",
+        worker=worker or f"{socket.gethostname()}:{os.getpid()}",
         child_pid=None,
     )
 
@@ -56,10 +59,7 @@ def work_dir(job: TrainingJob) -> Path:
 
 
 def _download(storage_path: str, target: Path) -> str:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with default_storage.open(storage_path, "rb") as source, open(target, "wb") as out:
-        shutil.copyfileobj(source, out)
-    return str(target)
+    return str(copy_to_local(storage_path, target))
 
 
 class JobReporter:
@@ -73,6 +73,7 @@ class JobReporter:
             maxlen=settings.TRAINING_LOG_TAIL_LINES,
         )
         self.lost = False  # the row is no longer ours (re-queued or finished elsewhere)
+        self.mirror: CheckpointMirror | None = None  # copies checkpoints to storage (other workers resume)
 
     def mine(self):
         return TrainingJob.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING, attempts=self.attempt)
@@ -106,6 +107,9 @@ class JobReporter:
         if event == "start" and progress.get("step"):
             fields["resumed_from_step"] = progress["step"]
             self.line(f"resumed from the checkpoint at step {progress['step']}")
+        if event == "ranks":
+            pids = progress.get("pids") or []
+            self.line(f"{len(pids)} training processes (ranks 0-{len(pids) - 1}): pids {', '.join(map(str, pids))}")
         if event in ("log", "eval"):
             self._metric(progress)
             if event == "log":
@@ -137,14 +141,44 @@ class JobReporter:
 
     def on_tick(self) -> bool:
         """Heartbeat; True when the child should stop (cancel requested, or the job is no longer ours)."""
+        if self.mirror is not None and not self.lost:
+            self.stored(self.mirror.poll())
         if not self.update(log_tail=self.tail):
             return True
         return bool(self.mine().filter(cancel_requested=True).exists())
 
+    def stored(self, outcome: tuple[int, str | None] | None) -> None:
+        if outcome is not None:
+            step, error = outcome
+            self.line(f"checkpoint {step} not copied to storage: {error}" if error else f"checkpoint {step} stored")
 
-def job_execute(job_id: int) -> str:
-    """Run a queued job to its end. Returns what happened (for logs and tests)."""
-    if job_claim(job_id) != 1:
+
+def misrouted(job_id: int, capacity: routing.Capacity | None) -> str | None:
+    """Why this worker (advertising `capacity`) must not take the job, or None. The queues already keep
+    jobs to their device class; this catches a message sent to the wrong queue by hand or by an older
+    release. The job stays queued and the reaper sends its message again, to the job's own queue."""
+    if capacity is None:  # not a training worker that advertised itself (eager mode, tests)
+        return None
+    row = (
+        TrainingJob.objects.filter(pk=job_id, status=JobStatus.QUEUED)
+        .values("device_type", "devices", "memory_mb", "method")
+        .first()
+    )
+    if row is None:
+        return None
+    needs = routing.Needs(row["device_type"], row["devices"], row["memory_mb"], row["method"])
+    return routing.refusal(needs, capacity)
+
+
+def job_execute(job_id: int, *, worker: str = "", capacity: routing.Capacity | None = None) -> str:
+    """Run a queued job to its end. Returns what happened (for logs and tests).
+
+    `worker`: this worker's node name; `capacity`: what it advertised (a job that does not fit is left queued)."""
+    reason = misrouted(job_id, capacity)
+    if reason:
+        log.error("training job %s reached worker %s, which cannot take it: %s", job_id, worker, reason)
+        return "does-not-fit"
+    if job_claim(job_id, worker=worker) != 1:
         log.info("training job %s was not queued (already claimed, cancelled or gone)", job_id)
         return "not-claimed"
     job = TrainingJob.objects.select_related("base_model", "project", "dataset_version").get(pk=job_id)
@@ -167,6 +201,14 @@ def _execute(job: TrainingJob, reporter: JobReporter) -> str:
     output_dir = folder / "output"
     output_dir.mkdir(parents=True, exist_ok=True)
     reporter.update(checkpoint_dir=str(output_dir))
+    if settings.TRAINING_SHARE_CHECKPOINTS:
+        reporter.mirror = CheckpointMirror(job.pk, output_dir / "checkpoints")
+        try:
+            step = reporter.mirror.restore()
+        except storage_failures() as exc:
+            return _finish_failed(reporter, "storage", f"The stored checkpoint could not be fetched: {exc}")
+        if step is not None:
+            reporter.line(f"checkpoint {step} fetched from storage (an earlier attempt ran elsewhere)")
     spec = {
         "base_model_path": job.base_model.source,
         "train_examples": train,
@@ -180,7 +222,16 @@ def _execute(job: TrainingJob, reporter: JobReporter) -> str:
         "init_adapter_path": parent_adapter_dir(job, folder),  # continue training: the parent adapter's files
     }
     outcome = run_spec(spec, reporter=reporter)
-    return finish_outcome(reporter, outcome, output_dir)
+    status = finish_outcome(reporter, outcome, output_dir)
+    if reporter.mirror is not None:
+        if status == "died":  # the reaper re-queues it: the newest checkpoint must be in storage
+            reporter.stored(reporter.mirror.finish())
+            TrainingJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=reporter.attempt).update(
+                log_tail=reporter.tail
+            )
+        elif status != "lost":  # ended here; a lost job belongs to another attempt now
+            reporter.mirror.discard()
+    return status
 
 
 # A project's own control set for the forgetting check replaces the built-in one when this file exists.
@@ -196,7 +247,7 @@ def example_ids(job: TrainingJob) -> dict[str, list[int]]:
         path = f"{job.train_path.rsplit('/', 1)[0]}/{MANIFEST_NAME}"
     ids: dict[str, list[int]] = {"train": [], "validation": []}
     try:
-        with default_storage.open(path, "rb") as handle:
+        with open_stream(path) as handle:
             for line in handle:
                 if line.strip():
                     row = json.loads(line)
@@ -305,17 +356,30 @@ def child_environment() -> dict[str, str]:
 
 
 def run_spec(spec: dict[str, Any], *, reporter: JobReporter) -> runner.ChildOutcome:
-    return runner.run_in_child(
-        spec,
+    """One process in a spawned child, or several (num_processes) under `accelerate launch`."""
+    env = child_environment()
+    if reporter.job.device_type == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job stays on the CPU on a machine with GPUs too
+    common: dict[str, Any] = dict(
         on_progress=reporter.on_progress,
         on_log=reporter.on_log,
         on_tick=reporter.on_tick,
         on_start=reporter.on_start,
         tick_seconds=settings.TRAINING_HEARTBEAT_SECONDS,
         kill_after=settings.TRAINING_CANCEL_GRACE_SECONDS,
-        env=child_environment(),
+        env=env,
         step_delay=settings.TRAINING_STEP_DELAY_MS / 1000,
         mmap_threshold=settings.TRAINING_MALLOC_MMAP_THRESHOLD,
+    )
+    processes = int((spec.get("config") or {}).get("num_processes") or 1)
+    if processes < 2:
+        return runner.run_in_child(spec, **common)
+    return launcher.run_launched(
+        spec,
+        num_processes=processes,
+        run_dir=Path(spec["output_dir"]).parent / "launch",
+        config_file=settings.TRAINING_ACCELERATE_CONFIG or None,
+        **common,
     )
 
 

@@ -23,7 +23,8 @@ from ..selectors import sweeps as sweep_selectors
 from ..services import continuation, control_sets
 from ..services import jobs as job_services
 from ..services import sweeps as sweep_services
-from ..services.estimates import GIB, estimate_for, memory_refusal, total_bytes
+from ..services.estimates import GIB, estimate_for, total_bytes
+from ..services.placement import place
 
 
 def _apply_errors(form, exc: ApplicationError) -> None:
@@ -212,10 +213,12 @@ def job_estimate(request, project_id: int):
     except ApplicationError as exc:
         context["error"] = exc.message
     else:
+        placement = place(config=config, estimate=estimate)
         context.update(
             estimate=estimate,
             total_gib=(total_bytes(estimate) or 0) / GIB,
-            refusal=memory_refusal(estimate, settings.TRAINING_DEVICE_MEMORY_MB),
+            placement=placement,
+            refusal=placement.refusal,
             parts=[
                 (label, estimate.get(key, 0) / GIB)
                 for key, label in (

@@ -1,0 +1,103 @@
+"""Reads of training workers and of the jobs waiting for them (the launch form and the queue page)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from ..models import JobStatus, TrainingJob, TrainingWorker
+from ..routing import Capacity
+
+
+def capacity_of(worker: TrainingWorker) -> Capacity:
+    return Capacity(
+        device_type=worker.device_type,
+        devices=worker.devices,
+        memory_mb=worker.memory_mb,
+        methods=tuple(worker.methods or ()),
+        device_names=tuple(worker.device_names or ()),
+    )
+
+
+def is_live(worker: TrainingWorker, now=None) -> bool:
+    """Running now: not stopped, and its heartbeat is recent (it beats every TRAINING_WORKER_HEARTBEAT_SECONDS)."""
+    now = now or timezone.now()
+    fresh = now - timedelta(seconds=3 * settings.TRAINING_WORKER_HEARTBEAT_SECONDS)
+    return worker.stopped_at is None and worker.heartbeat_at >= fresh
+
+
+@dataclass
+class WorkerRow:
+    worker: TrainingWorker
+    capacity: Capacity
+    live: bool
+    running: list[TrainingJob]
+
+
+def worker_list() -> list[WorkerRow]:
+    """Every advertised worker with the jobs it runs now (two queries)."""
+    now = timezone.now()
+    workers = list(TrainingWorker.objects.all())
+    running: dict[str, list[TrainingJob]] = {}
+    for job in active_jobs().filter(status=JobStatus.RUNNING):
+        running.setdefault(job.worker, []).append(job)
+    return [WorkerRow(w, capacity_of(w), is_live(w, now), running.get(w.name, [])) for w in workers]
+
+
+def waiting_by_queue() -> dict[str, int]:
+    """Queued jobs per queue."""
+    rows = TrainingJob.objects.filter(status=JobStatus.QUEUED).values("queue").annotate(n=Count("id"))
+    return {row["queue"]: row["n"] for row in rows}
+
+
+def active_jobs() -> QuerySet[TrainingJob]:
+    """Queued and running jobs of every project, oldest first (the order workers take them in)."""
+    return (
+        TrainingJob.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING))
+        .select_related("project", "base_model")
+        .only(
+            "id",
+            "status",
+            "queue",
+            "device_type",
+            "devices",
+            "memory_mb",
+            "worker",
+            "step",
+            "max_steps",
+            "method",
+            "created_at",
+            "started_at",
+            "project__id",
+            "project__name",
+            "base_model__id",
+            "base_model__name",
+        )  # fmt: skip
+        .order_by("id")
+    )
+
+
+@dataclass
+class QueuedJobRow:
+    job: TrainingJob
+    visible: bool  # the viewer is a member of the job's project (else its name stays hidden)
+
+
+def queue_page(user) -> dict[str, list]:
+    """The queue page: every advertised worker (with what it runs) and every waiting or running job.
+
+    Jobs of projects the viewer is not a member of are listed without their project (how busy the
+    workers are is everyone's business; what others train is not)."""
+    from annotation.models import Membership
+
+    mine = set(Membership.objects.filter(user_id=user.pk).values_list("project_id", flat=True))
+    jobs = list(active_jobs())
+    return {
+        "workers": worker_list(),
+        "running": [QueuedJobRow(j, user.is_superuser or j.project_id in mine) for j in jobs if j.status == "running"],
+        "waiting": [QueuedJobRow(j, user.is_superuser or j.project_id in mine) for j in jobs if j.status == "queued"],
+    }
