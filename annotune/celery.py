@@ -9,3 +9,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotune.settings")
 app = Celery("annotune")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+# One periodic task for every app's reaper: while it runs no other reaper message waits in the queue,
+# so an empty queue is what tells a queued row's message was lost (annotune/dispatch.py).
+@app.task(name="annotune.reap")
+def reap() -> dict[str, dict[str, list[int]]]:
+    """Rows whose worker died (heartbeat stopped) or whose message the broker lost, in every app."""
+    from annotation.services.validation_runs import reap_runs
+    from curated_data.services.import_reaper import reap_imports
+    from training.services.reaper import reap as reap_training
+
+    return {"imports": reap_imports(), "validation_runs": reap_runs(), "training": reap_training()}

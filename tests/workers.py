@@ -35,9 +35,16 @@ def test_database_url() -> str:
 
 @contextlib.contextmanager
 def celery_worker(
-    queues: str = "default", *, concurrency: int = 1, env: dict[str, str] | None = None, ready_timeout: float = 90
+    queues: str = "default",
+    *,
+    concurrency: int = 1,
+    env: dict[str, str] | None = None,
+    ready_timeout: float = 90,
+    beat: bool = False,
 ) -> Iterator[subprocess.Popen]:
-    """Run `celery worker` in its own process group until the block ends; its log goes to a temp file."""
+    """Run `celery worker` in its own process group until the block ends; its log goes to a temp file.
+
+    `beat`: with the embedded scheduler (`-B`), which sends the periodic reaper (`annotune.reap`)."""
     from annotune.celery import app
 
     broker_env = isolated_broker(app)
@@ -55,6 +62,8 @@ def celery_worker(
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
     command = [sys.executable, "-m", "celery", "-A", "annotune", "worker", "-Q", queues, "-n", name]
     command += ["--concurrency", str(concurrency), "--loglevel", "INFO", "--without-gossip", "--without-mingle"]
+    if beat:
+        command += ["--beat", "--schedule", f"{log.name}.beat-schedule"]
     process = subprocess.Popen(
         command, cwd=ROOT, env=worker_env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )

@@ -5,24 +5,35 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from .services import base_models, execution, jobs
+from . import worker_advert
+from .services import base_models, execution, peers
 
 
 @shared_task(
     name="training.tasks.run_training_job",
+    bind=True,
     acks_late=True,
     time_limit=settings.TRAINING_TIME_LIMIT_SECONDS,
     soft_time_limit=settings.TRAINING_TIME_LIMIT_SECONDS - 60,
 )
-def run_training_job(job_id: int) -> str:
+def run_training_job(self, job_id: int) -> str:
     """Claim the queued job and run it (engine in a child process); a job not queued is left alone."""
-    return execution.job_execute(job_id)
+    return execution.job_execute(job_id, worker=self.request.hostname or "", capacity=worker_advert.ADVERTISED)
 
 
+@shared_task(name="training.tasks.join_training_job", time_limit=settings.TRAINING_TIME_LIMIT_SECONDS)
+def join_training_job(job_id: int, attempt: int) -> str:
+    """On a peer node of a multi-machine group: run this node's ranks of the job's attempt (see peers)."""
+    return peers.job_join(job_id, attempt)
+
+
+# The name predates the other reaping steps; kept so beat schedules and queued messages still match.
 @shared_task(name="training.tasks.reap_stale_jobs")
-def reap_stale_jobs() -> list[int]:
-    """Periodic (Celery beat): re-queue running jobs whose heartbeat stopped."""
-    return jobs.reap_stale_jobs()
+def reap_stale_jobs() -> dict[str, list[int]]:
+    """Periodic (Celery beat): stale training jobs, lost messages, unanswered generation requests."""
+    from .services.reaper import reap
+
+    return reap()
 
 
 @shared_task(name="training.tasks.build_tiny_base_model", acks_late=True, time_limit=3600)

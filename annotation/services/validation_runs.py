@@ -5,13 +5,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
+from annotune import dispatch
 from annotune.errors import ApplicationError
+from annotune.heartbeat import beating
 
 from .. import permissions
 from ..models import Example, ExampleStatus, Project, ValidationRun, ValidationRunStatus
@@ -40,8 +45,14 @@ def run_start(*, project: Project, user, dataset_version=None) -> ValidationRun:
         if active is not None:
             raise ApplicationError(f"Run {active.pk} is still {active.status}; wait for it to finish.")
         run = ValidationRun.objects.create(project=project, created_by=user, dataset_version=dataset_version)
-        transaction.on_commit(lambda: run_validation.delay(run.pk))
+        dispatch.send_on_commit(run_validation, run.pk, on_failure=lambda: _note_broker_down(run))
     return run
+
+
+def _note_broker_down(run: ValidationRun) -> None:
+    """The run stays queued (the reaper sends it again); its page says why it waits."""
+    run.phase = dispatch.BROKER_DOWN_NOTE
+    ValidationRun.objects.filter(pk=run.pk, status=ValidationRunStatus.QUEUED).update(phase=run.phase)
 
 
 def _progress(run_id: int, progress: float, phase: str) -> None:
@@ -144,13 +155,28 @@ def summarise(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_execute(run_id: int) -> None:
-    """Worker side: claim the queued run, compute the report, store it (failures are recorded)."""
+    """Worker side: claim the queued run, compute the report, store it (failures are recorded).
+
+    The worker beats on the row while it computes; the result is stored only if the row is still this
+    attempt's (a run the reaper took back from a worker presumed dead ends with one report, not two).
+    """
+    now = timezone.now()
     claimed = ValidationRun.objects.filter(pk=run_id, status=ValidationRunStatus.QUEUED).update(
-        status=ValidationRunStatus.RUNNING, started_at=timezone.now(), phase="loading"
+        status=ValidationRunStatus.RUNNING,
+        started_at=now,
+        heartbeat_at=now,
+        phase="loading",
+        attempts=F("attempts") + 1,
     )
     if claimed != 1:
         return
     run = ValidationRun.objects.select_related("project", "project__base_model", "dataset_version").get(pk=run_id)
+    mine = ValidationRun.objects.filter(pk=run.pk, status=ValidationRunStatus.RUNNING, attempts=run.attempts)
+    with beating(mine, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
+        _compute(run, mine)
+
+
+def _compute(run: ValidationRun, mine) -> None:
     try:
         examples, split = _pool(run)
         _progress(run.pk, 0.1, "dataset checks")
@@ -164,7 +190,7 @@ def run_execute(run_id: int) -> None:
         )
         report["tokenizer"] = "model" if tokenizer else "estimate"
         summary = report["summary"]
-        ValidationRun.objects.filter(pk=run.pk).update(
+        mine.update(
             status=ValidationRunStatus.SUCCEEDED,
             progress=1.0,
             phase="done",
@@ -175,7 +201,46 @@ def run_execute(run_id: int) -> None:
             finished_at=timezone.now(),
         )
     except Exception as exc:
-        logger.exception("Validation run %s failed", run_id)
-        ValidationRun.objects.filter(pk=run.pk).update(
+        logger.exception("Validation run %s failed", run.pk)
+        mine.update(
             status=ValidationRunStatus.FAILED, error=f"{type(exc).__name__}: {exc}"[:2000], finished_at=timezone.now()
         )
+
+
+# --- the reaper (Celery beat) ----------------------------------------------------------------------
+
+
+def reap_runs() -> dict[str, list[int]]:
+    """Runs whose worker died (heartbeat stopped): queued again, or failed after the last attempt;
+    queued runs whose message the broker lost: sent again. Returns the ids of each."""
+    from ..tasks import run_validation
+
+    stale_after = settings.ANNOTUNE_VALIDATION_STALE_SECONDS
+    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    requeued, failed = [], []
+    stale = ValidationRun.objects.filter(silent, status=ValidationRunStatus.RUNNING)
+    for pk, attempts, heartbeat_at in stale.values_list("pk", "attempts", "heartbeat_at"):
+        # Conditional on the same attempt and heartbeat: a worker that just beat keeps its run.
+        same = ValidationRun.objects.filter(
+            pk=pk, status=ValidationRunStatus.RUNNING, attempts=attempts, heartbeat_at=heartbeat_at
+        )
+        reason = f"The worker stopped reporting for {stale_after} s (attempt {attempts})"
+        if attempts >= settings.ANNOTUNE_JOB_MAX_ATTEMPTS:
+            if same.update(
+                status=ValidationRunStatus.FAILED,
+                error=f"{reason}, the last of {settings.ANNOTUNE_JOB_MAX_ATTEMPTS}. Start the run again.",
+                finished_at=timezone.now(),
+            ):
+                failed.append(pk)
+            continue
+        with transaction.atomic():
+            if same.update(status=ValidationRunStatus.QUEUED, progress=0.0, phase="queued again: " + reason[:80]):
+                dispatch.send_on_commit(run_validation, pk)
+                requeued.append(pk)
+                logger.warning("validation run %s re-queued: its worker stopped reporting", pk)
+    queued = ValidationRun.objects.filter(status=ValidationRunStatus.QUEUED)
+    resent = dispatch.resend_lost(
+        queued, run_validation, queue="default", older_than=settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS
+    )
+    return {"requeued": requeued, "failed": failed, "resent": resent}

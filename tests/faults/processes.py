@@ -1,4 +1,4 @@
-"""Real servers for the fault tests: a PostgreSQL cluster of the test's own and a gunicorn web process.
+"""Real servers for the fault tests: a PostgreSQL cluster and a Redis of the test's own, and a gunicorn web process.
 
 Each lives in a temporary folder on a free port and is stopped by the test that started it; the
 machine's own PostgreSQL and Redis are never touched.
@@ -17,6 +17,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,57 @@ class PostgresCluster:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
+class RedisServer:
+    """`redis-server` on a free port in a temporary folder, memory only (no RDB, no AOF): a broker that
+    forgets its queues when it stops, as a Redis without persistence does. Restarts on the same port."""
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("redis-server")
+        if not self.binary:
+            pytest.skip("redis-server is not installed")
+        self.folder = Path(tempfile.mkdtemp(prefix="annotune-redis-"))
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                   "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log")]  # fmt: skip
+        self.process = subprocess.Popen(command, cwd=self.folder, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while not self.answers():
+            assert self.process.poll() is None, (self.folder / "redis.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.1)
+
+    def answers(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        """SIGTERM: without persistence the server exits at once and what it held is gone."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+        self.process = None
+
+    def destroy(self) -> None:
+        try:
+            self.stop()
+        except subprocess.TimeoutExpired:
+            assert self.process is not None
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def web_environment(database_url: str, var_dir: Path) -> dict[str, str]:
     """A production-like web process (DEBUG off) on plain HTTP, with its own var/ folder."""
     keep = {"PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV"}
@@ -122,7 +174,7 @@ def run_python(code: str, env: dict[str, str], timeout: int = 120) -> dict:
 
 
 class Gunicorn:
-    def __init__(self, env: dict[str, str], *, workers: int = 1, threads: int = 2) -> None:
+    def __init__(self, env: dict[str, str], *, workers: int = 1, threads: int = 2, timeout: int = 60) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = open(Path(env["ANNOTUNE_VAR_DIR"]) / "gunicorn.log", "w+b")  # noqa: SIM115
@@ -137,7 +189,7 @@ class Gunicorn:
                 "--threads",
                 str(threads),
                 "--timeout",
-                "60",
+                str(timeout),
             ],  # fmt: skip
             cwd=ROOT,
             env=env,
@@ -159,16 +211,39 @@ class Gunicorn:
         self.log.seek(0)
         return self.log.read().decode(errors="replace")[-6000:]
 
-    def request(self, method: str, path: str, *, headers: dict[str, str] | None = None, body: dict | None = None):
-        """(status, headers, text); error statuses are answers too."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: dict[str, str] | None = None,
+        body: dict | None = None,
+        files: dict[str, tuple[str, bytes]] | None = None,
+        timeout: float = 30,
+    ):
+        """(status, headers, text); error statuses are answers too. `files`: {field: (name, bytes)}, multipart."""
         data = json.dumps(body).encode() if body is not None else None
+        content_type = "application/json"
+        if files is not None:
+            boundary = uuid.uuid4().hex
+            content_type = f"multipart/form-data; boundary={boundary}"
+            data = (
+                b"".join(
+                    f'--{boundary}\r\nContent-Disposition: form-data; name="{field}"; filename="{name}"\r\n'
+                    f"Content-Type: application/octet-stream\r\n\r\n".encode()
+                    + content
+                    + b"\r\n"
+                    for field, (name, content) in files.items()
+                )
+                + f"--{boundary}--\r\n".encode()
+            )
         request = urllib.request.Request(  # noqa: S310 - http:// to our own local server
             self.base + path, data=data, method=method, headers=dict(headers or {})
         )
         if data is not None:
-            request.add_header("Content-Type", "application/json")
+            request.add_header("Content-Type", content_type)
         try:
-            with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - our own local server
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - our own local server
                 return response.status, response.headers, response.read().decode()
         except urllib.error.HTTPError as error:
             return error.code, error.headers, error.read().decode()

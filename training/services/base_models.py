@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation import permissions
+from annotune import dispatch
 from annotune.errors import ApplicationError
 
 from ..models import BaseModel, BaseModelStatus
@@ -277,7 +278,7 @@ def tiny_build_request(*, user, size: Any, arch: Any = None) -> BaseModel:
             BaseModel.objects.filter(pk=row.pk).update(**fields)
             row.refresh_from_db()
         row_id = row.pk
-        transaction.on_commit(lambda: build_tiny_base_model.delay(row_id))
+        dispatch.send_on_commit(build_tiny_base_model, row_id)
     return row
 
 

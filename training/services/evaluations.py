@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from annotation import permissions
 from annotation.models import Example, Project
+from annotune import dispatch
 from annotune.errors import ApplicationError
 from curated_data.models import DatasetVersion
 
@@ -150,7 +151,7 @@ def evaluation_create(
     )
     from ..evaluation_tasks import generate_evaluation_answers
 
-    transaction.on_commit(lambda: generate_evaluation_answers.delay(evaluation.pk))
+    dispatch.send_on_commit(generate_evaluation_answers, evaluation.pk)
     return evaluation
 
 

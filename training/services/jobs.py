@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from annotation import permissions
 from annotation.models import Project
+from annotune import dispatch
 from annotune.errors import ApplicationError
 
 from ..engine.config import PRESETS, validate_config
@@ -19,7 +20,8 @@ from ..engine.config import preset as preset_config
 from ..models import Adapter, BaseModel, JobStatus, Sweep, TrainingJob
 from . import continuation
 from . import datasets as job_data
-from .estimates import estimate_for, memory_refusal
+from .estimates import estimate_for
+from .placement import place
 
 log = logging.getLogger(__name__)
 
@@ -142,9 +144,9 @@ def job_launch(
     full_config = resolve_config(preset=preset, config=config)
     data = _data_for_launch(project, dataset_version)
     estimate = estimate_for(base_model=base_model, config=full_config)
-    refusal = memory_refusal(estimate, settings.TRAINING_DEVICE_MEMORY_MB)
-    if refusal:
-        raise ApplicationError(refusal, {"config": [refusal]})
+    placement = place(config=full_config, estimate=estimate)
+    if placement.refusal:
+        raise ApplicationError(placement.refusal, {"config": [placement.refusal]})
 
     snapshot = data.pop("snapshot", None)
     with transaction.atomic():
@@ -159,6 +161,10 @@ def job_launch(
             max_attempts=settings.TRAINING_MAX_ATTEMPTS,
             parent_adapter=parent_adapter,
             sweep=sweep,
+            device_type=placement.needs.device_type,
+            devices=placement.needs.devices,
+            memory_mb=placement.needs.memory_mb,
+            queue=placement.queue,
             **data,
         )
         if snapshot is not None:
@@ -183,7 +189,24 @@ def job_launch(
 def _enqueue_on_commit(job_id: int) -> None:
     from ..tasks import run_training_job
 
-    transaction.on_commit(lambda: run_training_job.delay(job_id))
+    dispatch.send_on_commit(run_training_job, job_id, on_failure=lambda: _note_broker_down(job_id))
+
+
+def _note_broker_down(job_id: int) -> None:
+    """The job stays queued (`resend_lost_jobs` sends it again); its page says why it waits."""
+    TrainingJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(error=dispatch.BROKER_DOWN_NOTE)
+
+
+def resend_lost_jobs() -> list[int]:
+    """Queued jobs whose message the broker lost (restarted, say): sent again; returns their ids."""
+    from ..tasks import run_training_job
+
+    queued = TrainingJob.objects.filter(status=JobStatus.QUEUED)
+    after, resent = settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS, []
+    for queue in queued.order_by().values_list("queue", flat=True).distinct():  # one queue per device class
+        resent += dispatch.resend_lost(queued.filter(queue=queue), run_training_job, queue=queue, older_than=after)
+    TrainingJob.objects.filter(pk__in=resent, error=dispatch.BROKER_DOWN_NOTE).update(error="")
+    return resent
 
 
 def job_cancel(*, job: TrainingJob, user) -> TrainingJob:

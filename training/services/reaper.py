@@ -1,0 +1,87 @@
+"""The training app's reaper (Celery beat): work whose worker died, or whose message the broker lost.
+
+Training jobs whose heartbeat stopped resume from their checkpoint (`jobs.reap_stale_jobs`). Queued
+rows left without a message (a broker restart drops what it held in memory) are sent again; their
+tasks claim the row first, so a duplicate message is a no-op. Generation requests fail instead
+(`reap_generations`): their caller stopped waiting long ago.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from annotune.dispatch import lost_messages, resend_lost
+
+from ..models import (
+    AdapterOperation,
+    BaseModel,
+    BaseModelStatus,
+    Evaluation,
+    EvaluationStatus,
+    GenerationRequest,
+    GenerationStatus,
+)
+from . import jobs
+
+
+def reap() -> dict[str, list[int]]:
+    """Returns the ids acted on, by kind."""
+    from ..evaluation_tasks import generate_evaluation_answers
+    from ..inference_tasks import run_adapter_operation
+    from ..tasks import build_tiny_base_model
+
+    after = settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS
+    return {
+        "jobs_requeued": jobs.reap_stale_jobs(),
+        "jobs_resent": jobs.resend_lost_jobs(),
+        "operations_resent": resend_lost(
+            AdapterOperation.objects.filter(status=GenerationStatus.QUEUED),
+            run_adapter_operation,
+            queue="default",
+            older_than=after,
+        ),
+        "evaluations_resent": resend_lost(
+            Evaluation.objects.filter(status=EvaluationStatus.QUEUED),
+            generate_evaluation_answers,
+            queue="inference",
+            older_than=after,
+        ),
+        "builds_resent": resend_lost(
+            BaseModel.objects.filter(status=BaseModelStatus.QUEUED),
+            build_tiny_base_model,
+            queue="default",
+            older_than=after,
+            since="status_changed_at",
+        ),
+        **{f"generations_{k}": v for k, v in reap_generations().items()},
+    }
+
+
+def reap_generations() -> dict[str, list[int]]:
+    """Periodic: requests whose message the broker lost, or whose worker died while answering, fail
+    with the reason (sending them again later would answer a question nobody waits for)."""
+    now = timezone.now()
+    queued = GenerationRequest.objects.filter(status=GenerationStatus.QUEUED)
+    lost = lost_messages(queued, queue="inference", older_than=settings.ANNOTUNE_GENERATE_TIMEOUT_SECONDS)
+    GenerationRequest.objects.filter(pk__in=lost, status=GenerationStatus.QUEUED).update(
+        status=GenerationStatus.FAILED,
+        error_code="lost",
+        error="No worker received this request: the task queue lost it (restarted?). Send it again.",
+        finished_at=now,
+    )
+    cutoff = now - timedelta(seconds=settings.ANNOTUNE_GENERATE_STALE_SECONDS)
+    stale = list(
+        GenerationRequest.objects.filter(status=GenerationStatus.RUNNING, started_at__lt=cutoff).values_list(
+            "pk", flat=True
+        )
+    )
+    GenerationRequest.objects.filter(pk__in=stale, status=GenerationStatus.RUNNING).update(
+        status=GenerationStatus.FAILED,
+        error_code="worker_lost",
+        error="The worker stopped before it finished this answer. Send it again.",
+        finished_at=now,
+    )
+    return {"lost": lost, "stale": stale}
