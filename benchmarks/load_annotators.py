@@ -12,7 +12,9 @@ with locust (headless, through its Environment API) for --duration seconds:
   reviewer:  claim the next example of the queue, open it, approve (4 in 5) or reject
 
 --with-training also starts a Celery worker on the `training` queue and launches one CPU training job
-(tiny model) on a dataset version of the seeded approved examples before the load begins.
+(tiny model) on a dataset version of the seeded approved examples. The load starts once the job has
+made its first step; the job trains through the whole load and is cancelled after it
+(`training_steps_during_load` says how far it got, and that it was running at both ends).
 
 Prints JSON lines {"metric", "value", "unit"}: p50 / p95 per operation, the error rate, and a
 reconciliation of what the clients were told against what the database holds: every acknowledged
@@ -23,10 +25,12 @@ acknowledged edit, and no example was reviewed twice in a round.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -42,6 +46,8 @@ DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/annotune_load"
 SEEDED_QUEUE = 300  # submitted examples waiting for review when the load starts
 SEEDED_APPROVED = 40  # approved examples (the training job's dataset version)
 MARK = "[save:"  # each save writes a unique mark into the assistant turn
+TRAINING = {"method": "lora", "max_steps": 1_000_000, "logging_steps": 20, "save_steps": 1_000_000,
+            "max_seq_length": 128, "warmup_ratio": 0.0, "rank": 8, "alpha": 16}  # fmt: skip
 
 
 def emit(metric: str, value: float, unit: str, **extra) -> None:
@@ -140,12 +146,13 @@ def phase_prepare(args) -> None:
         from curated_data.services.versions import version_create
         from training.engine.tiny import DEFAULT_ARCH
         from training.services.base_models import tiny_model_create
-        from training.services.jobs import job_launch_latest
+        from training.services.jobs import job_launch
 
         project.base_model = tiny_model_create(arch=DEFAULT_ARCH, size="test", name="load-tiny")
         project.save(update_fields=["base_model"])
-        version_create(project=project, user=owner, override_reason="load test")
-        job_id = job_launch_latest(project=project, user=owner).pk
+        version = version_create(project=project, user=owner, override_reason="load test")
+        # Steps enough to outlast any load: the job trains for the whole run and is cancelled after it.
+        job_id = job_launch(project=project, user=owner, preset="quick", config=TRAINING, dataset_version=version).pk
     print(json.dumps({"project": project.pk, "reject_reasons": project.reject_reasons, "job": job_id, **people}))
 
 
@@ -197,7 +204,38 @@ def phase_reconcile(args) -> None:
         from training.models import TrainingJob
 
         job = TrainingJob.objects.get(pk=log["job"])
-        emit("training_job_progress", float(job.progress or 0), "fraction", status=job.status)
+        steps = log["training_steps"]
+        emit("training_steps_during_load", steps["end"] - steps["start"], "steps",
+             running_at_start=steps["status_start"] == "running", running_at_end=steps["status_end"] == "running",
+             status_after_cancel=job.status)  # fmt: skip
+
+
+def phase_cancel(args) -> None:
+    """Cancel the load's training job (cooperatively, as an owner would) and wait until it has stopped."""
+    import django
+
+    django.setup()
+    from training.models import TrainingJob
+    from training.services.jobs import job_cancel
+
+    job = TrainingJob.objects.select_related("project", "created_by").get(pk=args.job)
+    print(json.dumps({"status": job.status, "step": job.step}), flush=True)  # as the load ended
+    if job.status in ("queued", "running"):
+        job_cancel(job=job, user=job.created_by)
+    deadline = time.monotonic() + 120
+    while TrainingJob.objects.filter(pk=job.pk, status__in=["queued", "running"]).exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"training job {job.pk} did not stop within 120 s of its cancel")
+        time.sleep(1)
+
+
+def training_state(database_url: str, job: int) -> tuple[str, int]:
+    """(status, step) of the job, read directly (the load's own process does not set Django up)."""
+    import psycopg
+
+    with psycopg.connect(database_url.replace("postgres://", "postgresql://", 1)) as conn:
+        row = conn.execute("SELECT status, step FROM training_trainingjob WHERE id = %s", [job]).fetchone()
+    return row[0], row[1]
 
 
 # --- the load (gevent, through locust) -----------------------------------------------------------
@@ -333,14 +371,18 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
     parser.add_argument("--with-training", action="store_true", help="a CPU training job runs during the load")
     parser.add_argument("--keep-database", action="store_true", help="leave the load database for inspection")
-    parser.add_argument("--phase", choices=["main", "prepare", "reconcile"], default="main", help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["main", "prepare", "reconcile", "cancel"], default="main",
+                        help=argparse.SUPPRESS)  # fmt: skip
     parser.add_argument("--client-log", help=argparse.SUPPRESS)
+    parser.add_argument("--job", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     if args.phase == "prepare":
         return phase_prepare(args)
     if args.phase == "reconcile":
         return phase_reconcile(args)
+    if args.phase == "cancel":
+        return phase_cancel(args)
 
     var_dir = Path(tempfile.mkdtemp(prefix="annotune-load-"))
     env = environment(args, var_dir)
@@ -396,6 +438,7 @@ def main() -> None:
                 env=env,
                 stdout=web_log,
                 stderr=subprocess.STDOUT,
+                start_new_session=True,  # the engine's child processes stop with it
             )  # fmt: skip
         )
     try:
@@ -408,15 +451,34 @@ def main() -> None:
                 if time.monotonic() > deadline or processes[0].poll() is not None:
                     raise SystemExit("gunicorn did not start: see " + str(var_dir / "web.log")) from None
                 time.sleep(0.2)
+        if seed.get("job"):  # the load starts once the job trains
+            deadline = time.monotonic() + 600
+            while (state := training_state(args.database_url, seed["job"]))[1] < 1:
+                stopped = processes[1].poll() is not None or state[0] not in ("queued", "running")
+                if stopped or time.monotonic() > deadline:
+                    raise SystemExit(f"the training job did not start ({state[0]}): see {var_dir / 'web.log'}")
+                time.sleep(1)
         client_log = run_load(args, seed, f"http://127.0.0.1:{port}")
+        if seed.get("job"):
+            cancelled = subprocess.run([*me, "--phase", "cancel", "--job", str(seed["job"])], cwd=ROOT, env=env,
+                                       capture_output=True, text=True, timeout=300)  # fmt: skip
+            end = json.loads(cancelled.stdout.strip().splitlines()[0])
+            client_log["training_steps"] = {"start": state[1], "status_start": state[0], "end": end["step"],
+                                            "status_end": end["status"]}  # fmt: skip
     finally:
         for process in processes:
             process.terminate()
+        if len(processes) > 1:  # the training worker's whole group
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(processes[1].pid, signal.SIGTERM)
         for process in processes:
             try:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if len(processes) > 1:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(processes[1].pid, signal.SIGKILL)
     (var_dir / "client-log.json").write_text(json.dumps(client_log))
     reconciled = subprocess.run(
         [*me, "--phase", "reconcile", "--client-log", str(var_dir / "client-log.json")],
