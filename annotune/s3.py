@@ -46,14 +46,16 @@ class ArtifactS3Storage(S3Storage):
         max_concurrency: int = 4,
         **options: Any,
     ) -> None:
-        options.setdefault(
-            "transfer_config",
-            TransferConfig(
+        if "transfer_config" not in options:
+            config = TransferConfig(
                 multipart_threshold=multipart_threshold,
                 multipart_chunksize=multipart_chunksize,
                 max_concurrency=max_concurrency,
-            ),
-        )
+            )
+            # Parts read from a file object wait in memory for a thread (s3transfer queues 10 by default):
+            # as many as are sent at once keeps an upload's memory at max_concurrency parts.
+            config.max_in_memory_upload_chunks = max_concurrency
+            options["transfer_config"] = config
         super().__init__(**options)
 
     def open_stream(self, name: str) -> IO[bytes]:
