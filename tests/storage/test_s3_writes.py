@@ -137,7 +137,9 @@ def test_checkpoints_are_stored_for_another_worker_to_resume(s3_storage, tmp_pat
     for name in ("adapter_model.safetensors", "optimizer.pt", "trainer_state.json"):
         assert (elsewhere / "checkpoint-4" / name).read_bytes() == (here / "checkpoint-4" / name).read_bytes()
     assert sorted(p.name for p in elsewhere.iterdir()) == ["checkpoint-4"]
-    assert CheckpointMirror(7, here).restore() is None  # a worker with its own checkpoint keeps it
+    again = CheckpointMirror(7, here)
+    assert again.restore() is None  # a worker with its own checkpoint keeps it...
+    assert again.stored_step == 4  # ...and does not copy it to storage again
 
     mirror.discard()
     assert server.objects(bucket) == {}

@@ -68,10 +68,9 @@ class CheckpointMirror:
 
     def restore(self) -> int | None:
         """Before an attempt: with no local checkpoint, fetch the newest stored one. Its step, or None."""
-        if complete_checkpoints(self.folder):
-            return None
         stored = self.stored()
-        if not stored:
+        self.stored_step = stored[-1][0] if stored else None  # not copied again
+        if complete_checkpoints(self.folder) or not stored:
             return None
         step, files = stored[-1]
         target = self.folder / f"checkpoint-{step}"
