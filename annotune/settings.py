@@ -370,6 +370,8 @@ TRAINING_DEFAULT_DEVICE = env_str("ANNOTUNE_TRAINING_DEFAULT_DEVICE") or "cpu"
 # Training workers: an `accelerate config` file for multi-process jobs (several machines, rendezvous);
 # without one, a job's processes run on the worker's own machine.
 TRAINING_ACCELERATE_CONFIG = env_str("ANNOTUNE_ACCELERATE_CONFIG") or ""
+# The main node of a multi-machine group: its peers' names; each peer's worker consumes training.peer.<name>.
+TRAINING_PEERS = [name.strip() for name in (env_str("ANNOTUNE_TRAINING_PEERS") or "").split(",") if name.strip()]
 # Checkpoints copied to artifact storage as they are saved, so that a re-queued job resumes on another
 # machine (training/services/checkpoints.py): on by default unless the storage is a local folder.
 TRAINING_SHARE_CHECKPOINTS = env_bool(

@@ -46,12 +46,14 @@ SPEC, EVENTS, STOP, LAUNCHER_LOG = "spec.json", "events.jsonl", "stop", "launche
 def launch_command(run_dir: str | Path, num_processes: int, *, config_file: str | None = None) -> list[str]:
     """The `accelerate launch` command line for `num_processes` ranks on this machine.
 
-    With `config_file` (an `accelerate config` file: several machines, rendezvous, main process
-    address), that file says where the ranks run and only the process count comes from the job.
+    With `config_file` (an `accelerate config` file: several machines, this one's machine rank, the
+    main process's address and port, rendezvous), that file says where the ranks run and only the
+    process count (over all machines) comes from the job. `--multi_gpu` always: it picks torchrun,
+    and the job's own `distributed` setting chooses DDP or FSDP inside the Trainer.
     """
     command = [sys.executable, "-m", "accelerate.commands.launch"]
     if config_file:
-        command += ["--config_file", config_file, "--num_processes", str(num_processes)]
+        command += ["--config_file", config_file, "--multi_gpu", "--num_processes", str(num_processes)]
     else:
         # Port 0: a free port per launch, so several jobs (workers) on one machine never collide.
         command += ["--multi_gpu", "--num_processes", str(num_processes), "--num_machines", "1"]

@@ -25,6 +25,11 @@ def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", "0"))
 
 
+def local_world_size() -> int:
+    """Processes on this machine (fewer than world_size when a job spans several machines)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", str(world_size())))
+
+
 def is_main() -> bool:
     """Rank 0: the one that reports progress, reads the stop request and writes the final adapter."""
     return rank() == 0

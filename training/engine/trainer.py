@@ -179,6 +179,10 @@ def _parallel_arguments(cfg: TrainConfig, cuda: bool) -> dict[str, Any]:
     # Every adapter parameter gets a gradient on each step: no search for unused ones (costly, and it
     # breaks with gradient checkpointing).
     arguments: dict[str, Any] = {"ddp_backend": "nccl" if cuda else "gloo", "ddp_find_unused_parameters": False}
+    if distributed.local_world_size() < distributed.world_size():
+        # Several machines: each keeps its own copy of the checkpoints, so that every node finds the
+        # last one in its own folder when the job resumes.
+        arguments["save_on_each_node"] = True
     if cfg.distributed == "fsdp":
         arguments.update(fsdp="full_shard auto_wrap", fsdp_config=fsdp_config())
     return arguments

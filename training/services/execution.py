@@ -374,6 +374,10 @@ def run_spec(spec: dict[str, Any], *, reporter: JobReporter) -> runner.ChildOutc
     processes = int((spec.get("config") or {}).get("num_processes") or 1)
     if processes < 2:
         return runner.run_in_child(spec, **common)
+    if settings.TRAINING_PEERS:  # a group of machines: the peers launch their ranks too
+        from .peers import ask_peers
+
+        reporter.line(f"asked peers {', '.join(ask_peers(reporter.job, reporter.attempt))} to start their ranks")
     return launcher.run_launched(
         spec,
         num_processes=processes,
