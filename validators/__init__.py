@@ -37,7 +37,7 @@ Embedding similarity is optional: ``KnowledgeBase.build(..., embedder=default_em
 all-MiniLM-L6-v2 lazily; torch is only imported then).
 """
 
-from validators.api import CHECKS, FAST_CHECKS, validate_dataset, validate_example
+from validators.api import CHECKS, FAST_CHECKS, example_validator, validate_dataset, validate_example
 from validators.dataset import (
     DatasetReport,
     DatasetThresholds,
@@ -81,6 +81,7 @@ __all__ = [
     "default_embedder",
     "duplicate_clusters",
     "embeddings_available",
+    "example_validator",
     "extract_claims",
     "has_blocking",
     "help_entries",

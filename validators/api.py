@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from validators.base import Check
@@ -61,7 +61,18 @@ def validate_example(
     ``"facts"`` (needs ``spec.knowledge_base`` or ``spec.verified_claims``). `policy`: a `Policy` or the
     stored policy dict.
     """
-    ex = ExampleInput.coerce(example)
+    return example_validator(spec, policy, checks, fact_check=fact_check)(example)
+
+
+def example_validator(
+    spec: ProjectSpec | None = None,
+    policy: Policy | Mapping[str, Any] | None = None,
+    checks: Iterable[str] | None = None,
+    *,
+    fact_check: bool = False,
+) -> Callable[[ExampleLike], list[Finding]]:
+    """`validate_example` with its set-up (checks chosen, policy parsed) done once: a callable giving the
+    findings of one example. For many examples of one project (an import)."""
     spec = spec or ProjectSpec()
     names = list(checks) if checks is not None else list(FAST_CHECKS)
     if fact_check and "facts" not in names:
@@ -69,10 +80,17 @@ def validate_example(
     unknown = [n for n in names if n not in CHECKS]
     if unknown:
         raise ValueError(f"Unknown checks: {', '.join(unknown)}; known: {', '.join(CHECKS)}")
-    findings: list[Finding] = []
-    for name in names:
-        findings.extend(CHECKS[name].check(ex, spec))
-    return sort_findings(_policy(policy).apply(findings))
+    selected = [CHECKS[name] for name in names]
+    pol = _policy(policy)
+
+    def validate(example: ExampleLike) -> list[Finding]:
+        ex = ExampleInput.coerce(example)
+        findings: list[Finding] = []
+        for check in selected:
+            findings.extend(check.check(ex, spec))
+        return sort_findings(pol.apply(findings)) if findings else findings
+
+    return validate
 
 
 def _policy(policy: Policy | Mapping[str, Any] | None) -> Policy:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections import Counter
 from collections.abc import Callable
 
 from validators.base import MAX_PER_CODE, Check
@@ -29,6 +28,7 @@ NUMBER_RUN_RE = re.compile(r"(?<![\w.+/-])(\+?\(?\d[\d \-.()/]{5,24}\d)(?![\w/]|
 DATE_RE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4})$")
 TIME_RANGE_RE = re.compile(r"^\d{1,2}[.:]\d{2}\s*-\s*\d{1,2}[.:]\d{2}$")
 DIGIT_RE = re.compile(r"\d")
+NON_DIGIT_RE = re.compile(r"\D")
 IBAN_HINT_RE = re.compile(r"[A-Z]{2}\d{2}")
 IBAN_RE = re.compile(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)\b")
 IPV4_RE = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,3}){3})(?![\w]|\.\d)")
@@ -94,12 +94,12 @@ class PiiCheck(Check):
 
     def scan(self, index: int, text: str, out: list[Finding]) -> None:
         taken: list[tuple[int, int]] = []
-        counts: Counter[str] = Counter()
+        counts: dict[str, int] = {}  # a plain dict: a Counter per message costs more than the scan of most
 
         def add(code: str, start: int, end: int, what: str, **evidence: object) -> None:
-            if counts[code] >= MAX_PER_CODE or any(s < end and start < e for s, e in taken):
+            if counts.get(code, 0) >= MAX_PER_CODE or any(s < end and start < e for s, e in taken):
                 return
-            counts[code] += 1
+            counts[code] = counts.get(code, 0) + 1
             taken.append((start, end))
             location = Location(index, start, end)
             found = {"text": text[start:end], **evidence}
@@ -142,6 +142,8 @@ class PiiCheck(Check):
                 if addr.is_loopback or addr.is_unspecified or any(addr in net for net in DOC_NETWORKS):
                     continue
                 add("pii.ip", m.start(1), m.end(1), "IPv6 address", version=6)
+        if text.isascii() and sum(map(text.count, "0123456789")) < 7:
+            return  # phone and card numbers need 7 digits or more (`_number`): no run here can be one
         for m in NUMBER_RUN_RE.finditer(text):
             self._number(text, m, add)
 
@@ -170,8 +172,10 @@ class PiiCheck(Check):
                 raw, start = raw[1:], start + 1
             elif raw.endswith(")") and "(" not in raw:
                 raw, end = raw[:-1], end - 1
-        digits = "".join(ch for ch in raw if ch.isdigit())
+        digits = NON_DIGIT_RE.sub("", raw)
         n = len(digits)
+        if not 7 <= n <= 19 or (n <= 12 and raw.isdigit()):
+            return  # too short for a phone number, too long for a card; a bare run of digits is a card or nothing
         stripped = raw.strip()
         if DATE_RE.match(stripped) or TIME_RANGE_RE.match(stripped):
             return

@@ -106,6 +106,30 @@ GENERIC_HINTS = ("key", "token", "secret", "password", "passwd", "pwd", "credent
                  "SECRET", "PASSWORD", "Key", "Token", "Secret", "Password", "Bearer")  # fmt: skip
 
 
+def _trie_pattern(words: list[str]) -> str:
+    """A regex matching any of `words`, as a trie (s(?:k_|q0)...): the regex engine then compares a few
+    characters per position instead of trying every word in turn."""
+    trie: dict[str, dict] = {}
+    for word in words:
+        node = trie
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def build(node: dict[str, dict]) -> str:
+        if "" in node:
+            return ""  # a shorter word ends here: finding it is enough
+        branches = [re.escape(ch) + build(child) for ch, child in sorted(node.items())]
+        return branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+
+    return build(trie)
+
+
+# Every hint of every rule in one search: most texts hold none, and then no rule can match (each needs
+# one of its hints), so the per-rule loop is skipped. Same findings, a fraction of the time.
+ANY_HINT_RE = re.compile(_trie_pattern(sorted({h for v in VENDORS for h in v.hints} | set(GENERIC_HINTS))))
+
+
 def entropy(value: str) -> float:
     """Shannon entropy in bits per character."""
     counts = Counter(value)
@@ -166,6 +190,8 @@ def _skipped_spans(text: str) -> list[tuple[int, int]]:
 def find_credentials(text: str) -> list[Credential]:
     """Every credential in `text`, vendor shapes first, then assigned high-entropy values; no overlaps."""
     out: list[Credential] = []
+    if not ANY_HINT_RE.search(text):
+        return out
     skipped = _skipped_spans(text)
 
     def free(start: int, end: int) -> bool:

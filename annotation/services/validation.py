@@ -134,17 +134,17 @@ def example_payload(example: Example | None = None, **values: Any) -> dict[str, 
 def findings_checker(project: Project, *, fact_check: bool | None = None) -> Callable[[dict[str, Any]], list[dict]]:
     """`findings_for` with the project's part (knowledge fingerprint, spec, policy) done once: a callable
     giving the findings of one payload. For many examples of one project (an import)."""
-    from validators import validate_example
+    from validators import example_validator
 
     fingerprint = None
     if fact_check is None:
         fingerprint = knowledge_fingerprint(project)
         fact_check = has_knowledge(fingerprint)
     spec = project_spec(project, fact_check=fact_check, fingerprint=fingerprint)
-    policy = project_policy(project)
+    validate = example_validator(spec, project_policy(project), fact_check=fact_check)
 
     def check(payload: dict[str, Any]) -> list[dict]:
-        return [f.to_dict() for f in validate_example(payload, spec, policy, fact_check=fact_check)]
+        return [f.to_dict() for f in validate(payload)]
 
     return check
 
