@@ -1,13 +1,28 @@
-"""Import and export throughput on PostgreSQL, printed as JSON lines.
+"""Import and export throughput, and the import's CPU per part, printed as JSON lines.
 
-    .venv/bin/python benchmarks/bench_import_export.py [--n-import 100000] [--n-export 1000000] [--keep]
+    .venv/bin/python benchmarks/bench_import_export.py [--database sqlite|postgres|both] [--n-import 20000]
+        [--n-export 100000] [--no-index-control] [--keep]
 
-Uses its own database (annotune_bench2 by default: created, migrated, dropped at the end unless
---keep). The import runs the worker's code in this process: streamed reading, every row through
-`clean_messages`, labels and duplicate checks, then one transaction that computes each row's validation
-findings and does batched inserts with a revision per example. The export streams the chat-messages
-JSONL (and the other formats on a slice).
-Goals: import of 100,000 examples under 30 s; export over 50,000 examples/s.
+The import runs the worker's code in this process (`imports.import_run`) with a timer that reads
+this process's CPU (`time.process_time`) at every change of phase, and the database server's CPU: on
+PostgreSQL the backend process of this connection (`pg_backend_pid()`, utime + stime from
+/proc/<pid>/stat, so the server must run on this machine), on SQLite nothing extra (the engine runs in
+this process and its time is in the worker's). Parts, in CPU-seconds per 1,000 rows:
+
+- upload: storing the upload and sniffing its format (the web process's part, `import_create`);
+- parse: reading, decoding and parsing each record; validate: shapes, labels, content hashes, duplicates
+  (in the file and in the project) and every per-example check with its findings;
+- write: inserting examples, revisions and transitions; index: the upkeep of the secondary indexes of
+  those tables, measured as the write's CPU minus that of the same import into the same tables with their
+  secondary indexes dropped, inside a transaction that is rolled back (`--no-index-control` skips it and
+  leaves the upkeep inside write); other: claiming the job, progress, the report.
+
+The timer itself (two `process_time` calls a row) is counted in parse and validate. DEBUG is off during
+the import, as in a production worker (Django's debug cursor would log every statement). `--database
+both` runs each database in a child process (Django is set up once per process). SQLite uses a temporary
+file; PostgreSQL its own database (annotune_bench2 by default: created, migrated, dropped at the end unless
+--keep). The export (PostgreSQL only) streams the chat-messages JSONL (and the other formats on a slice).
+Goal (issue #15): at most 0.15 CPU-s per 1,000 rows in total, on both databases; quote 100,000 rows.
 """
 
 from __future__ import annotations
@@ -16,13 +31,20 @@ import argparse
 import json
 import os
 import random
+import subprocess
+import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
 
 from _common import emit, setup_django
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/annotune_bench2"
 CATEGORIES = ["billing", "account", "shipping", "general"]
+PARTS = ("upload", "parse", "validate", "write", "index", "other")
+WRITTEN_TABLES = ("annotation_example", "annotation_revision", "annotation_transition")
 
 
 def conversation(i: int, rng: random.Random) -> dict:
@@ -36,34 +58,183 @@ def conversation(i: int, rng: random.Random) -> dict:
     return {"messages": messages, "category": CATEGORIES[i % 4], "style_tags": [], "context": ""}
 
 
-def bench_import(n: int, owner) -> None:
+def _ticks_per_second() -> int:
+    return os.sysconf("SC_CLK_TCK")
+
+
+def server_cpu_reader() -> Callable[[], float] | None:
+    """CPU-seconds used so far by the database server process of this connection (None on SQLite or when
+    the server's /proc entry cannot be read: a server on another machine)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    path, ticks = Path(f"/proc/{pid}/stat"), _ticks_per_second()
+
+    def read() -> float:
+        fields = path.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14, 15 of stat)
+
+    try:
+        read()
+    except OSError:
+        return None
+    return read
+
+
+class CpuTimer:
+    """The import's `PhaseTimer`: this process's CPU per phase at every switch; the server's CPU at switches
+    into or out of the write phase (reading /proc each row would cost more than the row), so its time outside
+    writes lands on the phase being left there (the duplicate look-up, progress updates)."""
+
+    def __init__(self, server: Callable[[], float] | None):
+        self.server = server
+        self.worker: Counter[str] = Counter()
+        self.database: Counter[str] = Counter()
+        self.phase = "other"
+        self.at = time.process_time()
+        self.server_at = server() if server else 0.0
+
+    def switch(self, phase: str) -> None:
+        if phase == self.phase:
+            return
+        now = time.process_time()
+        self.worker[self.phase] += now - self.at
+        self.at = now
+        if self.server is not None and "write" in (phase, self.phase):
+            self._read_server()
+        self.phase = phase
+
+    def _read_server(self) -> None:
+        assert self.server is not None
+        now = self.server()
+        self.database[self.phase] += now - self.server_at
+        self.server_at = now
+
+    def stop(self) -> None:
+        self.switch("other")
+        if self.server is not None:
+            self._read_server()
+
+
+def write_file(n: int) -> tempfile._TemporaryFileWrapper:
+    rng = random.Random(1)
+    handle = tempfile.NamedTemporaryFile("w+b", suffix=".jsonl")  # noqa: SIM115 - closed by the caller
+    for i in range(n):
+        handle.write(json.dumps(conversation(i, rng)).encode() + b"\n")
+    handle.flush()
+    return handle
+
+
+def timed_import(handle, owner, name: str) -> tuple[CpuTimer, float, float]:
+    """One import of the file into a new project: (timer, upload CPU-s, wall seconds of the worker part)."""
     from django.core.files import File
 
     from annotation.models import Example, Membership, Project, Role
     from curated_data.models import ImportJob
     from curated_data.services import imports
 
-    project = Project.objects.create(name="Benchmark: import", categories=[{"name": c} for c in CATEGORIES])
+    project = Project.objects.create(name=name, categories=[{"name": c} for c in CATEGORIES])
     Membership.objects.create(project=project, user=owner, role=Role.OWNER)
-    rng = random.Random(1)
-    with tempfile.NamedTemporaryFile("w+b", suffix=".jsonl") as handle:
-        for i in range(n):
-            handle.write(json.dumps(conversation(i, rng)).encode() + b"\n")
-        handle.flush()
-        size = handle.tell()
-        handle.seek(0)
-        started, cpu = time.perf_counter(), time.process_time()
-        job = imports.import_create(project=project, user=owner, upload=File(handle, name="bench.jsonl"))
-        stored = time.perf_counter()
-        imports.import_run(job_id=job.pk)
-        finished, cpu = time.perf_counter(), time.process_time() - cpu
+    handle.seek(0)
+    upload_cpu = time.process_time()
+    job = imports.import_create(project=project, user=owner, upload=File(handle, name="bench.jsonl"))
+    upload_cpu = time.process_time() - upload_cpu
+    timer = CpuTimer(server_cpu_reader())
+    started = time.perf_counter()
+    imports.import_run(job_id=job.pk, timer=timer)
+    timer.stop()
+    wall = time.perf_counter() - started
     job = ImportJob.objects.get(pk=job.pk)
     assert job.status == "succeeded", (job.error, job.report.get("errors", [])[:3])
-    assert Example.objects.filter(project=project).count() == n
-    written = (job.finished_at - job.started_at).total_seconds()
-    extra = {"examples": n, "file_mb": round(size / 2**20, 1), "upload_s": round(stored - started, 2)}
-    emit("import_chat_jsonl_seconds", finished - started, "s", **extra, worker_s=round(written, 2), cpu_s=round(cpu, 2))
-    emit("import_chat_jsonl_rate", n / (finished - started), "examples/s", examples=n)
+    assert job.rows_imported == Example.objects.filter(project=project).count()
+    return timer, upload_cpu, wall
+
+
+def drop_secondary_indexes() -> int:
+    """Drop every index of the written tables but their primary keys (inside the caller's transaction)."""
+    from django.db import connection
+
+    tables = list(WRITTEN_TABLES)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "SELECT i.indexrelid::regclass::text, c.conname, i.indrelid::regclass::text FROM pg_index i "
+                "LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid "
+                "WHERE i.indrelid = ANY(%s::regclass[]) AND NOT i.indisprimary",
+                [tables],
+            )
+            found = cursor.fetchall()
+            for index, constraint, table in found:
+                if constraint:
+                    cursor.execute(f'ALTER TABLE {table} DROP CONSTRAINT "{constraint}"')
+                else:
+                    cursor.execute(f"DROP INDEX {index}")
+            return len(found)
+        marks = ", ".join("%s" for _ in tables)
+        cursor.execute(
+            f"SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ({marks})",  # noqa: S608
+            tables,
+        )
+        names = [name for (name,) in cursor.fetchall()]
+        for name in names:
+            cursor.execute(f'DROP INDEX "{name}"')
+        return len(names)
+
+
+class Rollback(Exception):
+    pass
+
+
+def write_without_indexes(handle, owner) -> tuple[float, float]:
+    """Worker and server CPU of the write phase of the same import with the secondary indexes dropped,
+    all rolled back (the indexes come back with it)."""
+    from django.db import transaction
+
+    result: tuple[float, float] = (0.0, 0.0)
+    try:
+        with transaction.atomic():
+            dropped = drop_secondary_indexes()
+            timer, _, _ = timed_import(handle, owner, "Benchmark: import without indexes")
+            result = (timer.worker["write"], timer.database["write"])
+            emit("import_control_indexes_dropped", dropped, "indexes", write_worker_s=round(result[0], 3),
+                 write_server_s=round(result[1], 3))  # fmt: skip
+            raise Rollback
+    except Rollback:
+        pass
+    return result
+
+
+def bench_import(n: int, owner, *, database: str, control: bool) -> None:
+    from django.conf import settings
+
+    settings.DEBUG = False  # as in a production worker: no debug cursor logging every statement
+    handle = write_file(n)
+    size = handle.tell()
+    with handle:
+        timer, upload_cpu, wall = timed_import(handle, owner, "Benchmark: import")
+        worker, server = dict(timer.worker), dict(timer.database)
+        worker["upload"] = upload_cpu
+        if control:
+            plain_worker, plain_server = write_without_indexes(handle, owner)
+            worker["index"] = max(worker.get("write", 0.0) - plain_worker, 0.0)
+            server["index"] = max(server.get("write", 0.0) - plain_server, 0.0)
+            worker["write"], server["write"] = plain_worker, plain_server
+    per_k = 1000 / n
+    base = {"database": database, "examples": n}
+    emit("import_rate", n / wall, "rows/s", **base, wall_s=round(wall, 2), file_mb=round(size / 2**20, 1),
+         write_worker_s=round(timer.worker["write"], 3), write_server_s=round(timer.database["write"], 3))  # fmt: skip
+    total_worker, total_server = sum(worker.values()), sum(server.values())
+    emit("import_cpu_s_per_1000_rows", (total_worker + total_server) * per_k, "cpu_s", **base, part="total",
+         worker=round(total_worker * per_k, 4), server=round(total_server * per_k, 4),
+         server_measured=timer.server is not None or database == "sqlite")  # fmt: skip
+    for part in PARTS:
+        w, s = worker.get(part, 0.0), server.get(part, 0.0)
+        emit("import_cpu_s_per_1000_rows", (w + s) * per_k, "cpu_s", **base, part=part,
+             worker=round(w * per_k, 4), server=round(s * per_k, 4))  # fmt: skip
 
 
 def seed_export(project, author, n: int) -> None:
@@ -123,28 +294,48 @@ def drop_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def run_children(args: argparse.Namespace) -> None:
+    """`--database both`: one child process per database, each printing its own lines."""
+    for database in ("sqlite", "postgres"):
+        command = [sys.executable, __file__, "--database", database, "--n-import", str(args.n_import),
+                   "--n-export", str(args.n_export), "--slice", str(args.slice),
+                   "--database-url", args.database_url]  # fmt: skip
+        command += ["--keep"] if args.keep else []
+        command += ["--no-index-control"] if args.no_index_control else []
+        subprocess.run(command, check=True)  # noqa: S603 - this script with its own arguments
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--n-import", type=int, default=100_000)
-    parser.add_argument("--n-export", type=int, default=1_000_000)
+    parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--n-import", type=int, default=20_000, help="rows imported (quote 100000)")
+    parser.add_argument("--n-export", type=int, default=100_000, help="rows exported (PostgreSQL only)")
     parser.add_argument("--slice", type=int, default=200_000, help="rows measured for the non-default formats")
-    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DB)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DB,
+                        help="the PostgreSQL database to use")  # fmt: skip
+    parser.add_argument("--no-index-control", action="store_true", help="skip the run without indexes")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
+    if args.database == "both":
+        run_children(args)
+        return
     os.environ.setdefault("ANNOTUNE_STORAGE_ROOT", tempfile.mkdtemp(prefix="bench-storage-"))
     os.environ.setdefault("ANNOTUNE_IMPORT_MAX_ROWS", str(max(args.n_import, 200_000)))
-    setup_django(args.database_url)
+    scratch = tempfile.TemporaryDirectory(prefix="bench-sqlite-")
+    url = args.database_url if args.database == "postgres" else f"sqlite:///{scratch.name}/bench.sqlite3"
+    setup_django(url)
     try:
         from tests.factories import UserFactory
 
         owner = UserFactory(username="bench-owner")
         if args.n_import:
-            bench_import(args.n_import, owner)
-        if args.n_export:
+            bench_import(args.n_import, owner, database=args.database, control=not args.no_index_control)
+        if args.n_export and args.database == "postgres":
             bench_export(args.n_export, owner, min(args.slice, args.n_export))
     finally:
-        if not args.keep and args.database_url.startswith("postgres"):
-            drop_database(args.database_url)
+        if not args.keep and args.database == "postgres":
+            drop_database(url)
+        scratch.cleanup()
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from annotune.errors import ApplicationError
 from validators import content_hash, normalised_text  # noqa: F401 - the one hashing algorithm, re-exported
 
 ROLES = ("system", "user", "assistant")
+TURN_FIELDS = frozenset({"role", "content"})
 
 
 def clean_messages(raw: Any, *, require_complete: bool = False) -> list[dict[str, str]]:
@@ -38,26 +39,26 @@ def clean_messages(raw: Any, *, require_complete: bool = False) -> list[dict[str
         )
     errors: dict[str, list[str]] = {}
     cleaned: list[dict[str, str]] = []
+    # Field names are formatted only for a turn with a problem: imports clean every row of a file.
     for index, turn in enumerate(raw):
-        where = f"messages[{index}]"
         if not isinstance(turn, dict):
-            errors[where] = ['Each turn must be an object with "role" and "content".']
+            errors[f"messages[{index}]"] = ['Each turn must be an object with "role" and "content".']
             continue
-        unknown = set(turn) - {"role", "content"}
-        if unknown:
-            errors[where] = [f"Unknown field(s) {sorted(unknown)}; a turn has only role and content."]
+        if not turn.keys() <= TURN_FIELDS:
+            unknown = sorted(set(turn) - TURN_FIELDS)
+            errors[f"messages[{index}]"] = [f"Unknown field(s) {unknown}; a turn has only role and content."]
         role, content = turn.get("role"), turn.get("content")
         if role not in ROLES:
-            errors[f"{where}.role"] = [f"Unknown role {role!r}; use one of {', '.join(ROLES)}."]
+            errors[f"messages[{index}].role"] = [f"Unknown role {role!r}; use one of {', '.join(ROLES)}."]
         if not isinstance(content, str):
-            errors[f"{where}.content"] = ["Content must be text."]
+            errors[f"messages[{index}].content"] = ["Content must be text."]
             continue
         if "\x00" in content:
-            errors[f"{where}.content"] = ["This turn contains a NUL character; remove it."]
-        elif not content.strip():
-            errors[f"{where}.content"] = ["This turn is empty; write its text or remove the turn."]
+            errors[f"messages[{index}].content"] = ["This turn contains a NUL character; remove it."]
+        elif not content or content.isspace():
+            errors[f"messages[{index}].content"] = ["This turn is empty; write its text or remove the turn."]
         elif len(content) > max_chars:
-            errors[f"{where}.content"] = [
+            errors[f"messages[{index}].content"] = [
                 f"This turn has {len(content):,} characters; the limit is {max_chars:,}. Shorten it."
             ]
         cleaned.append({"role": role, "content": content})

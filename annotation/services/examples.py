@@ -29,8 +29,8 @@ def _clean_labels(project: Project, category: Any, style_tags: Any, context: Any
     context = "" if context is None else context
     if not isinstance(category, str) or "\x00" in category:
         errors["category"] = ["Category must be text without NUL characters."]
-    elif category and project.category_names and category not in project.category_names:
-        errors["category"] = [f"Unknown category {category!r}; choose one of {', '.join(project.category_names)}."]
+    elif category and (names := project.category_names) and category not in names:
+        errors["category"] = [f"Unknown category {category!r}; choose one of {', '.join(names)}."]
     if not isinstance(style_tags, list) or not all(isinstance(t, str) for t in style_tags):
         errors["style_tags"] = ["Style tags must be a list of text labels."]
     elif project.style_tags and (unknown := sorted(set(style_tags) - set(project.style_tags))):

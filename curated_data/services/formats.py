@@ -113,7 +113,8 @@ class Record:
     category: Any = ""
     style_tags: Any = None
     context: Any = ""
-    # Per turn: the field of the source record its role and content came from (for error reports).
+    # Per turn: the field of the source record its role and content came from (for error reports); none
+    # when the turns keep their own names.
     sources: list[dict[str, str]] = field(default_factory=list)
     container: str = "messages"
 
@@ -734,9 +735,9 @@ def record_from_messages(line: int, value: dict[str, Any]) -> Record:
     turns = value["messages"]
     if not isinstance(turns, list):
         raise RowInvalid([("messages", f'"messages" must be a list of turns, not {_describe(turns)}.')])
-    sources = [{"role": f"messages[{i}].role", "content": f"messages[{i}].content"} for i in range(len(turns))]
     category, tags, context = _labels(value)
-    return Record(line, "messages", turns, category, tags, context, sources, "messages")
+    # No sources: the turns keep their own field names (messages[2].content), as `source_field` gives.
+    return Record(line, "messages", turns, category, tags, context, [], "messages")
 
 
 def record_from_alpaca(line: int, value: dict[str, Any]) -> Record:

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePath
@@ -29,21 +29,24 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F, JSONField
+from django.db.models import F
 from django.utils import timezone
 
-from annotation.models import Example, ExampleStatus, Project, Revision, Transition
+from annotation.models import Example, ExampleStatus, Project
 from annotation.services.conversations import clean_messages, content_hash, search_text
-from annotation.services.examples import EDITABLE_FIELDS
 from annotation.services.examples import _clean_labels as clean_labels
 from annotation.services.validation import error_findings, example_payload, findings_checker
+from annotune import dispatch
 from annotune.errors import ApplicationError
+from annotune.heartbeat import beating
 from annotune.storage import ArtifactWriter
 
 from .. import permissions
 from ..models import ImportJob, ImportPhase, ImportStatus
 from . import formats
 from .formats import RowError, RowInvalid
+from .import_phases import NO_TIMER, OTHER, PARSE, VALIDATE, WRITE, PhaseTimer
+from .import_writer import Prepared, write_rows
 
 logger = logging.getLogger(__name__)
 
@@ -55,7 +58,13 @@ CONTAINER_LABELS = {"jsonl": "JSONL", "json": "JSON array", "csv": "CSV"}
 def _enqueue(job: ImportJob) -> None:
     from ..tasks import run_import
 
-    transaction.on_commit(lambda: run_import.delay(job.pk))
+    dispatch.send_on_commit(run_import, job.pk, on_failure=lambda: note_broker_down(job))
+
+
+def note_broker_down(job: ImportJob) -> None:
+    """The job stays queued (the reaper sends it again); its page says why it waits."""
+    job.report = {"notes": [dispatch.BROKER_DOWN_NOTE]}
+    ImportJob.objects.filter(pk=job.pk, status=ImportStatus.QUEUED).update(report=job.report)
 
 
 def _storage_name(project: Project, original: str) -> str:
@@ -282,21 +291,6 @@ def import_retry(*, job: ImportJob, user, skip_bad_rows: bool | None = None) -> 
 
 
 @dataclass
-class Prepared:
-    line: int
-    messages: list[dict[str, str]]
-    category: str
-    style_tags: list[str]
-    context: str
-    content_hash: str
-    search_text: str
-    findings: list[dict] = dataclasses.field(default_factory=list)
-    error_count: int = 0
-    status: str = ExampleStatus.DRAFT
-    where: str = ""  # the record's field in reports: "messages", or "[3].messages" in a JSON array
-
-
-@dataclass
 class Validation:
     """What reading the file found. `rows_read` = `valid` + `invalid` (records; a fatal error stops the
     reading and is no record). Duplicates are valid rows: `rows` holds them only with keep_duplicates."""
@@ -351,6 +345,17 @@ def _items(job: ImportJob, opened: formats.Opened, container: str, progress: _Pr
     return formats.iter_csv(stream, max_line_bytes=max_line, mapping=job.options.get("mapping") or {}, progress=done)
 
 
+def _parsing(items: Iterator[formats.Item], timer: PhaseTimer) -> Iterator[formats.Item]:
+    """The items, with the time spent reading and decoding each one counted as parsing."""
+    iterator = iter(items)
+    while True:
+        timer.switch(PARSE)
+        item = next(iterator, None)
+        if item is None:
+            return
+        yield item
+
+
 def _clean_record(project: Project, record: formats.Record, *, complete: bool) -> Prepared | list[RowError]:
     errors: list[RowError] = []
     messages: list[dict[str, str]] = []
@@ -386,6 +391,14 @@ def _existing(project: Project, hashes: list[str]) -> dict[str, int]:
                 [project.pk, hashes],
             )
             return dict(cursor.fetchall())
+    if connection.vendor == "sqlite" and hashes:
+        with connection.cursor() as cursor:  # one JSON parameter too: no query per 900 hashes
+            cursor.execute(
+                f"SELECT content_hash, min(id) FROM {Example._meta.db_table} "  # noqa: S608 - the model's table
+                "WHERE project_id = %s AND content_hash IN (SELECT value FROM json_each(%s)) GROUP BY content_hash",
+                [project.pk, json.dumps(hashes)],
+            )
+            return dict(cursor.fetchall())
     size = 900
     for start in range(0, len(hashes), size):
         chunk = hashes[start : start + size]
@@ -395,7 +408,7 @@ def _existing(project: Project, hashes: list[str]) -> dict[str, int]:
     return found
 
 
-def _validate(job: ImportJob, progress: _Progress) -> Validation:
+def _validate(job: ImportJob, progress: _Progress, timer: PhaseTimer = NO_TIMER) -> Validation:
     project = job.project
     complete = job.options.get("status") == ExampleStatus.SUBMITTED
     keep_duplicates = bool(job.options.get("keep_duplicates"))
@@ -441,7 +454,7 @@ def _validate(job: ImportJob, progress: _Progress) -> Validation:
                     )
             schema = "csv" if container == "csv" else job.file_format
             index = -1  # the element of a JSON array (every item of the array reader is one element)
-            for line, value, error in _items(job, opened, container, progress):
+            for line, value, error in _parsing(_items(job, opened, container, progress), timer):
                 index += 1
                 last_line = max(last_line, line)
 
@@ -471,6 +484,7 @@ def _validate(job: ImportJob, progress: _Progress) -> Validation:
                     errors.extend(RowError(line, at(field), reason) for field, reason in exc.errors)
                     continue
                 schemas[record.schema] += 1
+                timer.switch(VALIDATE)
                 cleaned = _clean_record(project, record, complete=complete)
                 if isinstance(cleaned, list):
                     invalid += 1
@@ -490,6 +504,7 @@ def _validate(job: ImportJob, progress: _Progress) -> Validation:
                 progress.tick(read, valid, invalid)
     except formats.FileInvalid as exc:
         stop(exc.error)
+    timer.switch(VALIDATE)
     if not fatal and rows:
         rows = _mark_existing(project, rows, duplicates, keep=keep_duplicates)
     if not read and not errors:
@@ -501,6 +516,7 @@ def _validate(job: ImportJob, progress: _Progress) -> Validation:
     if schemas:
         name = schemas.most_common(1)[0][0]
         detected = "CSV" if name == "csv" else f"{name} ({CONTAINER_LABELS[container]})"
+    timer.switch(OTHER)
     return Validation(rows, errors, read, invalid, fatal, detected, notes, valid, duplicates, keep_duplicates)
 
 
@@ -539,135 +555,6 @@ def _report(validation: Validation) -> dict[str, Any]:
     }
 
 
-def _defaults(model, explicit: set[str], now) -> dict[str, Any] | None:
-    """Column -> value for the fields an import does not set itself (their defaults).
-
-    None when a field has no default the database could not fill: the caller then uses bulk_create.
-    """
-    values: dict[str, Any] = {}
-    for field in model._meta.concrete_fields:
-        if field.column in explicit or field.primary_key:
-            continue
-        if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-            values[field.column] = now
-        elif field.has_default():
-            value = field.get_default()
-            values[field.column] = json.dumps(value) if isinstance(field, JSONField) else value
-        elif field.has_db_default():
-            continue
-        elif field.null:
-            values[field.column] = None
-        elif field.empty_strings_allowed and not isinstance(field, JSONField):
-            values[field.column] = field.get_default()  # "" for text fields, as bulk_create would write
-        else:
-            return None
-    return values
-
-
-def _copy(model, columns: list[str], defaults: dict[str, Any], rows) -> None:
-    """PostgreSQL COPY of rows (tuples in `columns` order) plus the constant default columns."""
-    constant = tuple(defaults.values())
-    names = ", ".join(connection.ops.quote_name(c) for c in [*columns, *defaults])
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(f"COPY {connection.ops.quote_name(model._meta.db_table)} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row + constant)
-
-
-EXAMPLE_COLUMNS = ["id", "project_id", "author_id", "messages", "category", "style_tags", "context", "status",
-                   "version", "content_hash", "search_text", "submitted_at", "findings", "error_count",
-                   "review_round"]  # fmt: skip
-REVISION_COLUMNS = ["example_id", "version", "author_id", "messages", "category", "style_tags", "context",
-                    "changed_fields", "note"]  # fmt: skip
-TRANSITION_COLUMNS = ["example_id", "actor_id", "from_status", "to_status", "comment"]
-
-
-def _review_round(row: Prepared) -> int:
-    """A submitted row starts its first review round, as a submit in the editor does."""
-    return 1 if row.status == ExampleStatus.SUBMITTED else 0
-
-
-def _write_copy(job: ImportJob, rows: list[Prepared], now) -> bool:
-    """The PostgreSQL path: ids reserved from the sequence, then COPY per batch. False if not applicable."""
-    defaults = [
-        _defaults(model, set(columns), now)
-        for model, columns in (
-            (Example, EXAMPLE_COLUMNS),
-            (Revision, REVISION_COLUMNS),
-            (Transition, TRANSITION_COLUMNS),
-        )
-    ]
-    if connection.vendor != "postgresql" or any(d is None for d in defaults):
-        return False
-    example_defaults, revision_defaults, transition_defaults = defaults
-    author_id, project_id = job.created_by_id, job.project_id
-    changed = json.dumps(list(EDITABLE_FIELDS))
-    batch = max(settings.ANNOTUNE_IMPORT_BATCH_SIZE, 1)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [Example._meta.db_table])
-        (sequence,) = cursor.fetchone()
-    for start in range(0, len(rows), batch):
-        chunk = rows[start : start + batch]
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT nextval(%s) FROM generate_series(1, %s)", [sequence, len(chunk)])
-            ids = [pk for (pk,) in cursor.fetchall()]
-        texts = [(json.dumps(row.messages), json.dumps(row.style_tags)) for row in chunk]
-        _copy(
-            Example,
-            EXAMPLE_COLUMNS,
-            example_defaults,
-            (
-                (
-                    pk,
-                    project_id,
-                    author_id,
-                    messages,
-                    row.category,
-                    tags,
-                    row.context,
-                    str(row.status),
-                    1,
-                    row.content_hash,
-                    row.search_text,
-                    now if row.status == ExampleStatus.SUBMITTED else None,
-                    json.dumps(row.findings),
-                    row.error_count,
-                    _review_round(row),
-                )  # fmt: skip
-                for pk, row, (messages, tags) in zip(ids, chunk, texts, strict=True)
-            ),
-        )
-        _copy(
-            Revision,
-            REVISION_COLUMNS,
-            revision_defaults,
-            (
-                (
-                    pk,
-                    1,
-                    author_id,
-                    messages,
-                    row.category,
-                    tags,
-                    row.context,
-                    changed,
-                    f"imported (import {job.pk}, line {row.line})",
-                )  # fmt: skip
-                for pk, row, (messages, tags) in zip(ids, chunk, texts, strict=True)
-            ),
-        )
-        submitted = [pk for pk, row in zip(ids, chunk, strict=True) if row.status == ExampleStatus.SUBMITTED]
-        if submitted:
-            comment = f"imported (import {job.pk})"
-            _copy(
-                Transition,
-                TRANSITION_COLUMNS,
-                transition_defaults,
-                ((pk, author_id, str(ExampleStatus.DRAFT), str(ExampleStatus.SUBMITTED), comment) for pk in submitted),
-            )
-    return True
-
-
 def _add_findings(project: Project, rows: list[Prepared], status: str) -> None:
     """Each row's findings, error count and status. The findings and error count are those
     `validate_example_row` stores on a save; the project's spec, policy and knowledge base are prepared
@@ -696,81 +583,29 @@ def _kept_as_draft(rows: list[Prepared], status: str) -> dict[str, Any]:
 
 
 def _write(job: ImportJob, rows: list[Prepared]) -> int:
-    """Insert examples, their first revisions (and submissions) in batches: the caller's transaction.
+    """Insert the examples (findings already added), their first revisions and submissions: the caller's
+    transaction. How, per database: `import_writer`."""
+    return write_rows(rows, import_id=job.pk, project_id=job.project_id, author_id=job.created_by_id,
+                      now=timezone.now())  # fmt: skip
 
-    The rows get exactly what the editor's services would write (cleaned messages, content hash,
-    search text, validation findings and error count, revision 1, and the submission of the rows that
-    may be submitted). PostgreSQL uses COPY (bulk_create's per-value adaptation dominates otherwise);
-    other databases use bulk_create.
-    """
-    status = job.options.get("status") or ExampleStatus.DRAFT
-    now = timezone.now()
-    _add_findings(job.project, rows, status)
-    if _write_copy(job, rows, now):
-        return len(rows)
-    batch = settings.ANNOTUNE_IMPORT_BATCH_SIZE
-    author_id, project_id = job.created_by_id, job.project_id
-    changed = list(EDITABLE_FIELDS)
-    for start in range(0, len(rows), batch):
-        chunk = rows[start : start + batch]
-        examples = Example.objects.bulk_create(
-            [
-                Example(
-                    project_id=project_id,
-                    author_id=author_id,
-                    messages=row.messages,
-                    category=row.category,
-                    style_tags=row.style_tags,
-                    context=row.context,
-                    status=row.status,
-                    content_hash=row.content_hash,
-                    search_text=row.search_text,
-                    findings=row.findings,
-                    error_count=row.error_count,
-                    submitted_at=now if row.status == ExampleStatus.SUBMITTED else None,
-                    review_round=_review_round(row),
-                )
-                for row in chunk
-            ]
-        )
-        Revision.objects.bulk_create(
-            [
-                Revision(
-                    example_id=example.pk,
-                    version=1,
-                    author_id=author_id,
-                    messages=row.messages,
-                    category=row.category,
-                    style_tags=row.style_tags,
-                    context=row.context,
-                    changed_fields=changed,
-                    note=f"imported (import {job.pk}, line {row.line})",
-                )
-                for example, row in zip(examples, chunk, strict=True)
-            ]
-        )
-        Transition.objects.bulk_create(
-            [
-                Transition(
-                    example_id=example.pk,
-                    actor_id=author_id,
-                    from_status=ExampleStatus.DRAFT,
-                    to_status=ExampleStatus.SUBMITTED,
-                    comment=f"imported (import {job.pk})",
-                )
-                for example in examples
-                if example.status == ExampleStatus.SUBMITTED
-            ]
-        )
-    return len(rows)
+
+class Superseded(Exception):
+    """The reaper gave the job to a new attempt while this one was still at it."""
 
 
 def _finish(job: ImportJob, **fields: Any) -> None:
-    ImportJob.objects.filter(pk=job.pk).update(phase=ImportPhase.DONE, finished_at=timezone.now(), **fields)
+    """The job's outcome, only while the job is still this attempt's: else Superseded (inside the write
+    transaction this rolls the rows back, so an import the reaper re-queued is written once)."""
+    mine = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING, attempts=job.attempts)
+    if not mine.update(phase=ImportPhase.DONE, finished_at=timezone.now(), **fields):
+        raise Superseded(job.pk)
 
 
-def import_run(*, job_id: int) -> None:
-    """Run a queued import (the Celery task's body). Claims the job first: runs at most once at a time."""
+def import_run(*, job_id: int, timer: PhaseTimer = NO_TIMER) -> None:
+    """Run a queued import (the Celery task's body). Claims the job first: runs at most once at a time.
+
+    `timer` (the benchmark's) is told which phase the work is in; see `import_phases`."""
+    timer.switch(OTHER)
     now = timezone.now()
     claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
         status=ImportStatus.RUNNING,
@@ -790,21 +625,26 @@ def import_run(*, job_id: int) -> None:
         logger.info("import %s is not queued; nothing to do", job_id)
         return
     job = ImportJob.objects.select_related("project").get(pk=job_id)
+    mine = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING, attempts=job.attempts)
     try:
-        _run(job)
+        with beating(mine, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
+            _run(job, timer)
+    except Superseded:
+        logger.warning("import %s went to a later attempt; this attempt wrote nothing", job_id)
     except Exception as exc:
         logger.exception("import %s failed", job_id)
-        _finish(
-            job,
-            status=ImportStatus.FAILED,
-            error=f"The import stopped on an unexpected error ({type(exc).__name__}). Nothing was written; "
-            "retry it, and report the problem if it happens again.",
-        )
+        with suppress(Superseded):
+            _finish(
+                job,
+                status=ImportStatus.FAILED,
+                error=f"The import stopped on an unexpected error ({type(exc).__name__}). Nothing was written; "
+                "retry it, and report the problem if it happens again.",
+            )
 
 
-def _run(job: ImportJob) -> None:
+def _run(job: ImportJob, timer: PhaseTimer) -> None:
     progress = _Progress(job)
-    validation = _validate(job, progress)
+    validation = _validate(job, progress, timer)
     counts = {
         "bytes_done": job.size_bytes,
         "rows_read": validation.rows_read,
@@ -832,13 +672,21 @@ def _run(job: ImportJob) -> None:
         # example added meanwhile is skipped and reported like any other), and the findings use the
         # project's settings as they are now.
         job.project = Project.objects.select_for_update().filter(pk=job.project_id).first() or job.project
+        timer.switch(VALIDATE)
         rows = _mark_existing(job.project, validation.rows, validation.duplicates, keep=validation.keep_duplicates)
+        timer.switch(OTHER)
         counts["report"] = _report(validation)
-        imported = _write(job, rows) if rows else 0
         status = job.options.get("status") or ExampleStatus.DRAFT
+        timer.switch(VALIDATE)
+        _add_findings(job.project, rows, status)
+        timer.switch(WRITE)
+        imported = _write(job, rows) if rows else 0
+        timer.switch(OTHER)
         report = {**counts["report"], **_kept_as_draft(rows, status)}
         if not rows:
             report["notes"] = [*report["notes"], "Every valid row repeats an earlier row or an existing example: "
                                "nothing new was imported."]  # fmt: skip
         counts["report"] = report
         _finish(job, status=ImportStatus.SUCCEEDED, rows_imported=imported, error="", **counts)
+        timer.switch(WRITE)  # the commit: PostgreSQL checks the rows' deferred foreign keys here
+    timer.switch(OTHER)
