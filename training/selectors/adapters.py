@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -98,31 +99,65 @@ def adapter_display(adapter: Adapter) -> dict[str, Any]:
     }
 
 
-def serving_recipes(adapter: Adapter) -> list[dict[str, str]]:
-    """How to serve the downloaded adapter elsewhere: vLLM's multi-LoRA server and an Ollama Modelfile.
+def is_dora(adapter: Adapter) -> bool:
+    """A DoRA adapter (magnitude vectors besides A and B): vLLM and Ollama cannot serve it, nor can it
+    be combined; the one test of it for every page and backend."""
+    return adapter.method == "dora" or (adapter.lineage or {}).get("config", {}).get("method") == "dora"
 
-    Each recipe names the runtime, the lines to run, and `refusal` when that runtime cannot serve this
-    adapter (vLLM has no DoRA support), so the page says so instead of offering a recipe that fails.
+
+def vllm_refusal(adapter: Adapter) -> str:
+    """Why a vLLM server cannot serve this adapter, or "" (the adapter page and the vLLM backend)."""
+    return "vLLM cannot serve DoRA adapters: merge it into the base model instead." if is_dora(adapter) else ""
+
+
+def serving_refusal(adapter: Adapter) -> str:
+    """Why the selected inference backend cannot serve this adapter (vLLM: DoRA), or ""."""
+    return vllm_refusal(adapter) if settings.ANNOTUNE_INFERENCE_BACKEND == "vllm" else ""
+
+
+def serving_recipes(adapter: Adapter, gguf: dict[str, Any] | None = None) -> list[dict[str, str]]:
+    """How to serve the adapter elsewhere: vLLM's multi-LoRA server (PEFT zip), llama.cpp and Ollama (GGUF).
+
+    `gguf` is `gguf_exports.gguf_view` of the adapter's latest GGUF export: once one succeeded, the
+    llama.cpp and Ollama recipes name its downloaded files; before, Ollama gets the safetensors-folder
+    Modelfile and a `note` points at the export. Each recipe has `refusal` when that runtime cannot serve
+    this adapter (vLLM has no DoRA; llama.cpp and Ollama serve a DoRA adapter only as the merged GGUF), so
+    the page says so instead of offering a recipe that fails.
     """
     base = adapter.base_model.source
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", adapter.name).strip("-").lower() or f"adapter-{adapter.pk}"
     folder = f"./{name}"  # where the downloaded zip was unpacked
     config = (adapter.lineage or {}).get("config", {})
-    dora = adapter.method == "dora" or config.get("method") == "dora"
+    dora = is_dora(adapter)
     rank = config.get("rank") if isinstance(config.get("rank"), int) else 64
     max_rank = next((r for r in (8, 16, 32, 64, 128, 256, 320, 512) if r >= rank), rank)  # vLLM's allowed values
+    modelfile = (gguf or {}).get("modelfile", "")
+    llama_cpp = (gguf or {}).get("llama_cpp", "")
+    export_note = "Export it as GGUF (button above) to get the files this runtime loads."
+    merged_note = "DoRA adapter: served as the merged model GGUF (llama.cpp has no DoRA adapters)." if dora else ""
     return [
         {
-            "runtime": "vLLM (OpenAI-compatible server, adapters by name)",
+            "runtime": "vLLM (OpenAI-compatible server, adapters by name; unpack the PEFT zip)",
             "lines": f"vllm serve {base} --enable-lora --max-lora-rank {max_rank} --lora-modules {name}={folder}",
-            "refusal": "vLLM cannot serve DoRA adapters: merge it into the base model instead." if dora else "",
+            "refusal": vllm_refusal(adapter),
+            "note": "",
         },
         {
-            "runtime": "Ollama (Modelfile; Llama, Mistral and Gemma bases take a safetensors adapter folder)",
-            "lines": f"FROM {base}\nADAPTER {folder}",
-            "refusal": "Ollama applies LoRA adapters only: merge a DoRA adapter into the base model instead."
-            if dora
+            "runtime": "llama.cpp (llama-server, OpenAI-compatible; the GGUF downloads in the current folder)",
+            "lines": llama_cpp,
+            "refusal": "",
+            "note": merged_note if llama_cpp else export_note,
+        },
+        {
+            "runtime": "Ollama (Modelfile, then `ollama create NAME -f Modelfile`)",
+            "lines": modelfile or ("" if dora else f"FROM {base}\nADAPTER {folder}"),
+            "refusal": "Ollama applies LoRA adapters only: merge a DoRA adapter into the base model or export "
+            "it as GGUF (its merged model serves it)."
+            if dora and not modelfile
             else "",
+            "note": merged_note
+            if modelfile
+            else "Llama, Mistral and Gemma bases take the unpacked safetensors adapter folder. " + export_note,
         },
     ]
 
