@@ -1,4 +1,5 @@
-"""Worker side: answer a chat completion on the cached base model, writing the text as it grows."""
+"""Worker side: answer a chat completion on the cached base model, writing the text as it grows
+(or, with the vLLM backend, ask the vLLM server and write its answer)."""
 
 from __future__ import annotations
 
@@ -39,11 +40,7 @@ def chat_completion_execute(request_id: int, cache) -> str:
             time.sleep(settings.INFERENCE_STREAM_DELAY_MS / 1000)
 
     try:
-        adapter = None
-        if target["adapter_id"] is not None:
-            adapter = Adapter.objects.filter(pk=target["adapter_id"]).first()
-            if adapter is None:
-                raise ApplicationError(f"Adapter “{target['label']}” was deleted.")
+        adapter = None if target["adapter_id"] is None else target_adapter(target)
         result = generate_chat(
             cache,
             request.base_model.source,
@@ -58,11 +55,11 @@ def chat_completion_execute(request_id: int, cache) -> str:
             on_text=progress if params.get("stream") else None,
         )
     except (InferenceError, ApplicationError) as exc:
-        _finish(rows, GenerationStatus.FAILED, [], getattr(exc, "code", "invalid"), exc.message)
+        finish(rows, GenerationStatus.FAILED, [], getattr(exc, "code", "invalid"), exc.message)
         return "failed"
     except Exception as exc:
         log.exception("chat completion %s failed", request_id)
-        _finish(rows, GenerationStatus.FAILED, [], "internal", f"{type(exc).__name__}: {exc}")
+        finish(rows, GenerationStatus.FAILED, [], "internal", f"{type(exc).__name__}: {exc}")
         return "failed"
     output = {
         **entry,
@@ -72,9 +69,54 @@ def chat_completion_execute(request_id: int, cache) -> str:
         "finish_reason": result.finish_reason,
         "seconds": round(result.seconds, 4),
     }
-    _finish(rows, GenerationStatus.SUCCEEDED, [output])
+    finish(rows, GenerationStatus.SUCCEEDED, [output])
     return "succeeded"
 
 
-def _finish(rows, status: str, outputs: list, code: str = "", error: str = "") -> None:
+def target_adapter(target: dict) -> Adapter:
+    adapter = Adapter.objects.filter(pk=target["adapter_id"]).select_related("base_model").first()
+    if adapter is None:
+        raise ApplicationError(f"Adapter “{target['label']}” was deleted.")
+    return adapter
+
+
+def chat_completion_execute_vllm(request_id: int) -> str:
+    """The same answer from the vLLM server (ANNOTUNE_INFERENCE_BACKEND=vllm), in the calling process."""
+    from training.inference.errors import InferenceError
+    from training.services import vllm_serving
+
+    rows = GenerationRequest.objects.filter(pk=request_id)
+    claimed = rows.filter(status=GenerationStatus.QUEUED).update(
+        status=GenerationStatus.RUNNING, started_at=timezone.now(), worker="vllm"
+    )
+    if claimed != 1:
+        return "skipped"
+    request = GenerationRequest.objects.select_related("base_model").get(pk=request_id)
+    target = request.targets[0]
+    try:
+        adapter = None if target["adapter_id"] is None else target_adapter(target)
+        result = vllm_serving.chat(
+            base_model=request.base_model, adapter=adapter, messages=request.messages, params=request.params
+        )
+    except (InferenceError, ApplicationError) as exc:
+        finish(rows, GenerationStatus.FAILED, [], getattr(exc, "code", "invalid"), exc.message)
+        return "failed"
+    except Exception as exc:
+        log.exception("chat completion %s failed", request_id)
+        finish(rows, GenerationStatus.FAILED, [], "internal", f"{type(exc).__name__}: {exc}")
+        return "failed"
+    output = {
+        "adapter_id": target["adapter_id"],
+        "label": target["label"],
+        "text": result.text,
+        "new_tokens": result.completion_tokens,
+        "prompt_tokens": result.prompt_tokens,
+        "finish_reason": result.finish_reason,
+        "seconds": round(result.seconds, 4),
+    }
+    finish(rows, GenerationStatus.SUCCEEDED, [output])
+    return "succeeded"
+
+
+def finish(rows, status: str, outputs: list, code: str = "", error: str = "") -> None:
     rows.update(status=status, outputs=outputs, error_code=code[:50], error=error, finished_at=timezone.now())

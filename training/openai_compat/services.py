@@ -1,7 +1,8 @@
 """Web side of the OpenAI-compatible endpoints: queue a chat completion, wait for it or stream it.
 
 Nothing here imports torch: the answer comes from an inference worker through the
-`GenerationRequest` row (`execute.chat_completion_execute` writes it).
+`GenerationRequest` row (`execute.chat_completion_execute` writes it) or, with the vLLM backend
+(ANNOTUNE_INFERENCE_BACKEND=vllm), from the vLLM server over HTTP, written to the same row.
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from annotation import permissions
+from annotune import dispatch
+from annotune.errors import ApplicationError
 from training.models import GenerationRequest, GenerationStatus
-from training.services.generation import clean_prompt, generation_wait
+from training.services import vllm_serving
+from training.services.generation import clean_prompt, fail_broker_down, generation_wait, refuse_unservable
 
+from . import execute
 from .catalog import ServedModel
 from .errors import OpenAIError
 from .schema import ChatParams
@@ -28,6 +34,10 @@ def chat_completion_queue(*, user, served: ServedModel, params: ChatParams) -> G
     """A `GenerationRequest` for one model on the inference queue (sent once the row is committed)."""
     permissions.require(permissions.can_view_project(user, served.project), "Only members can generate.")
     messages = clean_prompt(params.messages)
+    try:
+        refuse_unservable([served.adapter] if served.adapter else [])
+    except ApplicationError as exc:
+        raise OpenAIError(exc.message, param="model", code="adapter_not_servable") from None
     with transaction.atomic():
         request = GenerationRequest.objects.create(
             project=served.project,
@@ -39,9 +49,11 @@ def chat_completion_queue(*, user, served: ServedModel, params: ChatParams) -> G
             params=params.generation_params(),
             created_by=user,
         )
+        if vllm_serving.enabled():
+            return request  # answered by the vLLM server when the caller waits or streams
         from training.inference_tasks import generate_chat_completion
 
-        transaction.on_commit(lambda: generate_chat_completion.delay(request.pk))
+        dispatch.send_on_commit(generate_chat_completion, request.pk, on_failure=lambda: fail_broker_down(request))
     return request
 
 
@@ -49,6 +61,10 @@ def failure(code: str, message: str) -> OpenAIError:
     """The worker's refusal: its own errors (internal) are 500s, a request it cannot serve a 400."""
     if code == "internal":
         return OpenAIError(f"The inference worker failed: {message}", status=500, type="server_error", code=code)
+    if code in ("broker_unavailable", "lost", "worker_lost"):
+        return OpenAIError(message, status=503, type="server_error", code=code)
+    if code in ("backend_unavailable", "model_not_served"):  # the vLLM server is down or serves another model
+        return OpenAIError(message, status=503, type="server_error", code=code)
     return OpenAIError(message, status=400, code=code or None)
 
 
@@ -59,6 +75,8 @@ def _usage(output: dict[str, Any]) -> dict[str, int]:
 
 def chat_completion_wait(request: GenerationRequest, *, model_id: str, timeout: float) -> dict[str, Any]:
     """The `chat.completion` object once the worker answered; OpenAIError on failure or timeout."""
+    if vllm_serving.enabled():
+        execute.chat_completion_execute_vllm(request.pk)
     request = generation_wait(request, timeout)
     if request.status == GenerationStatus.FAILED:
         raise failure(request.error_code, request.error)
@@ -92,6 +110,16 @@ def _event(data: dict[str, Any] | str) -> bytes:
     return f"data: {data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)}\n\n".encode()
 
 
+def _chunk_head(request: GenerationRequest, model_id: str) -> dict[str, Any]:
+    head = {"id": f"chatcmpl-{request.pk}", "object": "chat.completion.chunk"}
+    return head | {"created": int(request.created_at.timestamp()), "model": model_id, "system_fingerprint": None}
+
+
+def _chunk(head: dict[str, Any], delta: dict[str, Any], finish: str | None = None) -> bytes:
+    choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    return _event({**head, "choices": [choice]})
+
+
 def chat_completion_stream(
     request: GenerationRequest, *, model_id: str, include_usage: bool, timeout: float, poll: float = 0.05
 ) -> Iterator[bytes]:
@@ -100,13 +128,20 @@ def chat_completion_stream(
     The worker writes the answer so far to the row every few tokens; each new part is one chunk.
     `timeout` bounds the wait for the worker to start and any pause in its progress; a failure or a
     timeout ends the stream with an `{"error": ...}` event (the OpenAI client raises APIError).
+    With the vLLM backend the server's stream is relayed instead (`chat_completion_stream_vllm`).
     """
-    head = {"id": f"chatcmpl-{request.pk}", "object": "chat.completion.chunk"}
-    head |= {"created": int(request.created_at.timestamp()), "model": model_id, "system_fingerprint": None}
+    if vllm_serving.enabled():
+        return chat_completion_stream_vllm(request, model_id=model_id, include_usage=include_usage)
+    return _worker_stream(request, model_id=model_id, include_usage=include_usage, timeout=timeout, poll=poll)
+
+
+def _worker_stream(
+    request: GenerationRequest, *, model_id: str, include_usage: bool, timeout: float, poll: float
+) -> Iterator[bytes]:
+    head = _chunk_head(request, model_id)
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-        return _event({**head, "choices": [choice]})
+        return _chunk(head, delta, finish)
 
     yield chunk({"role": "assistant", "content": ""})
     rows = GenerationRequest.objects.filter(pk=request.pk)
@@ -137,6 +172,69 @@ def chat_completion_stream(
         yield _event(failure(code, error).body())
         return
     yield chunk({}, output.get("finish_reason", "stop"))
+    if include_usage:
+        yield _event({**head, "choices": [], "usage": _usage(output)})
+    yield _event("[DONE]")
+
+
+def chat_completion_stream_vllm(request: GenerationRequest, *, model_id: str, include_usage: bool) -> Iterator[bytes]:
+    """vLLM's stream relayed as Annotune's chunks (this request's id and model id); the row gets the
+    whole answer at the end. The request reaches vLLM before this returns, so an unreachable server
+    or a refusal is an error response (503 / 400), not an error event inside a 200 stream."""
+    from training.inference.errors import InferenceError
+
+    rows = GenerationRequest.objects.filter(pk=request.pk)
+    if not rows.filter(status=GenerationStatus.QUEUED).update(
+        status=GenerationStatus.RUNNING, started_at=timezone.now(), worker="vllm"
+    ):
+        raise OpenAIError("This request was already answered.", status=409, code="conflict")
+    target = request.targets[0]
+    entry = {"adapter_id": target["adapter_id"], "label": target["label"]}
+    started = time.monotonic()
+    try:
+        adapter = None if target["adapter_id"] is None else execute.target_adapter(target)
+        pieces = vllm_serving.chat_stream(
+            base_model=request.base_model, adapter=adapter, messages=request.messages, params=request.params
+        )
+    except (InferenceError, ApplicationError) as exc:
+        code = getattr(exc, "code", "invalid")
+        execute.finish(rows, GenerationStatus.FAILED, [], code, exc.message)
+        raise failure(code, exc.message) from None
+    return _relay(
+        rows, pieces, head=_chunk_head(request, model_id), entry=entry, include_usage=include_usage, started=started
+    )
+
+
+def _relay(rows, pieces, *, head: dict[str, Any], entry: dict[str, Any], include_usage: bool, started: float):
+    from training.inference.errors import InferenceError
+
+    yield _chunk(head, {"role": "assistant", "content": ""})
+    text, last = "", None
+    try:
+        for piece in pieces:
+            if piece.text:
+                text += piece.text
+                yield _chunk(head, {"content": piece.text})
+            if piece.finish_reason:
+                last = piece
+    except InferenceError as exc:
+        execute.finish(rows, GenerationStatus.FAILED, [{**entry, "text": text}], exc.code, exc.message)
+        yield _event(failure(exc.code, exc.message).body())
+        return
+    except GeneratorExit:  # the client went away: stop vLLM's stream too
+        pieces.close()
+        execute.finish(rows, GenerationStatus.FAILED, [{**entry, "text": text}], "disconnected", "The client left.")
+        raise
+    output = {
+        **entry,
+        "text": text,
+        "new_tokens": last.completion_tokens if last else 0,
+        "prompt_tokens": last.prompt_tokens if last else 0,
+        "finish_reason": last.finish_reason if last else "stop",
+        "seconds": round(time.monotonic() - started, 4),
+    }
+    execute.finish(rows, GenerationStatus.SUCCEEDED, [output])
+    yield _chunk(head, {}, output["finish_reason"])
     if include_usage:
         yield _event({**head, "choices": [], "usage": _usage(output)})
     yield _event("[DONE]")

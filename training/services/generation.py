@@ -17,10 +17,12 @@ from django.utils import timezone
 
 from annotation.models import Project
 from annotation.services.conversations import clean_messages
+from annotune import dispatch
 from annotune.errors import ApplicationError
 
 from ..models import Adapter, GenerationRequest, GenerationStatus
-from . import folders
+from ..selectors.adapters import serving_refusal
+from . import folders, vllm_serving
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +117,7 @@ def generation_request(
     base_model = next(iter(base_models)) if base_models else project.base_model
     if base_model is None:
         raise ApplicationError("This project has no base model yet; choose one in the project settings.")
+    refuse_unservable(adapters.values())
     request = GenerationRequest.objects.create(
         project=project,
         base_model=base_model,
@@ -125,10 +128,36 @@ def generation_request(
         params=params,
         created_by=user,
     )
+    if vllm_serving.enabled():
+        # The vLLM server is the queue: answered in this process once the row is committed.
+        def answer_now() -> None:
+            generation_execute_vllm(request.pk)
+            request.refresh_from_db()
+
+        transaction.on_commit(answer_now)
+        return request
     from ..inference_tasks import generate_answers
 
-    transaction.on_commit(lambda: generate_answers.delay(request.pk))
+    dispatch.send_on_commit(generate_answers, request.pk, on_failure=lambda: fail_broker_down(request))
     return request
+
+
+BROKER_DOWN = "The task queue is unavailable, so nothing was generated. Try again in a minute."
+
+
+def fail_broker_down(request: GenerationRequest) -> None:
+    """Nobody waits minutes for an answer: a request that could not be sent fails at once (503)."""
+    GenerationRequest.objects.filter(pk=request.pk, status=GenerationStatus.QUEUED).update(
+        status=GenerationStatus.FAILED, error_code="broker_unavailable", error=BROKER_DOWN, finished_at=timezone.now()
+    )
+
+
+def refuse_unservable(adapters) -> None:
+    """ApplicationError naming an adapter the selected backend cannot serve (vLLM: DoRA)."""
+    for adapter in adapters:
+        refusal = serving_refusal(adapter)
+        if refusal:
+            raise ApplicationError(f"Adapter “{adapter.name}”: {refusal}", {"adapter": ["adapter_not_servable"]})
 
 
 def active_adapter(project: Project) -> Adapter | None:
@@ -150,39 +179,56 @@ def generation_wait(request: GenerationRequest, timeout: float) -> GenerationReq
 # -- worker side ----------------------------------------------------------------------------------
 def generation_execute(request_id: int, cache) -> str:
     """Claim the request and answer it with every target on the cached base model."""
+
+    def answer(request: GenerationRequest, adapter: Adapter | None) -> dict[str, Any]:
+        result = cache.generate(
+            request.base_model.source,
+            request.messages,
+            adapter_name=None if adapter is None else f"adapter-{adapter.pk}",
+            adapter_path=None if adapter is None else folders.local_folder(adapter.storage_path),
+            **request.params,
+        )
+        return {"text": result.text, "new_tokens": result.new_tokens, "seconds": round(result.seconds, 4)}
+
+    return _execute(request_id, answer, worker=socket.gethostname())
+
+
+def generation_execute_vllm(request_id: int) -> str:
+    """The same, answered by the vLLM server (ANNOTUNE_INFERENCE_BACKEND=vllm) from the calling process."""
+
+    def answer(request: GenerationRequest, adapter: Adapter | None) -> dict[str, Any]:
+        result = vllm_serving.chat(
+            base_model=request.base_model, adapter=adapter, messages=request.messages, params=request.params
+        )
+        return {
+            "text": result.text,
+            "new_tokens": result.completion_tokens,
+            "finish_reason": result.finish_reason,
+            "seconds": round(result.seconds, 4),
+        }
+
+    return _execute(request_id, answer, worker="vllm")
+
+
+def _execute(request_id: int, answer, *, worker: str) -> str:
     from training.inference.errors import InferenceError
 
     claimed = GenerationRequest.objects.filter(id=request_id, status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.RUNNING, started_at=timezone.now(), worker=socket.gethostname()[:200]
+        status=GenerationStatus.RUNNING, started_at=timezone.now(), worker=worker[:200]
     )
     if claimed != 1:
         return "skipped"
     request = GenerationRequest.objects.select_related("base_model").get(pk=request_id)
     ids = [t["adapter_id"] for t in request.targets if t["adapter_id"] is not None]
-    adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids)}
+    adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids).select_related("base_model")}
     outputs = []
     try:
         for target in request.targets:
             adapter_id = target["adapter_id"]
             if adapter_id is not None and adapter_id not in adapters:
                 raise ApplicationError(f"Adapter “{target['label']}” was deleted.")
-            adapter = adapters.get(adapter_id)
-            result = cache.generate(
-                request.base_model.source,
-                request.messages,
-                adapter_name=None if adapter is None else f"adapter-{adapter.pk}",
-                adapter_path=None if adapter is None else folders.local_folder(adapter.storage_path),
-                **request.params,
-            )
-            outputs.append(
-                {
-                    "adapter_id": adapter_id,
-                    "label": target["label"],
-                    "text": result.text,
-                    "new_tokens": result.new_tokens,
-                    "seconds": round(result.seconds, 4),
-                }
-            )
+            entry = {"adapter_id": adapter_id, "label": target["label"]}
+            outputs.append({**entry, **answer(request, adapters.get(adapter_id))})
     except (InferenceError, ApplicationError) as exc:
         _finish(request, GenerationStatus.FAILED, outputs, getattr(exc, "code", "invalid"), exc.message)
         return "failed"
