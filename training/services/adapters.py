@@ -21,10 +21,12 @@ from django.utils import timezone
 
 from annotation import permissions
 from annotation.models import Project
+from annotune import dispatch
 from annotune.errors import ApplicationError
+from annotune.storage import ArtifactWriter, StorageError
 
 from ..models import Adapter, AdapterOperation, BaseModel, GenerationStatus, OperationKind
-from . import folders
+from . import folders, vllm_serving
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ def adapter_update(
         locked.archived = bool(archived)
         if locked.archived:
             locked.is_active = False
+            vllm_serving.adapter_retire_on_commit(locked.pk)
     if active is not None:
         if active and locked.archived:
             raise ApplicationError("An archived adapter cannot be the active one; unarchive it first.")
@@ -79,6 +82,7 @@ def adapter_delete(*, adapter: Adapter, user) -> None:
     _require_owner(user, adapter.project, "delete adapters")
     prefix = adapter.storage_path
     with transaction.atomic():
+        vllm_serving.adapter_retire_on_commit(adapter.pk)
         adapter.delete()
         if prefix:
             transaction.on_commit(lambda: folders.delete_folder(prefix))
@@ -114,7 +118,7 @@ def adapter_config(adapter: Adapter) -> dict[str, Any]:
 def _enqueue(operation: AdapterOperation) -> None:
     from ..inference_tasks import run_adapter_operation
 
-    transaction.on_commit(lambda: run_adapter_operation.delay(operation.pk))
+    dispatch.send_on_commit(run_adapter_operation, operation.pk)
 
 
 @transaction.atomic
@@ -214,6 +218,7 @@ def merged_download(*, operation: AdapterOperation) -> tuple[str, Iterator[bytes
 # -- merge and combine (worker side) ----------------------------------------------------------------
 def operation_execute(operation_id: int) -> str:
     """Claim a queued operation and run it; the outcome (and a readable error) goes on the row."""
+    from training.engine.errors import EngineError
     from training.inference.errors import InferenceError
 
     claimed = AdapterOperation.objects.filter(id=operation_id, status=GenerationStatus.QUEUED).update(
@@ -225,10 +230,17 @@ def operation_execute(operation_id: int) -> str:
     try:
         if operation.kind == OperationKind.MERGE:
             _run_merge(operation)
+        elif operation.kind == OperationKind.GGUF:
+            from .gguf_exports import run_gguf_export
+
+            run_gguf_export(operation)
         else:
             _run_combine(operation)
-    except InferenceError as exc:
+    except (InferenceError, EngineError) as exc:
         _finish(operation, GenerationStatus.FAILED, error_code=exc.code, error=exc.message)
+        return "failed"
+    except StorageError as exc:  # nothing of the result was kept
+        _finish(operation, GenerationStatus.FAILED, error_code="storage", error=exc.message)
         return "failed"
     except Exception as exc:
         log.exception("adapter operation %s failed", operation_id)
@@ -249,11 +261,16 @@ def _run_merge(operation: AdapterOperation) -> None:
     if adapter is None:
         raise AdapterFilesError("The adapter to merge was deleted.")
     prefix = f"merged/project-{operation.project_id}/merge-{operation.pk}"
+    writer = ArtifactWriter("the merged model")
     with tempfile.TemporaryDirectory(prefix="merge-") as tmp:
         info = merge_adapter(adapter.base_model.source, folders.local_folder(adapter.storage_path), Path(tmp) / "m")
-        size = folders.save_folder(Path(tmp) / "m", prefix)
-    params = {"parameter_count": info.get("parameter_count"), "files": info.get("files", [])}
-    _finish(operation, GenerationStatus.SUCCEEDED, storage_path=prefix, size_bytes=size, params=params)
+        params = {"parameter_count": info.get("parameter_count"), "files": info.get("files", [])}
+        try:  # the files, then the row: when either fails, the files written are deleted
+            size = folders.save_folder(Path(tmp) / "m", prefix, writer)
+            _finish(operation, GenerationStatus.SUCCEEDED, storage_path=prefix, size_bytes=size, params=params)
+        except BaseException:
+            writer.discard()
+            raise
     log.info("merged adapter %s into %s (%s parameters)", adapter.pk, prefix, info.get("parameter_count"))
 
 
@@ -271,6 +288,7 @@ def _run_combine(operation: AdapterOperation) -> None:
     first = adapters[ids[0]]
     params = operation.params
     prefix = f"adapters/project-{operation.project_id}/combined-{operation.pk}"
+    writer = ArtifactWriter("the combined adapter")
     with tempfile.TemporaryDirectory(prefix="combine-") as tmp:
         out = Path(tmp) / "c"
         info = combine_adapters(
@@ -291,7 +309,18 @@ def _run_combine(operation: AdapterOperation) -> None:
         ]
         card = _combined_card(params, parents, first.base_model, info)
         (out / "README.md").write_text(card)
-        size = folders.save_folder(out, prefix)
+        try:  # the files, then the row: when either fails, the files written are deleted
+            size = folders.save_folder(out, prefix, writer)
+            _record_combined(operation, first, parents, info, card, prefix, size)
+        except BaseException:
+            writer.discard()
+            raise
+
+
+def _record_combined(
+    operation: AdapterOperation, first: Adapter, parents: list[dict], info: dict, card: str, prefix: str, size: int
+) -> None:
+    params = operation.params
     with transaction.atomic():
         adapter = Adapter.objects.create(
             project_id=operation.project_id,
