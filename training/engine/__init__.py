@@ -26,6 +26,9 @@ Base models: build_tiny_model(path, arch="llama"|"mistral", size="test"|"small"|
 Planning: estimate_memory(config_or_path, method=, rank=, target_modules=, batch_size=, max_seq_length=,
     gradient_checkpointing=) -> Estimate (numbers, .to_dict(), .fits(device_memory_bytes)).
 Artifacts: zip_folder(folder, zip_path), package_versions().
+Local runtimes (gguf_export): export_model(model_dir, out, adapter_dir=None, dtype="f16"|"f32") and
+    export_lora(adapter_dir, base_dir, out) write GGUF files for llama.cpp / Ollama (GGUFExportError says why
+    not, e.g. DoRA); local_runtimes: the export record, Ollama Modelfile and llama-server line.
 Errors: EngineError(message, extra) with `.code`; ConfigError (extra["errors"] = {field: message}),
     ModelNotFoundError, EmptyDatasetError, DataError, OutOfMemoryError.
 """
