@@ -38,6 +38,7 @@ urlpatterns = [
         f"{P}/adapters/<int:adapter_id>/download/", adapters.AdapterDownloadApi.as_view(), name="api-adapter-download"
     ),
     path(f"{P}/adapters/<int:adapter_id>/merge/", adapters.AdapterMergeApi.as_view(), name="api-adapter-merge"),
+    path(f"{P}/adapters/<int:adapter_id>/gguf/", adapters.AdapterGGUFExportApi.as_view(), name="api-adapter-gguf"),
     path(
         f"{P}/adapter-operations/<int:operation_id>/",
         adapters.OperationDetailApi.as_view(),
@@ -52,6 +53,11 @@ urlpatterns = [
         f"{P}/adapter-operations/<int:operation_id>/register/",
         adapters.OperationRegisterApi.as_view(),
         name="api-merged-register",
+    ),
+    path(
+        f"{P}/adapter-operations/<int:operation_id>/gguf/<str:part>/",
+        adapters.OperationGGUFDownloadApi.as_view(),
+        name="api-gguf-download",
     ),
     # Blind pairwise evaluations.
     path(f"{P}/evaluations/", evaluations.EvaluationListApi.as_view(), name="api-evaluations"),

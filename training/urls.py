@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import adapters, base_models, evaluations, found, jobs, sweeps
+from .views import adapters, base_models, evaluations, found, jobs, sweeps, workers
 
 P = "projects/<int:project_id>"
 
@@ -33,6 +33,7 @@ urlpatterns = [
     path(f"{P}/adapters/<int:adapter_id>/delete/", adapters.adapter_delete, name="adapter-delete"),
     path(f"{P}/adapters/<int:adapter_id>/download/", adapters.adapter_download, name="adapter-download"),
     path(f"{P}/adapters/<int:adapter_id>/merge/", adapters.adapter_merge, name="adapter-merge"),
+    path(f"{P}/adapters/<int:adapter_id>/gguf/", adapters.adapter_gguf_export, name="adapter-gguf-export"),
     path(f"{P}/adapter-operations/<int:operation_id>/", adapters.operation_detail, name="operation-detail"),
     path(
         f"{P}/adapter-operations/<int:operation_id>/download/",
@@ -43,6 +44,11 @@ urlpatterns = [
         f"{P}/adapter-operations/<int:operation_id>/register/",
         adapters.operation_register,
         name="operation-register",
+    ),
+    path(
+        f"{P}/adapter-operations/<int:operation_id>/gguf/<str:part>/",
+        adapters.operation_gguf_download,
+        name="operation-gguf-download",
     ),
     path(f"{P}/playground/", adapters.playground, name="playground"),
     path(f"{P}/playground/<int:request_id>/", adapters.generation_partial, name="generation-partial"),
@@ -61,6 +67,8 @@ urlpatterns = [
         evaluations.evaluation_preferences,
         name="evaluation-preferences",
     ),
+    # Training workers and the jobs waiting for them (not per project).
+    path("training/queue/", workers.training_queue, name="training-queue"),
     # Base models (not per project).
     path("base-models/", base_models.base_model_list, name="base-model-list"),
     path("base-models/add/", base_models.base_model_add, name="base-model-add"),

@@ -1,4 +1,4 @@
-"""API: adapter registry, download, merge, combine, and the generate endpoint."""
+"""API: adapter registry, download, merge, combine, GGUF export, and the generate endpoint."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from ..engine import results
 from ..selectors import adapters as selectors
 from ..services import adapters as adapter_services
 from ..services import generation as generation_services
+from ..services import gguf_exports as gguf_services
 
 TAG = ["adapters"]
 
@@ -179,6 +180,25 @@ class AdapterMergeApi(APIView):
         return Response(OperationOutput(operation).data, status=status.HTTP_202_ACCEPTED)
 
 
+class AdapterGGUFExportApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        request=None,
+        responses={202: OperationOutput, **ERRORS},
+        operation_id="adapters_gguf_export",
+        description=(
+            "Queue a GGUF export for llama.cpp / Ollama (owners): the base model, the LoRA adapter (not for DoRA: "
+            "`params.adapter_refusal` says why) and the merged model. `params` holds "
+            "training.engine.local_runtimes.GGUFExport once it succeeded."
+        ),
+    )
+    def post(self, request, project_id: int, adapter_id: int):
+        valid_input(NoInput, request.data)  # takes no fields: refuse any
+        adapter = selectors.adapter_get(permissions.project_for(request.user, project_id), adapter_id)
+        operation = gguf_services.gguf_export_request(adapter=adapter, user=request.user)
+        return Response(OperationOutput(operation).data, status=status.HTTP_202_ACCEPTED)
+
+
 class AdapterCombineApi(APIView):
     @extend_schema(
         tags=TAG,
@@ -220,6 +240,21 @@ class OperationDownloadApi(APIView):
         permissions.require(permissions.can_view_project(request.user, project), "Members only.")
         operation = selectors.operation_get(project, operation_id)
         return _stream(*adapter_services.merged_download(operation=operation))
+
+
+class OperationGGUFDownloadApi(APIView):
+    @extend_schema(
+        tags=TAG,
+        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **ERRORS},
+        operation_id="gguf_exports_download",
+        description="One file of a finished GGUF export: `base`, `adapter` (LoRA) or `merged`.",
+    )
+    def get(self, request, project_id: int, operation_id: int, part: str):
+        operation = selectors.operation_get(permissions.project_for(request.user, project_id), operation_id)
+        filename, chunks = gguf_services.gguf_download(operation=operation, part=part)
+        response = StreamingHttpResponse(chunks, content_type="application/octet-stream")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
 
 class OperationRegisterApi(APIView):
@@ -290,6 +325,7 @@ class GenerateApi(APIView):
             200: GenerateOutput,
             400: ErrorSerializer,
             404: ErrorSerializer,
+            503: OpenApiResponse(ErrorSerializer, description="The task queue is unavailable; nothing ran."),
             504: OpenApiResponse(GenerateOutput, description="No answer within the timeout; poll `url`."),
         },
         operation_id="generate",
@@ -325,10 +361,12 @@ class GenerateApi(APIView):
             "url": url,
         }
         if generation.status == "failed":
-            code = 502 if generation.error_code == "internal" else 400
-            return Response(
-                {"detail": generation.error, "errors": {"generation": [generation.error_code]}}, status=code
-            )
+            failed = {"detail": generation.error, "errors": {"generation": [generation.error_code]}}
+            if generation.error_code == "broker_unavailable":  # nothing ran: the same call works once it is back
+                return Response(failed, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "30"})
+            if generation.error_code in ("backend_unavailable", "model_not_served"):  # vLLM down or on another model
+                return Response(failed, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+            return Response(failed, status=502 if generation.error_code == "internal" else 400)
         if not generation.is_done:
             return Response(body, status=status.HTTP_504_GATEWAY_TIMEOUT)
         return Response(body)

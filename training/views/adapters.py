@@ -1,20 +1,25 @@
-"""Pages: adapter registry, detail, compare, combine, merges, and the playground."""
+"""Pages: adapter registry, detail, compare, combine, merges, GGUF exports, and the playground."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.http import StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import permissions
 from annotune.errors import ApplicationError
 
+from ..models import OperationKind
 from ..selectors import adapters as selectors
 from ..selectors import found as found_selectors
+from ..selectors import gguf_exports as gguf_selectors
 from ..services import adapters as adapter_services
 from ..services import generation as generation_services
+from ..services import gguf_exports as gguf_services
 from ..services.generation import DEFAULT_PARAMS
 
 
@@ -45,13 +50,15 @@ def adapter_list(request, project_id: int):
 def adapter_detail(request, project_id: int, adapter_id: int):
     project = permissions.project_for(request.user, project_id)
     adapter = selectors.adapter_get(project, adapter_id)
+    gguf = gguf_selectors.gguf_view(gguf_selectors.latest_export(adapter))
     context = {
         "project": project,
         "adapter": adapter,
         "config": selectors.adapter_config_view(adapter),
         "shown": selectors.adapter_display(adapter),
-        "serving": selectors.serving_recipes(adapter),
-        "merges": selectors.operation_list(project).filter(adapter=adapter),
+        "serving": selectors.serving_recipes(adapter, gguf),
+        "gguf": gguf,
+        "merges": selectors.operation_list(project).filter(adapter=adapter, kind=OperationKind.MERGE),
         "forgetting": found_selectors.forgetting_for(adapter.job),
         "can_manage": permissions.can_train(request.user, project),
         "chain": selectors.adapter_chains(project).get(adapter.pk, []),
@@ -116,6 +123,30 @@ def adapter_merge(request, project_id: int, adapter_id: int):
 
 
 @login_required
+@require_POST
+def adapter_gguf_export(request, project_id: int, adapter_id: int):
+    project = permissions.project_for(request.user, project_id)
+    adapter = selectors.adapter_get(project, adapter_id)
+    try:
+        gguf_services.gguf_export_request(adapter=adapter, user=request.user)
+    except ApplicationError as exc:
+        flash.error(request, exc.message)
+    else:
+        flash.success(request, "GGUF export queued: the files appear below when the worker has written them.")
+    return redirect(reverse("adapter-detail", args=[project.pk, adapter.pk]) + "#local-runtimes")
+
+
+@login_required
+def operation_gguf_download(request, project_id: int, operation_id: int, part: str):
+    project = permissions.project_for(request.user, project_id)
+    operation = selectors.operation_get(project, operation_id)
+    filename, chunks = gguf_services.gguf_download(operation=operation, part=part)
+    response = StreamingHttpResponse(chunks, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
 def adapter_compare(request, project_id: int):
     project = permissions.project_for(request.user, project_id)
     adapters = list(selectors.adapter_list(project, include_archived=True))
@@ -141,7 +172,7 @@ DORA_REASON = "DoRA adapter: its magnitude vectors have no weighted sum, so it c
 
 def _combine_ineligible(adapter) -> str:
     """Why `add_weighted_adapter` cannot take this adapter (training/inference/combine.py), or ""."""
-    if adapter.method == "dora" or (adapter.lineage or {}).get("config", {}).get("method") == "dora":
+    if selectors.is_dora(adapter):
         return DORA_REASON
     if not adapter.storage_path:
         return "Its files are missing from storage."
@@ -276,6 +307,8 @@ def playground(request, project_id: int):
     context = {
         "project": project,
         "adapters": adapters,
+        "choices": [{"adapter": a, "refusal": selectors.serving_refusal(a)} for a in adapters],
+        "backend": settings.ANNOTUNE_INFERENCE_BACKEND,
         "active": next((a for a in adapters if a.is_active), None),
         "defaults": DEFAULT_PARAMS,
         "system": project.default_system_prompt,
