@@ -15,7 +15,7 @@ import json
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,7 +100,9 @@ class VllmClient:
             seconds=time.monotonic() - started,
         )
 
-    def chat_stream(self, model: str, messages: list[dict[str, str]], **params: Any) -> Iterator[ChatChunk]:
+    def chat_stream(
+        self, model: str, messages: list[dict[str, str]], **params: Any
+    ) -> Generator[ChatChunk, None, None]:
         """The answer as it is generated (Server-Sent Events); the last chunk has the finish reason and usage."""
         body = {"model": model, "messages": messages, **_sampling(params), "stream": True}
         body["stream_options"] = {"include_usage": True}
