@@ -182,8 +182,16 @@ def phase_reconcile(args) -> None:
     for example_id, version, mark in acked:
         if example_id not in last_ack or version > last_ack[example_id][0]:
             last_ack[example_id] = (version, mark)
+    # A save whose answer never came (a connection error) may have been applied: the example may end with it.
+    unanswered: dict[int, set[str]] = defaultdict(set)
+    answered = set(marks)
+    for example_id, mark in log["sent"]:
+        if mark not in answered:
+            unanswered[example_id].add(mark)
     finals = dict(Example.objects.filter(pk__in=list(last_ack)).values_list("id", "messages"))
-    final_missing = [e for e, (_, mark) in last_ack.items() if f"{MARK}{mark}]" not in json.dumps(finals.get(e))]
+    final_marks = {e: json.dumps(m).split(MARK)[-1].split("]", 1)[0] for e, m in finals.items()}
+    final_missing = [e for e, (_, mark) in last_ack.items() if final_marks.get(e) not in {mark} | unanswered[e]]
+    unanswered_applied = [m for marks_of in unanswered.values() for m in marks_of if applied[m]]
     per_round = Counter(Review.objects.filter(example__project_id=project).values_list("example_id", "round"))
     reviewed_twice = [key for key, n in per_round.items() if n > 1]
     decided = Counter((e, r) for e, r, _ in log["decisions"])
@@ -194,6 +202,8 @@ def phase_reconcile(args) -> None:
     emit("reconcile_saves_applied_twice", len(doubled), "saves", examples=doubled[:10])
     emit("reconcile_saves_at_wrong_version", len(wrong_version), "saves", examples=wrong_version[:10])
     emit("reconcile_final_content_not_last_save", len(final_missing), "examples", examples=final_missing[:10])
+    emit("reconcile_unanswered_saves", sum(map(len, unanswered.values())), "saves",
+         applied=len(unanswered_applied))  # fmt: skip
     emit("reconcile_acknowledged_decisions", len(log["decisions"]), "decisions")
     emit("reconcile_decisions_missing", len(missing_reviews), "decisions")
     emit("reconcile_reviewed_twice_in_a_round", len(reviewed_twice), "examples", examples=reviewed_twice[:10])
@@ -248,7 +258,7 @@ def run_load(args, seed: dict, base_url: str) -> dict:
 
     timings: dict[str, list[float]] = defaultdict(list)
     failures: Counter[str] = Counter()
-    client_log: dict = {"project": seed["project"], "job": seed.get("job"), "saves": [], "decisions": []}
+    client_log: dict = {"project": seed["project"], "job": seed.get("job"), "saves": [], "sent": [], "decisions": []}
     annotators = iter(seed["annotators"])
     reviewers = iter(seed["reviewers"])
     project = seed["project"]
@@ -281,13 +291,13 @@ def run_load(args, seed: dict, base_url: str) -> dict:
             with self.client.post(f"{api}/examples/", json={"messages": messages, "category": "billing"},
                                   name="create draft", catch_response=True) as r:  # fmt: skip
                 if r.status_code != 201:
-                    r.failure(f"{r.status_code}: {r.text[:200]}")
+                    r.failure(f"{r.status_code}: {r.text[:200] or r.error}")
                     return
                 example = r.json()
             self.think()
             with self.client.get(f"{api}/examples/{example['id']}/", name="open editor", catch_response=True) as r:
                 if r.status_code != 200:
-                    r.failure(f"{r.status_code}")
+                    r.failure(f"{r.status_code}: {r.error}")
                     return
                 version = r.json()["version"]
             for _ in range(3):
@@ -295,10 +305,11 @@ def run_load(args, seed: dict, base_url: str) -> dict:
                 mark = uuid.uuid4().hex
                 messages[1]["content"] = f"Open Billing, choose Download {MARK}{mark}]"
                 body = {"version": version, "messages": messages}
+                client_log["sent"].append((example["id"], mark))
                 with self.client.patch(f"{api}/examples/{example['id']}/", json=body, name="save",
                                        catch_response=True) as r:  # fmt: skip
                     if r.status_code != 200:
-                        r.failure(f"{r.status_code}: {r.text[:200]}")
+                        r.failure(f"{r.status_code}: {r.text[:200] or r.error}")
                         return
                     version = r.json()["version"]
                     client_log["saves"].append((example["id"], version, mark))
@@ -306,7 +317,7 @@ def run_load(args, seed: dict, base_url: str) -> dict:
             with self.client.post(f"{api}/examples/{example['id']}/submit/", json={"version": version},
                                   name="submit", catch_response=True) as r:  # fmt: skip
                 if r.status_code != 200:
-                    r.failure(f"{r.status_code}: {r.text[:200]}")
+                    r.failure(f"{r.status_code}: {r.text[:200] or r.error}")
 
     class Reviewer(HttpUser):
         fixed_count = args.reviewers
@@ -322,7 +333,7 @@ def run_load(args, seed: dict, base_url: str) -> dict:
                 if r.status_code == 204:
                     return
                 if r.status_code != 200:
-                    r.failure(f"{r.status_code}: {r.text[:200]}")
+                    r.failure(f"{r.status_code}: {r.text[:200] or r.error}")
                     return
                 example = r.json()
             gevent.sleep(random.uniform(0.5, 2.0))  # reading it
@@ -331,12 +342,13 @@ def run_load(args, seed: dict, base_url: str) -> dict:
             body = {"comment": "ok"} if approve else {"reason": seed["reject_reasons"][0], "comment": "off topic"}
             with self.client.post(path, json=body, name="approve" if approve else "reject", catch_response=True) as r:
                 if r.status_code != 200:
-                    r.failure(f"{r.status_code}: {r.text[:200]}")
+                    r.failure(f"{r.status_code}: {r.text[:200] or r.error}")
                     return
                 review = r.json()["review"]
                 client_log["decisions"].append((example["id"], review["round"], review["decision"]))
 
-    env = Environment(user_classes=[Annotator, Reviewer], events=events)
+    # At the end every user finishes the task it is in: no request is cut off half way.
+    env = Environment(user_classes=[Annotator, Reviewer], events=events, stop_timeout=60)
     runner = env.create_local_runner()
     started = time.monotonic()
     runner.start(args.annotators + args.reviewers, spawn_rate=args.spawn_rate)
@@ -412,6 +424,8 @@ def main() -> None:
                 str(args.threads),
                 "--timeout",
                 "60",
+                "--keep-alive",  # as the Procfile: above the clients' idle time, so no reset between requests
+                "75",
             ],
             cwd=ROOT,
             env=env,
