@@ -85,6 +85,7 @@ def vllm_server():
     finally:
         stop_process_group(process)
         log.close()
+        Path(log.name).unlink(missing_ok=True)
 
 
 def test_playground_and_openai_endpoints_through_a_real_vllm_server(
