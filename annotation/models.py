@@ -79,7 +79,8 @@ class ExampleStatus(models.TextChoices):
 class Example(models.Model):
     """One conversation: system / user / assistant turns that become a training example."""
 
-    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="examples")
+    # No index of its own: every (project, ...) index below leads with it. Each index costs every insert.
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="examples", db_index=False)
     messages = models.JSONField()
     category = models.CharField(max_length=100, blank=True)
     style_tags = models.JSONField(default=list, blank=True)
@@ -87,7 +88,7 @@ class Example(models.Model):
     status = models.CharField(max_length=20, choices=ExampleStatus.choices, default=ExampleStatus.DRAFT)
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="examples")
     version = models.PositiveIntegerField(default=1)
-    content_hash = models.CharField(max_length=64, db_index=True)
+    content_hash = models.CharField(max_length=64)  # indexed with the project (duplicates are per project)
     # Lower-cased text of all turns, for search (a trigram index backs it on PostgreSQL).
     search_text = models.TextField(blank=True, editable=False)
     # Latest per-example validation findings (list of Finding dicts) and their error count.
@@ -95,8 +96,8 @@ class Example(models.Model):
     error_count = models.PositiveIntegerField(default=0)
     # Review queue claim: who holds it and until when.
     claimed_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )  # indexed below, claimed rows only
     claim_expires_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
     # Submission round: +1 on every submit and reopen; a reviewer reviews each round at most once.
@@ -118,6 +119,10 @@ class Example(models.Model):
             ),
             # Keyset pagination newest first, per project and per common filter.
             models.Index(fields=["project", "-id"], name="example_project_id"),
+            models.Index(fields=["project", "content_hash"], name="example_project_hash"),
+            models.Index(
+                fields=["claimed_by"], condition=models.Q(claimed_by__isnull=False), name="example_claimed_by"
+            ),
             models.Index(fields=["project", "status", "-id"], name="example_project_status_id"),
             models.Index(fields=["project", "author", "-id"], name="example_project_author_id"),
             models.Index(fields=["project", "category", "-id"], name="example_project_category_id"),
@@ -153,7 +158,8 @@ class Example(models.Model):
 class Revision(models.Model):
     """A snapshot written by every edit of an example: who, when and what changed."""
 
-    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="revisions")
+    # Indexed by the (example, version) constraint below, which leads with it.
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="revisions", db_index=False)
     version = models.PositiveIntegerField()
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     messages = models.JSONField()
