@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/bench_import_export.py [--database sqlite|postgres|both] [--n-import 20000]
         [--n-export 100000] [--no-index-control] [--keep]
 
-The import runs the worker's code in this process (`imports.import_run`) with a timer that reads
-this process's CPU (`time.process_time`) at every change of phase, and the database server's CPU: on
+The import runs the worker's code in this process (`imports.import_run`) with a timer (CpuTimer) that
+splits this process's CPU (`time.process_time`) between the phases, and reads the database server's CPU: on
 PostgreSQL the backend process of this connection (`pg_backend_pid()`, utime + stime from
 /proc/<pid>/stat, so the server must run on this machine), on SQLite nothing extra (the engine runs in
 this process and its time is in the worker's). Parts, in CPU-seconds per 1,000 rows:
@@ -17,8 +17,7 @@ this process and its time is in the worker's). Parts, in CPU-seconds per 1,000 r
   secondary indexes dropped, inside a transaction that is rolled back (`--no-index-control` skips it and
   leaves the upkeep inside write); other: claiming the job, progress, the report.
 
-The timer itself (two `process_time` calls a row) is counted in parse and validate. DEBUG is off during
-the import, as in a production worker (Django's debug cursor would log every statement). `--database
+DEBUG is off during the import, as in a production worker (Django's debug cursor would log every statement). `--database
 both` runs each database in a child process (Django is set up once per process). SQLite uses a temporary
 file; PostgreSQL its own database (annotune_bench2 by default: created, migrated, dropped at the end unless
 --keep). The export (PostgreSQL only) streams the chat-messages JSONL (and the other formats on a slice).
@@ -86,27 +85,47 @@ def server_cpu_reader() -> Callable[[], float] | None:
 
 
 class CpuTimer:
-    """The import's `PhaseTimer`: this process's CPU per phase at every switch; the server's CPU at switches
-    into or out of the write phase (reading /proc each row would cost more than the row), so its time outside
-    writes lands on the phase being left there (the duplicate look-up, progress updates)."""
+    """The import's `PhaseTimer`. Reading this process's CPU costs about 2 µs (a system call), more than
+    some rows' phases, so the timer reads wall time at every switch and the CPU about every 20 ms: each
+    reading's CPU goes to the phases of its window in proportion to their wall time (they share the
+    machine alike). The server's CPU is read at switches into or out of the write phase (reading /proc
+    each row would cost more than the row); its time outside writes lands on the phase left there (the
+    duplicate look-up, progress updates)."""
+
+    WINDOW = 0.02
 
     def __init__(self, server: Callable[[], float] | None):
         self.server = server
         self.worker: Counter[str] = Counter()
         self.database: Counter[str] = Counter()
+        self.window: Counter[str] = Counter()  # wall seconds per phase since the last CPU reading
         self.phase = "other"
-        self.at = time.process_time()
+        self.wall_at = self.window_at = time.perf_counter()
+        self.cpu_at = time.process_time()
         self.server_at = server() if server else 0.0
 
     def switch(self, phase: str) -> None:
         if phase == self.phase:
             return
-        now = time.process_time()
-        self.worker[self.phase] += now - self.at
-        self.at = now
-        if self.server is not None and "write" in (phase, self.phase):
+        now = time.perf_counter()
+        self.window[self.phase] += now - self.wall_at
+        self.wall_at = now
+        server = self.server is not None and "write" in (phase, self.phase)
+        if server or now - self.window_at >= self.WINDOW:
+            self._read_cpu(now)
+        if server:
             self._read_server()
         self.phase = phase
+
+    def _read_cpu(self, now: float) -> None:
+        cpu = time.process_time()
+        spent, self.cpu_at, self.window_at = cpu - self.cpu_at, cpu, now
+        wall = sum(self.window.values())
+        for phase, seconds in self.window.items():
+            self.worker[phase] += spent * seconds / wall if wall else 0.0
+        if not wall:
+            self.worker[self.phase] += spent
+        self.window.clear()
 
     def _read_server(self) -> None:
         assert self.server is not None
@@ -116,6 +135,8 @@ class CpuTimer:
 
     def stop(self) -> None:
         self.switch("other")
+        self.window[self.phase] += time.perf_counter() - self.wall_at
+        self._read_cpu(time.perf_counter())
         if self.server is not None:
             self._read_server()
 

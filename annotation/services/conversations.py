@@ -18,14 +18,17 @@ ROLES = ("system", "user", "assistant")
 TURN_FIELDS = frozenset({"role", "content"})
 
 
-def clean_messages(raw: Any, *, require_complete: bool = False) -> list[dict[str, str]]:
+def clean_messages(
+    raw: Any, *, require_complete: bool = False, max_messages: int | None = None, max_chars: int | None = None
+) -> list[dict[str, str]]:
     """Validate a list of {"role", "content"} turns; raise ApplicationError naming each bad field.
 
     Rules: at least one user turn; a system turn only first; then user and assistant alternate,
     starting with user. `require_complete` (submission) also demands a final assistant turn.
+    `max_messages` / `max_chars`: the settings' limits unless given (an import reads them once, not per row).
     """
-    max_messages = settings.ANNOTUNE_MAX_MESSAGES
-    max_chars = settings.ANNOTUNE_MAX_MESSAGE_CHARS
+    max_messages = settings.ANNOTUNE_MAX_MESSAGES if max_messages is None else max_messages
+    max_chars = settings.ANNOTUNE_MAX_MESSAGE_CHARS if max_chars is None else max_chars
     if not isinstance(raw, list):
         raise ApplicationError(
             "messages must be a list of turns.", {"messages": ['Send a list like [{"role": "user", "content": "…"}].']}

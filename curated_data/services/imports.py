@@ -356,12 +356,15 @@ def _parsing(items: Iterator[formats.Item], timer: PhaseTimer) -> Iterator[forma
         yield item
 
 
-def _clean_record(project: Project, record: formats.Record, *, complete: bool) -> Prepared | list[RowError]:
+def _clean_record(project: Project, record: formats.Record, *, complete: bool, limits: tuple[int, int]
+                  ) -> Prepared | list[RowError]:  # fmt: skip
     errors: list[RowError] = []
     messages: list[dict[str, str]] = []
     labels: tuple[str, list[str], str] = ("", [], "")
     try:
-        messages = clean_messages(record.messages, require_complete=complete)
+        messages = clean_messages(
+            record.messages, require_complete=complete, max_messages=limits[0], max_chars=limits[1]
+        )
     except ApplicationError as exc:
         generic = exc.message.startswith("Some turns are invalid")
         for key, problems in (exc.extra or {"": [exc.message]}).items():
@@ -384,11 +387,11 @@ def _existing(project: Project, hashes: list[str]) -> dict[str, int]:
     """content_hash -> id of an existing example with that content, for the given hashes."""
     found: dict[str, int] = {}
     if connection.vendor == "postgresql" and hashes:
-        with connection.cursor() as cursor:  # one array parameter instead of thousands of placeholders
+        with connection.cursor() as cursor:  # one parameter instead of thousands of placeholders
             cursor.execute(
                 f"SELECT content_hash, min(id) FROM {Example._meta.db_table} "  # noqa: S608 - the model's table
-                "WHERE project_id = %s AND content_hash = ANY(%s) GROUP BY content_hash",
-                [project.pk, hashes],
+                "WHERE project_id = %s AND content_hash = ANY(string_to_array(%s, ',')) GROUP BY content_hash",
+                [project.pk, ",".join(hashes)],  # one text, not an array of thousands of values to adapt
             )
             return dict(cursor.fetchall())
     if connection.vendor == "sqlite" and hashes:
@@ -413,6 +416,7 @@ def _validate(job: ImportJob, progress: _Progress, timer: PhaseTimer = NO_TIMER)
     complete = job.options.get("status") == ExampleStatus.SUBMITTED
     keep_duplicates = bool(job.options.get("keep_duplicates"))
     max_rows = settings.ANNOTUNE_IMPORT_MAX_ROWS
+    limits = (settings.ANNOTUNE_MAX_MESSAGES, settings.ANNOTUNE_MAX_MESSAGE_CHARS)
     rows: list[Prepared] = []
     errors: list[RowError] = []
     duplicates: list[RowError] = []
@@ -485,21 +489,21 @@ def _validate(job: ImportJob, progress: _Progress, timer: PhaseTimer = NO_TIMER)
                     continue
                 schemas[record.schema] += 1
                 timer.switch(VALIDATE)
-                cleaned = _clean_record(project, record, complete=complete)
+                cleaned = _clean_record(project, record, complete=complete, limits=limits)
                 if isinstance(cleaned, list):
                     invalid += 1
                     errors.extend(dataclasses.replace(e, field=at(e.field)) for e in cleaned)
                     continue
                 valid += 1
                 cleaned.where = at(record.container)
-                here = f"line {line}" + (f", element [{index}]" if container == "json" else "")
                 first = seen.get(cleaned.content_hash)
                 if first is not None:
                     duplicates.append(RowError(line, cleaned.where, f"Same conversation as {first} of this file."))
                     if not keep_duplicates:
                         continue
                 else:
-                    seen[cleaned.content_hash] = here
+                    element = f", element [{index}]" if container == "json" else ""
+                    seen[cleaned.content_hash] = f"line {line}{element}"
                 rows.append(cleaned)
                 progress.tick(read, valid, invalid)
     except formats.FileInvalid as exc:
