@@ -131,9 +131,10 @@ def example_payload(example: Example | None = None, **values: Any) -> dict[str, 
     return values
 
 
-def findings_checker(project: Project, *, fact_check: bool | None = None) -> Callable[[dict[str, Any]], list[dict]]:
+def findings_checker(project: Project, *, fact_check: bool | None = None) -> Callable[[Any], list[dict]]:
     """`findings_for` with the project's part (knowledge fingerprint, spec, policy) done once: a callable
-    giving the findings of one payload. For many examples of one project (an import)."""
+    giving the findings of one payload (or `validators.ExampleInput`). For many examples of one project
+    (an import)."""
     from validators import example_validator
 
     fingerprint = None
@@ -143,7 +144,7 @@ def findings_checker(project: Project, *, fact_check: bool | None = None) -> Cal
     spec = project_spec(project, fact_check=fact_check, fingerprint=fingerprint)
     validate = example_validator(spec, project_policy(project), fact_check=fact_check)
 
-    def check(payload: dict[str, Any]) -> list[dict]:
+    def check(payload: Any) -> list[dict]:
         return [f.to_dict() for f in validate(payload)]
 
     return check

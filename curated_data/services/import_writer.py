@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from json.encoder import encode_basestring_ascii as _text  # what json.dumps uses for a str
@@ -109,25 +110,45 @@ def _write_tuples(rows: list[Prepared], constants: list[dict[str, Any]], *, impo
     comment = f"imported (import {import_id})"
     batch = max(settings.ANNOTUNE_IMPORT_BATCH_SIZE, 1)
     reserve = _sequence_ids() if connection.vendor == "postgresql" else _ids_above_highest()
-    for start in range(0, len(rows), batch):
-        chunk = rows[start : start + batch]
-        ids = reserve(len(chunk))
-        examples, revisions, transitions = [], [], []
-        for pk, row in zip(ids, chunk, strict=True):
-            messages, tags = messages_json(row.messages), json.dumps(row.style_tags) if row.style_tags else "[]"
-            submitted = row.status == SUBMITTED
-            examples.append((pk, project_id, author_id, messages, row.category, tags, row.context, str(row.status),
-                             1, row.content_hash, row.search_text, stamp if submitted else None,
-                             json.dumps(row.findings) if row.findings else "[]", row.error_count,
-                             1 if submitted else 0))  # fmt: skip
-            revisions.append((pk, 1, author_id, messages, row.category, tags, row.context, changed,
-                              f"imported (import {import_id}, line {row.line})"))  # fmt: skip
-            if submitted:  # the submission a submit in the editor records (review round 1)
-                transitions.append((pk, author_id, str(ExampleStatus.DRAFT), SUBMITTED, comment))
-        _insert(Example, EXAMPLE_COLUMNS, example_constants, examples)
-        _insert(Revision, REVISION_COLUMNS, revision_constants, revisions)
-        if transitions:
-            _insert(Transition, TRANSITION_COLUMNS, transition_constants, transitions)
+    with _bulk_page_cache():
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            ids = reserve(len(chunk))
+            examples, revisions, transitions = [], [], []
+            for pk, row in zip(ids, chunk, strict=True):
+                messages, tags = messages_json(row.messages), json.dumps(row.style_tags) if row.style_tags else "[]"
+                submitted = row.status == SUBMITTED
+                examples.append((pk, project_id, author_id, messages, row.category, tags, row.context,
+                                 str(row.status), 1, row.content_hash, row.search_text, stamp if submitted else None,
+                                 json.dumps(row.findings) if row.findings else "[]", row.error_count,
+                                 1 if submitted else 0))  # fmt: skip
+                revisions.append((pk, 1, author_id, messages, row.category, tags, row.context, changed,
+                                  f"imported (import {import_id}, line {row.line})"))  # fmt: skip
+                if submitted:  # the submission a submit in the editor records (review round 1)
+                    transitions.append((pk, author_id, str(ExampleStatus.DRAFT), SUBMITTED, comment))
+            _insert(Example, EXAMPLE_COLUMNS, example_constants, examples)
+            _insert(Revision, REVISION_COLUMNS, revision_constants, revisions)
+            if transitions:
+                _insert(Transition, TRANSITION_COLUMNS, transition_constants, transitions)
+
+
+@contextmanager
+def _bulk_page_cache(kib: int = 64 * 1024) -> Iterator[None]:
+    """SQLite: a 64 MiB page cache while the rows go in, the previous size after. At the default 2 MiB the
+    indexes of a growing table stop fitting, and every miss reads its page again (a fifth of the write's CPU
+    at 100,000 rows). PostgreSQL's cache is the server's: nothing to do."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA cache_size")
+        (previous,) = cursor.fetchone()
+        cursor.execute(f"PRAGMA cache_size = -{int(kib)}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {int(previous)}")
 
 
 def _sequence_ids():
