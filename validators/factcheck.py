@@ -31,6 +31,10 @@ from validators.registry import make_finding
 
 NEGATIONS = frozenset({"not", "no", "never", "none", "cannot", "without", "nor", "neither"})
 CONTRACTED = frozenset({"don", "doesn", "isn", "aren", "can", "won", "didn", "wasn", "weren", "haven", "hasn"})
+# Where a negation's reach ends: the end of its clause, or a word that turns to another statement.
+SCOPE_TOKEN_RE = re.compile(r"[A-Za-z][A-Za-z'\-]*|\d+(?:[.,]\d+)*|[,;:()]")
+SCOPE_BREAKS = frozenset({"but", "although", "though", "whereas", "while", "however", "yet", "except", "unless",
+                          "because", "since", ",", ";", ":", "(", ")"})  # fmt: skip
 QUANTITY_RE = re.compile(r"([$€£])?\s?(\d+(?:[.,]\d+)*)\s?(%|[A-Za-z]+)?")
 MONTHS = ("january february march april may june july august september october november december").split()
 MONTH_SET = frozenset(MONTHS) | frozenset(m[:3] for m in MONTHS)
@@ -163,6 +167,27 @@ def _entities(text: str) -> set[str]:
     return found
 
 
+def is_negation(word: str) -> bool:
+    """`word` lower-cased without apostrophes: not, never, cannot... and n't contractions (dont, isnt)."""
+    return word in NEGATIONS or (word.endswith("nt") and word[:-1] in CONTRACTED)
+
+
+def negated_words(sentence: str) -> set[str]:
+    """Stems of the content words a negation governs: from the negation to the end of its clause.
+    "Helmets are not recommended" -> {recommended}; "Helmets are recommended but not required" -> {required}."""
+    out: set[str] = set()
+    active = False
+    for token in SCOPE_TOKEN_RE.findall(sentence):
+        word = token.lower().replace("'", "")
+        if word in SCOPE_BREAKS:
+            active = False
+        elif is_negation(word):
+            active = True
+        elif active and word not in STOPWORDS:
+            out.add(stem(word))
+    return out
+
+
 def best_sentence(claim: str, passage: str) -> str:
     """The passage sentence sharing the most words with the claim."""
     words = set(tokenize(claim))
@@ -204,11 +229,15 @@ def conflicts(claim: str, passage: str) -> list[str]:
     claim_words = {w.lower().replace("'", "") for w in WORD_RE.findall(claim)}
     passage_words = {w.lower().replace("'", "") for w in WORD_RE.findall(passage)}
 
-    def negated(words: set[str]) -> bool:
-        return bool(words & NEGATIONS) or any(w.endswith("nt") and w[:-2] in CONTRACTED for w in words)
-
-    if negated(claim_words) != negated(passage_words):
+    claim_negated, passage_negated = any(map(is_negation, claim_words)), any(map(is_negation, passage_words))
+    if claim_negated != passage_negated:
         problems.append("negation differs from the source")
+    elif claim_negated:
+        # Both negate something: a conflict when a word they share is negated on one side only ("Helmets are
+        # not recommended" against "Helmets are recommended but not required").
+        shared = set(tokenize(claim)) & set(tokenize(passage))
+        if (negated_words(claim) ^ negated_words(passage)) & shared:
+            problems.append("negation differs from the source")
     return problems
 
 

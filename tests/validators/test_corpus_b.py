@@ -79,7 +79,9 @@ def test_clean_supported_responses_rarely_get_fact_unsupported():
 
 def test_claims_corpus_precision_and_recall():
     results = score(claims_corpus(), claims_spec(), FACT_CODES, fact_check=True, checks=[])
-    floors = {"fact.supported": (0.95, 0.95), "fact.contradicted": (0.95, 0.85), "fact.unsupported": (0.9, 0.9)}
+    # fact.contradicted: every contradiction found since negations are compared word by word (1.0 measured),
+    # and never a false one.
+    floors = {"fact.supported": (0.95, 0.95), "fact.contradicted": (1.0, 0.95), "fact.unsupported": (0.9, 0.9)}
     for code, (precision, recall) in floors.items():
         assert results[code]["positives"] >= 25, (code, results[code])
         assert results[code]["precision"] >= precision, (code, results[code])

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from tests.validators.corpus import KB_DOCUMENTS, KB_FACTS
+from tests.validators.corpus_b import claims_spec
 from tests.validators.helpers import codes, conv
 from validators import (
     KnowledgeBase,
@@ -12,6 +13,7 @@ from validators import (
     extract_claims,
     validate_example,
 )
+from validators.factcheck import negated_words
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,30 @@ def test_negation_and_dates_contradict(kb: KnowledgeBase) -> None:
     found = validate_example(conv("The mobile app does not support offline reading. Customer support is available "
                                   "Saturday to Sunday."), ProjectSpec(knowledge_base=kb), checks=["facts"])  # fmt: skip
     assert [f.code for f in found] == ["fact.contradicted", "fact.contradicted"]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "negated"),
+    [("Helmets are not recommended.", {"recommended"}),
+     ("Helmets are recommended but not required.", {"required"}),
+     ("You don't need a helmet, and kids can't ride alone.", {"need", "helmet", "ride", "alone"}),
+     ("Gift cards never expire.", {"expire"}),
+     ("Refunds are accepted within 30 days.", set())],
+)  # fmt: skip
+def test_negation_reaches_to_the_end_of_its_clause(sentence: str, negated: set[str]) -> None:
+    assert negated_words(sentence) == negated
+
+
+@pytest.mark.parametrize(
+    ("claim", "code"),
+    [("Helmets are not recommended.", "fact.contradicted"),  # negated claim, the source negates another word
+     ("Helmets are recommended but not required.", "fact.supported"),
+     ("Helmets aren't recommended.", "fact.contradicted"),  # a contraction negates too
+     ("Helmets are not required.", "fact.supported")],
+)  # fmt: skip
+def test_negation_is_compared_word_by_word_when_both_sides_negate(claim: str, code: str) -> None:
+    spec = claims_spec()  # its rules say "Helmets are recommended but not required."
+    assert [f.code for f in validate_example(conv(claim), spec, checks=["facts"])] == [code]
 
 
 def test_verified_claims_are_reported_as_verified(kb: KnowledgeBase) -> None:
