@@ -29,6 +29,7 @@ DATE_RE = re.compile(r"^(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./
 TIME_RANGE_RE = re.compile(r"^\d{1,2}[.:]\d{2}\s*-\s*\d{1,2}[.:]\d{2}$")
 DIGIT_RE = re.compile(r"\d")
 NON_DIGIT_RE = re.compile(r"\D")
+NON_DIGIT_BYTES = bytes(b for b in range(256) if not 48 <= b <= 57)
 IBAN_HINT_RE = re.compile(r"[A-Z]{2}\d{2}")
 IBAN_RE = re.compile(r"\b([A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?)\b")
 IPV4_RE = re.compile(r"(?<![\w.])(\d{1,3}(?:\.\d{1,3}){3})(?![\w]|\.\d)")
@@ -119,7 +120,9 @@ class PiiCheck(Check):
                 if domain in PLACEHOLDER_DOMAINS or domain.endswith(tuple("." + d for d in PLACEHOLDER_DOMAINS)):
                     continue
                 add("pii.email", m.start(), m.end(), "E-mail address")
-        if not DIGIT_RE.search(text):
+        # ASCII text (most): its digits counted in one pass, which also settles the checks that need 7 or more.
+        digits = len(text.encode("ascii").translate(None, NON_DIGIT_BYTES)) if text.isascii() else None
+        if digits == 0 or (digits is None and not DIGIT_RE.search(text)):
             return
         if IBAN_HINT_RE.search(text):
             for m in IBAN_RE.finditer(text):
@@ -142,7 +145,7 @@ class PiiCheck(Check):
                 if addr.is_loopback or addr.is_unspecified or any(addr in net for net in DOC_NETWORKS):
                     continue
                 add("pii.ip", m.start(1), m.end(1), "IPv6 address", version=6)
-        if text.isascii() and sum(map(text.count, "0123456789")) < 7:
+        if digits is not None and digits < 7:
             return  # phone and card numbers need 7 digits or more (`_number`): no run here can be one
         for m in NUMBER_RUN_RE.finditer(text):
             self._number(text, m, add)
