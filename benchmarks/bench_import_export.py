@@ -1,7 +1,7 @@
 """Import and export throughput, and the import's CPU per part, printed as JSON lines.
 
     .venv/bin/python benchmarks/bench_import_export.py [--database sqlite|postgres|both] [--n-import 20000]
-        [--n-export 100000] [--no-index-control] [--keep]
+        [--n-export 50000] [--no-index-control] [--keep]
 
 The import runs the worker's code in this process (`imports.import_run`) with a timer (CpuTimer) that
 splits this process's CPU (`time.process_time`) between the phases, and reads the database server's CPU: on
@@ -330,7 +330,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", choices=("sqlite", "postgres", "both"), default="both")
     parser.add_argument("--n-import", type=int, default=20_000, help="rows imported (quote 100000)")
-    parser.add_argument("--n-export", type=int, default=100_000, help="rows exported (PostgreSQL only)")
+    parser.add_argument("--n-export", type=int, default=50_000, help="rows exported (PostgreSQL only)")
     parser.add_argument("--slice", type=int, default=200_000, help="rows measured for the non-default formats")
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL") or DEFAULT_DB,
                         help="the PostgreSQL database to use")  # fmt: skip
