@@ -124,7 +124,7 @@ def test_import_version_train_download_on_object_storage(s3_storage, api, projec
         # Train: the worker reads the version from the bucket and uploads the adapter (and checkpoints).
         response = client.post(
             f"/api/v1/projects/{project.pk}/training-jobs/",
-            {"dataset_version": version.number, "config": TINY_CONFIG},
+            {"dataset_version": version.pk, "config": TINY_CONFIG},
             format="json",
         )
         assert response.status_code == 201, response.content

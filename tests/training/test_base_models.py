@@ -236,7 +236,7 @@ def test_build_queues_a_row_then_the_task_makes_it_ready(
     owner_client, models_dir, django_capture_on_commit_callbacks, monkeypatch
 ):
     sent = []
-    monkeypatch.setattr(build_tiny_base_model, "delay", lambda pk: sent.append(pk))
+    monkeypatch.setattr(build_tiny_base_model, "apply_async", lambda args, **_: sent.append(args[0]))
     with django_capture_on_commit_callbacks(execute=True):
         response = owner_client.post(BUILD, {"size": "test"})
     assert response.status_code == 302
