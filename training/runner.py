@@ -21,8 +21,10 @@ import contextlib
 import dataclasses
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import queue as queue_module
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -99,10 +101,33 @@ def limit_heap_growth(threshold: int = MALLOC_MMAP_THRESHOLD) -> bool:
     return bool(mallopt and mallopt(_M_MMAP_THRESHOLD, threshold))
 
 
+def exit_with_parent() -> None:
+    """In a spawned child: end this process as soon as its parent has gone.
+
+    A worker killed outright (SIGKILL, the OOM killer, Celery's hard time limit) cannot stop its child,
+    and an orphaned engine would go on training while the reaper re-queues the job: two attempts at
+    once, writing the same checkpoint folder. The parent holds one end of a pipe whose other end the
+    child has (`parent_process().sentinel`); the kernel closes it when the parent dies, however it dies.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(PARENT_GONE_EXIT)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+PARENT_GONE_EXIT = 75  # a child that ended because its parent died (nobody reads it; ps / logs do)
+
+
 def _child_main(
     spec: dict[str, Any], q, stop_event, env: dict[str, str], step_delay: float, mmap_threshold: int
 ) -> None:
     """Entry point of the child process: run the engine, report everything through `q`."""
+    exit_with_parent()
     limit_heap_growth(mmap_threshold)
     os.environ.update(env)
     root = logging.getLogger()
