@@ -358,6 +358,9 @@ TRAINING_QUANTIZED_DIR = Path(env_str("ANNOTUNE_QUANTIZED_DIR") or VAR_DIR / "qu
 # Host allocations from this size up are returned to the OS when freed (training/runner.py,
 # limit_heap_growth): halves CPU QLoRA's peak memory for ~15% of its speed. 0 keeps glibc's default.
 TRAINING_MALLOC_MMAP_THRESHOLD = env_int("ANNOTUNE_TRAINING_MALLOC_MMAP_THRESHOLD", 4 * 2**20)
+# CPU priority (nice, 0-19) of the engine processes: on a host shared with the web and the database,
+# training takes the CPU time they leave, so people's requests stay fast while a job trains. 0: equal.
+TRAINING_CPU_NICE = env_int("ANNOTUNE_TRAINING_NICE", 10)
 # Load base models from local files / the HF cache only (no hub downloads).
 TRAINING_HF_OFFLINE = env_bool("HF_HUB_OFFLINE", True)
 # Memory of the training device in MiB: a launch whose estimate clearly exceeds it is refused.

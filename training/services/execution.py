@@ -95,7 +95,8 @@ class JobReporter:
         return not self.lost
 
     def on_start(self, pid: int) -> None:
-        self.line(f"engine started in process {pid} (attempt {self.attempt})")
+        nice = yield_cpu(pid)
+        self.line(f"engine started in process {pid} (attempt {self.attempt}, CPU priority nice {nice})")
         self.update(child_pid=pid, log_tail=self.tail)
 
     def on_log(self, text: str) -> None:
@@ -349,6 +350,23 @@ def finish_outcome(reporter: JobReporter, outcome: runner.ChildOutcome, output_d
     )
     log.error("training job %s: engine process died with exit code %s", job.pk, outcome.exitcode)
     return "died"
+
+
+def yield_cpu(pid: int) -> int | None:
+    """Lower the engine process's CPU priority to TRAINING_CPU_NICE, so that on a shared host the web,
+    the database and the other workers are served first and training takes the CPU they leave.
+
+    Called right after the start, before the engine has imported torch: the threads and the ranks it
+    starts later inherit the priority. Never raises the priority (a worker already niced keeps its own).
+    Returns the process's priority, None when it could not be read.
+    """
+    try:
+        nice = min(max(settings.TRAINING_CPU_NICE, os.getpriority(os.PRIO_PROCESS, 0)), 19)
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+        return os.getpriority(os.PRIO_PROCESS, pid)
+    except OSError as exc:  # the process is gone already, or the system refuses: train at normal priority
+        log.warning("could not lower the CPU priority of engine process %s: %s", pid, exc)
+        return None
 
 
 def child_environment() -> dict[str, str]:

@@ -65,6 +65,7 @@ def test_job_trains_through_the_worker_and_attaches_an_adapter(
     assert job.loss is not None
     assert job.heartbeat_at is not None
     assert job.finished_at is not None
+    assert "CPU priority nice 10" in job.log_tail  # the engine yields the CPU to the web (the default)
 
     adapter = Adapter.objects.get(job_id=pk)
     assert adapter.project_id == project.pk
