@@ -30,6 +30,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -95,6 +96,51 @@ class _EventReader:
                     self.pending.append((event["kind"], event.get("payload")))
 
 
+def process_identity(pid: int) -> str:
+    """`pid` with its start time (Linux): a later process given the same pid is not taken for it."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return str(pid)
+    return f"{pid}:{fields[19]}" if len(fields) > 19 and fields[0] != "Z" else ""
+
+
+def _alive(identity: str) -> bool:
+    pid = int(identity.split(":", 1)[0])
+    if ":" in identity:
+        return process_identity(pid) == identity
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def exit_with_supervisor(identity: str | None, every: float = 1.0) -> None:
+    """In a rank: end this process once the worker that launched the job has gone.
+
+    The launcher runs in a session of its own (so that one kill ends the group), which also means a
+    worker killed outright (SIGKILL, the OOM killer, Celery's hard time limit) leaves it and its ranks
+    behind: they would train on beside the attempt the reaper re-queues, in the same folders. Each rank
+    watches the worker's pid and start time; once every rank has gone the launcher exits too.
+    """
+    if not identity:
+        return
+
+    def watch() -> None:
+        while _alive(identity):
+            time.sleep(every)
+        os._exit(SUPERVISOR_GONE_EXIT)
+
+    threading.Thread(target=watch, name="exit-with-supervisor", daemon=True).start()
+
+
+SUPERVISOR_GONE_EXIT = 75  # a rank that ended because its worker died
+
+
 def _kill_group(process: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
@@ -134,7 +180,14 @@ def run_launched(
     for name in (EVENTS, STOP, LAUNCHER_LOG):
         (folder / name).unlink(missing_ok=True)
     (folder / SPEC).write_text(
-        json.dumps({"spec": _plain(spec), "step_delay": step_delay, "mmap_threshold": mmap_threshold}),
+        json.dumps(
+            {
+                "spec": _plain(spec),
+                "step_delay": step_delay,
+                "mmap_threshold": mmap_threshold,
+                "supervisor": process_identity(os.getpid()),
+            }
+        ),
         encoding="utf-8",
     )
     child_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
@@ -209,6 +262,7 @@ def main(run_dir: str) -> int:
 
     folder = Path(run_dir)
     job = json.loads((folder / SPEC).read_text(encoding="utf-8"))
+    exit_with_supervisor(job.get("supervisor"))
     limit_heap_growth(int(job.get("mmap_threshold", MALLOC_MMAP_THRESHOLD)))
     write = _EventWriter(folder / EVENTS)
     main_rank = distributed.is_main()

@@ -11,8 +11,13 @@ order of floating-point sums (gradients all-reduced vs accumulated), hence a tol
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -111,3 +116,68 @@ def test_two_processes_train_like_one_with_twice_the_accumulation(job_files):
     assert weights_two.keys() == weights_one.keys()
     for name, tensor in weights_two.items():
         assert (tensor - weights_one[name]).abs().max().item() <= WEIGHT_TOLERANCE, name
+
+
+# A stand-in for the training worker: it launches two ranks on the tiny model (slowed down), prints
+# the launcher's and the ranks' pids once rank 0 reports them, and waits; the test kills it outright.
+SUPERVISOR = """
+import json, sys
+from training import launcher
+
+spec = json.loads(sys.argv[1])
+seen = []
+
+def on_start(pid):
+    seen.append(pid)
+
+def on_progress(event):
+    if event.get("event") == "ranks":
+        print(json.dumps([*seen, *event["pids"]]), flush=True)
+
+launcher.run_launched(spec, num_processes=2, run_dir=sys.argv[2], on_start=on_start, on_progress=on_progress,
+                      env={"CUDA_VISIBLE_DEVICES": ""}, step_delay=2.0)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (an orphan's new parent may never reap it in a container)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_the_launcher_and_its_ranks_end_when_their_worker_is_killed(job_files):
+    from tests.workers import ROOT
+
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            SUPERVISOR,
+            json.dumps(spec(job_files, "orphan", max_steps=50)),
+            str(job_files / "orph"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    pids: list[int] = []
+    try:
+        pids = json.loads(worker.stdout.readline())
+        assert len(pids) == 3 and all(_running(pid) for pid in pids)  # the launcher and two ranks
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        deadline = time.monotonic() + 60
+        while any(_running(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not [pid for pid in pids if _running(pid)], "orphaned ranks would train beside the next attempt"
+    finally:
+        worker.kill()
+        worker.wait(10)
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
