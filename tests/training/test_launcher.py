@@ -168,7 +168,8 @@ def test_the_launcher_and_its_ranks_end_when_their_worker_is_killed(job_files):
     pids: list[int] = []
     try:
         pids = json.loads(worker.stdout.readline())
-        assert len(pids) == 3 and all(_running(pid) for pid in pids)  # the launcher and two ranks
+        assert len(pids) == 3  # the launcher and two ranks
+        assert all(_running(pid) for pid in pids)
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
         deadline = time.monotonic() + 60
