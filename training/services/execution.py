@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -62,6 +62,10 @@ def _download(storage_path: str, target: Path) -> str:
     return str(copy_to_local(storage_path, target))
 
 
+# Errors of a database that is away for a while (they pass); others (a bad value) are bugs and raise.
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
 class JobReporter:
     """Writes what the child reports into the job row (fenced by the claimed attempt)."""
 
@@ -94,10 +98,22 @@ class JobReporter:
             log.warning("training job %s is no longer held by this worker", self.job.pk)
         return not self.lost
 
+    def database_down(self, exc: Exception) -> None:
+        """A write while the engine runs failed for want of the database (a restart, a network blip,
+        SQLite locked by a long write): training goes on. Raising here would kill the child and lose the
+        run; if the database stays away, the heartbeat goes stale and the reaper re-queues the job,
+        which this worker then finds no longer its own."""
+        log.warning("training job %s: progress not written, the database is unavailable (%s)", self.job.pk, exc)
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()  # the next write opens a fresh connection
+
     def on_start(self, pid: int) -> None:
         nice = yield_cpu(pid)
         self.line(f"engine started in process {pid} (attempt {self.attempt}, CPU priority nice {nice})")
-        self.update(child_pid=pid, log_tail=self.tail)
+        try:
+            self.update(child_pid=pid, log_tail=self.tail)
+        except DATABASE_DOWN as exc:
+            self.database_down(exc)
 
     def on_log(self, text: str) -> None:
         self.line(text)
@@ -112,7 +128,6 @@ class JobReporter:
             pids = progress.get("pids") or []
             self.line(f"{len(pids)} training processes (ranks 0-{len(pids) - 1}): pids {', '.join(map(str, pids))}")
         if event in ("log", "eval"):
-            self._metric(progress)
             if event == "log":
                 self.line(
                     f"step {progress.get('step')}/{progress.get('max_steps')} loss {progress.get('loss'):.4f}"
@@ -121,7 +136,12 @@ class JobReporter:
                 )
             else:
                 self.line(f"step {progress.get('step')} validation loss {progress.get('eval_loss')}")
-        self.update(log_tail=self.tail, **fields)
+        try:
+            if event in ("log", "eval"):
+                self._metric(progress)
+            self.update(log_tail=self.tail, **fields)
+        except DATABASE_DOWN as exc:
+            self.database_down(exc)
 
     def _metric(self, progress: dict[str, Any]) -> None:
         if self.lost:
@@ -144,9 +164,13 @@ class JobReporter:
         """Heartbeat; True when the child should stop (cancel requested, or the job is no longer ours)."""
         if self.mirror is not None and not self.lost:
             self.stored(self.mirror.poll())
-        if not self.update(log_tail=self.tail):
-            return True
-        return bool(self.mine().filter(cancel_requested=True).exists())
+        try:
+            if not self.update(log_tail=self.tail):
+                return True
+            return bool(self.mine().filter(cancel_requested=True).exists())
+        except DATABASE_DOWN as exc:
+            self.database_down(exc)
+            return False
 
     def stored(self, outcome: tuple[int, str | None] | None) -> None:
         if outcome is not None:

@@ -1,0 +1,58 @@
+"""The worker's reporter while the engine runs: a database that is away for a moment does not end the job."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import timedelta
+
+import pytest
+from django.db import OperationalError
+from django.db.models.query import QuerySet
+from django.utils import timezone
+
+from training.models import JobStatus, TrainingJob, TrainingMetric
+from training.services.execution import JobReporter, job_claim
+
+from .test_services import make_job
+
+pytestmark = pytest.mark.django_db
+
+
+@contextlib.contextmanager
+def database_away():
+    """Row writes and reads raise as they do while PostgreSQL restarts, until the block ends."""
+
+    def down(*args, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("update", "exists", "get_or_create"):
+            patch.setattr(QuerySet, name, down)
+        yield
+
+
+def test_a_database_blip_while_training_neither_stops_nor_fails_the_job(project, owner, fake_base_model):
+    job = make_job(project, owner, fake_base_model)
+    assert job_claim(job.pk) == 1
+    job.refresh_from_db()
+    reporter = JobReporter(job)
+
+    # The heartbeat, a progress report and the start note fail: training goes on (no stop asked),
+    # nothing raises into the supervising loop (which would kill the engine and fail the job).
+    with database_away():
+        reporter.on_start(4242)
+        assert reporter.on_tick() is False
+        reporter.on_progress({"event": "log", "step": 3, "max_steps": 10, "loss": 1.5})
+    assert reporter.lost is False
+
+    TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=1))
+    assert reporter.on_tick() is False  # back: the heartbeat is written again, still ours
+    reporter.on_progress({"event": "log", "step": 4, "max_steps": 10, "loss": 1.25})
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+    assert job.step == 4
+    assert job.heartbeat_at > timezone.now() - timedelta(seconds=30)
+    assert list(TrainingMetric.objects.filter(job=job).values_list("step", flat=True)) == [4]
+
+    TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
+    assert reporter.on_tick() is True  # a cancel is still seen
