@@ -1,8 +1,11 @@
 """The Celery application shared by every worker (queues: default, training, inference)."""
 
+import logging
 import os
 
 from celery import Celery
+
+log = logging.getLogger(__name__)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotune.settings")
 
@@ -20,4 +23,16 @@ def reap() -> dict[str, dict[str, list[int]]]:
     from curated_data.services.import_reaper import reap_imports
     from training.services.reaper import reap as reap_training
 
-    return {"imports": reap_imports(), "validation_runs": reap_runs(), "training": reap_training()}
+    # Each app's reaper runs even when another one fails (a bug, the database or broker going away
+    # half way): a failure in one must not leave every other app's dead work unreaped. The first
+    # failure is raised once all have run, so the task still shows as failed.
+    results, failures = {}, []
+    for name, reaper in (("imports", reap_imports), ("validation_runs", reap_runs), ("training", reap_training)):
+        try:
+            results[name] = reaper()
+        except Exception as exc:
+            log.exception("the %s reaper failed", name)
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+    return results

@@ -41,8 +41,9 @@ def send_on_commit(task, *args, on_failure: Callable[[], None] | None = None) ->
     transaction.on_commit(lambda: send(task, *args, on_failure=on_failure))
 
 
-def waiting_messages(queue: str) -> int:
-    """Messages waiting in `queue` on the broker (0 for a queue the broker does not hold, as after a restart)."""
+def waiting_messages(queue: str) -> int | None:
+    """Messages waiting in `queue` on the broker (0 for a queue the broker does not hold, as after a
+    restart); None when the broker cannot be reached, so nobody can tell."""
     from annotune.celery import app
 
     try:
@@ -50,6 +51,9 @@ def waiting_messages(queue: str) -> int:
             return connection.default_channel.queue_declare(queue=queue, passive=True).message_count
     except ChannelError:
         return 0
+    except (OperationalError, OSError) as exc:
+        log.warning("broker unavailable, queue %s not inspected (%s); nothing is sent again this time", queue, exc)
+        return None
 
 
 def lost_messages(rows: QuerySet, *, queue: str, older_than: float, since: str = "created_at") -> list[int]:
@@ -60,7 +64,7 @@ def lost_messages(rows: QuerySet, *, queue: str, older_than: float, since: str =
     """
     cutoff = timezone.now() - timedelta(seconds=older_than)
     ids = list(rows.filter(**{f"{since}__lt": cutoff}).order_by("pk").values_list("pk", flat=True)[:500])
-    if not ids or waiting_messages(queue):
+    if not ids or waiting_messages(queue) != 0:  # messages wait (the rows' may be among them), or unknown
         return []
     return ids
 
