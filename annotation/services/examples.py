@@ -19,6 +19,16 @@ from .transitions import example_transition
 from .validation import refuse_blocking, validate_example_row
 
 EDITABLE_FIELDS = ("messages", "category", "style_tags", "context")
+
+
+def _reload(example: Example) -> None:
+    """Re-read the row after a write. The project and the author never change, so their loaded rows
+    are kept: a full refresh_from_db would drop them and the next use would query each again."""
+    example.refresh_from_db(
+        fields=[f.attname for f in Example._meta.concrete_fields if f.attname not in ("project_id", "author_id")]
+    )
+
+
 RETURNED_STATUSES = (ExampleStatus.CHANGES_REQUESTED, ExampleStatus.REJECTED)
 
 
@@ -150,7 +160,7 @@ def example_update(
         raise ConflictError(
             "Someone else saved this example a moment ago. Nothing was overwritten: reload and apply your change again."
         )
-    example.refresh_from_db()
+    _reload(example)
     _snapshot(example, author=user, changed=changed, note=note)
     validate_example_row(example)
     if example.status in RETURNED_STATUSES and allow_status is None:
@@ -186,7 +196,7 @@ def example_submit(*, example: Example, user, version: Any = None) -> Example:
             {"version": [f"Current version is {example.version}."]},
         )
     _submit(example, actor=user)
-    example.refresh_from_db()
+    _reload(example)
     return example
 
 

@@ -42,3 +42,28 @@ def test_example_list_page_queries_do_not_grow(project, annotator, annotator2, s
     with django_assert_num_queries(small):
         response = client.get(url)
     assert response.content.count(b'class="status status-') == 60
+
+
+def _queries_of(client, method, path, body) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        response = getattr(client, method)(path, body, format="json")
+    assert response.status_code in (200, 201), response.content[:300]
+    return len(ctx.captured_queries)
+
+
+def test_an_annotators_save_and_submit_stay_lean(api, project, annotator):
+    """The hot path of a team at work: each save re-validates the example but reads the project, its
+    author and the knowledge base's state once (the knowledge fingerprint is one query)."""
+    client = api(annotator)
+    base = f"/api/v1/projects/{project.pk}/examples/"
+    messages = [{"role": "user", "content": "Where is my parcel?"}, {"role": "assistant", "content": "On its way."}]
+    created = client.post(base, {"messages": messages}, format="json").json()
+    messages[1]["content"] = "It left the depot this morning."
+    example = f"{base}{created['id']}/"
+    save = _queries_of(client, "patch", example, {"version": created["version"], "messages": messages})
+    submit = _queries_of(client, "post", f"{example}submit/", {"version": created["version"] + 1})
+    # Token or session, project with the member's role, the example; then the write and its revision,
+    # the knowledge fingerprint and the findings (and the transitions of a submit); no reload of the
+    # project or the author.
+    assert save <= 9, save  # 13 before the fingerprint was one query and the reload kept project and author
+    assert submit <= 10, submit
