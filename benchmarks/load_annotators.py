@@ -16,7 +16,11 @@ with locust (headless, through its Environment API) for --duration seconds:
 made its first step; the job trains through the whole load and is cancelled after it
 (`training_steps_during_load` says how far it got, and that it was running at both ends).
 
-Prints JSON lines {"metric", "value", "unit"}: p50 / p95 per operation, the error rate, and a
+The simulated users use locust's FastHttpUser (geventhttpclient): the load generator runs on the
+machine it measures, and this client costs a fraction of the CPU of the requests-based one.
+
+Prints JSON lines {"metric", "value", "unit"}: p50 / p95 per operation, the error rate, where the CPU
+went (cores used by the web, the database backends, the training worker and the load generator), and a
 reconciliation of what the clients were told against what the database holds: every acknowledged
 save is there exactly once (none lost, none applied twice), the example ends with its last
 acknowledged edit, and no example was reviewed twice in a round.
@@ -52,6 +56,40 @@ TRAINING = {"method": "lora", "max_steps": 1_000_000, "logging_steps": 20, "save
 
 def emit(metric: str, value: float, unit: str, **extra) -> None:
     print(json.dumps({"metric": metric, "value": round(value, 3), "unit": unit, **extra}), flush=True)
+
+
+def problem(response) -> str:
+    """A failed response for the failure log: its status and the start of its body, or the connection error."""
+    return f"{response.status_code}: {(response.text or '')[:200] or getattr(response, 'error', '')}"
+
+
+def cpu_seconds(roots: dict[str, list[int]], database: str) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each named group of process trees, and by the database
+    server's backends serving `database` (PostgreSQL names the database in each backend's title)."""
+    import psutil
+
+    def tree(pid: int) -> float:
+        try:
+            root = psutil.Process(pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return 0.0
+        total = 0.0
+        for process in processes:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            total += times.user + times.system
+        return total
+
+    used = {name: sum(tree(pid) for pid in pids) for name, pids in roots.items()}
+    used["database"] = 0.0
+    for process in psutil.process_iter(["name", "cmdline", "cpu_times"]):
+        title = " ".join(process.info["cmdline"] or [])
+        if process.info["name"] == "postgres" and f" {database} " in f" {title} " and process.info["cpu_times"]:
+            used["database"] += process.info["cpu_times"].user + process.info["cpu_times"].system
+    return used
 
 
 def free_port() -> int:
@@ -253,7 +291,7 @@ def training_state(database_url: str, job: int) -> tuple[str, int]:
 
 def run_load(args, seed: dict, base_url: str) -> dict:
     import gevent
-    from locust import HttpUser, between, events, task
+    from locust import FastHttpUser, between, events, task
     from locust.env import Environment
 
     timings: dict[str, list[float]] = defaultdict(list)
@@ -270,13 +308,13 @@ def run_load(args, seed: dict, base_url: str) -> dict:
         if exception is not None:
             failures[name] += 1
 
-    class Annotator(HttpUser):
+    class Annotator(FastHttpUser):
         fixed_count = args.annotators
         wait_time = between(1, 3)
         host = base_url
 
         def on_start(self):
-            self.client.headers["Authorization"] = f"Token {next(annotators)['token']}"
+            self.auth = {"Authorization": f"Token {next(annotators)['token']}"}
 
         def think(self):
             gevent.sleep(random.uniform(0.2, 1.0))
@@ -289,15 +327,16 @@ def run_load(args, seed: dict, base_url: str) -> dict:
                 {"role": "assistant", "content": "Open Billing and choose Download."},
             ]
             with self.client.post(f"{api}/examples/", json={"messages": messages, "category": "billing"},
-                                  name="create draft", catch_response=True) as r:  # fmt: skip
+                                  headers=self.auth, name="create draft", catch_response=True) as r:  # fmt: skip
                 if r.status_code != 201:
-                    r.failure(f"{r.status_code}: {r.text[:200] or r.error}")
+                    r.failure(problem(r))
                     return
                 example = r.json()
             self.think()
-            with self.client.get(f"{api}/examples/{example['id']}/", name="open editor", catch_response=True) as r:
+            with self.client.get(f"{api}/examples/{example['id']}/", headers=self.auth, name="open editor",
+                                 catch_response=True) as r:  # fmt: skip
                 if r.status_code != 200:
-                    r.failure(f"{r.status_code}: {r.error}")
+                    r.failure(problem(r))
                     return
                 version = r.json()["version"]
             for _ in range(3):
@@ -306,43 +345,45 @@ def run_load(args, seed: dict, base_url: str) -> dict:
                 messages[1]["content"] = f"Open Billing, choose Download {MARK}{mark}]"
                 body = {"version": version, "messages": messages}
                 client_log["sent"].append((example["id"], mark))
-                with self.client.patch(f"{api}/examples/{example['id']}/", json=body, name="save",
+                with self.client.patch(f"{api}/examples/{example['id']}/", json=body, headers=self.auth, name="save",
                                        catch_response=True) as r:  # fmt: skip
                     if r.status_code != 200:
-                        r.failure(f"{r.status_code}: {r.text[:200] or r.error}")
+                        r.failure(problem(r))
                         return
                     version = r.json()["version"]
                     client_log["saves"].append((example["id"], version, mark))
             self.think()
             with self.client.post(f"{api}/examples/{example['id']}/submit/", json={"version": version},
-                                  name="submit", catch_response=True) as r:  # fmt: skip
+                                  headers=self.auth, name="submit", catch_response=True) as r:  # fmt: skip
                 if r.status_code != 200:
-                    r.failure(f"{r.status_code}: {r.text[:200] or r.error}")
+                    r.failure(problem(r))
 
-    class Reviewer(HttpUser):
+    class Reviewer(FastHttpUser):
         fixed_count = args.reviewers
         wait_time = between(0.5, 2)
         host = base_url
 
         def on_start(self):
-            self.client.headers["Authorization"] = f"Token {next(reviewers)['token']}"
+            self.auth = {"Authorization": f"Token {next(reviewers)['token']}"}
 
         @task
         def review_next(self):
-            with self.client.post(f"{api}/review/next/", json={}, name="review next", catch_response=True) as r:
+            with self.client.post(f"{api}/review/next/", json={}, headers=self.auth, name="review next",
+                                  catch_response=True) as r:  # fmt: skip
                 if r.status_code == 204:
                     return
                 if r.status_code != 200:
-                    r.failure(f"{r.status_code}: {r.text[:200] or r.error}")
+                    r.failure(problem(r))
                     return
                 example = r.json()
             gevent.sleep(random.uniform(0.5, 2.0))  # reading it
             approve = random.random() < 0.8
             path = f"{api}/examples/{example['id']}/{'approve' if approve else 'reject'}/"
             body = {"comment": "ok"} if approve else {"reason": seed["reject_reasons"][0], "comment": "off topic"}
-            with self.client.post(path, json=body, name="approve" if approve else "reject", catch_response=True) as r:
+            with self.client.post(path, json=body, headers=self.auth, name="approve" if approve else "reject",
+                                  catch_response=True) as r:  # fmt: skip
                 if r.status_code != 200:
-                    r.failure(f"{r.status_code}: {r.text[:200] or r.error}")
+                    r.failure(problem(r))
                     return
                 review = r.json()["review"]
                 client_log["decisions"].append((example["id"], review["round"], review["decision"]))
@@ -355,6 +396,7 @@ def run_load(args, seed: dict, base_url: str) -> dict:
     gevent.spawn_later(args.duration, runner.quit)
     runner.greenlet.join()
     elapsed = time.monotonic() - started
+    client_log["elapsed"] = elapsed
 
     total = sum(len(v) for v in timings.values())
     failed = sum(failures.values())
@@ -472,7 +514,17 @@ def main() -> None:
                 if stopped or time.monotonic() > deadline:
                     raise SystemExit(f"the training job did not start ({state[0]}): see {var_dir / 'web.log'}")
                 time.sleep(1)
+        groups = {"web": [processes[0].pid]}
+        if len(processes) > 1:
+            groups["training_worker"] = [processes[1].pid]
+        database = args.database_url.rpartition("/")[2]
+        before = {**cpu_seconds(groups, database), "load_generator": time.process_time()}
         client_log = run_load(args, seed, f"http://127.0.0.1:{port}")
+        after = {**cpu_seconds(groups, database), "load_generator": time.process_time()}
+        # Where the machine's CPU went during the load (cores: CPU seconds per second of load). The database
+        # counts only the backends alive at both ends (the web keeps its connections).
+        for name in after:
+            emit(f"cpu_{name}", (after[name] - before[name]) / client_log["elapsed"], "cores")
         if seed.get("job"):
             cancelled = subprocess.run([*me, "--phase", "cancel", "--job", str(seed["job"])], cwd=ROOT, env=env,
                                        capture_output=True, text=True, timeout=300)  # fmt: skip
