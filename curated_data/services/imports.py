@@ -324,7 +324,7 @@ class _Progress:
         if not force and now - self.last < self.every:
             return
         self.last = now
-        ImportJob.objects.filter(pk=self.job.pk, status=ImportStatus.RUNNING).update(
+        ImportJob.objects.filter(pk=self.job.pk, status=ImportStatus.RUNNING, attempts=self.job.attempts).update(
             bytes_done=self.bytes_done,
             rows_read=read,
             rows_valid=valid,
@@ -686,7 +686,10 @@ def _run(job: ImportJob, timer: PhaseTimer) -> None:
             message = "No valid rows to import."
         _finish(job, status=ImportStatus.FAILED, error=message, **counts)
         return
-    ImportJob.objects.filter(pk=job.pk).update(phase=ImportPhase.WRITING, heartbeat_at=timezone.now(), **counts)
+    # Only while the job is still this attempt's: a later one may have written and finished it meanwhile.
+    mine = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING, attempts=job.attempts)
+    if not mine.update(phase=ImportPhase.WRITING, heartbeat_at=timezone.now(), **counts):
+        raise Superseded(job.pk)
     with transaction.atomic():
         # One import writes into a project at a time; duplicates are checked again under the lock (an
         # example added meanwhile is skipped and reported like any other), and the findings use the

@@ -94,3 +94,29 @@ def test_an_attempt_taken_over_while_it_wrote_rolls_its_rows_back(queued, monkey
     assert (job.status, job.rows_imported) == ("succeeded", 5)
     assert Example.objects.count() == 5
     assert Revision.objects.count() == 5
+
+
+def test_an_attempt_taken_over_while_it_read_leaves_the_later_attempts_row_alone(queued, monkeypatch):
+    """A worker presumed dead was still reading the file while a later attempt imported it: the old
+    worker's counters, report and "writing" phase do not land on the finished row."""
+    validate = imports._validate
+
+    def finished_elsewhere_meanwhile(job, progress, *args):
+        validation = validate(job, progress, *args)
+        ImportJob.objects.filter(pk=job.pk).update(
+            status="succeeded",
+            phase="done",
+            attempts=job.attempts + 1,
+            rows_read=7,
+            rows_imported=5,
+            report={"notes": ["later"]},
+        )
+        progress.tick(99, 99, 0, force=True)
+        return validation
+
+    monkeypatch.setattr(imports, "_validate", finished_elsewhere_meanwhile)
+    imports.import_run(job_id=queued.pk)
+    job = ImportJob.objects.get(pk=queued.pk)
+    assert (job.status, job.phase, job.rows_imported, job.rows_read) == ("succeeded", "done", 5, 7)
+    assert job.report == {"notes": ["later"]}
+    assert Example.objects.count() == 0  # the old attempt wrote nothing
