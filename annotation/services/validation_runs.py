@@ -55,8 +55,9 @@ def _note_broker_down(run: ValidationRun) -> None:
     ValidationRun.objects.filter(pk=run.pk, status=ValidationRunStatus.QUEUED).update(phase=run.phase)
 
 
-def _progress(run_id: int, progress: float, phase: str) -> None:
-    ValidationRun.objects.filter(pk=run_id).update(progress=round(min(max(progress, 0.0), 1.0), 3), phase=phase)
+def _progress(mine, progress: float, phase: str) -> None:
+    """`mine`: the run while it is this attempt's (a later attempt's row, or its finished run, is not touched)."""
+    mine.update(progress=round(min(max(progress, 0.0), 1.0), 3), phase=phase)
 
 
 def _pool(run: ValidationRun) -> tuple[list[dict[str, Any]], dict[str, str] | None]:
@@ -179,14 +180,14 @@ def run_execute(run_id: int) -> None:
 def _compute(run: ValidationRun, mine) -> None:
     try:
         examples, split = _pool(run)
-        _progress(run.pk, 0.1, "dataset checks")
+        _progress(mine, 0.1, "dataset checks")
         tokenizer = validation.tokenizer_for_worker(run.project)
         report = dataset_report(
             run.project,
             examples,
             split=split,
             tokenizer=tokenizer,
-            on_progress=lambda p, phase: _progress(run.pk, p, phase),
+            on_progress=lambda p, phase: _progress(mine, p, phase),
         )
         report["tokenizer"] = "model" if tokenizer else "estimate"
         summary = report["summary"]

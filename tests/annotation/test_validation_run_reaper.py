@@ -63,3 +63,18 @@ def test_a_superseded_attempt_does_not_store_its_report(project, owner, monkeypa
     validation_runs.run_execute(run.pk)
     run.refresh_from_db()
     assert (run.status, run.report) == ("running", {})
+
+
+def test_a_superseded_attempt_does_not_write_its_progress_on_the_later_run(project, owner, monkeypatch):
+    run = ValidationRun.objects.create(project=project, created_by=owner)
+    pool = validation_runs._pool
+
+    def finished_elsewhere_meanwhile(*args, **kwargs):
+        # Re-queued, claimed and finished by another worker while this one was loading the examples.
+        ValidationRun.objects.filter(pk=run.pk).update(status="succeeded", attempts=2, progress=1.0, phase="done")
+        return pool(*args, **kwargs)
+
+    monkeypatch.setattr(validation_runs, "_pool", finished_elsewhere_meanwhile)
+    validation_runs.run_execute(run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.attempts, run.progress, run.phase) == ("succeeded", 2, 1.0, "done")
