@@ -23,6 +23,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotune.heartbeat import beating
 from annotune.storage import ArtifactWriter, StorageError, copy_to_local, open_stream, storage_failures
 
 from .. import launcher, routing, runner
@@ -215,8 +216,8 @@ def job_execute(job_id: int, *, worker: str = "", capacity: routing.Capacity | N
         return _finish_failed(reporter, "internal", f"The worker failed: {type(exc).__name__}: {exc}")
 
 
-def _execute(job: TrainingJob, reporter: JobReporter) -> str:
-    folder = work_dir(job)
+def _prepare(job: TrainingJob, reporter: JobReporter, folder: Path) -> dict[str, Any] | str:
+    """The engine's spec with its files fetched, or the job's final status when they could not be."""
     try:
         data_dir = folder / "data"
         train = _download(job.train_path, data_dir / "train.jsonl")
@@ -246,6 +247,19 @@ def _execute(job: TrainingJob, reporter: JobReporter) -> str:
         "control_examples": _project_control_set(job, data_dir),
         "init_adapter_path": parent_adapter_dir(job, folder),  # continue training: the parent adapter's files
     }
+    return spec
+
+
+def _execute(job: TrainingJob, reporter: JobReporter) -> str:
+    folder = work_dir(job)
+    # Fetching the data, a stored checkpoint or a parent adapter may take minutes on a slow storage, and
+    # the engine's ticks only start after it: the row beats from a thread meanwhile, or the reaper would
+    # take each attempt for dead before it trains (and the job would fail after its last attempt).
+    with beating(reporter.mine(), settings.TRAINING_HEARTBEAT_SECONDS):
+        spec = _prepare(job, reporter, folder)
+    if isinstance(spec, str):
+        return spec
+    output_dir = Path(spec["output_dir"])
     outcome = run_spec(spec, reporter=reporter)
     status = finish_outcome(reporter, outcome, output_dir)
     if reporter.mirror is not None:
@@ -474,12 +488,14 @@ def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, outpu
     # Files, then the row: a failed copy (full or read-only storage) or a lost job deletes the copies.
     writer = ArtifactWriter("the adapter")
     try:
-        for path in sorted(p for p in source.rglob("*") if p.is_file()):
-            relative = path.relative_to(source).as_posix()
-            with open(path, "rb") as handle:
-                writer.save(f"{prefix}/{relative}", File(handle))
-            if path.name.startswith("adapter_model"):
-                size += path.stat().st_size
+        # The engine has exited (no more ticks): the row beats while the files go to a possibly slow storage.
+        with beating(reporter.mine(), settings.TRAINING_HEARTBEAT_SECONDS):
+            for path in sorted(p for p in source.rglob("*") if p.is_file()):
+                relative = path.relative_to(source).as_posix()
+                with open(path, "rb") as handle:
+                    writer.save(f"{prefix}/{relative}", File(handle))
+                if path.name.startswith("adapter_model"):
+                    size += path.stat().st_size
     except StorageError as exc:
         writer.discard()
         shutil.rmtree(output_dir.parent, ignore_errors=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import timedelta
 
 import pytest
@@ -56,3 +57,27 @@ def test_a_database_blip_while_training_neither_stops_nor_fails_the_job(project,
 
     TrainingJob.objects.filter(pk=job.pk).update(cancel_requested=True)
     assert reporter.on_tick() is True  # a cancel is still seen
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_row_beats_while_the_worker_fetches_the_jobs_files(project, owner, fake_base_model, settings, monkeypatch):
+    """Before the engine runs (and ticks), the dataset, a stored checkpoint or a parent adapter are fetched:
+    on a slow storage that outlasts the reaper's patience unless the row beats meanwhile."""
+    from training.services import execution
+
+    settings.TRAINING_HEARTBEAT_SECONDS = 0.2
+    job = make_job(project, owner, fake_base_model)
+    assert job_claim(job.pk) == 1
+    claimed_beat = TrainingJob.objects.get(pk=job.pk).heartbeat_at
+    seen = []
+
+    def slow_download(storage_path, target):
+        time.sleep(1.5)
+        seen.append(TrainingJob.objects.get(pk=job.pk).heartbeat_at)
+        raise OSError("storage gone")
+
+    monkeypatch.setattr(execution, "_download", slow_download)
+    job.refresh_from_db()
+    assert execution._execute(job, JobReporter(job)) == "failed"
+    assert seen[0] > claimed_beat
+    assert TrainingJob.objects.get(pk=job.pk).error_code == "invalid_data"
