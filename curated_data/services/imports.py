@@ -388,7 +388,25 @@ def _clean_record(project: Project, record: formats.Record, *, complete: bool, l
 def _existing(project: Project, hashes: list[str]) -> dict[str, int]:
     """content_hash -> id of an existing example with that content, for the given hashes."""
     found: dict[str, int] = {}
-    if connection.vendor == "postgresql" and hashes:
+    if not hashes:
+        return found
+    table = Example._meta.db_table
+    # A project with fewer examples than the file has rows: reading its hashes (one range of the (project,
+    # content_hash) index) costs less than looking each of the file's up (100,000 look-ups took 0.45 CPU-s on
+    # SQLite, twice per import, for a project with no example). A bigger project is looked up as below.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT content_hash, id FROM {table} WHERE project_id = %s LIMIT %s",  # noqa: S608 - the model's table
+            [project.pk, len(hashes) + 1],
+        )
+        held = cursor.fetchall()
+    if len(held) <= len(hashes):
+        wanted = set(hashes)
+        for digest, pk in held:
+            if digest in wanted and pk < found.get(digest, pk + 1):
+                found[digest] = pk
+        return found
+    if connection.vendor == "postgresql":
         with connection.cursor() as cursor:  # one parameter instead of thousands of placeholders
             cursor.execute(
                 f"SELECT content_hash, min(id) FROM {Example._meta.db_table} "  # noqa: S608 - the model's table
@@ -396,7 +414,7 @@ def _existing(project: Project, hashes: list[str]) -> dict[str, int]:
                 [project.pk, ",".join(hashes)],  # one text, not an array of thousands of values to adapt
             )
             return dict(cursor.fetchall())
-    if connection.vendor == "sqlite" and hashes:
+    if connection.vendor == "sqlite":
         with connection.cursor() as cursor:  # one JSON parameter too: no query per 900 hashes
             cursor.execute(
                 f"SELECT content_hash, min(id) FROM {Example._meta.db_table} "  # noqa: S608 - the model's table
@@ -569,10 +587,13 @@ def _add_findings(project: Project, rows: list[Prepared], status: str) -> None:
     check = findings_checker(project)
     for row in rows:
         # What `example_payload` would give the checks, built directly: the turns are clean already.
-        example = ExampleInput(tuple(Message(m["role"], m["content"]) for m in row.messages), row.category or None,
-                               tuple(row.style_tags), row.context)  # fmt: skip
-        row.findings = check(example)
-        errors = error_findings(row.findings)
+        example = ExampleInput(tuple([Message(m["role"], m["content"]) for m in row.messages]),
+                               row.category or None, tuple(row.style_tags), row.context)  # fmt: skip
+        row.findings = findings = check(example)
+        if not findings:  # most rows: nothing to count, and the status asked for
+            row.error_count, row.status = 0, status
+            continue
+        errors = error_findings(findings)
         row.error_count = len(errors)
         row.status = ExampleStatus.DRAFT if errors else status
 

@@ -118,6 +118,24 @@ def test_duplicates_of_existing_examples_are_skipped_and_reported(run_import):
     assert Example.objects.count() == 3
 
 
+@pytest.mark.parametrize("others", [0, 6])
+def test_existing_duplicates_are_found_in_small_and_large_projects(run_import, others):
+    """A project with fewer examples than the file has rows is read whole; a larger one is looked up row by
+    row: either way the same duplicates, each naming the first example with that conversation."""
+    kept = run_import(jsonl(row(1), row(1), row(2), *[row(100 + i) for i in range(others)]), keep_duplicates=True)
+    assert kept.rows_imported == 3 + others
+    first_of = {}
+    for pk, text in Example.objects.order_by("id").values_list("id", "messages__0__content"):
+        first_of.setdefault(text, pk)
+    job = run_import(jsonl(row(3), row(1), row(4), row(2), row(5)))
+    assert job.status == ImportStatus.SUCCEEDED
+    assert [(d["line"], d["reason"]) for d in job.report["duplicates"]] == [
+        (2, f"Same conversation as existing example #{first_of['How do I export invoice 1?']}."),
+        (4, f"Same conversation as existing example #{first_of['How do I export invoice 2?']}."),
+    ]
+    assert job.rows_imported == 3
+
+
 def test_importing_the_same_file_twice_writes_nothing_new_and_says_so(run_import):
     data = jsonl(row(1), row(2))
     assert run_import(data).rows_imported == 2
