@@ -353,7 +353,10 @@ class ValidationRun(models.Model):
     dataset_version = models.ForeignKey(
         "datasets.DatasetVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    status = models.CharField(max_length=20, choices=ValidationRunStatus.choices, default=ValidationRunStatus.QUEUED)
+    # Indexed: the reaper looks for queued / running rows every minute (tests/test_reaper_indexes.py).
+    status = models.CharField(
+        max_length=20, choices=ValidationRunStatus.choices, default=ValidationRunStatus.QUEUED, db_index=True
+    )
     progress = models.FloatField(default=0.0)
     phase = models.CharField(max_length=100, blank=True)
     report = models.JSONField(default=dict, blank=True)

@@ -33,7 +33,8 @@ class ImportJob(models.Model):
     detected_format = models.CharField(max_length=40, blank=True)
     # skip_bad_rows, mapping (CSV columns), status of the new examples.
     options = models.JSONField(default=dict, blank=True)
-    status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.QUEUED)
+    # Indexed: the reaper looks for queued / running rows every minute (tests/test_reaper_indexes.py).
+    status = models.CharField(max_length=20, choices=ImportStatus.choices, default=ImportStatus.QUEUED, db_index=True)
     phase = models.CharField(max_length=20, choices=ImportPhase.choices, default=ImportPhase.WAITING)
     bytes_done = models.BigIntegerField(default=0)
     rows_read = models.PositiveIntegerField(default=0)

@@ -351,7 +351,10 @@ class GenerationRequest(models.Model):
     messages = models.JSONField()
     targets = models.JSONField(default=list)
     params = models.JSONField(default=dict, help_text="max_new_tokens, temperature, top_p, seed")
-    status = models.CharField(max_length=20, choices=GenerationStatus.choices, default=GenerationStatus.QUEUED)
+    # Indexed: the reaper looks for queued / running rows every minute (tests/test_reaper_indexes.py).
+    status = models.CharField(
+        max_length=20, choices=GenerationStatus.choices, default=GenerationStatus.QUEUED, db_index=True
+    )
     outputs = models.JSONField(default=list, blank=True)
     error_code = models.CharField(max_length=50, blank=True)
     error = models.TextField(blank=True)
@@ -390,7 +393,10 @@ class AdapterOperation(models.Model):
     )
     sources = models.JSONField(default=list, blank=True, help_text='Combine: [{"adapter_id", "name", "weight"}]')
     params = models.JSONField(default=dict, blank=True, help_text="Combine: method, name, svd_rank")
-    status = models.CharField(max_length=20, choices=GenerationStatus.choices, default=GenerationStatus.QUEUED)
+    # Indexed: the reaper looks for queued / running rows every minute (tests/test_reaper_indexes.py).
+    status = models.CharField(
+        max_length=20, choices=GenerationStatus.choices, default=GenerationStatus.QUEUED, db_index=True
+    )
     result_adapter = models.ForeignKey(
         Adapter, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", help_text="Combined adapter"
     )
