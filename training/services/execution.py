@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
@@ -211,6 +212,14 @@ def job_execute(job_id: int, *, worker: str = "", capacity: routing.Capacity | N
     reporter = JobReporter(job)
     try:
         return _execute(job, reporter)
+    except SoftTimeLimitExceeded:  # Celery's soft limit, a minute before the hard one kills the worker process
+        hours = settings.TRAINING_TIME_LIMIT_SECONDS / 3600
+        return _finish_failed(
+            reporter,
+            "time_limit",
+            f"The job ran longer than the training time limit ({hours:.4g} h) and was stopped. Train fewer "
+            "steps (epochs, max_steps) or ask an administrator to raise ANNOTUNE_TRAINING_TIME_LIMIT_SECONDS.",
+        )
     except Exception as exc:  # a bug on the platform side: fail the job visibly instead of leaving it running
         log.exception("training job %s crashed in the worker", job_id)
         return _finish_failed(reporter, "internal", f"The worker failed: {type(exc).__name__}: {exc}")

@@ -81,3 +81,21 @@ def test_the_row_beats_while_the_worker_fetches_the_jobs_files(project, owner, f
     assert execution._execute(job, JobReporter(job)) == "failed"
     assert seen[0] > claimed_beat
     assert TrainingJob.objects.get(pk=job.pk).error_code == "invalid_data"
+
+
+def test_a_job_past_the_time_limit_fails_saying_so(project, owner, fake_base_model, settings, monkeypatch):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    from training.services import execution
+
+    def too_long(job, reporter):
+        raise SoftTimeLimitExceeded()
+
+    settings.TRAINING_TIME_LIMIT_SECONDS = 48 * 3600
+    monkeypatch.setattr(execution, "_execute", too_long)
+    job = make_job(project, owner, fake_base_model)
+    assert execution.job_execute(job.pk) == "failed"
+    job.refresh_from_db()
+    assert (job.status, job.error_code) == (JobStatus.FAILED, "time_limit")
+    assert "training time limit (48 h)" in job.error
+    assert "ANNOTUNE_TRAINING_TIME_LIMIT_SECONDS" in job.error
