@@ -30,6 +30,7 @@ from annotune.storage import ArtifactWriter, StorageError, copy_to_local, open_s
 from .. import launcher, routing, runner
 from ..engine import results
 from ..models import Adapter, ExampleScore, JobStatus, TrainingJob, TrainingMetric
+from . import folders
 from .checkpoints import CheckpointMirror
 from .continuation import parent_adapter_dir, parent_lineage
 from .datasets import MANIFEST_NAME
@@ -499,6 +500,13 @@ def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, outpu
     try:
         # The engine has exited (no more ticks): the row beats while the files go to a possibly slow storage.
         with beating(reporter.mine(), settings.TRAINING_HEARTBEAT_SECONDS):
+            # Files an earlier attempt left there when its worker died mid-copy (no row names them): with
+            # their names taken, the storage would save these under other names and the adapter, read
+            # from the fixed names under `prefix`, would be the earlier attempt's, maybe half-written.
+            try:
+                folders.delete_folder(prefix)
+            except storage_failures() as exc:
+                raise writer.error(exc) from exc
             for path in sorted(p for p in source.rglob("*") if p.is_file()):
                 relative = path.relative_to(source).as_posix()
                 with open(path, "rb") as handle:

@@ -99,3 +99,38 @@ def test_a_job_past_the_time_limit_fails_saying_so(project, owner, fake_base_mod
     assert (job.status, job.error_code) == (JobStatus.FAILED, "time_limit")
     assert "training time limit (48 h)" in job.error
     assert "ANNOTUNE_TRAINING_TIME_LIMIT_SECONDS" in job.error
+
+
+def test_an_adapter_is_made_of_this_attempts_files_not_a_dead_attempts_leftovers(
+    project, owner, fake_base_model, settings, tmp_path
+):
+    """A worker killed while it copied the adapter to storage leaves files and no row; the attempt that
+    finishes the job later must store its own files under the names the adapter is read from."""
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from training import runner
+    from training.models import Adapter
+    from training.services import execution
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    job = make_job(project, owner, fake_base_model)
+    prefix = f"adapters/project-{project.pk}/job-{job.pk}"
+    default_storage.save(f"{prefix}/adapter_model.safetensors", ContentFile(b"half of attempt 1"))
+    assert job_claim(job.pk) == 1
+    job.refresh_from_db()
+    output = tmp_path / "work" / "output"
+    (output / "adapter").mkdir(parents=True)
+    (output / "adapter" / "adapter_config.json").write_text("{}")
+    (output / "adapter" / "adapter_model.safetensors").write_bytes(b"attempt 2")
+    outcome = runner.ChildOutcome(status=runner.SUCCEEDED, result={"metrics": {"global_step": 3}})
+
+    assert execution.finish_outcome(JobReporter(job), outcome, output) == "succeeded"
+    adapter = Adapter.objects.get(job=job)
+    assert adapter.storage_path == prefix
+    with default_storage.open(f"{prefix}/adapter_model.safetensors") as handle:
+        assert handle.read() == b"attempt 2"
+    assert sorted(default_storage.listdir(prefix)[1]) == ["adapter_config.json", "adapter_model.safetensors"]
