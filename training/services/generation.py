@@ -241,6 +241,7 @@ def _execute(request_id: int, answer, *, worker: str) -> str:
 
 
 def _finish(request: GenerationRequest, status: str, outputs: list, code: str = "", error: str = "") -> None:
-    GenerationRequest.objects.filter(pk=request.pk).update(
+    # Only a running request: one the reaper failed meanwhile (its caller was told so) keeps that answer.
+    GenerationRequest.objects.filter(pk=request.pk, status=GenerationStatus.RUNNING).update(
         status=status, outputs=outputs, error_code=code[:50], error=error, finished_at=timezone.now()
     )
