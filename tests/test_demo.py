@@ -12,8 +12,11 @@ from django.core.management import CommandError, call_command
 from annotation.models import Example, ExampleStatus, Membership, Project, Review, ReviewDecision, Role, Transition
 from annotune.demo import DEMO_ANNOTATOR, DEMO_PROJECT_NAME
 from curated_data.services.versions import version_create
+from training.engine.config import PRESETS
 from training.models import BaseModel, BaseModelStatus
 from training.services.base_models import default_tiny_name
+from training.services.estimates import estimate_key
+from training.services.jobs import resolve_config
 
 
 @pytest.fixture(autouse=True)
@@ -72,6 +75,8 @@ def test_twice_builds_one_model_and_one_project(admin, settings):
     assert project.name == DEMO_PROJECT_NAME
     assert project.base_model == model
     assert Example.objects.filter(project=project).count() == 10
+    # The presets' memory estimates are on the model: a new user's first Train click needs no engine run.
+    assert {estimate_key(resolve_config(preset=name, config=None)) for name in PRESETS} <= set(model.estimates)
 
 
 def test_a_model_whose_folder_vanished_is_built_again(admin, prebuilt_default, tmp_path):

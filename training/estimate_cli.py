@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 
 
-def main(argv: list[str]) -> int:
-    request = json.loads(argv[1])
+def answer(request: dict) -> dict:
+    """The engine's estimate for {"model", "config"}: {"ok": true, "estimate": {...}} or {"ok": false, ...}.
+    Imports torch: this module's process, or a worker / management command (estimates warm-up)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from training.engine.config import validate_config
     from training.engine.errors import EngineError
@@ -23,12 +24,10 @@ def main(argv: list[str]) -> int:
     try:
         config, errors = validate_config(request["config"])
         if config is None:
-            print(json.dumps({"ok": False, "code": "invalid_config", "message": json.dumps(errors)}))
-            return 0
+            return {"ok": False, "code": "invalid_config", "message": json.dumps(errors)}
         model = request["model"]
         if model.startswith(("/", ".", "~")) and not Path(model).expanduser().is_dir():
-            print(json.dumps({"ok": False, "code": "model_not_found", "message": f"no model folder at {model}"}))
-            return 0
+            return {"ok": False, "code": "model_not_found", "message": f"no model folder at {model}"}
         try:
             estimate = estimate_memory(
                 model,
@@ -40,11 +39,14 @@ def main(argv: list[str]) -> int:
                 gradient_checkpointing=config.gradient_checkpointing,
             )
         except (OSError, ValueError) as exc:
-            print(json.dumps({"ok": False, "code": "model_not_found", "message": f"{type(exc).__name__}: {exc}"}))
-            return 0
-        print(json.dumps({"ok": True, "estimate": estimate.to_dict()}))
+            return {"ok": False, "code": "model_not_found", "message": f"{type(exc).__name__}: {exc}"}
+        return {"ok": True, "estimate": estimate.to_dict()}
     except EngineError as exc:
-        print(json.dumps({"ok": False, "code": exc.code, "message": exc.message}))
+        return {"ok": False, "code": exc.code, "message": exc.message}
+
+
+def main(argv: list[str]) -> int:
+    print(json.dumps(answer(json.loads(argv[1]))))
     return 0
 
 

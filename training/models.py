@@ -38,6 +38,9 @@ class BaseModel(models.Model):
     error = models.TextField(blank=True, help_text="Why the build failed")
     build_arch = models.CharField(max_length=20, blank=True, help_text="Tiny model build: architecture")
     build_size = models.CharField(max_length=20, blank=True, help_text="Tiny model build: size")
+    estimates = models.JSONField(
+        default=dict, blank=True, help_text="The engine's memory estimates for this model, by their inputs"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -25,6 +26,9 @@ from annotune.errors import ApplicationError
 
 from ..models import BaseModel, BaseModelStatus
 from .base_model_probe import check_folder, looks_like_path
+from .estimates import estimates_warm
+
+log = logging.getLogger(__name__)
 
 S = BaseModelStatus
 # A build that has said "building" for this long lost its worker: it may be requested again.
@@ -190,6 +194,7 @@ def base_model_register(
             "error": "",
             "build_arch": arch,
             "build_size": size,
+            "estimates": {},  # another model under this name: the old one's estimates no longer hold
         },
     )
     return model
@@ -234,9 +239,11 @@ def default_tiny_model_ensure() -> tuple[BaseModel, bool]:
     from ..engine.tiny import DEFAULT_ARCH, DEFAULT_SIZE
 
     row = BaseModel.objects.filter(name=default_tiny_name()).first()
-    if row is not None and row.is_ready and (Path(row.source) / "config.json").is_file():
-        return row, False
-    return tiny_model_create(arch=DEFAULT_ARCH, size=DEFAULT_SIZE), True
+    built = False
+    if row is None or not row.is_ready or not (Path(row.source) / "config.json").is_file():
+        row, built = tiny_model_create(arch=DEFAULT_ARCH, size=DEFAULT_SIZE), True
+    estimates_warm(row)  # the presets' estimates: a new user's first Train click answers at once
+    return row, built
 
 
 # --- building a tiny model in a worker -------------------------------------------------------------
@@ -271,6 +278,7 @@ def tiny_build_request(*, user, size: Any, arch: Any = None) -> BaseModel:
             "error": "",
             "build_arch": arch,
             "build_size": size,
+            "estimates": {},
         }
         if row is None:
             row = BaseModel.objects.create(name=name, **fields)
@@ -307,6 +315,10 @@ def tiny_build_run(*, base_model_id: int) -> str:
             status=S.READY,
             status_changed_at=timezone.now(),
         )
+        try:
+            estimates_warm(BaseModel.objects.get(pk=row.pk))
+        except Exception:  # a launch computes what is missing; the build itself succeeded
+            log.exception("estimates for base model %s were not computed", row.pk)
         return "ready"
     BaseModel.objects.filter(pk=row.pk).update(status=S.FAILED, status_changed_at=timezone.now(), error=reason[:2000])
     return "failed"

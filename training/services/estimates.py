@@ -1,7 +1,11 @@
-"""Memory and adapter-size estimates for a launch, computed by the engine in a subprocess.
+"""Memory and adapter-size estimates for a launch, computed by the engine.
 
 The engine builds the model on the meta device (no weights), which needs torch; the web process never
-imports torch, so `estimate_for` runs `python -m training.estimate_cli` and caches the answer.
+imports torch, so `estimate_for` runs `python -m training.estimate_cli` in a subprocess — seconds of
+start-up (torch, transformers). Each answer is kept on the base model's row (`BaseModel.estimates`,
+keyed by the inputs the estimate depends on), so every web process and every later click reuses it;
+`estimates_warm` fills in the presets' answers where torch is at hand (building a tiny model, `make
+run`'s demo set-up), so a new user's first Train click does not wait for one.
 """
 
 from __future__ import annotations
@@ -14,26 +18,59 @@ import sys
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 
 from annotune.errors import ApplicationError
 
+from ..engine.config import PRESETS
 from ..models import BaseModel
 
 ESTIMATE_TIMEOUT_SECONDS = 120
 GIB = 1024**3
+# What the engine's estimate depends on, besides the model (training/engine/estimate.py).
+ESTIMATE_INPUTS = ("method", "rank", "target_modules", "batch_size", "max_seq_length", "gradient_checkpointing")
+KEPT_PER_MODEL = 64  # estimates kept on one base model's row (the oldest go first)
+
+
+def estimate_key(config: dict[str, Any]) -> str:
+    inputs = {name: config.get(name) for name in ESTIMATE_INPUTS if config.get(name) is not None}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _inputs(config: dict[str, Any]) -> dict[str, Any]:
+    return {name: config[name] for name in ESTIMATE_INPUTS if config.get(name) is not None}
+
+
+def _keep(base_model: BaseModel, key: str, estimate: dict[str, Any]) -> None:
+    """Add one answer to the row (read, merge, write: a concurrent writer's key may be lost, and is then
+    simply computed again)."""
+    stored = dict(BaseModel.objects.filter(pk=base_model.pk).values_list("estimates", flat=True).first() or {})
+    stored.pop(key, None)
+    stored[key] = estimate
+    while len(stored) > KEPT_PER_MODEL:
+        stored.pop(next(iter(stored)))
+    BaseModel.objects.filter(pk=base_model.pk).update(estimates=stored)
+    base_model.estimates = stored
+
+
+def _refusal(base_model: BaseModel, answer: dict[str, Any]) -> ApplicationError:
+    if answer.get("code") == "model_not_found":
+        return ApplicationError(
+            f"Base model “{base_model.name}” cannot be loaded: {answer.get('message')}",
+            {"base_model": [str(answer.get("message"))]},
+        )
+    return ApplicationError(f"Could not estimate the memory this job needs: {answer.get('message')}")
 
 
 def estimate_for(*, base_model: BaseModel, config: dict[str, Any]) -> dict[str, Any]:
-    """The engine's estimate for this base model and configuration (cached per model and config)."""
-    request = {"model": base_model.source, "config": config}
-    key = "training-estimate:" + hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
+    """The engine's estimate for this base model and configuration (kept on the model's row)."""
+    key = estimate_key(config)
+    known = (base_model.estimates or {}).get(key)
+    if known is not None:
+        return known
+    request = {"model": base_model.source, "config": _inputs(config)}
     env = {**os.environ, "HF_HUB_OFFLINE": "1" if settings.TRAINING_HF_OFFLINE else "0"}
     try:
-        completed = subprocess.run(
+        completed = subprocess.run(  # noqa: S603 - our own module, arguments as a list
             [sys.executable, "-m", "training.estimate_cli", json.dumps(request)],
             cwd=settings.BASE_DIR,
             env=env,
@@ -46,15 +83,29 @@ def estimate_for(*, base_model: BaseModel, config: dict[str, Any]) -> dict[str, 
     except (subprocess.TimeoutExpired, json.JSONDecodeError, IndexError) as exc:
         raise ApplicationError(f"Could not estimate the memory this job needs ({type(exc).__name__}).") from exc
     if not answer.get("ok"):
-        if answer.get("code") == "model_not_found":
-            raise ApplicationError(
-                f"Base model “{base_model.name}” cannot be loaded: {answer.get('message')}",
-                {"base_model": [str(answer.get("message"))]},
-            )
-        raise ApplicationError(f"Could not estimate the memory this job needs: {answer.get('message')}")
-    estimate = answer["estimate"]
-    cache.set(key, estimate, 3600)
-    return estimate
+        raise _refusal(base_model, answer)
+    _keep(base_model, key, answer["estimate"])
+    return answer["estimate"]
+
+
+def estimates_warm(base_model: BaseModel) -> int:
+    """Compute and keep the estimate of every preset for this model, in this process. Imports torch:
+    workers and management commands only. Returns how many were computed."""
+    from training.estimate_cli import answer as engine_answer
+
+    from .jobs import resolve_config
+
+    computed = 0
+    for preset in PRESETS:
+        config = resolve_config(preset=preset, config=None)
+        key = estimate_key(config)
+        if key in (base_model.estimates or {}):
+            continue
+        answer = engine_answer({"model": base_model.source, "config": _inputs(config)})
+        if answer.get("ok"):
+            _keep(base_model, key, answer["estimate"])
+            computed += 1
+    return computed
 
 
 def total_bytes(estimate: dict[str, Any]) -> int | None:
