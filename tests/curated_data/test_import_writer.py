@@ -78,6 +78,24 @@ def test_ids_are_never_given_twice(run_import):
         assert Revision.objects.get(example=example).messages == example.messages
 
 
+def test_each_revision_copies_its_example_and_names_its_line(run_import, owner, settings):
+    settings.ANNOTUNE_IMPORT_BATCH_SIZE = 2  # several batches: each row's line, whatever its batch
+    records = [{"messages": json.loads(chat(n))["messages"], "context": f"ctx {n}", "style_tags": ["formal"]}
+               for n in (1, 2, 3, 4)]  # fmt: skip
+    job = run_import(jsonl(*map(json.dumps, records[:3]), "", json.dumps(records[3])))  # a blank line 4
+    assert job.status == ImportStatus.SUCCEEDED
+    examples = list(Example.objects.order_by("id"))
+    revisions = list(Revision.objects.order_by("id"))
+    assert [r.example_id for r in revisions] == [e.pk for e in examples]  # in the file's order
+    for example, revision, line in zip(examples, revisions, [1, 2, 3, 5], strict=True):
+        assert (revision.version, revision.author_id, revision.messages, revision.category, revision.style_tags,
+                revision.context) == (1, owner.pk, example.messages, example.category, example.style_tags,
+                                      example.context)  # fmt: skip
+        assert revision.note == f"imported (import {job.pk}, line {line})"
+        assert revision.changed_fields == ["messages", "category", "style_tags", "context"]
+        assert revision.created_at == example.created_at
+
+
 class Recorder:
     """A PhaseTimer that remembers the order in which phases began."""
 
