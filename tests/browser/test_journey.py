@@ -7,7 +7,8 @@ advanced options. The admin invites an annotator and a reviewer, who set their p
 one-time links; the annotator writes two two-turn examples (one fixed with a Fix button) and submits
 them; the reviewer approves both by keyboard; the owner creates a dataset version and clicks Train; the
 job page shows progress until Succeeded; the adapter page opens; the playground answers with the base
-model and the adapter side by side; the downloaded zip loads with `PeftModel.from_pretrained`.
+model and the adapter side by side; the downloaded zip loads with `PeftModel.from_pretrained`; the GGUF
+export lists its files for llama.cpp and Ollama.
 
 Screenshots of every step go to var/screenshots/journey-*.png.
 """
@@ -229,6 +230,17 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     assert job.dataset_sha256 == version.sha256
     screenshot(page, "journey-07-job-queued")
 
+    # The job page links to the training queue: the worker `make run` starts, and this job waiting or running.
+    job_url = page.url
+    page.locator("#job-placement").get_by_role("link").click()
+    page.wait_for_url("**/training/queue/")
+    page.locator("#workers tbody tr").first.wait_for()
+    listed = page.locator(f"tr[data-job='{job.pk}']").count()
+    job.refresh_from_db()
+    assert listed == 1 or not job.is_active  # a job that already finished has left the queue
+    screenshot(page, "journey-07b-training-queue")
+    page.goto(job_url)
+
     # 6. The job page shows progress until Succeeded, then links to the adapter.
     progress = page.locator("#progress")
     progress.and_(page.locator("[data-status=succeeded]")).wait_for(timeout=420_000)
@@ -312,6 +324,14 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     facts = json.loads(loaded.stdout.strip().splitlines()[-1])
     assert facts["lora_modules"] > 0
     assert facts["generated"] > 3
+
+    # 10. GGUF for llama.cpp and Ollama: the section follows the export and then lists its three files.
+    page.get_by_role("button", name="Export GGUF").click()
+    page.locator("#gguf[data-status=succeeded]").wait_for(timeout=300_000)
+    downloads = page.locator(".gguf-downloads li a")
+    assert downloads.count() == 3, page.locator("#gguf").inner_text()
+    assert "FROM " in page.locator("#serving").inner_text()  # the Ollama Modelfile names the files
+    screenshot(page, "journey-13-gguf-export")
 
 
 # Loads the downloaded adapter on its base with PEFT, in a process of its own (the test process stays
