@@ -97,9 +97,11 @@ class ExampleListApi(APIView):
 
 
 def _example(request, project_id: int, example_id: int) -> Example:
+    """The example with the project just read (with the caller's role) and its author's name: the
+    editor's open, save and submit run this on every call (one plain query)."""
     project = permissions.project_for(request.user, project_id)
     try:
-        return example_selectors.example_detail(project, example_id)
+        return example_selectors.example_with_author(project, int(example_id))
     except Example.DoesNotExist:
         raise Http404("No such example in this project.") from None
 
