@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/load_annotators.py [--duration 300] [--annotators 50] [--reviewers 10]
         [--database-url postgres://postgres@127.0.0.1:5432/annotune_load] [--workers 2] [--threads 4]
-        [--with-training] [--keep-database]
+        [--redis-url redis://127.0.0.1:6379/13 | none] [--with-training] [--keep-database]
 
 Creates (drops first) its own database named in --database-url, migrates it, seeds one project with
 the users and a queue of submitted examples, starts gunicorn (DEBUG off) on a free port, and drives it
@@ -113,6 +113,8 @@ def environment(args, var_dir: Path) -> dict[str, str]:
         "ANNOTUNE_VAR_DIR": str(var_dir),
         "LOG_LEVEL": "WARNING",
         "ANNOTUNE_TRAINING_DEVICE_MEMORY_MB": "4096",
+        # As docker/compose.yaml: Redis as the broker and the shared cache (throttling counters).
+        **({"CELERY_BROKER_URL": args.redis_url, "CACHE_URL": args.redis_url} if args.redis_url != "none" else {}),
     }
 
 
@@ -423,6 +425,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=os.environ.get("LOAD_DATABASE_URL") or DEFAULT_DATABASE_URL)
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
     parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/13",
+                        help="broker and cache, as in docker/compose.yaml ('none': the embedded defaults)")  # fmt: skip
     parser.add_argument("--with-training", action="store_true", help="a CPU training job runs during the load")
     parser.add_argument("--keep-database", action="store_true", help="leave the load database for inspection")
     parser.add_argument("--phase", choices=["main", "prepare", "reconcile", "cancel"], default="main",
@@ -438,6 +442,10 @@ def main() -> None:
     if args.phase == "cancel":
         return phase_cancel(args)
 
+    if args.redis_url != "none":  # the load's own Redis database: no message of an earlier run is left
+        import redis
+
+        redis.Redis.from_url(args.redis_url).flushdb()
     var_dir = Path(tempfile.mkdtemp(prefix="annotune-load-"))
     env = environment(args, var_dir)
     me = [sys.executable, str(Path(__file__).resolve()), "--database-url", args.database_url,
