@@ -31,13 +31,12 @@ ESTIMATE_INPUTS = ("method", "rank", "target_modules", "batch_size", "max_seq_le
 KEPT_PER_MODEL = 64  # estimates kept on one base model's row (the oldest go first)
 
 
-def estimate_key(config: dict[str, Any]) -> str:
-    inputs = {name: config.get(name) for name in ESTIMATE_INPUTS if config.get(name) is not None}
-    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:32]
-
-
 def _inputs(config: dict[str, Any]) -> dict[str, Any]:
     return {name: config[name] for name in ESTIMATE_INPUTS if config.get(name) is not None}
+
+
+def estimate_key(config: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(_inputs(config), sort_keys=True).encode()).hexdigest()[:32]
 
 
 def _keep(base_model: BaseModel, key: str, estimate: dict[str, Any]) -> None:
