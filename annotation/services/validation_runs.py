@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -16,7 +15,7 @@ from django.utils import timezone
 
 from annotune import dispatch
 from annotune.errors import ApplicationError
-from annotune.heartbeat import beating
+from annotune.heartbeat import beat_time, beating, silent_since
 
 from .. import permissions
 from ..models import Example, ExampleStatus, Project, ValidationRun, ValidationRunStatus
@@ -165,7 +164,7 @@ def run_execute(run_id: int) -> None:
     claimed = ValidationRun.objects.filter(pk=run_id, status=ValidationRunStatus.QUEUED).update(
         status=ValidationRunStatus.RUNNING,
         started_at=now,
-        heartbeat_at=now,
+        heartbeat_at=beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
         phase="loading",
         attempts=F("attempts") + 1,
     )
@@ -217,15 +216,14 @@ def reap_runs() -> dict[str, list[int]]:
     from ..tasks import run_validation
 
     stale_after = settings.ANNOTUNE_VALIDATION_STALE_SECONDS
-    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    # Stale by the database's clock, which the workers' heartbeats are written with (annotune/heartbeat.py).
+    cutoff = silent_since(stale_after)
     silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
     requeued, failed = [], []
     stale = ValidationRun.objects.filter(silent, status=ValidationRunStatus.RUNNING)
-    for pk, attempts, heartbeat_at in stale.values_list("pk", "attempts", "heartbeat_at"):
-        # Conditional on the same attempt and heartbeat: a worker that just beat keeps its run.
-        same = ValidationRun.objects.filter(
-            pk=pk, status=ValidationRunStatus.RUNNING, attempts=attempts, heartbeat_at=heartbeat_at
-        )
+    for pk, attempts in stale.values_list("pk", "attempts"):
+        # Conditional on the same attempt, still silent: a worker that just beat keeps its run.
+        same = stale.filter(pk=pk, attempts=attempts)
         reason = f"The worker stopped reporting for {stale_after} s (attempt {attempts})"
         if attempts >= settings.ANNOTUNE_JOB_MAX_ATTEMPTS:
             if same.update(

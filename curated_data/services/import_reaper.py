@@ -9,13 +9,13 @@ failed with the reason once it used its attempts. A queued import with no messag
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
 from annotune import dispatch
+from annotune.heartbeat import silent_since
 
 from ..models import ImportJob, ImportPhase, ImportStatus
 
@@ -28,14 +28,12 @@ def reap_imports() -> dict[str, list[int]]:
 
     stale_after = settings.ANNOTUNE_IMPORT_STALE_SECONDS
     limit = settings.ANNOTUNE_JOB_MAX_ATTEMPTS
-    cutoff = timezone.now() - timedelta(seconds=stale_after)
     requeued, failed = [], []
-    stale = ImportJob.objects.filter(status=ImportStatus.RUNNING, heartbeat_at__lt=cutoff)
-    for pk, attempts, heartbeat_at in stale.values_list("pk", "attempts", "heartbeat_at"):
-        # Conditional on the same attempt and heartbeat: a worker that just beat keeps its job.
-        same = ImportJob.objects.filter(
-            pk=pk, status=ImportStatus.RUNNING, attempts=attempts, heartbeat_at=heartbeat_at
-        )
+    # Stale by the database's clock, which the workers' heartbeats are written with (annotune/heartbeat.py).
+    stale = ImportJob.objects.filter(status=ImportStatus.RUNNING, heartbeat_at__lt=silent_since(stale_after))
+    for pk, attempts in stale.values_list("pk", "attempts"):
+        # Conditional on the same attempt, still silent: a worker that just beat keeps its job.
+        same = stale.filter(pk=pk, attempts=attempts)
         reason = f"The worker stopped reporting for {stale_after} s on attempt {attempts}; nothing was written"
         if attempts >= limit:
             if same.update(

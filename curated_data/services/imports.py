@@ -22,7 +22,6 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import PurePath
 from typing import Any
 
@@ -31,6 +30,7 @@ from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import Example, ExampleStatus, Project
@@ -39,7 +39,7 @@ from annotation.services.examples import _clean_labels as clean_labels
 from annotation.services.validation import error_findings, findings_checker
 from annotune import dispatch
 from annotune.errors import ApplicationError
-from annotune.heartbeat import beating
+from annotune.heartbeat import beat_time, beating, silent_since
 from annotune.storage import ArtifactWriter
 from validators import ExampleInput, Message
 
@@ -257,8 +257,10 @@ def is_stale(job: ImportJob) -> bool:
     """A running job whose worker stopped reporting (killed, crashed): it may be retried."""
     if job.status != ImportStatus.RUNNING:
         return False
-    seen = job.heartbeat_at or job.started_at or job.created_at
-    return seen < timezone.now() - timedelta(seconds=settings.ANNOTUNE_IMPORT_STALE_SECONDS)
+    # By the database's clock, which the worker's heartbeats are written with (annotune/heartbeat.py).
+    seen = Coalesce("heartbeat_at", "started_at", "created_at")
+    silent = ImportJob.objects.alias(seen=seen).filter(seen__lt=silent_since(settings.ANNOTUNE_IMPORT_STALE_SECONDS))
+    return silent.filter(pk=job.pk, status=ImportStatus.RUNNING).exists()
 
 
 def can_retry(job: ImportJob) -> bool:
@@ -329,7 +331,7 @@ class _Progress:
             rows_read=read,
             rows_valid=valid,
             rows_invalid=invalid,
-            heartbeat_at=timezone.now(),
+            heartbeat_at=beat_time(),
         )
 
 
@@ -638,7 +640,7 @@ def import_run(*, job_id: int, timer: PhaseTimer = NO_TIMER) -> None:
         status=ImportStatus.RUNNING,
         phase=ImportPhase.VALIDATING,
         started_at=now,
-        heartbeat_at=now,
+        heartbeat_at=beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
         attempts=F("attempts") + 1,
         bytes_done=0,
         rows_read=0,
@@ -709,7 +711,7 @@ def _run(job: ImportJob, timer: PhaseTimer) -> None:
         return
     # Only while the job is still this attempt's: a later one may have written and finished it meanwhile.
     mine = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING, attempts=job.attempts)
-    if not mine.update(phase=ImportPhase.WRITING, heartbeat_at=timezone.now(), **counts):
+    if not mine.update(phase=ImportPhase.WRITING, heartbeat_at=beat_time(), **counts):
         raise Superseded(job.pk)
     with transaction.atomic():
         # One import writes into a project at a time; duplicates are checked again under the lock (an

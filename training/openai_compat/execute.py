@@ -11,6 +11,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from annotune.errors import ApplicationError
+from annotune.heartbeat import beat_time
 from training.models import Adapter, GenerationRequest, GenerationStatus
 from training.services import folders
 
@@ -25,7 +26,7 @@ def chat_completion_execute(request_id: int, cache) -> str:
 
     rows = GenerationRequest.objects.filter(pk=request_id)
     claimed = rows.filter(status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.RUNNING, started_at=timezone.now(), worker=socket.gethostname()[:200]
+        status=GenerationStatus.RUNNING, started_at=beat_time(), worker=socket.gethostname()[:200]
     )
     if claimed != 1:
         return "skipped"
@@ -87,7 +88,7 @@ def chat_completion_execute_vllm(request_id: int) -> str:
 
     rows = GenerationRequest.objects.filter(pk=request_id)
     claimed = rows.filter(status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.RUNNING, started_at=timezone.now(), worker="vllm"
+        status=GenerationStatus.RUNNING, started_at=beat_time(), worker="vllm"
     )
     if claimed != 1:
         return "skipped"

@@ -13,11 +13,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from django.db import transaction
-from django.utils import timezone
 
 from annotation import permissions
 from annotune import dispatch
 from annotune.errors import ApplicationError
+from annotune.heartbeat import beat_time
 from training.models import GenerationRequest, GenerationStatus
 from training.services import vllm_serving
 from training.services.generation import clean_prompt, fail_broker_down, generation_wait, refuse_unservable
@@ -185,7 +185,7 @@ def chat_completion_stream_vllm(request: GenerationRequest, *, model_id: str, in
 
     rows = GenerationRequest.objects.filter(pk=request.pk)
     if not rows.filter(status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.RUNNING, started_at=timezone.now(), worker="vllm"
+        status=GenerationStatus.RUNNING, started_at=beat_time(), worker="vllm"
     ):
         raise OpenAIError("This request was already answered.", status=409, code="conflict")
     target = request.targets[0]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
-from django.utils import timezone
+from django.db.models import Case, Count, QuerySet, When
+
+from annotune.heartbeat import silent_since
 
 from ..models import JobStatus, TrainingJob, TrainingWorker
 from ..routing import Capacity
@@ -23,11 +23,12 @@ def capacity_of(worker: TrainingWorker) -> Capacity:
     )
 
 
-def is_live(worker: TrainingWorker, now=None) -> bool:
-    """Running now: not stopped, and its heartbeat is recent (it beats every TRAINING_WORKER_HEARTBEAT_SECONDS)."""
-    now = now or timezone.now()
-    fresh = now - timedelta(seconds=3 * settings.TRAINING_WORKER_HEARTBEAT_SECONDS)
-    return worker.stopped_at is None and worker.heartbeat_at >= fresh
+def with_liveness(workers: QuerySet[TrainingWorker]) -> QuerySet[TrainingWorker]:
+    """`live` on each worker: not stopped, and its heartbeat is recent (it beats every
+    TRAINING_WORKER_HEARTBEAT_SECONDS), by the database's clock, which the heartbeats are written with
+    (annotune/heartbeat.py): a worker whose clock differs from the web's is not taken for dead."""
+    fresh = silent_since(3 * settings.TRAINING_WORKER_HEARTBEAT_SECONDS)
+    return workers.annotate(live=Case(When(stopped_at__isnull=True, heartbeat_at__gte=fresh, then=True), default=False))
 
 
 @dataclass
@@ -40,12 +41,11 @@ class WorkerRow:
 
 def worker_list() -> list[WorkerRow]:
     """Every advertised worker with the jobs it runs now (two queries)."""
-    now = timezone.now()
-    workers = list(TrainingWorker.objects.all())
+    workers = list(with_liveness(TrainingWorker.objects.all()))
     running: dict[str, list[TrainingJob]] = {}
     for job in active_jobs().filter(status=JobStatus.RUNNING):
         running.setdefault(job.worker, []).append(job)
-    return [WorkerRow(w, capacity_of(w), is_live(w, now), running.get(w.name, [])) for w in workers]
+    return [WorkerRow(w, capacity_of(w), w.live, running.get(w.name, [])) for w in workers]
 
 
 def waiting_by_queue() -> dict[str, int]:

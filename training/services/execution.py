@@ -24,7 +24,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from annotune.heartbeat import beating
+from annotune.heartbeat import beat_time, beating
 from annotune.storage import ArtifactWriter, StorageError, copy_to_local, open_stream, storage_failures
 
 from .. import launcher, routing, runner
@@ -49,7 +49,7 @@ def job_claim(job_id: int, *, worker: str = "") -> int:
     return TrainingJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
         status=JobStatus.RUNNING,
         attempts=F("attempts") + 1,
-        heartbeat_at=now,
+        heartbeat_at=beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
         started_at=Coalesce(F("started_at"), Value(now)),
         finished_at=None,
         worker=worker or f"{socket.gethostname()}:{os.getpid()}",
@@ -96,7 +96,7 @@ class JobReporter:
     def update(self, **fields: Any) -> bool:
         if self.lost:
             return False
-        if not self.mine().update(heartbeat_at=timezone.now(), **fields):
+        if not self.mine().update(heartbeat_at=beat_time(), **fields):
             self.lost = True
             log.warning("training job %s is no longer held by this worker", self.job.pk)
         return not self.lost

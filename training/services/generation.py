@@ -19,6 +19,7 @@ from annotation.models import Project
 from annotation.services.conversations import clean_messages
 from annotune import dispatch
 from annotune.errors import ApplicationError
+from annotune.heartbeat import beat_time
 
 from ..models import Adapter, GenerationRequest, GenerationStatus
 from ..selectors.adapters import serving_refusal
@@ -214,7 +215,7 @@ def _execute(request_id: int, answer, *, worker: str) -> str:
     from training.inference.errors import InferenceError
 
     claimed = GenerationRequest.objects.filter(id=request_id, status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.RUNNING, started_at=timezone.now(), worker=worker[:200]
+        status=GenerationStatus.RUNNING, started_at=beat_time(), worker=worker[:200]
     )
     if claimed != 1:
         return "skipped"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -14,6 +13,7 @@ from annotation import permissions
 from annotation.models import Project
 from annotune import dispatch
 from annotune.errors import ApplicationError
+from annotune.heartbeat import silent_since
 
 from ..engine.config import PRESETS, validate_config
 from ..engine.config import preset as preset_config
@@ -230,16 +230,13 @@ def reap_stale_jobs(*, stale_after: float | None = None) -> list[int]:
     A job that has used up its attempts ends `failed` with the reason. Returns the re-queued job ids.
     """
     stale_after = settings.TRAINING_STALE_AFTER_SECONDS if stale_after is None else stale_after
-    cutoff = timezone.now() - timedelta(seconds=stale_after)
+    # Stale by the database's clock, which the workers' heartbeats are written with (annotune/heartbeat.py).
+    stale = TrainingJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=silent_since(stale_after))
     requeued = []
-    candidates = TrainingJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=cutoff).values_list(
-        "pk", "attempts", "max_attempts", "cancel_requested", "heartbeat_at"
-    )
+    candidates = stale.values_list("pk", "attempts", "max_attempts", "cancel_requested", "heartbeat_at")
     for pk, attempts, max_attempts, cancel_requested, heartbeat_at in candidates:
-        # Conditional on the same attempt and heartbeat: a worker that just wrote keeps its job.
-        still_stale = TrainingJob.objects.filter(
-            pk=pk, status=JobStatus.RUNNING, attempts=attempts, heartbeat_at=heartbeat_at
-        )
+        # Conditional on the same attempt, still silent: a worker that just wrote keeps its job.
+        still_stale = stale.filter(pk=pk, attempts=attempts)
         silent = f"The worker stopped reporting (last heartbeat {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)"
         if cancel_requested:
             still_stale.update(status=JobStatus.CANCELLED, finished_at=timezone.now(), error=f"{silent}; cancelled.")

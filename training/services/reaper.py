@@ -8,12 +8,11 @@ tasks claim the row first, so a duplicate message is a no-op. Generation request
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.conf import settings
 from django.utils import timezone
 
 from annotune.dispatch import lost_messages, resend_lost
+from annotune.heartbeat import silent_since
 
 from ..models import (
     AdapterOperation,
@@ -72,7 +71,8 @@ def reap_generations() -> dict[str, list[int]]:
         error="No worker received this request: the task queue lost it (restarted?). Send it again.",
         finished_at=now,
     )
-    cutoff = now - timedelta(seconds=settings.ANNOTUNE_GENERATE_STALE_SECONDS)
+    # By the database's clock, which the workers write `started_at` with (annotune/heartbeat.py).
+    cutoff = silent_since(settings.ANNOTUNE_GENERATE_STALE_SECONDS)
     stale = list(
         GenerationRequest.objects.filter(status=GenerationStatus.RUNNING, started_at__lt=cutoff).values_list(
             "pk", flat=True

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from annotune.heartbeat import beat_time
+
 from ..models import TrainingWorker
 from ..routing import Capacity
 
@@ -23,15 +25,16 @@ def worker_register(*, name: str, hostname: str, pid: int, capacity: Capacity, q
             "device_names": list(capacity.device_names),
             "queues": list(queues),
             "started_at": now,
-            "heartbeat_at": now,
+            "heartbeat_at": beat_time(),  # the database's clock, as the web's liveness test (selectors)
             "stopped_at": None,
         },
     )
+    worker.refresh_from_db(fields=["heartbeat_at"])
     return worker
 
 
 def worker_heartbeat(*, name: str) -> bool:
-    return bool(TrainingWorker.objects.filter(name=name).update(heartbeat_at=timezone.now(), stopped_at=None))
+    return bool(TrainingWorker.objects.filter(name=name).update(heartbeat_at=beat_time(), stopped_at=None))
 
 
 def worker_stopped(*, name: str) -> None:
