@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import timedelta
 
 from django.db import DatabaseError, connections
@@ -49,6 +49,10 @@ def beating(rows: QuerySet, every: float) -> Iterator[None]:
                     rows.update(heartbeat_at=beat_time())
                 except DatabaseError as exc:  # SQLite locked by the block's own write, a database blip
                     log.info("heartbeat not written: %s", exc)
+                    # A connection the server dropped (restart, failover, a killed backend) stays broken:
+                    # closed here, the next beat opens a fresh one instead of failing until the block ends.
+                    with suppress(Exception):
+                        connections[rows.db].close()
         finally:
             connections.close_all()  # this thread's connections only
 
