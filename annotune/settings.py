@@ -386,6 +386,13 @@ TRAINING_MAX_ATTEMPTS = env_int("ANNOTUNE_TRAINING_MAX_ATTEMPTS", 3)
 # After a cancel, the child gets this long to stop cooperatively before it is killed.
 TRAINING_CANCEL_GRACE_SECONDS = env_int("ANNOTUNE_TRAINING_CANCEL_GRACE_SECONDS", 30)
 TRAINING_TIME_LIMIT_SECONDS = env_int("ANNOTUNE_TRAINING_TIME_LIMIT_SECONDS", 48 * 3600)
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # Redis hands a message that is still unacknowledged (acks_late: until the task ends) to another
+    # worker once it has been out for `visibility_timeout`, by default one hour. A training job runs up
+    # to TRAINING_TIME_LIMIT_SECONDS, so its message was delivered again every hour while it trained.
+    # Longer than the longest task time limit (training; imports and builds have one hour) plus an hour
+    # of margin. A worker that died is not waited for: the reapers take its rows back.
+    CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"] = TRAINING_TIME_LIMIT_SECONDS + 3600
 TRAINING_LOG_TAIL_LINES = env_int("ANNOTUNE_TRAINING_LOG_TAIL_LINES", 200)
 # Pause after each reported step, in milliseconds: 0 in production; tests and demos slow tiny runs down.
 TRAINING_STEP_DELAY_MS = env_int("ANNOTUNE_TRAINING_STEP_DELAY_MS", 0)

@@ -3,8 +3,9 @@
 Real worker processes against the test database and the configured broker. The first worker is
 killed, process group and all, while both jobs are running: nothing of the import is written and
 the run has no report. Their heartbeats stop; a new worker's beat runs the reaper, which queues them
-again (the broker will not redeliver for an hour: Redis' visibility timeout), and they succeed on
-their second attempt: every row once, one report. A late redelivery of either message is a no-op.
+again (Redis would redeliver only after its visibility timeout, longer than any task's time limit),
+and they succeed on their second attempt: every row once, one report. A late redelivery of either
+message is a no-op.
 """
 
 from __future__ import annotations
