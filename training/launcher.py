@@ -6,7 +6,9 @@
 - writes the spec to `run_dir/spec.json` and starts `accelerate launch --multi_gpu --num_processes N
   -m training.launcher run_dir` in a process group of its own. `--multi_gpu` only picks accelerate's
   torchrun launcher; on a CPU worker the ranks train on the CPU over gloo, on CUDA over nccl;
-- relays what rank 0 appends to `run_dir/events.jsonl` (progress, log lines, the result or an error),
+- relays what the ranks append to their events files, `run_dir/events-<rank>.jsonl` (rank 0:
+  progress, log lines, the result; any rank: an error). A file per rank: a rank killed in the middle
+  of a line leaves that line partial in its own file only, never joined to another rank's next line;
   ticks like `run_in_child` (heartbeat, cancel flag) and asks for a stop by creating `run_dir/stop`;
   rank 0 reads it after each optimizer step and broadcasts the answer, so all ranks stop on the same
   step and save one checkpoint together;
@@ -41,7 +43,14 @@ from .runner import DIED, MALLOC_MMAP_THRESHOLD, ChildOutcome, _plain, conclude,
 
 log = logging.getLogger(__name__)
 
-SPEC, EVENTS, STOP, LAUNCHER_LOG = "spec.json", "events.jsonl", "stop", "launcher.log"
+SPEC, STOP, LAUNCHER_LOG = "spec.json", "stop", "launcher.log"
+EVENTS_GLOB = "events-*.jsonl"
+KINDS = ("progress", "log", "result", "error")
+
+
+def events_file(run_dir: Path, rank: int) -> Path:
+    """The file rank `rank` appends its events to."""
+    return run_dir / f"events-{rank}.jsonl"
 
 
 def launch_command(run_dir: str | Path, num_processes: int, *, config_file: str | None = None) -> list[str]:
@@ -63,12 +72,25 @@ def launch_command(run_dir: str | Path, num_processes: int, *, config_file: str 
     return command
 
 
-class _EventReader:
-    """Reads the complete lines rank 0 appended to the events file since the last call."""
+def parse_event(line: bytes) -> tuple | None:
+    """(kind, payload) of one events line, or None. A line that does not parse as a whole may be the
+    tail of a partial line a killed writer left, followed by a complete event: that event is read."""
+    at = 0
+    while at >= 0:
+        with contextlib.suppress(ValueError):
+            event = json.loads(line[at:])
+            if isinstance(event, dict) and event.get("kind") in KINDS:
+                return event["kind"], event.get("payload")
+        at = line.find(b'{"kind"', at + 1)  # where the next event may start
+    return None
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.offset = 0
+
+class _EventReader:
+    """Reads the complete lines the ranks appended to their events files since the last call."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.offsets: dict[Path, int] = {}
         self.pending: list[tuple] = []
 
     def __call__(self, timeout: float) -> tuple | None:
@@ -81,19 +103,20 @@ class _EventReader:
         return self.pending.pop(0) if self.pending else None
 
     def _read(self) -> None:
-        try:
-            with open(self.path, "rb") as handle:
-                handle.seek(self.offset)
-                chunk = handle.read()
-        except FileNotFoundError:
-            return
-        complete = chunk[: chunk.rfind(b"\n") + 1]
-        self.offset += len(complete)
-        for line in complete.splitlines():
-            with contextlib.suppress(ValueError):
-                event = json.loads(line)
-                if event.get("kind") in ("progress", "log", "result", "error"):
-                    self.pending.append((event["kind"], event.get("payload")))
+        for path in sorted(self.folder.glob(EVENTS_GLOB), key=lambda p: (len(p.name), p.name)):  # rank order
+            offset = self.offsets.get(path, 0)
+            try:
+                with open(path, "rb") as handle:
+                    handle.seek(offset)
+                    chunk = handle.read()
+            except FileNotFoundError:
+                continue
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            self.offsets[path] = offset + len(complete)
+            for line in complete.splitlines():
+                event = parse_event(line)
+                if event is not None:
+                    self.pending.append(event)
 
 
 def process_identity(pid: int) -> str:
@@ -177,8 +200,8 @@ def run_launched(
     """
     folder = Path(run_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    for name in (EVENTS, STOP, LAUNCHER_LOG):
-        (folder / name).unlink(missing_ok=True)
+    for path in (*folder.glob(EVENTS_GLOB), folder / STOP, folder / LAUNCHER_LOG):
+        path.unlink(missing_ok=True)
     (folder / SPEC).write_text(
         json.dumps(
             {
@@ -207,7 +230,7 @@ def run_launched(
     try:
         supervise(
             outcome,
-            receive=_EventReader(folder / EVENTS),
+            receive=_EventReader(folder),
             alive=lambda: process.poll() is None,
             stop=lambda: (folder / STOP).touch(),
             kill=lambda: _kill_group(process),
@@ -234,15 +257,20 @@ def run_launched(
 
 
 class _EventWriter:
-    """Appends one JSON line per event; O_APPEND keeps lines of different ranks whole."""
+    """Appends one JSON line per event to this rank's own file, each line in one `write` (O_APPEND)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
     def __call__(self, kind: str, payload: Any) -> None:
-        line = json.dumps({"kind": kind, "payload": _plain(payload)}, default=str) + "\n"
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(line)
+        line = (json.dumps({"kind": kind, "payload": _plain(payload)}, default=str) + "\n").encode()
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            view = memoryview(line)
+            while view:  # a regular file takes it whole; a short write only when the disk is full
+                view = view[os.write(fd, view) :]
+        finally:
+            os.close(fd)
 
 
 class _EventLogHandler(logging.Handler):
@@ -264,7 +292,7 @@ def main(run_dir: str) -> int:
     job = json.loads((folder / SPEC).read_text(encoding="utf-8"))
     exit_with_supervisor(job.get("supervisor"))
     limit_heap_growth(int(job.get("mmap_threshold", MALLOC_MMAP_THRESHOLD)))
-    write = _EventWriter(folder / EVENTS)
+    write = _EventWriter(events_file(folder, distributed.rank()))
     main_rank = distributed.is_main()
     root = logging.getLogger()
     if main_rank:
