@@ -35,7 +35,7 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,34 @@ KINDS = ("progress", "log", "result", "error")
 def events_file(run_dir: Path, rank: int) -> Path:
     """The file rank `rank` appends its events to."""
     return run_dir / f"events-{rank}.jsonl"
+
+
+# What the ranks get of the worker's environment: what Python, torch (CUDA, NCCL, gloo, threads),
+# accelerate, transformers and the Hugging Face caches read; never the worker's credentials (database,
+# broker, storage keys, secret key, tokens), which a rank has no use for and would hand to every
+# library and subprocess it runs. The caller's `env` (offline flags, the devices) is added on top.
+RANK_ENV_NAMES = frozenset(
+    {"PATH", "HOME", "USER", "LOGNAME", "SHELL", "LANG", "LANGUAGE", "TZ", "TERM", "TMPDIR", "TEMP", "TMP"}
+    | {"PYTHONPATH", "PYTHONHOME", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "VIRTUAL_ENV"}
+    | {"LD_LIBRARY_PATH", "LD_PRELOAD", "MALLOC_ARENA_MAX", "MASTER_ADDR", "MASTER_PORT", "TOKENIZERS_PARALLELISM"}
+)
+RANK_ENV_PREFIXES = ("LC_", "XDG_", "CUDA_", "NVIDIA_", "NCCL_", "GLOO_", "TORCH", "PYTORCH_", "CUBLAS", "CUDNN_")
+RANK_ENV_PREFIXES += ("TRITON_", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "GOTO_", "HF_", "HUGGINGFACE_")
+RANK_ENV_PREFIXES += ("TRANSFORMERS_", "ACCELERATE_", "BNB_", "BITSANDBYTES_", "SAFETENSORS_", "PEFT_")
+# Names with one of these words are credentials even under an allowed prefix (HF_TOKEN: the ranks load
+# the base model offline, from files the worker already has).
+SECRET_WORDS = frozenset({"TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIALS", "AUTH"})
+
+
+def rank_environment(environ: Mapping[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment the launcher and its ranks run with: `environ`'s allowed names, then `extra`."""
+    kept = {
+        name: value
+        for name, value in environ.items()
+        if (name in RANK_ENV_NAMES or name.startswith(RANK_ENV_PREFIXES))
+        and not SECRET_WORDS.intersection(name.upper().split("_"))
+    }
+    return {**kept, "TOKENIZERS_PARALLELISM": "false", **(extra or {})}
 
 
 def launch_command(run_dir: str | Path, num_processes: int, *, config_file: str | None = None) -> list[str]:
@@ -213,7 +241,7 @@ def run_launched(
         ),
         encoding="utf-8",
     )
-    child_env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", **(env or {})}
+    child_env = rank_environment(os.environ, env)
     started = time.monotonic()
     with open(folder / LAUNCHER_LOG, "wb") as launcher_log:
         process = subprocess.Popen(

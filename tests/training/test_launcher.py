@@ -18,6 +18,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -182,3 +183,59 @@ def test_the_launcher_and_its_ranks_end_when_their_worker_is_killed(job_files):
         for pid in pids:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+# What a worker's environment holds in production, none of which a rank needs.
+CREDENTIALS = {
+    "DATABASE_URL": "postgres://annotune:pw@db.internal:5432/annotune",
+    "CELERY_BROKER_URL": "redis://:pw@redis.internal:6379/0",
+    "SECRET_KEY": "k8s-not-for-ranks",
+    "AWS_ACCESS_KEY_ID": "AKIAEXAMPLE",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret",
+    "HF_TOKEN": "hf_secret",
+}
+
+
+def test_rank_environment_keeps_what_the_libraries_read_and_no_credentials():
+    worker = {**CREDENTIALS, "PATH": "/usr/bin", "HF_HOME": "/cache/hf", "OMP_NUM_THREADS": "4"}
+    worker |= {"NCCL_SOCKET_IFNAME": "eth0", "CUDA_VISIBLE_DEVICES": "0,1", "TOKENIZERS_PARALLELISM": "true"}
+    env = launcher.rank_environment(worker, {"HF_HUB_OFFLINE": "1"})
+    assert not set(CREDENTIALS) & set(env)
+    assert env["PATH"] == "/usr/bin"
+    assert env["HF_HOME"] == "/cache/hf"
+    assert env["OMP_NUM_THREADS"] == "4"
+    assert env["NCCL_SOCKET_IFNAME"] == "eth0"
+    assert env["CUDA_VISIBLE_DEVICES"] == "0,1"
+    assert env["TOKENIZERS_PARALLELISM"] == "false"
+    assert env["HF_HUB_OFFLINE"] == "1"  # the caller's own variables on top
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ranks_do_not_receive_the_workers_credentials(job_files, monkeypatch):
+    for name, value in CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    seen: dict[int, dict[str, str]] = {}
+
+    def on_progress(event: dict) -> None:
+        if event.get("event") == "ranks":
+            for pid in event["pids"]:
+                raw = Path(f"/proc/{pid}/environ").read_bytes()
+                seen[pid] = dict(item.decode().split("=", 1) for item in raw.split(b"\0") if b"=" in item)
+
+    outcome = launcher.run_launched(
+        spec(job_files, "clean-env", max_steps=50),
+        num_processes=2,
+        run_dir=job_files / "clean-env-run",
+        on_progress=on_progress,
+        on_tick=lambda: bool(seen),  # stop once the ranks were seen
+        tick_seconds=0.5,
+        env={"CUDA_VISIBLE_DEVICES": ""},
+        step_delay=0.5,
+    )
+    assert outcome.status == runner.CANCELLED, (outcome.error, outcome.exitcode)
+    assert len(seen) == 2
+    for environ in seen.values():
+        assert not set(CREDENTIALS) & set(environ)
+        assert environ["CUDA_VISIBLE_DEVICES"] == ""
+        assert environ["WORLD_SIZE"] == "2"
