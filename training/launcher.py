@@ -62,9 +62,11 @@ RANK_ENV_NAMES = frozenset(
     | {"PYTHONPATH", "PYTHONHOME", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONHASHSEED", "VIRTUAL_ENV"}
     | {"LD_LIBRARY_PATH", "LD_PRELOAD", "MALLOC_ARENA_MAX", "MASTER_ADDR", "MASTER_PORT", "TOKENIZERS_PARALLELISM"}
 )
-RANK_ENV_PREFIXES = ("LC_", "XDG_", "CUDA_", "NVIDIA_", "NCCL_", "GLOO_", "TORCH", "PYTORCH_", "CUBLAS", "CUDNN_")
-RANK_ENV_PREFIXES += ("TRITON_", "OMP_", "MKL_", "KMP_", "OPENBLAS_", "GOTO_", "HF_", "HUGGINGFACE_")
-RANK_ENV_PREFIXES += ("TRANSFORMERS_", "ACCELERATE_", "BNB_", "BITSANDBYTES_", "SAFETENSORS_", "PEFT_")
+RANK_ENV_PREFIXES = (
+    *("LC_", "XDG_", "CUDA_", "NVIDIA_", "NCCL_", "GLOO_", "TORCH", "PYTORCH_", "CUBLAS", "CUDNN_", "TRITON_"),
+    *("OMP_", "MKL_", "KMP_", "OPENBLAS_", "GOTO_", "HF_", "HUGGINGFACE_", "TRANSFORMERS_", "ACCELERATE_"),
+    *("BNB_", "BITSANDBYTES_", "SAFETENSORS_", "PEFT_"),
+)
 # Names with one of these words are credentials even under an allowed prefix (HF_TOKEN: the ranks load
 # the base model offline, from files the worker already has).
 SECRET_WORDS = frozenset({"TOKEN", "SECRET", "PASSWORD", "PASSWD", "KEY", "CREDENTIALS", "AUTH"})
@@ -359,7 +361,10 @@ def main(run_dir: str) -> int:
             log.warning("rank %s lost a peer: %s", distributed.rank(), exc)
             return 1
         message = f"{type(exc).__name__}: {exc}"
-        if "out of memory" in str(exc).lower():
+        setup = distributed.setup_failure(exc)
+        if setup is not None:  # the group could not be formed: its own code and what to do
+            error = {"code": setup[0], "message": f"{setup[1]} ({message})"}
+        elif "out of memory" in str(exc).lower():
             error = {"code": "out_of_memory", "message": f"The device ran out of memory ({message})."}
         else:
             error = {"code": "internal", "message": message, "traceback": traceback.format_exc()[-4000:]}

@@ -78,20 +78,61 @@ def leave() -> None:
     dist.destroy_process_group()
 
 
+# What a rank reads when another rank vanished mid-collective (killed, the OOM killer): gloo's and the
+# store's socket errors, NCCL's aborted communicator or a remote process gone.
+PEER_LOST_MARKERS = (
+    "connection closed by peer",
+    "connection reset by peer",
+    "broken pipe",
+    "nccl communicator was aborted",
+    "remote process exited",
+    "ncclremoteerror",
+)
+# Errors of setting the group up, which no lost peer explains and a resumed attempt would meet again:
+# each surfaces with its own message (and code), never as a lost peer.
+SETUP_FAILURES = (
+    (
+        ("address already in use", "eaddrinuse"),
+        "address_in_use",
+        "The training processes could not open their port, which another program uses (address already in "
+        "use): free it, or set another main_process_port in the accelerate config.",
+    ),
+    (
+        (
+            "rendezvous",
+            "waiting for clients",
+            "clients joined",
+            "socket timeout",
+            "socket has timed out",
+            "wait timeout after",
+            "diststoreerror",
+        ),
+        "rendezvous_failed",
+        "The training processes did not all join within the time allowed (rendezvous timed out): check that "
+        "every machine of the group runs a training worker and can reach the main one's address and port.",
+    ),
+)
+
+
+def setup_failure(exc: BaseException) -> tuple[str, str] | None:
+    """(code, explanation) when `exc` is a failure to set the process group up (a port in use, a
+    rendezvous that timed out) rather than a peer lost later, else None."""
+    if world_size() < 2:
+        return None
+    text = f"{type(exc).__name__}: {exc}".lower()
+    for markers, code, explanation in SETUP_FAILURES:
+        if any(marker in text for marker in markers):
+            return code, explanation
+    return None
+
+
 def is_peer_lost(exc: BaseException) -> bool:
     """True for the error a rank gets when another rank vanished mid-collective (killed, OOM killer):
-    the attempt died, it did not fail, so the job is resumed from its checkpoint rather than failed."""
-    if world_size() < 2:
-        return False
-    try:
-        import torch.distributed as dist
+    the attempt died, it did not fail, so the job is resumed from its checkpoint rather than failed.
 
-        if isinstance(exc, dist.DistError):
-            return True
-    except (ImportError, AttributeError):
-        pass
+    Only errors that say a peer went away: any other distributed error (a rendezvous that timed out,
+    a port already in use, a bad configuration) is a failure with its own message, not a lost peer."""
+    if world_size() < 2 or setup_failure(exc) is not None:
+        return False
     text = str(exc).lower()
-    return any(
-        marker in text
-        for marker in ("connection closed by peer", "connection reset by peer", "broken pipe", "nccl communicator")
-    )
+    return any(marker in text for marker in PEER_LOST_MARKERS)
