@@ -56,3 +56,31 @@ def latencies_ms(call: Callable[[], object], repeat: int, warmup: int = 5) -> li
 
 def percentile(samples: list[float], q: float) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[int(q) - 1] if len(samples) > 1 else samples[0]
+
+
+def machine_reference(rounds: int = 3) -> float:
+    """CPU milliseconds this machine takes for a fixed piece of pure-Python work (JSON, regular
+    expressions, dicts and sorting, the web's and the importer's daily diet), the best of `rounds`.
+
+    CPU-seconds per request or per 1,000 rows differ between machines (the same code measured 2-3
+    times apart on two machines of the same kind): scripts print this beside their figures so that
+    figures from different machines can be put on one scale."""
+    import re
+
+    words = re.compile(r"\b[a-z]{4,}\b")
+    text = "Open Billing and choose Download to get the invoice for order 1234 of the account " * 4
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        counts: dict[str, int] = {}
+        for i in range(20_000):
+            record = json.loads(json.dumps({"id": i, "messages": [{"role": "user", "content": text}]}))
+            for word in words.findall(record["messages"][0]["content"]):
+                counts[word] = counts.get(word, 0) + 1
+        sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+        best = min(best, (time.process_time() - started) * 1000)
+    return best
+
+
+def emit_machine_reference() -> None:
+    emit("machine_reference", machine_reference(), "cpu_ms", work="benchmarks/_common.py:machine_reference")

@@ -38,7 +38,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import emit, setup_django
+from _common import emit, emit_machine_reference, setup_django
 
 DEFAULT_DB = "postgres://postgres@127.0.0.1:5432/annotune_bench2"
 CATEGORIES = ["billing", "account", "shipping", "general"]
@@ -323,7 +323,7 @@ def run_children(args: argparse.Namespace) -> None:
                    "--database-url", args.database_url]  # fmt: skip
         command += ["--keep"] if args.keep else []
         command += ["--no-index-control"] if args.no_index_control else []
-        subprocess.run(command, check=True)  # noqa: S603 - this script with its own arguments
+        subprocess.run(command, check=True, env={**os.environ, "BENCH_CHILD": "1"})  # noqa: S603 - this script
 
 
 def main() -> None:
@@ -337,6 +337,8 @@ def main() -> None:
     parser.add_argument("--no-index-control", action="store_true", help="skip the run without indexes")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark database")
     args = parser.parse_args()
+    if "BENCH_CHILD" not in os.environ:
+        emit_machine_reference()
     if args.database == "both":
         run_children(args)
         return

@@ -444,6 +444,9 @@ def main() -> None:
     if args.phase == "cancel":
         return phase_cancel(args)
 
+    from _common import emit_machine_reference
+
+    emit_machine_reference()
     if args.redis_url != "none":  # the load's own Redis database: no message of an earlier run is left
         import redis
 
