@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Case, CharField, DateTimeField, F, Q, TextField, Value, When
 from django.utils import timezone
 
 from annotation import permissions
@@ -210,17 +211,25 @@ def resend_lost_jobs() -> list[int]:
 
 
 def job_cancel(*, job: TrainingJob, user) -> TrainingJob:
-    """Queued: cancelled at once. Running: the flag is set; the worker stops the engine cooperatively."""
+    """Queued: cancelled at once. Running: the flag is set; the worker stops the engine cooperatively.
+
+    One statement decides on the status the row has when it runs: a job claimed, finished or re-queued
+    by the reaper between a read and a write is still answered by what it is then."""
     permissions.require(permissions.can_train(user, job.project), "Only project owners can cancel training.")
-    now = timezone.now()
-    if TrainingJob.objects.filter(pk=job.pk, status=JobStatus.QUEUED).update(
-        status=JobStatus.CANCELLED, cancel_requested=True, finished_at=now, error="Cancelled before it started."
-    ):
-        pass
-    elif not TrainingJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(cancel_requested=True):
-        job.refresh_from_db()
-        raise ApplicationError(f"This job has already finished ({job.get_status_display().lower()}).")
+    queued = Q(status=JobStatus.QUEUED)
+    changed = TrainingJob.objects.filter(pk=job.pk, status__in=[JobStatus.QUEUED, JobStatus.RUNNING]).update(
+        cancel_requested=True,
+        status=Case(When(queued, then=Value(JobStatus.CANCELLED)), default=F("status"), output_field=CharField()),
+        finished_at=Case(
+            When(queued, then=Value(timezone.now())), default=F("finished_at"), output_field=DateTimeField()
+        ),
+        error=Case(
+            When(queued, then=Value("Cancelled before it started.")), default=F("error"), output_field=TextField()
+        ),
+    )
     job.refresh_from_db()
+    if not changed:
+        raise ApplicationError(f"This job has already finished ({job.get_status_display().lower()}).")
     return job
 
 

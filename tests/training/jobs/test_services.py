@@ -154,6 +154,21 @@ def test_cancel_running_job_sets_the_flag(project, owner, fake_base_model):
     job = job_cancel(job=job, user=owner)
     assert job.status == JobStatus.RUNNING
     assert job.cancel_requested
+    assert job.finished_at is None
+    assert job.error == ""
+
+
+def test_cancel_answers_the_status_the_job_has_now_not_the_one_read(project, owner, fake_base_model):
+    """The page read the job running; meanwhile the reaper re-queued it: the cancel ends it."""
+    job = make_job(project, owner, fake_base_model)
+    job_claim(job.pk)
+    seen_running = TrainingJob.objects.get(pk=job.pk)
+    TrainingJob.objects.filter(pk=job.pk).update(status=JobStatus.QUEUED)  # the reaper's re-queue
+    job = job_cancel(job=seen_running, user=owner)
+    assert job.status == JobStatus.CANCELLED
+    assert job.error == "Cancelled before it started."
+    assert job.finished_at is not None
+    assert job_claim(job.pk) == 0
 
 
 def test_reaper_requeues_silent_jobs_then_gives_up(project, owner, fake_base_model, django_capture_on_commit_callbacks):
