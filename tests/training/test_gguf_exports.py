@@ -76,6 +76,7 @@ def test_export_on_a_worker_then_the_page_shows_the_downloads_and_the_modelfile(
     assert 'PARAMETER stop "<|im_end|>"' in html
     assert f"llama-server -m ./{stem}-base-f16.gguf --lora ./{stem}-lora.gguf" in html
     assert "vllm serve" in html  # vLLM still serves the PEFT folder
+    assert "<code>ollama create lawyer -f Modelfile && ollama run lawyer</code>" in html
     link = re.search(rf'href="([^"]+/gguf/adapter/)"[^>]*>{stem}-lora.gguf', html).group(1)
 
     # The page link and the API stream the files the worker wrote.

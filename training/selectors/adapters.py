@@ -120,7 +120,8 @@ def serving_recipes(adapter: Adapter, gguf: dict[str, Any] | None = None) -> lis
 
     `gguf` is `gguf_exports.gguf_view` of the adapter's latest GGUF export: once one succeeded, the
     llama.cpp and Ollama recipes name its downloaded files; before, Ollama gets the safetensors-folder
-    Modelfile and a `note` points at the export. Each recipe has `refusal` when that runtime cannot serve
+    Modelfile and a `note` points at the export. `then`, where present, is the command run after writing
+    `lines` to a file. Each recipe has `refusal` when that runtime cannot serve
     this adapter (vLLM has no DoRA; llama.cpp and Ollama serve a DoRA adapter only as the merged GGUF), so
     the page says so instead of offering a recipe that fails.
     """
@@ -149,7 +150,8 @@ def serving_recipes(adapter: Adapter, gguf: dict[str, Any] | None = None) -> lis
             "note": merged_note if llama_cpp else export_note,
         },
         {
-            "runtime": "Ollama (Modelfile, then `ollama create NAME -f Modelfile`)",
+            "runtime": "Ollama (a Modelfile in the folder of the downloads)",
+            "then": f"ollama create {name} -f Modelfile && ollama run {name}",
             "lines": modelfile or ("" if dora else f"FROM {base}\nADAPTER {folder}"),
             "refusal": "Ollama applies LoRA adapters only: merge a DoRA adapter into the base model or export "
             "it as GGUF (its merged model serves it)."
