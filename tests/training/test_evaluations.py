@@ -384,3 +384,16 @@ def test_ties_and_both_bad_cannot_be_promoted(evaluation, reviewer):
     judgment = Judgment.objects.get(item_id=item_id, reviewer=reviewer)
     with pytest.raises(ApplicationError, match="picked a better answer"):
         services.judgment_promote(judgment=judgment, user=reviewer)
+
+
+def test_a_promotion_sent_twice_creates_one_example(evaluation, project, reviewer):
+    """Two submissions of one promotion (a double click) both loaded the judgment before either committed."""
+    from annotation.models import Example
+
+    item_id = judge(reviewer, evaluation, "1")
+    first, second = (Judgment.objects.get(item_id=item_id, reviewer=reviewer) for _ in range(2))
+    example = services.judgment_promote(judgment=first, user=reviewer)
+    with pytest.raises(ApplicationError, match=f"Already promoted, as example #{example.pk}"):
+        services.judgment_promote(judgment=second, user=reviewer)
+    assert Example.objects.filter(project=project, author=reviewer).count() == 1
+    assert Judgment.objects.get(pk=first.pk).promoted_example_id == example.pk

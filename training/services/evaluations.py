@@ -192,9 +192,14 @@ def judgment_promote(*, judgment: Judgment, user, answer: str | None = None) -> 
     from annotation.models import Comment
     from annotation.services.examples import example_create
 
+    permissions.require(judgment.reviewer_id == user.pk, "Only the reviewer who judged this item can promote it.")
+    # The row as it is now, locked until this promotion commits: two submissions of the same promotion
+    # (a double click, a retried request) create one example, the second is told it is done.
+    judgment = (
+        Judgment.objects.select_for_update(of=("self",)).select_related("item__evaluation__project").get(pk=judgment.pk)
+    )
     item = judgment.item
     evaluation = item.evaluation
-    permissions.require(judgment.reviewer_id == user.pk, "Only the reviewer who judged this item can promote it.")
     if judgment.verdict not in ("1", "2"):
         raise ApplicationError("Only a judgment that picked a better answer can be promoted.")
     if judgment.promoted_example_id is not None:
