@@ -397,3 +397,14 @@ def test_a_promotion_sent_twice_creates_one_example(evaluation, project, reviewe
         services.judgment_promote(judgment=second, user=reviewer)
     assert Example.objects.filter(project=project, author=reviewer).count() == 1
     assert Judgment.objects.get(pk=first.pk).promoted_example_id == example.pk
+
+
+def test_a_judgment_sent_after_the_close_is_refused(evaluation, reviewer, owner):
+    """The judging page loaded the evaluation while open; the owner closed it (names revealed) before the
+    verdict arrived: it must not change the published results."""
+    loaded = Evaluation.objects.get(pk=evaluation.pk)
+    item = selectors.queue_next(loaded, reviewer)
+    services.evaluation_close(evaluation=Evaluation.objects.get(pk=evaluation.pk), user=owner)
+    with pytest.raises(ApplicationError, match="not open for judging"):
+        services.judgment_submit(evaluation=loaded, item_id=item.id, user=reviewer, verdict="1")
+    assert not Judgment.objects.filter(item__evaluation=evaluation).exists()

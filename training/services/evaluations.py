@@ -168,15 +168,18 @@ def evaluation_close(*, evaluation: Evaluation, user) -> Evaluation:
 
 def judgment_submit(*, evaluation: Evaluation, item_id: int, user, verdict: str, comment: str = "") -> Judgment:
     permissions.require(can_judge(user, evaluation.project), "Only reviewers and owners judge.")
-    if evaluation.status != EvaluationStatus.OPEN:
-        raise ApplicationError("This evaluation is not open for judging.")
     if verdict not in Verdict.values:
         raise ApplicationError("Choose 1, 2, t (tie) or b (both bad).", {"verdict": ["Unknown verdict."]})
-    item = EvaluationItem.objects.filter(evaluation=evaluation, pk=item_id).first()
-    if item is None:
-        raise ApplicationError("No such item in this evaluation.", {"item": ["Unknown item."]})
     try:
         with transaction.atomic():
+            # The status as it is now, held until the judgment commits: a close that came after the
+            # caller loaded the evaluation (names revealed, results published) is not judged past.
+            status = Evaluation.objects.select_for_update().values_list("status", flat=True).get(pk=evaluation.pk)
+            if status != EvaluationStatus.OPEN:
+                raise ApplicationError("This evaluation is not open for judging.")
+            item = EvaluationItem.objects.filter(evaluation=evaluation, pk=item_id).first()
+            if item is None:
+                raise ApplicationError("No such item in this evaluation.", {"item": ["Unknown item."]})
             return Judgment.objects.create(item=item, reviewer=user, verdict=verdict, comment=(comment or "")[:5000])
     except IntegrityError:
         raise ApplicationError("You already judged this item.") from None
