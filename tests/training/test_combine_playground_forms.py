@@ -177,3 +177,21 @@ def test_approval_refusal_has_one_full_stop():
         _refuse_blocked(SimpleNamespace(findings=[FENCE]))
     assert "never closed.." not in caught.value.message
     assert "never closed. Request changes" in caught.value.message
+
+
+# -- generation settings -----------------------------------------------------------------------------
+HUGE = 10**400  # a whole number that float() cannot hold
+
+
+def test_generation_settings_too_large_for_a_float_are_refused_by_name(api, owner, project, base, browser):
+    url = f"/api/v1/projects/{project.pk}/generate"
+    chat = [{"role": "user", "content": "Hi"}]
+    bad = api(owner).post(url, {"messages": chat, "max_new_tokens": HUGE, "seed": -HUGE, "timeout": 0}, format="json")
+    assert bad.status_code == 400
+    assert set(bad.json()["errors"]) == {"max_new_tokens", "seed"}
+    page = browser.post(
+        reverse("playground", args=[project.pk]), {"conversation": "Hi", "base": "1", "seed": "9" * 400}
+    )
+    assert page.status_code == 400
+    assert "seed: A whole number" in page.content.decode()
+    assert not GenerationRequest.objects.exists()

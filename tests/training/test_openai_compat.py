@@ -263,3 +263,15 @@ def test_request_fields_are_checked_in_openai_terms():
     assert cut_at_stop("one", ["x"]) == ("one", False)
     assert stable_prefix("one two \ufffd", []) == "one two"
     assert stable_prefix("one twoEN", ["END"]) == "one two"
+
+
+def test_whole_numbers_too_large_for_a_float_are_refused_by_name(owner):
+    from rest_framework.test import APIClient
+
+    http = APIClient(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=owner).key}")
+    ask = {"model": "tiny-llama", "messages": [{"role": "user", "content": "x"}]}
+    for name in ("seed", "max_tokens", "max_completion_tokens", "temperature"):
+        response = http.post("/v1/chat/completions", {**ask, name: 10**400}, format="json")
+        assert response.status_code == 400, (name, response.content)
+        assert_openai_error(response.json(), param=name, code="invalid_value")
+    assert not GenerationRequest.objects.exists()

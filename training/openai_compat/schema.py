@@ -69,7 +69,7 @@ def _number(body: dict, name: str, default: float, low: float, high: float, *, i
     if value is None:
         return default
     ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if ok and integer and not float(value).is_integer():
+    if ok and integer and isinstance(value, float) and not value.is_integer():  # an int: float() may overflow
         ok = False
     if not ok or not low <= value <= high:
         kind = "an integer" if integer else "a number"

@@ -39,7 +39,7 @@ def clean_params(raw: dict[str, Any] | None) -> dict[str, Any]:
     def number(name: str, low: float, high: float, integer: bool = False) -> None:
         value = params.get(name)
         ok = isinstance(value, int | float) and not isinstance(value, bool)
-        if ok and integer and not float(value).is_integer():
+        if ok and integer and isinstance(value, float) and not value.is_integer():  # an int: float() may overflow
             ok = False
         if not ok or not low <= value <= high:
             errors[name] = [f"A {'whole ' if integer else ''}number from {low} to {high}."]
