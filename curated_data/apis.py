@@ -266,13 +266,14 @@ class VersionOutput(serializers.Serializer):
 
 
 class VersionCreateInput(StrictInput):
-    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    notes = serializers.CharField(required=False, allow_blank=True, default="", max_length=versions.MAX_TEXT_CHARS)
     seed = serializers.IntegerField(required=False, min_value=0, help_text="Split seed (default from settings).")
     validation_fraction = serializers.FloatField(required=False, min_value=0, max_value=0.99)
     override_reason = serializers.CharField(
         required=False,
         allow_blank=True,
         default="",
+        max_length=versions.MAX_TEXT_CHARS,
         help_text="Owners: why to create the version although the dataset checks found errors.",
     )
 

@@ -7,6 +7,7 @@ from django import forms
 from annotation.models import ExampleStatus
 
 from .services import formats
+from .services.versions import MAX_TEXT_CHARS
 
 
 class ImportForm(forms.Form):
@@ -54,7 +55,7 @@ class MappingForm(forms.Form):
 
 
 class VersionForm(forms.Form):
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=MAX_TEXT_CHARS)
     seed = forms.IntegerField(min_value=0, required=False, help_text="Split seed; empty: the default.")
     validation_fraction = forms.FloatField(
         min_value=0, max_value=0.99, required=False, help_text="Share of each category held out, e.g. 0.1."
@@ -62,5 +63,6 @@ class VersionForm(forms.Form):
     override_reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),
         required=False,
+        max_length=MAX_TEXT_CHARS,
         help_text="Only when the dataset checks report errors: why this version should be created anyway.",
     )

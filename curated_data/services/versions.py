@@ -35,6 +35,7 @@ from ..models import DatasetVersion
 from .checks import run_dataset_checks
 
 MAX_SEED = 2**63 - 1
+MAX_TEXT_CHARS = 5000  # notes and override reason
 
 
 def split_rank(seed: int, digest: str) -> str:
@@ -56,8 +57,11 @@ def assign_split(examples: list[dict[str, Any]], *, seed: int, fraction: float) 
     return split
 
 
-def _clean_params(seed: Any, fraction: Any) -> tuple[int, float]:
+def _clean_params(seed: Any, fraction: Any, texts: dict[str, str]) -> tuple[int, float]:
     errors: dict[str, list[str]] = {}
+    for key, text in texts.items():
+        if len(text) > MAX_TEXT_CHARS:
+            errors[key] = [f"At most {MAX_TEXT_CHARS:,} characters (this has {len(text):,}); shorten it."]
     if seed is None:
         seed = settings.ANNOTUNE_SPLIT_SEED
     if fraction is None:
@@ -129,8 +133,9 @@ def version_create(
     """Snapshot the approved examples as the project's next version (owners only)."""
     if not permissions.can_create_version(user, project):
         raise PermissionDenied("Only project owners can create dataset versions.")
-    seed, fraction = _clean_params(seed, validation_fraction)
-    notes, override_reason = (notes or "").strip()[:5000], (override_reason or "").strip()[:5000]
+    # Too long a text is refused, never cut short: what is stored is what was written.
+    notes, override_reason = (notes or "").strip(), (override_reason or "").strip()
+    seed, fraction = _clean_params(seed, validation_fraction, {"notes": notes, "override_reason": override_reason})
     # All files and the row, or nothing: when a write fails (full or read-only storage) or the transaction
     # does not commit, the files written so far are deleted (annotune.storage.ArtifactWriter).
     with ArtifactWriter("the dataset version") as writer, transaction.atomic():
