@@ -13,7 +13,8 @@ class ImportJobAdmin(admin.ModelAdmin):
 
 @admin.register(DatasetVersion)
 class DatasetVersionAdmin(admin.ModelAdmin):
-    """Read-only: a version is immutable once created."""
+    """Read-only: a version is immutable once created. Not deletable either: deleting one would leave its
+    files behind and free its number for a later version with other content."""
 
     list_display = ["project", "number", "example_count", "sha256", "created_by", "created_at"]
     raw_id_fields = ["project", "created_by"]
@@ -22,4 +23,7 @@ class DatasetVersionAdmin(admin.ModelAdmin):
         return False
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
