@@ -32,6 +32,16 @@ def _reload(example: Example) -> None:
 RETURNED_STATUSES = (ExampleStatus.CHANGES_REQUESTED, ExampleStatus.REJECTED)
 
 
+def _refresh_changed(example: Example) -> None:
+    """Bring `example` up to date with its row after a conditional write found the row changed since
+    it was read (saved, submitted or given to another author by another request)."""
+    row = Example.objects.filter(pk=example.pk).values_list("author_id", flat=True).first()
+    if row is None:
+        raise ConflictError("This example was deleted meanwhile; nothing was saved.")
+    keep = ("project_id",) if row != example.author_id else ("project_id", "author_id")
+    example.refresh_from_db(fields=[f.attname for f in Example._meta.concrete_fields if f.attname not in keep])
+
+
 def _clean_labels(project: Project, category: Any, style_tags: Any, context: Any) -> tuple[str, list[str], str]:
     errors: dict[str, list[str]] = {}
     category = "" if category is None else category
@@ -115,7 +125,8 @@ def example_update(
     """Save an edit made against `version`; refuse it (ConflictError) if someone saved first.
 
     `allow_status` lets the review services edit a submitted example (edit-and-approve); their
-    own permission check has run by then.
+    own permission check has run by then. The checks judge the row as it was read; the write below
+    applies only if the row still has that version, status and author (else 409, nothing written).
     """
     if allow_status is None:
         if not permissions.can_edit_example(user, example):
@@ -146,7 +157,9 @@ def example_update(
         )
     if not changed:
         return example
-    updated = Example.objects.filter(pk=example.pk, version=version).update(
+    updated = Example.objects.filter(
+        pk=example.pk, version=version, status=example.status, author_id=example.author_id
+    ).update(
         messages=new["messages"],
         category=new["category"],
         style_tags=new["style_tags"],
@@ -157,8 +170,12 @@ def example_update(
         updated_at=timezone.now(),
     )
     if updated != 1:
+        # Saved, submitted or reassigned since it was read: say what it is now.
+        _refresh_changed(example)
         raise ConflictError(
-            "Someone else saved this example a moment ago. Nothing was overwritten: reload and apply your change again."
+            f"Someone else changed this example a moment ago (now {example.get_status_display().lower()}, "
+            f"version {example.version}). Nothing was overwritten: reload and apply your change again.",
+            {"version": [f"Current version is {example.version}."]},
         )
     _reload(example)
     _snapshot(example, author=user, changed=changed, note=note)
@@ -175,10 +192,18 @@ def _submit(example: Example, *, actor) -> None:
     if example.status in RETURNED_STATUSES:
         example_transition(example=example, to_status=ExampleStatus.DRAFT, actor=actor)
     example_transition(example=example, to_status=ExampleStatus.SUBMITTED, actor=actor)
-    # A new submission round: reviews of earlier rounds no longer count towards approval.
-    Example.objects.filter(pk=example.pk).update(
+    # A new submission round: reviews of earlier rounds no longer count towards approval. Only for the
+    # version that was checked above: a newer one saved (or a new author given) since `example` was
+    # read is refused, and the caller's transaction takes back the findings and transitions written.
+    updated = Example.objects.filter(pk=example.pk, version=example.version, author_id=example.author_id).update(
         submitted_at=timezone.now(), review_round=F("review_round") + 1, claimed_by=None, claim_expires_at=None
     )
+    if updated != 1:
+        raise ConflictError(
+            "Someone else changed this example since you opened it. Nothing was submitted: reload, check the "
+            "current version and submit again.",
+            {"version": ["A newer version exists."]},
+        )
 
 
 @transaction.atomic
