@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -131,12 +132,17 @@ def example_edit(request, project_id: int, example_id: int):
         version = int(request.POST.get("version", ""))
     except ValueError:
         version = -1
+    submit = request.POST.get("action") == "submit"
     try:
-        example = example_services.example_update(
-            example=example, user=request.user, version=version, messages=turns, **values
-        )
-        if request.POST.get("action") == "submit":
-            example_services.example_submit(example=example, user=request.user)
+        # Save and submit are one transaction: a refused submit keeps nothing of the save, as the page
+        # then says ("Not saved."), and the version the page keeps is still the current one.
+        with transaction.atomic():
+            example = example_services.example_update(
+                example=example, user=request.user, version=version, messages=turns, **values
+            )
+            if submit:
+                example_services.example_submit(example=example, user=request.user)
+        if submit:
             flash.success(request, "Example submitted for review.")
             return redirect("example-list", project_id=project.pk)
     except ApplicationError as exc:
