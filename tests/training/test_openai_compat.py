@@ -275,3 +275,39 @@ def test_whole_numbers_too_large_for_a_float_are_refused_by_name(owner):
         assert response.status_code == 400, (name, response.content)
         assert_openai_error(response.json(), param=name, code="invalid_value")
     assert not GenerationRequest.objects.exists()
+
+
+def test_a_chat_completion_answered_after_the_reaper_failed_it_stays_failed(owner, project, base_model, settings):
+    """The worker is slow; the reaper fails the request (the client was told to send it again). Neither the
+    streamed text nor the final answer may land on the row afterwards."""
+    import contextlib
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from training.inference.cache import BaseModelCache
+    from training.openai_compat.execute import chat_completion_execute
+    from training.services.reaper import reap_generations
+
+    settings.ANNOTUNE_GENERATE_STALE_SECONDS = 60
+    params = {"max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0, "seed": 0, "stop": [], "stream": True}
+    row = GenerationRequest.objects.create(
+        project=project,
+        base_model=base_model,
+        messages=CHAT,
+        targets=[{"adapter_id": None, "label": "Base model", "model": "tiny-llama"}],
+        params={**params, "api": "openai"},
+        created_by=owner,
+    )
+
+    class SlowCache(BaseModelCache):
+        @contextlib.contextmanager
+        def serving(self, *args, **kwargs):
+            GenerationRequest.objects.filter(pk=row.pk).update(started_at=timezone.now() - timedelta(hours=1))
+            assert reap_generations()["stale"] == [row.pk]
+            with super().serving(*args, **kwargs) as served:
+                yield served
+
+    chat_completion_execute(row.pk, SlowCache())
+    row.refresh_from_db()
+    assert (row.status, row.error_code, row.outputs) == ("failed", "worker_lost", [])

@@ -36,7 +36,7 @@ def chat_completion_execute(request_id: int, cache) -> str:
     entry = {"adapter_id": target["adapter_id"], "label": target["label"]}
 
     def progress(text: str, tokens: int) -> None:
-        rows.update(outputs=[{**entry, "text": text, "new_tokens": tokens}])
+        rows.filter(status=GenerationStatus.RUNNING).update(outputs=[{**entry, "text": text, "new_tokens": tokens}])
         if settings.INFERENCE_STREAM_DELAY_MS:  # tests: a tiny model answers faster than a client can watch
             time.sleep(settings.INFERENCE_STREAM_DELAY_MS / 1000)
 
@@ -120,4 +120,7 @@ def chat_completion_execute_vllm(request_id: int) -> str:
 
 
 def finish(rows, status: str, outputs: list, code: str = "", error: str = "") -> None:
-    rows.update(status=status, outputs=outputs, error_code=code[:50], error=error, finished_at=timezone.now())
+    # Only a running request: one the reaper failed meanwhile (its caller was told so) keeps that answer.
+    rows.filter(status=GenerationStatus.RUNNING).update(
+        status=status, outputs=outputs, error_code=code[:50], error=error, finished_at=timezone.now()
+    )
