@@ -16,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions as annotation_permissions
-from annotation.apis.common import ERRORS, StrictInput, valid_input
+from annotation.apis.common import ERRORS, ErrorSerializer, StrictInput, valid_input
 from annotation.apis.examples import EXAMPLE_FILTERS
 from annotation.models import ExampleStatus
 from annotation.selectors.examples import ExampleFilters
@@ -304,6 +304,12 @@ class VersionDetailApi(APIView):
         return Response(VersionOutput(selectors.version_get(_project(request, project_id), number)).data)
 
 
+# A version's file the artifact storage cannot give (gone, or the storage unreachable).
+UNREADABLE = {
+    503: OpenApiResponse(ErrorSerializer, description="A file of the version cannot be read from the artifact storage.")
+}
+
+
 def version_file_response(version, part: str) -> FileResponse:
     stream = selectors.version_open(version, part)
     name = f"project-{version.project_id}-v{version.number}-{part}.jsonl"
@@ -318,7 +324,7 @@ class VersionDownloadApi(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("part", str, enum=list(selectors.VERSION_PARTS), default="all")],
-        responses={(200, "application/jsonl"): OpenApiResponse(OpenApiTypes.BINARY), **ERRORS},
+        responses={(200, "application/jsonl"): OpenApiResponse(OpenApiTypes.BINARY), **ERRORS, **UNREADABLE},
         operation_id="versions_download",
         description="The version's immutable files: all examples, the train or validation split, or the "
         "manifest (example id, content hash, record hash and split of each line of all).",
@@ -341,7 +347,7 @@ class VersionDiffOutput(serializers.Serializer):
 
 
 class VersionDiffApi(APIView):
-    @extend_schema(responses={200: VersionDiffOutput, **ERRORS}, operation_id="versions_diff")
+    @extend_schema(responses={200: VersionDiffOutput, **ERRORS, **UNREADABLE}, operation_id="versions_diff")
     def get(self, request, project_id: int, number: int, other: int):
         project = _project(request, project_id)
         diff = selectors.version_diff(selectors.version_get(project, number), selectors.version_get(project, other))

@@ -13,7 +13,7 @@ from django.http import Http404
 
 from annotation.models import Project
 from annotune.errors import ApplicationError
-from annotune.storage import open_stream
+from annotune.storage import StorageError, open_stream, storage_failures, storage_reason
 
 from .models import DatasetVersion, ImportJob
 
@@ -48,28 +48,51 @@ def version_path(version: DatasetVersion, part: str) -> str:
     return getattr(version, f"{part}_path")
 
 
+def unreadable(version: DatasetVersion, part: str, exc: BaseException) -> StorageError:
+    """The error for a version file the storage cannot give (gone, or the storage unreachable): a 503
+    saying so, instead of a 500 (or, for a missing file, a traceback naming the server's paths)."""
+    reason = "it is missing from the artifact storage" if isinstance(exc, FileNotFoundError) else storage_reason(exc)
+    return StorageError(f"The {part} file of dataset version {version.number} cannot be read: {reason}.")
+
+
 def version_open(version: DatasetVersion, part: str) -> IO[bytes]:
     """One of the version's files (all, train, validation, manifest), opened for reading front to back
-    (streamed from object storage)."""
-    return open_stream(version_path(version, part))
+    (streamed from object storage). StorageError when the storage cannot give it."""
+    path = version_path(version, part)
+    try:
+        return open_stream(path)
+    except storage_failures() as exc:
+        raise unreadable(version, part, exc) from exc
 
 
 def version_size(version: DatasetVersion, part: str) -> int:
-    return default_storage.size(version_path(version, part))
+    try:
+        return default_storage.size(version_path(version, part))
+    except storage_failures() as exc:
+        raise unreadable(version, part, exc) from exc
+
+
+def _damaged(version: DatasetVersion, part: str, what: str) -> ApplicationError:
+    return ApplicationError(
+        f"The {part} file of dataset version {version.number} {what}; it was changed or damaged in storage. "
+        "Create a new version."
+    )
 
 
 def _read_lines(version: DatasetVersion, part: str, expected_sha256: str | None) -> list[dict[str, Any]]:
     sha = hashlib.sha256()
     rows = []
     with version_open(version, part) as stream:
-        for raw in stream:
-            sha.update(raw)
-            rows.append(json.loads(raw))
+        try:
+            for raw in stream:
+                sha.update(raw)
+                rows.append(json.loads(raw))
+        except storage_failures() as exc:  # the storage stopped answering halfway
+            raise unreadable(version, part, exc) from exc
+        except ValueError:  # a line that is not JSON (or not UTF-8)
+            raise _damaged(version, part, f"has a line that is not JSON (line {len(rows) + 1})") from None
     if expected_sha256 is not None and sha.hexdigest() != expected_sha256:
-        raise ApplicationError(
-            f"The {part} file of dataset version {version.number} does not match its recorded sha256; "
-            "it was changed or damaged in storage. Create a new version."
-        )
+        raise _damaged(version, part, "does not match its recorded sha256")
     return rows
 
 
@@ -107,7 +130,11 @@ class VersionDiff:
 
 
 def _manifest(version: DatasetVersion) -> dict[int, str]:
-    return {row["id"]: row["record_sha256"] for row in _read_lines(version, "manifest", None)}
+    rows = _read_lines(version, "manifest", None)
+    try:
+        return {row["id"]: row["record_sha256"] for row in rows}
+    except (KeyError, TypeError):
+        raise _damaged(version, "manifest", "has a line that is not a manifest entry") from None
 
 
 def version_diff(base: DatasetVersion, target: DatasetVersion) -> VersionDiff:
