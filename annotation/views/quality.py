@@ -87,6 +87,14 @@ def example_fix(request, project_id: int, example_id: int):
     return redirect("example-edit", project_id=example.project_id, example_id=example.pk)
 
 
+def _posted_id(request) -> int:
+    """The row id a delete button posts; anything but a positive whole number in range is "not found"."""
+    raw = request.POST.get("id", "")
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 2**63:
+        raise Http404("No such entry in this project's knowledge base.")
+    return int(raw)
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 @upload_view(lambda: settings.ANNOTUNE_KNOWLEDGE_MAX_UPLOAD_BYTES)
@@ -113,7 +121,7 @@ def knowledge(request, project_id: int):
                 knowledge_services.document_add(project=project, user=request.user, title=title, text=text)
                 flash.success(request, "Document added to the knowledge base.")
             elif action == "delete-document":
-                document = get_object_or_404(KnowledgeDocument, project=project, pk=request.POST.get("id") or 0)
+                document = get_object_or_404(KnowledgeDocument, project=project, pk=_posted_id(request))
                 knowledge_services.document_delete(document=document, user=request.user)
                 flash.success(request, "Document removed.")
             elif action == "fact":
@@ -125,7 +133,7 @@ def knowledge(request, project_id: int):
                 )
                 flash.success(request, "Fact added.")
             elif action == "delete-fact":
-                fact = get_object_or_404(Fact, project=project, pk=request.POST.get("id") or 0)
+                fact = get_object_or_404(Fact, project=project, pk=_posted_id(request))
                 knowledge_services.fact_delete(fact=fact, user=request.user)
                 flash.success(request, "Fact removed.")
             else:
