@@ -198,3 +198,18 @@ def test_web_modules_do_not_import_torch():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"DEBUG": "1", "PATH": ""})
     assert done.stdout.strip() == "False", done.stderr[-2000:]
+
+
+def test_combine_page_refuses_weights_the_api_refuses(client, owner, project, make_adapter, adapter_dirs):
+    """The page parses weights with float(): "inf" and "1e999" got through to the row (a 500 on PostgreSQL,
+    whose JSON has no Infinity) and any size of weight was queued where the API allows -10 to 10."""
+    a, b = make_adapter("A", adapter_dirs["a"]), make_adapter("B", adapter_dirs["b"])
+    client.force_login(owner)
+    for weight in ("inf", "-1e999", "11"):
+        response = client.post(
+            f"/projects/{project.pk}/adapters/combine/",
+            {f"use_{a.pk}": "1", f"use_{b.pk}": "1", f"weight_{b.pk}": weight, "method": "cat", "name": "mix"},
+        )
+        assert response.status_code == 400, weight
+        assert "from -10 to 10" in response.content.decode()
+    assert not AdapterOperation.objects.exists()

@@ -31,6 +31,11 @@ from . import folders, vllm_serving
 log = logging.getLogger(__name__)
 
 COMBINE_METHODS = ("linear", "cat", "svd")
+MAX_WEIGHT = 10.0  # a combination's weights lie in [-MAX_WEIGHT, MAX_WEIGHT]
+
+
+def _valid_weight(weight: Any) -> bool:
+    return isinstance(weight, int | float) and not isinstance(weight, bool) and -MAX_WEIGHT <= weight <= MAX_WEIGHT
 
 
 def _require_owner(user, project: Project, action: str) -> None:
@@ -147,6 +152,12 @@ def combine_request(
     ids = [s.get("adapter_id") for s in sources]
     if len(ids) < 2 or len(set(ids)) != len(ids):
         raise ApplicationError("Pick at least two different adapters to combine.", {"sources": ["Two or more."]})
+    weights = [s.get("weight", 1.0) for s in sources]
+    if not all(_valid_weight(w) for w in weights):  # the API's range, for the page's float() too (inf, nan)
+        raise ApplicationError(
+            f"Each weight must be a number from {-MAX_WEIGHT:g} to {MAX_WEIGHT:g}.",
+            {"sources": [f"weight: {-MAX_WEIGHT:g} to {MAX_WEIGHT:g}."]},
+        )
     adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=ids).select_related("base_model")}
     missing = [i for i in ids if i not in adapters]
     if missing:
@@ -168,8 +179,7 @@ def combine_request(
         project=project,
         kind=OperationKind.COMBINE,
         sources=[
-            {"adapter_id": i, "name": adapters[i].name, "weight": float(s.get("weight", 1.0))}
-            for i, s in zip(ids, sources, strict=True)
+            {"adapter_id": i, "name": adapters[i].name, "weight": float(w)} for i, w in zip(ids, weights, strict=True)
         ],
         params={"method": method, "name": name, "svd_rank": svd_rank},
         created_by=user,
