@@ -18,18 +18,20 @@ def run_dataset_checks(examples: Sequence[dict[str, Any]], project: Project) -> 
     """Check the examples about to become a version; return a report.
 
     `examples`: dicts with id, messages, category, style_tags, context, content_hash and split
-    ("train" / "validation"). The report has lists of findings under "errors", "warnings" and
-    "info" (each a Finding dict: code, severity, message, location, suggestion, evidence; per-example
-    findings carry the example id in evidence["example"]), the names of the checks that ran under
-    "checks" and the statistics under "stats". Any entry in "errors" blocks the version unless an
-    owner gives an override reason.
+    ("train" / "validation"), and optionally author (the username; looked up when absent). The report
+    has lists of findings under "errors", "warnings" and "info" (each a Finding dict: code, severity,
+    message, location, suggestion, evidence; per-example findings carry the example id in
+    evidence["example"]), the names of the checks that ran under "checks" and the statistics under
+    "stats". Any entry in "errors" blocks the version unless an owner gives an override reason.
     """
     from annotation.services.validation_runs import dataset_report
 
     if not examples:
         return empty_report()
-    authors = dict(Example.objects.filter(pk__in=[e["id"] for e in examples]).values_list("id", "author__username"))
-    records = [{**e, "author": authors.get(e["id"])} for e in examples]
+    # Examples that come without their author's username get it looked up (a snapshot brings it).
+    missing = [e["id"] for e in examples if "author" not in e]
+    authors = dict(Example.objects.filter(pk__in=missing).values_list("id", "author__username")) if missing else {}
+    records = [e if "author" in e else {**e, "author": authors.get(e["id"])} for e in examples]
     split = {str(e["id"]): e["split"] for e in examples if e.get("split")}
     full = dataset_report(project, records, split=split or None)
     report = empty_report()

@@ -76,14 +76,16 @@ def _clean_params(seed: Any, fraction: Any, texts: dict[str, str]) -> tuple[int,
 
 
 def approved_snapshot(project: Project) -> list[dict[str, Any]]:
-    """The approved examples as canonical records, in canonical order."""
+    """The approved examples as canonical records, in canonical order, with their author's username (read in
+    the same query: the checks need it, and a second query naming every example is refused by SQLite past
+    its variable limit)."""
     rows = (
         Example.objects.filter(project=project, status=ExampleStatus.APPROVED)
-        .values_list("id", "messages", "category", "style_tags", "context", "content_hash")
+        .values_list("id", "messages", "category", "style_tags", "context", "content_hash", "author__username")
         .iterator(chunk_size=2000)
     )
     examples = []
-    for pk, messages, category, style_tags, context, digest in rows:
+    for pk, messages, category, style_tags, context, digest, author in rows:
         record = {"messages": messages, "category": category, "style_tags": style_tags, "context": context}
         line = canonical_json(record)
         examples.append(
@@ -91,6 +93,7 @@ def approved_snapshot(project: Project) -> list[dict[str, Any]]:
                 "id": pk,
                 **record,
                 "content_hash": digest,
+                "author": author,
                 "line": line,
                 "record_sha256": hashlib.sha256(line.encode()).hexdigest(),
             }
