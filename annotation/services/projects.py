@@ -157,8 +157,15 @@ def project_update(*, project: Project, user, **fields: Any) -> Project:
     return project
 
 
-def _owner_count(project: Project) -> int:
-    return Membership.objects.filter(project=project, role=Role.OWNER).count()
+def _lock_owners(project: Project) -> set[int]:
+    """The user ids of the project's owners, their memberships locked (in id order) until commit.
+
+    Every change that could take away an owner takes this lock first, so two owners demoting or
+    removing each other at once are serialised and the second sees the first's result: a count read
+    without it let both go ahead and left the project with no owner.
+    """
+    owners = Membership.objects.select_for_update().filter(project=project, role=Role.OWNER).order_by("pk")
+    return set(owners.values_list("user_id", flat=True))
 
 
 def _clean_role(role: Any) -> str:
@@ -183,8 +190,9 @@ def member_add(*, project: Project, actor, username: Any, role: Any = Role.ANNOT
 def member_set_role(*, membership: Membership, actor, role: Any) -> Membership:
     permissions.require(permissions.can_manage_project(actor, membership.project), "Only owners can change roles.")
     role = _clean_role(role)
+    owners = _lock_owners(membership.project)
     locked = Membership.objects.select_for_update().get(pk=membership.pk)
-    if locked.role == Role.OWNER and role != Role.OWNER and _owner_count(locked.project) == 1:
+    if locked.role == Role.OWNER and role != Role.OWNER and not owners - {locked.user_id}:
         raise ApplicationError("A project needs at least one owner; make someone else owner first.")
     locked.role = role
     locked.save(update_fields=["role"])
@@ -195,9 +203,13 @@ def member_set_role(*, membership: Membership, actor, role: Any) -> Membership:
 def member_remove(*, membership: Membership, actor) -> None:
     if not permissions.can_manage_project(actor, membership.project):
         raise PermissionDenied("Only owners can remove members.")
-    if membership.role == Role.OWNER and _owner_count(membership.project) == 1:
+    owners = _lock_owners(membership.project)
+    locked = Membership.objects.select_for_update().filter(pk=membership.pk).first()
+    if locked is None:
+        return  # removed meanwhile
+    if locked.role == Role.OWNER and not owners - {locked.user_id}:
         raise ApplicationError("A project needs at least one owner; make someone else owner first.")
-    membership.delete()
+    locked.delete()
 
 
 @dataclass(frozen=True)
