@@ -213,3 +213,44 @@ def test_combine_page_refuses_weights_the_api_refuses(client, owner, project, ma
         assert response.status_code == 400, weight
         assert "from -10 to 10" in response.content.decode()
     assert not AdapterOperation.objects.exists()
+
+
+@pytest.fixture
+def finished_merge(project, owner, storage):
+    folder = storage / "merged" / "m"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text('{"architectures": ["LlamaForCausalLM"]}')
+    return AdapterOperation.objects.create(
+        project=project, kind="merge", status="succeeded", storage_path="merged/m", created_by=owner
+    )
+
+
+def test_a_merge_registered_twice_at_once_gives_one_base_model(owner, finished_merge):
+    """Both requests loaded the operation before either committed (a double click on Register)."""
+    from annotune.errors import ApplicationError
+    from training.services.adapters import merged_register
+
+    first, second = (AdapterOperation.objects.get(pk=finished_merge.pk) for _ in range(2))
+    base = merged_register(operation=first, user=owner, name="merged-a")
+    with pytest.raises(ApplicationError, match="Already registered as “merged-a”"):
+        merged_register(operation=second, user=owner, name="merged-b")
+    assert list(BaseModel.objects.values_list("name", flat=True)) == ["merged-a"]
+    assert AdapterOperation.objects.get(pk=finished_merge.pk).registered_base_model_id == base.pk
+
+
+def test_a_name_taken_during_registration_is_a_clear_refusal(api, owner, project, finished_merge, monkeypatch):
+    """Another registration takes the name after this one checked it: 400 naming it, not an IntegrityError."""
+    from training.services import adapters as services
+
+    local_folder = services.folders.local_folder
+
+    def meanwhile(prefix):
+        BaseModel.objects.create(name="merged-a", source="/elsewhere")
+        return local_folder(prefix)
+
+    monkeypatch.setattr(services.folders, "local_folder", meanwhile)
+    url = f"/api/v1/projects/{project.pk}/adapter-operations/{finished_merge.pk}/register/"
+    response = api(owner).post(url, {"name": "merged-a"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"name": ["Choose another name."]}
+    assert AdapterOperation.objects.get(pk=finished_merge.pk).registered_base_model_id is None

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from annotation import permissions
@@ -192,6 +192,9 @@ def combine_request(
 def merged_register(*, operation: AdapterOperation, user, name: Any) -> BaseModel:
     """Register a finished merge as a base model (loaded from its storage folder, which must be local)."""
     _require_owner(user, operation.project, "register base models")
+    # The row as it is now, locked until the registration commits: the same registration sent twice (a
+    # double click, a retry) registers one base model; the second is told it is registered already.
+    operation = AdapterOperation.objects.select_for_update(of=("self",)).select_related("project").get(pk=operation.pk)
     if operation.kind != OperationKind.MERGE or operation.status != GenerationStatus.SUCCEEDED:
         raise ApplicationError("Only a finished merge can be registered as a base model.")
     if operation.registered_base_model_id:
@@ -206,13 +209,19 @@ def merged_register(*, operation: AdapterOperation, user, name: Any) -> BaseMode
     config = json.loads(folders.read_text(operation.storage_path, "config.json") or "{}")
     template = folders.read_text(operation.storage_path, "chat_template.jinja") or ""
     tokenizer_config = json.loads(folders.read_text(operation.storage_path, "tokenizer_config.json") or "{}")
-    base = BaseModel.objects.create(
-        name=name,
-        source=source,
-        architecture=(config.get("architectures") or [""])[0],
-        parameter_count=operation.params.get("parameter_count"),
-        has_chat_template=bool(template or tokenizer_config.get("chat_template")),
-    )
+    try:
+        with transaction.atomic():  # a name taken meanwhile by another registration: the same refusal
+            base = BaseModel.objects.create(
+                name=name,
+                source=source,
+                architecture=(config.get("architectures") or [""])[0],
+                parameter_count=operation.params.get("parameter_count"),
+                has_chat_template=bool(template or tokenizer_config.get("chat_template")),
+            )
+    except IntegrityError:
+        raise ApplicationError(
+            f"A base model named “{name}” exists already.", {"name": ["Choose another name."]}
+        ) from None
     operation.registered_base_model = base
     operation.save(update_fields=["registered_base_model"])
     return base
