@@ -153,7 +153,9 @@ def project_update(*, project: Project, user, **fields: Any) -> Project:
     cleaned = _clean_fields(fields)
     for field, value in cleaned.items():
         setattr(project, field, value)
-    project.save()
+    # Only the fields sent: saving the whole row would write back what this request read of the
+    # others, undoing another owner's change made meanwhile.
+    project.save(update_fields=[*cleaned, "updated_at"])
     return project
 
 
