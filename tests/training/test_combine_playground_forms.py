@@ -195,3 +195,13 @@ def test_generation_settings_too_large_for_a_float_are_refused_by_name(api, owne
     assert page.status_code == 400
     assert "seed: A whole number" in page.content.decode()
     assert not GenerationRequest.objects.exists()
+
+
+def test_playground_adapter_choices_that_are_not_ids_are_refused(browser, project, base):
+    """str.isdigit() admits '²' and 5000-digit strings, which int() refuses (500)."""
+    url = reverse("playground", args=[project.pk])
+    for value in ("²", "1" * 5000, "9" * 30):
+        response = browser.post(url, {"conversation": "Hi", "adapters": [value]})
+        assert response.status_code == 400, value
+        assert "Choose the base model or at least one adapter" in response.content.decode()
+    assert not GenerationRequest.objects.exists()

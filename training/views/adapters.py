@@ -284,7 +284,8 @@ def playground(request, project_id: int):
     adapters = list(selectors.adapter_list(project))
     if request.method == "POST":
         targets: list[int | None] = [None] if request.POST.get("base") else []
-        targets += [int(v) for v in request.POST.getlist("adapters") if v.isdigit()]
+        # Ids only: isdigit() alone admits '²' and digit strings longer than any id, which int() refuses.
+        targets += [int(v) for v in request.POST.getlist("adapters") if v.isascii() and v.isdigit() and len(v) <= 18]
         params = {}
         for key, cast in (("max_new_tokens", int), ("temperature", float), ("top_p", float), ("seed", int)):
             value = request.POST.get(key, "").strip()
