@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
@@ -183,9 +183,14 @@ def member_add(*, project: Project, actor, username: Any, role: Any = Role.ANNOT
     user = get_user_model().objects.filter(username=username).first() if isinstance(username, str) else None
     if user is None:
         raise ApplicationError(f"No user named {username!r}.", {"username": ["Check the spelling of the username."]})
+    already = ApplicationError(f"{user.username} is already a member.", {"username": ["Change their role instead."]})
     if Membership.objects.filter(project=project, user=user).exists():
-        raise ApplicationError(f"{user.username} is already a member.", {"username": ["Change their role instead."]})
-    return Membership.objects.create(project=project, user=user, role=role)
+        raise already
+    try:
+        with transaction.atomic():  # the same person added twice at once (a double click): the constraint decides
+            return Membership.objects.create(project=project, user=user, role=role)
+    except IntegrityError:
+        raise already from None
 
 
 @transaction.atomic
