@@ -519,6 +519,8 @@ def examples_bulk(
     for pk, status, author_id, claimed_by_id, findings in rows:
         if wanted is not None and status != wanted:
             result.skipped[pk] = f"is {S(status).label.lower()}"
+        elif action in (BulkAction.APPROVE, BulkAction.REJECT) and author_id == user.pk:
+            result.skipped[pk] = "is your own example"  # as one at a time: nobody decides on their own work
         elif action == BulkAction.RESET_CLAIMS and claimed_by_id is None:
             result.skipped[pk] = "has no claim"
         elif action == BulkAction.REASSIGN and author_id == new_author_user.pk:
