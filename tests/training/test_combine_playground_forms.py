@@ -205,3 +205,17 @@ def test_playground_adapter_choices_that_are_not_ids_are_refused(browser, projec
         assert response.status_code == 400, value
         assert "Choose the base model or at least one adapter" in response.content.decode()
     assert not GenerationRequest.objects.exists()
+
+
+def test_an_archived_adapter_does_not_generate(api, owner, project, adapters):
+    """Archiving takes an adapter out of service (vLLM unloads it, /v1/ stops listing it); the generate API
+    queued it anyway, and with the vLLM backend loaded it back into the server."""
+    lora = adapters[0]
+    Adapter.objects.filter(pk=lora.pk).update(archived=True)
+    url = f"/api/v1/projects/{project.pk}/generate"
+    body = {"messages": [{"role": "user", "content": "Hi"}], "adapter": lora.pk, "timeout": 0}
+    response = api(owner).post(url, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"adapter": ["archived"]}
+    assert "unarchive it" in response.json()["detail"]
+    assert not GenerationRequest.objects.exists()

@@ -108,6 +108,11 @@ def generation_request(
     for adapter_id in ids:
         if adapter_id not in adapters:
             raise ApplicationError(f"No adapter {adapter_id} in this project.", {"adapter": ["Unknown adapter."]})
+    archived = [a.name for a in adapters.values() if a.archived]
+    if archived:  # archived adapters are not served (the vLLM backend unloaded them, /v1/ does not list them)
+        raise ApplicationError(
+            f"Adapter “{archived[0]}” is archived: unarchive it to generate with it.", {"adapter": ["archived"]}
+        )
     base_models = {a.base_model for a in adapters.values()}
     if len(base_models) > 1:
         names = ", ".join(sorted(f"“{a.name}” ({a.base_model.name})" for a in adapters.values()))
