@@ -16,7 +16,7 @@ from jsonschema.exceptions import SchemaError
 from annotune.errors import ApplicationError
 
 from .. import permissions
-from ..models import Membership, Project, Role
+from ..models import Example, Membership, Project, Role
 
 SETTABLE_FIELDS = (
     "name",
@@ -203,7 +203,17 @@ def member_set_role(*, membership: Membership, actor, role: Any) -> Membership:
         raise ApplicationError("A project needs at least one owner; make someone else owner first.")
     locked.role = role
     locked.save(update_fields=["role"])
+    if role not in (Role.OWNER, Role.REVIEWER):
+        _release_claims(locked)
     return locked
+
+
+def _release_claims(membership: Membership) -> None:
+    """A member who may no longer review lets go of their review-queue claims in the project: the
+    examples go to the other reviewers now rather than when the claims expire."""
+    Example.objects.filter(project_id=membership.project_id, claimed_by_id=membership.user_id).update(
+        claimed_by=None, claim_expires_at=None
+    )
 
 
 @transaction.atomic
@@ -216,6 +226,7 @@ def member_remove(*, membership: Membership, actor) -> None:
         return  # removed meanwhile
     if locked.role == Role.OWNER and not owners - {locked.user_id}:
         raise ApplicationError("A project needs at least one owner; make someone else owner first.")
+    _release_claims(locked)
     locked.delete()
 
 
