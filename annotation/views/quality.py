@@ -90,7 +90,7 @@ def example_fix(request, project_id: int, example_id: int):
 def _posted_id(request) -> int:
     """The row id a delete button posts; anything but a positive whole number in range is "not found"."""
     raw = request.POST.get("id", "")
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) < 2**63:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not 0 < int(raw) < 2**63:
         raise Http404("No such entry in this project's knowledge base.")
     return int(raw)
 

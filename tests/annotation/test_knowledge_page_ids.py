@@ -10,7 +10,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.mark.parametrize("action", ["delete-document", "delete-fact"])
-@pytest.mark.parametrize("value", ["abc", "1\x00", "1.5", " ", "-1", "99999999999999999999"])
+@pytest.mark.parametrize("value", ["abc", "1\x00", "1.5", " ", "-1", "\u00b2", "99999999999999999999", "7" * 5000])
 def test_a_bad_id_is_404(client_as, project, owner, action, value):
     document = KnowledgeDocument.objects.create(project=project, title="Refunds", text="Refunds take 5 days.")
     fact = Fact.objects.create(project=project, statement="Refunds take 5 days.")
