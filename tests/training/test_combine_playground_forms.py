@@ -219,3 +219,23 @@ def test_an_archived_adapter_does_not_generate(api, owner, project, adapters):
     assert response.json()["errors"] == {"adapter": ["archived"]}
     assert "unarchive it" in response.json()["detail"]
     assert not GenerationRequest.objects.exists()
+
+
+def test_adapter_ids_beyond_the_id_column_are_unknown_adapters(api, owner, project, adapters):
+    """SQLite (the embedded default) cannot even compare them: `pk__in` raised OverflowError (500)."""
+    huge, client, lora = 10**30, api(owner), adapters[0]
+    p = f"/api/v1/projects/{project.pk}"
+    generate = client.post(
+        f"{p}/generate", {"messages": [{"role": "user", "content": "Hi"}], "adapter": huge}, format="json"
+    )
+    combine = client.post(
+        f"{p}/adapters/combine/",
+        {"name": "mix", "sources": [{"adapter_id": lora.pk}, {"adapter_id": huge}]},
+        format="json",
+    )
+    evaluate = client.post(f"{p}/evaluations/", {"adapters": [huge], "prompts": "Hi"}, format="json")
+    for response in (generate, combine, evaluate):
+        assert response.status_code == 400, response.content
+        assert f"No adapter {huge} in this project" in response.json()["detail"]
+    assert not GenerationRequest.objects.exists()
+    assert not AdapterOperation.objects.exists()

@@ -158,7 +158,8 @@ def combine_request(
             f"Each weight must be a number from {-MAX_WEIGHT:g} to {MAX_WEIGHT:g}.",
             {"sources": [f"weight: {-MAX_WEIGHT:g} to {MAX_WEIGHT:g}."]},
         )
-    adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=ids).select_related("base_model")}
+    in_range = [i for i in ids if 0 < i < 2**63]  # beyond the id column: no such adapter (SQLite overflows)
+    adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=in_range).select_related("base_model")}
     missing = [i for i in ids if i not in adapters]
     if missing:
         raise ApplicationError(f"No adapter {missing[0]} in this project.", {"sources": ["Unknown adapter."]})

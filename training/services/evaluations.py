@@ -106,7 +106,8 @@ def evaluation_create(
     """Record the prompts and systems and queue the answers on the inference queue."""
     permissions.require(can_manage(user, project), "Only owners create evaluations.")
     ids = list(dict.fromkeys(adapter_ids or []))
-    adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=ids).select_related("base_model")}
+    in_range = [i for i in ids if 0 < i < 2**63]  # beyond the id column: no such adapter (SQLite overflows)
+    adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=in_range).select_related("base_model")}
     missing = [i for i in ids if i not in adapters]
     if missing:
         raise ApplicationError(f"No adapter {missing[0]} in this project.", {"adapters": ["Unknown adapter."]})

@@ -104,7 +104,8 @@ def generation_request(
     if len(targets) > settings.ANNOTUNE_GENERATE_MAX_TARGETS:
         raise ApplicationError(f"Compare at most {settings.ANNOTUNE_GENERATE_MAX_TARGETS} answers at once.")
     ids = [t for t in dict.fromkeys(targets) if t is not None]
-    adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=ids).select_related("base_model")}
+    in_range = [i for i in ids if 0 < i < 2**63]  # beyond the id column: no such adapter (SQLite overflows)
+    adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=in_range).select_related("base_model")}
     for adapter_id in ids:
         if adapter_id not in adapters:
             raise ApplicationError(f"No adapter {adapter_id} in this project.", {"adapter": ["Unknown adapter."]})
