@@ -18,7 +18,9 @@ from curated_data.models import ImportJob, ImportPhase, ImportStatus
 from curated_data.services import imports
 from tests.workers import celery_worker, wait_for
 
-ROWS = 20_000
+# Big enough that the write phase outlasts the waits below on a fast machine (20,000 rows were written
+# in under half a second on SQLite).
+ROWS = 60_000
 
 
 def big_file() -> bytes:
@@ -56,13 +58,14 @@ def test_killing_the_worker_mid_import_leaves_no_partial_rows(project, owner, st
         wait_for(
             lambda: ImportJob.objects.filter(pk=job.pk, phase=ImportPhase.WRITING).exists(),
             timeout=120,
+            interval=0.02,
             message="the worker to start writing",
         )
         if connection.vendor == "postgresql":
             wait_for(rows_being_written, timeout=60, interval=0.05, message="ids reserved for the first batch")
             time.sleep(0.3)  # a few batches of 50 are COPYed meanwhile, inside the open transaction
         else:
-            time.sleep(0.5)  # SQLite: uncommitted rows are invisible; the write phase lasts several seconds
+            time.sleep(0.1)  # SQLite: uncommitted rows are invisible; the write phase lasts about a second
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
     job.refresh_from_db()
