@@ -116,8 +116,11 @@ def review_queue_next(
         if held is not None:
             if len(held_ids) > 1:
                 mine.exclude(pk=held).update(claimed_by=None, claim_expires_at=None)
-            Example.objects.filter(pk=held).update(claim_expires_at=now + claim_ttl())
-            return _claimed(held, project, reviewer)
+            # Extended only while it is still this reviewer's: a claim that expired after the read above
+            # may have been taken by another reviewer meanwhile, and then this one moves on.
+            if Example.objects.filter(pk=held, claimed_by=reviewer).update(claim_expires_at=now + claim_ttl()):
+                return _claimed(held, project, reviewer)
+            held_ids = claimed_ids(project, reviewer)
     if held_ids:
         mine.update(claimed_by=None, claim_expires_at=None)
     scan = {"reviewer": reviewer, "now": now, "category": category or None, "author_id": author_id}
