@@ -197,3 +197,14 @@ def test_version_list_queries_do_not_grow(client, project, owner, approved, djan
     client.force_login(owner)
     with django_assert_max_num_queries(10):
         assert client.get(f"/projects/{project.pk}/datasets/versions/").status_code == 200
+
+
+def test_the_version_page_lists_categories_alphabetically(client, project, owner, approved):
+    """PostgreSQL's JSON keeps keys ordered by length; the page sorts them by name."""
+    approved(6, categories=("shipping", "account", "billing-disputes"))
+    version = create(project, owner)
+    client.force_login(owner)
+    page = client.get(f"/projects/{project.pk}/datasets/versions/{version.number}/").content.decode()
+    table = page[page.index("Per category") :]
+    positions = [table.index(f"<td>{name}</td>") for name in ("account", "billing-disputes", "shipping")]
+    assert positions == sorted(positions)
