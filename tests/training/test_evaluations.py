@@ -408,3 +408,16 @@ def test_a_judgment_sent_after_the_close_is_refused(evaluation, reviewer, owner)
     with pytest.raises(ApplicationError, match="not open for judging"):
         services.judgment_submit(evaluation=loaded, item_id=item.id, user=reviewer, verdict="1")
     assert not Judgment.objects.filter(item__evaluation=evaluation).exists()
+
+
+def test_an_archived_adapter_is_not_evaluated(project, owner, systems, api):
+    """The page leaves archived adapters out (they are out of service); the API queued them anyway."""
+    archived, kept = systems
+    Adapter.objects.filter(pk=archived.pk).update(archived=True)
+    url = f"/api/v1/projects/{project.pk}/evaluations/"
+    response = api(owner).post(url, {"prompts": "Hi", "adapters": [kept.pk, archived.pk]}, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"adapters": ["archived"]}
+    assert "“Lawyerbot” is archived: unarchive it" in response.json()["detail"]
+    assert not Evaluation.objects.exists()
+    assert api(owner).post(url, {"prompts": "Hi", "adapters": [kept.pk]}, format="json").status_code == 201

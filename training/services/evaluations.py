@@ -111,6 +111,11 @@ def evaluation_create(
     missing = [i for i in ids if i not in adapters]
     if missing:
         raise ApplicationError(f"No adapter {missing[0]} in this project.", {"adapters": ["Unknown adapter."]})
+    archived = [adapters[i].name for i in ids if adapters[i].archived]
+    if archived:  # archived adapters are out of service (the page does not offer them; vLLM unloaded them)
+        raise ApplicationError(
+            f"Adapter “{archived[0]}” is archived: unarchive it to evaluate it.", {"adapters": ["archived"]}
+        )
     systems = ([{"adapter_id": None, "label": "Base model"}] if include_base else []) + [
         {"adapter_id": a.pk, "label": adapters[a.pk].name} for a in (adapters[i] for i in ids)
     ]
