@@ -254,3 +254,36 @@ def test_a_name_taken_during_registration_is_a_clear_refusal(api, owner, project
     assert response.status_code == 400
     assert response.json()["errors"] == {"name": ["Choose another name."]}
     assert AdapterOperation.objects.get(pk=finished_merge.pk).registered_base_model_id is None
+
+
+def test_a_merge_whose_files_are_gone_is_not_downloaded_as_an_empty_zip(api, owner, project, two, storage, client):
+    """A finished merge whose folder was deleted (or lost a file) streamed an empty zip answered 200."""
+    lawyer, _ = two
+    folder = storage / "merged" / "gone"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"weights")
+    merge = AdapterOperation.objects.create(
+        project=project, kind="merge", adapter=lawyer, status="succeeded", storage_path="merged/gone",
+        params={"files": ["config.json", "model.safetensors"]},
+    )  # fmt: skip
+    url = f"/api/v1/projects/{project.pk}/adapter-operations/{merge.pk}/download/"
+    page = f"/projects/{project.pk}/adapter-operations/{merge.pk}/download/"
+    complete = api(owner).get(url)
+    assert complete.status_code == 200
+    assert set(zipfile.ZipFile(io.BytesIO(b"".join(complete.streaming_content))).namelist()) >= {
+        f"merged-Lawyer-{merge.pk}/config.json",
+        f"merged-Lawyer-{merge.pk}/model.safetensors",
+    }
+    (folder / "model.safetensors").unlink()  # one file gone
+    response = api(owner).get(url)
+    assert response.status_code == 400
+    assert "missing from storage" in response.json()["detail"]
+    assert response.json()["errors"] == {"operation": ["missing_files"]}
+    (folder / "config.json").unlink()  # the whole folder gone
+    folder.rmdir()
+    assert api(owner).get(url).status_code == 400
+    client.force_login(owner)
+    response = client.get(page)  # the page's download link: an error page, not a zip
+    assert response.status_code == 400
+    assert "missing from storage" in response.content.decode()

@@ -231,6 +231,17 @@ def merged_register(*, operation: AdapterOperation, user, name: Any) -> BaseMode
 def merged_download(*, operation: AdapterOperation) -> tuple[str, Iterator[bytes]]:
     if operation.kind != OperationKind.MERGE or operation.status != GenerationStatus.SUCCEEDED:
         raise ApplicationError("This merge has not finished; there is nothing to download yet.")
+    # As adapter downloads: a merge whose files are gone (deleted, another storage) is refused with the
+    # reason; streamed, it was an empty zip answered 200.
+    stored = folders.list_files(operation.storage_path) if operation.storage_path else []
+    names = {path.rsplit("/", 1)[-1] for path in stored}
+    expected = operation.params.get("files") or ["config.json"]  # the merge recorded its file names
+    if not stored or any(name not in names for name in expected):
+        raise ApplicationError(
+            "The files of this merged model are missing from storage; it cannot be downloaded. Merge the adapter "
+            "again.",
+            {"operation": ["missing_files"]},
+        )
     root = slug(f"merged-{operation.adapter.name if operation.adapter else 'adapter'}-{operation.pk}")
     return f"{root}.zip", folders.zip_stream(operation.storage_path, root)
 
