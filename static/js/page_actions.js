@@ -4,7 +4,9 @@
      user-supplied names never become script);
    - input[data-select-on-click]: select the whole value on click;
    - select[data-autosubmit]: submit its form when it changes;
-   - a[data-history-back]: go back a page (the href is the fallback). */
+   - a[data-history-back]: go back a page (the href is the fallback);
+   - form[data-submit-once]: a second submit of the same page is ignored (a double click on Create
+     version or Train made two versions or two jobs); coming back to the page (history) allows it again. */
 (function () {
   "use strict";
   document.addEventListener("click", function (event) {
@@ -29,7 +31,14 @@
     if (select && select.form) select.form.submit();
   });
   document.addEventListener("submit", function (event) {
-    var question = event.target.getAttribute("data-confirm");
-    if (question && !window.confirm(question)) event.preventDefault();
+    var form = event.target;
+    var question = form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) { event.preventDefault(); return; }
+    if (!form.hasAttribute("data-submit-once")) return;
+    if (form.getAttribute("data-submitting")) { event.preventDefault(); return; }
+    form.setAttribute("data-submitting", "1");
+  });
+  window.addEventListener("pageshow", function () {
+    document.querySelectorAll("form[data-submitting]").forEach(function (form) { form.removeAttribute("data-submitting"); });
   });
 })();
