@@ -325,6 +325,9 @@ ANNOTUNE_REDISPATCH_AFTER_SECONDS = env_int("ANNOTUNE_REDISPATCH_AFTER_SECONDS",
 ANNOTUNE_JOB_HEARTBEAT_SECONDS = env_int("ANNOTUNE_JOB_HEARTBEAT_SECONDS", 10)
 ANNOTUNE_JOB_MAX_ATTEMPTS = env_int("ANNOTUNE_JOB_MAX_ATTEMPTS", 3)
 ANNOTUNE_VALIDATION_STALE_SECONDS = env_int("ANNOTUNE_VALIDATION_STALE_SECONDS", 300)
+# Adapter operations (merge, combine, GGUF export) and evaluations generating answers beat every
+# JOB_HEARTBEAT_SECONDS; silent this long, their worker is taken for dead and the reaper fails them.
+ANNOTUNE_OPERATION_STALE_SECONDS = env_int("ANNOTUNE_OPERATION_STALE_SECONDS", 300)
 
 # Adapters: the inference worker keeps base models loaded and switches adapters on them.
 ANNOTUNE_INFERENCE_MAX_ADAPTERS = env_int("ANNOTUNE_INFERENCE_MAX_ADAPTERS", 8)  # per base model (LRU)

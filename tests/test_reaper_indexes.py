@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from annotation.models import ValidationRun
 from curated_data.models import ImportJob
-from training.models import AdapterOperation, GenerationRequest
+from training.models import AdapterOperation, Evaluation, GenerationRequest
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +24,8 @@ def reaper_queries():
     yield GenerationRequest.objects.filter(status="running", started_at__lt=cutoff).values_list("pk")
     yield ImportJob.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "attempts")
     yield ValidationRun.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "attempts")
+    yield AdapterOperation.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "kind")
+    yield Evaluation.objects.filter(status="generating", heartbeat_at__lt=cutoff).values_list("pk")
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's query plans")

@@ -415,6 +415,9 @@ class AdapterOperation(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Written by the running worker on the database's clock (annotune/heartbeat.py); the reaper fails a
+    # running operation whose heartbeat stopped (its worker died) with error_code "worker_lost".
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -456,9 +459,13 @@ class Evaluation(models.Model):
     status = models.CharField(
         max_length=20, choices=EvaluationStatus.choices, default=EvaluationStatus.QUEUED, db_index=True
     )
+    error_code = models.CharField(max_length=50, blank=True)
     error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Written by the generating worker on the database's clock (annotune/heartbeat.py); the reaper fails an
+    # evaluation whose heartbeat stopped while generating (its worker died) with error_code "worker_lost".
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     generated_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -23,6 +24,7 @@ from annotation import permissions
 from annotation.models import Project
 from annotune import dispatch
 from annotune.errors import ApplicationError
+from annotune.heartbeat import beat_time, beating
 from annotune.storage import ArtifactWriter, StorageError
 
 from ..models import Adapter, AdapterOperation, BaseModel, GenerationStatus, OperationKind
@@ -253,20 +255,28 @@ def operation_execute(operation_id: int) -> str:
     from training.inference.errors import InferenceError
 
     claimed = AdapterOperation.objects.filter(id=operation_id, status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.RUNNING, started_at=timezone.now()
+        status=GenerationStatus.RUNNING,
+        started_at=timezone.now(),
+        heartbeat_at=beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
     )
     if claimed != 1:
         return "skipped"
     operation = AdapterOperation.objects.select_related("adapter__base_model", "project").get(pk=operation_id)
+    # The worker beats on the row while it runs; one whose worker died is failed by the reaper.
+    running = AdapterOperation.objects.filter(pk=operation_id, status=GenerationStatus.RUNNING)
     try:
-        if operation.kind == OperationKind.MERGE:
-            _run_merge(operation)
-        elif operation.kind == OperationKind.GGUF:
-            from .gguf_exports import run_gguf_export
+        with beating(running, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
+            if operation.kind == OperationKind.MERGE:
+                _run_merge(operation)
+            elif operation.kind == OperationKind.GGUF:
+                from .gguf_exports import run_gguf_export
 
-            run_gguf_export(operation)
-        else:
-            _run_combine(operation)
+                run_gguf_export(operation)
+            else:
+                _run_combine(operation)
+    except OperationTaken:  # the reaper failed it meanwhile: its result was deleted, its error stays
+        log.warning("adapter operation %s was failed by the reaper before it finished; result discarded", operation_id)
+        return "superseded"
     except (InferenceError, EngineError) as exc:
         _finish(operation, GenerationStatus.FAILED, error_code=exc.code, error=exc.message)
         return "failed"
@@ -280,8 +290,19 @@ def operation_execute(operation_id: int) -> str:
     return "succeeded"
 
 
+class OperationTaken(Exception):
+    """The operation is no longer running (the reaper failed it, its worker presumed dead): its outcome is
+    not written, and the files of a result are deleted (the writers discard them on this exception)."""
+
+
 def _finish(operation: AdapterOperation, status: str, **fields: Any) -> None:
-    AdapterOperation.objects.filter(pk=operation.pk).update(status=status, finished_at=timezone.now(), **fields)
+    """The outcome, written only while the operation is still running: a late finish (a worker the reaper
+    took for dead) never overwrites the reaper's failure, nor reports success with a result nobody sees."""
+    done = AdapterOperation.objects.filter(pk=operation.pk, status=GenerationStatus.RUNNING).update(
+        status=status, finished_at=timezone.now(), **fields
+    )
+    if not done and status == GenerationStatus.SUCCEEDED:
+        raise OperationTaken(operation.pk)
 
 
 def _run_merge(operation: AdapterOperation) -> None:

@@ -14,6 +14,7 @@ import secrets
 import socket
 from typing import Any
 
+from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -22,6 +23,7 @@ from annotation import permissions
 from annotation.models import Example, Project
 from annotune import dispatch
 from annotune.errors import ApplicationError
+from annotune.heartbeat import beat_time, beating
 from curated_data.models import DatasetVersion
 
 from ..models import (
@@ -235,47 +237,61 @@ def judgment_promote(*, judgment: Judgment, user, answer: str | None = None) -> 
 
 # -- worker side ----------------------------------------------------------------------------------
 def evaluation_generate(evaluation_id: int, cache) -> str:
-    """Claim the evaluation, answer every prompt with every system (greedy), then build the items."""
+    """Claim the evaluation, answer every prompt with every system (greedy), then build the items.
+
+    The worker beats on the row while it generates; the reaper fails an evaluation whose worker died.
+    Every write after the claim is conditional on the row still generating: a worker the reaper took
+    for dead writes neither its answers nor a status over the reaper's failure."""
     from training.inference.errors import InferenceError
 
     claimed = Evaluation.objects.filter(id=evaluation_id, status=EvaluationStatus.QUEUED).update(
-        status=EvaluationStatus.GENERATING
+        status=EvaluationStatus.GENERATING,
+        heartbeat_at=beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
     )
     if claimed != 1:
         return "skipped"
     evaluation = Evaluation.objects.select_related("base_model").get(pk=evaluation_id)
+    generating = Evaluation.objects.filter(pk=evaluation_id, status=EvaluationStatus.GENERATING)
     prompts = list(evaluation.prompts.all())
     ids = [s["adapter_id"] for s in evaluation.systems if s["adapter_id"] is not None]
     adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids)}
     max_new_tokens = int(evaluation.params.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
     answers: dict[tuple[int, str], EvaluationAnswer] = {}
     try:
-        for system in evaluation.systems:  # one system at a time: one adapter switch per system
-            adapter = adapters.get(system["adapter_id"])
-            if system["adapter_id"] is not None and adapter is None:
-                raise ApplicationError(f"Adapter “{system['label']}” was deleted.")
-            for prompt in prompts:
-                result = cache.generate(
-                    evaluation.base_model.source,
-                    prompt.messages,
-                    adapter_name=None if adapter is None else f"adapter-{adapter.pk}",
-                    adapter_path=None if adapter is None else folders.local_folder(adapter.storage_path),
-                    max_new_tokens=max_new_tokens,
-                    temperature=0.0,
-                )
-                answers[(prompt.pk, system["key"])] = EvaluationAnswer(
-                    prompt=prompt, system=system["key"], text=result.text, new_tokens=result.new_tokens
-                )
+        with beating(generating, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
+            for system in evaluation.systems:  # one system at a time: one adapter switch per system
+                adapter = adapters.get(system["adapter_id"])
+                if system["adapter_id"] is not None and adapter is None:
+                    raise ApplicationError(f"Adapter “{system['label']}” was deleted.")
+                for prompt in prompts:
+                    result = cache.generate(
+                        evaluation.base_model.source,
+                        prompt.messages,
+                        adapter_name=None if adapter is None else f"adapter-{adapter.pk}",
+                        adapter_path=None if adapter is None else folders.local_folder(adapter.storage_path),
+                        max_new_tokens=max_new_tokens,
+                        temperature=0.0,
+                    )
+                    answers[(prompt.pk, system["key"])] = EvaluationAnswer(
+                        prompt=prompt, system=system["key"], text=result.text, new_tokens=result.new_tokens
+                    )
     except (InferenceError, ApplicationError) as exc:
-        Evaluation.objects.filter(pk=evaluation_id).update(status=EvaluationStatus.FAILED, error=exc.message)
+        code = getattr(exc, "code", "") or "refused"
+        generating.update(status=EvaluationStatus.FAILED, error_code=code[:50], error=exc.message)
         return "failed"
     except Exception as exc:
         log.exception("evaluation %s failed", evaluation_id)
-        Evaluation.objects.filter(pk=evaluation_id).update(
-            status=EvaluationStatus.FAILED, error=f"{type(exc).__name__}: {exc}"
-        )
+        generating.update(status=EvaluationStatus.FAILED, error_code="internal", error=f"{type(exc).__name__}: {exc}")
         return "failed"
     with transaction.atomic():
+        # The status first: when the reaper failed the evaluation meanwhile, nothing of this attempt is written.
+        if not generating.update(
+            status=EvaluationStatus.OPEN,
+            generated_at=timezone.now(),
+            params={**evaluation.params, "worker": socket.gethostname()[:200]},
+        ):
+            log.warning("evaluation %s was failed by the reaper before it finished; answers discarded", evaluation_id)
+            return "superseded"
         EvaluationAnswer.objects.bulk_create(answers.values())
         saved = {(a.prompt_id, a.system): a for a in EvaluationAnswer.objects.filter(prompt__evaluation=evaluation)}
         keys = [s["key"] for s in evaluation.systems]
@@ -292,9 +308,4 @@ def evaluation_generate(evaluation_id: int, cache) -> str:
                     )
                 )
         EvaluationItem.objects.bulk_create(items)
-        Evaluation.objects.filter(pk=evaluation_id).update(
-            status=EvaluationStatus.OPEN,
-            generated_at=timezone.now(),
-            params={**evaluation.params, "worker": socket.gethostname()[:200]},
-        )
     return "succeeded"

@@ -3,12 +3,16 @@
 Training jobs whose heartbeat stopped resume from their checkpoint (`jobs.reap_stale_jobs`). Queued
 rows left without a message (a broker restart drops what it held in memory) are sent again; their
 tasks claim the row first, so a duplicate message is a no-op. Generation requests fail instead
-(`reap_generations`): their caller stopped waiting long ago.
+(`reap_generations`): their caller stopped waiting long ago. Adapter operations (merge, combine, GGUF
+export) and evaluations whose worker died while running fail with `worker_lost` (`reap_silent_work`):
+the user starts them again; their worker's own final write is conditional on the status, so a late
+one never lands over the failure.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import Q
 from django.utils import timezone
 
 from annotune.dispatch import lost_messages, resend_lost
@@ -22,6 +26,7 @@ from ..models import (
     EvaluationStatus,
     GenerationRequest,
     GenerationStatus,
+    OperationKind,
 )
 from . import jobs
 
@@ -56,7 +61,55 @@ def reap() -> dict[str, list[int]]:
             since="status_changed_at",
         ),
         **{f"generations_{k}": v for k, v in reap_generations().items()},
+        **reap_silent_work(),
     }
+
+
+# What the user starts again, by operation kind.
+_AGAIN = {
+    OperationKind.MERGE: ("merge", "merge the adapter again"),
+    OperationKind.COMBINE: ("combination", "combine the adapters again"),
+    OperationKind.GGUF: ("GGUF export", "start the export again"),
+}
+
+
+def reap_silent_work() -> dict[str, list[int]]:
+    """Periodic: running adapter operations and generating evaluations whose heartbeat stopped (their
+    worker died, or lost the database) fail with error_code `worker_lost` and what to do."""
+    stale_after = settings.ANNOTUNE_OPERATION_STALE_SECONDS
+    # Silent by the database's clock, which the workers' heartbeats are written with (annotune/heartbeat.py).
+    cutoff = silent_since(stale_after)
+    now = timezone.now()
+    operations = AdapterOperation.objects.filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff),
+        status=GenerationStatus.RUNNING,
+    )
+    failed_operations = []
+    for pk, kind in operations.values_list("pk", "kind"):
+        what, again = _AGAIN.get(kind, ("operation", "start it again"))
+        # Conditional on the row still running and still silent: a worker that just beat keeps its work.
+        if operations.filter(pk=pk).update(
+            status=GenerationStatus.FAILED,
+            error_code="worker_lost",
+            error=f"worker_lost: the worker stopped reporting for {stale_after} s while running this {what} "
+            f"(it died or was restarted); nothing of the result was kept. Start it again: {again}.",
+            finished_at=now,
+        ):
+            failed_operations.append(pk)
+    evaluations = Evaluation.objects.filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff),
+        status=EvaluationStatus.GENERATING,
+    )
+    failed_evaluations = []
+    for pk in evaluations.values_list("pk", flat=True):
+        if evaluations.filter(pk=pk).update(
+            status=EvaluationStatus.FAILED,
+            error_code="worker_lost",
+            error=f"worker_lost: the worker stopped reporting for {stale_after} s while generating the answers "
+            "(it died or was restarted); no answer was kept. Create the evaluation again.",
+        ):
+            failed_evaluations.append(pk)
+    return {"operations_failed": failed_operations, "evaluations_failed": failed_evaluations}
 
 
 def reap_generations() -> dict[str, list[int]]:
