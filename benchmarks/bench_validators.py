@@ -151,8 +151,6 @@ def exact_pairs(texts: list[str], threshold: float) -> set[tuple[int, int]]:
 
 def bench_near_duplicates(n: int, sample: int, threshold: float = 0.8) -> None:
     texts = dedup_texts(n)
-    import datasketch  # noqa: F401  (import time is not part of the figure)
-
     start, cpu = time.perf_counter(), time.process_time()
     pairs = near_duplicate_pairs(texts, threshold=threshold)
     emit("near_duplicate_time", time.perf_counter() - start, "s (wall)", n=n, pairs=len(pairs),

