@@ -139,7 +139,7 @@ class MinHasher:
             sizes = np.array([len(s) for s in group])
             nonempty = np.flatnonzero(sizes)
             if len(nonempty):
-                hv = np.concatenate([group[i] for i in nonempty]).astype(np.uint64)
+                hv = np.concatenate([group[i] for i in nonempty.tolist()]).astype(np.uint64)
                 phv = np.multiply(a, hv[None, :])  # (num_perm, shingles)
                 phv += b
                 phv >>= np.uint64(32)
