@@ -99,6 +99,13 @@ def adapter_display(adapter: Adapter) -> dict[str, Any]:
     }
 
 
+def adapters_by_id(project: Project, ids: list[int]) -> dict[int, Adapter]:
+    """The project's adapters among `ids`, by id, with their base model. An id beyond the id column's
+    range is no adapter (SQLite raises OverflowError on it), so callers report it as unknown."""
+    in_range = [i for i in ids if 0 < i < 2**63]
+    return {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=in_range).select_related("base_model")}
+
+
 def is_dora(adapter: Adapter) -> bool:
     """A DoRA adapter (magnitude vectors besides A and B): vLLM and Ollama cannot serve it, nor can it
     be combined; the one test of it for every page and backend."""

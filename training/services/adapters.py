@@ -28,6 +28,7 @@ from annotune.heartbeat import beat_time, beating
 from annotune.storage import ArtifactWriter, StorageError
 
 from ..models import Adapter, AdapterOperation, BaseModel, GenerationStatus, OperationKind
+from ..selectors.adapters import adapters_by_id
 from . import folders, vllm_serving
 
 log = logging.getLogger(__name__)
@@ -160,8 +161,7 @@ def combine_request(
             f"Each weight must be a number from {-MAX_WEIGHT:g} to {MAX_WEIGHT:g}.",
             {"sources": [f"weight: {-MAX_WEIGHT:g} to {MAX_WEIGHT:g}."]},
         )
-    in_range = [i for i in ids if 0 < i < 2**63]  # beyond the id column: no such adapter (SQLite overflows)
-    adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=in_range).select_related("base_model")}
+    adapters = adapters_by_id(project, ids)
     missing = [i for i in ids if i not in adapters]
     if missing:
         raise ApplicationError(f"No adapter {missing[0]} in this project.", {"sources": ["Unknown adapter."]})

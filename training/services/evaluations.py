@@ -36,6 +36,7 @@ from ..models import (
     Judgment,
     Verdict,
 )
+from ..selectors.adapters import adapters_by_id
 from . import folders
 
 log = logging.getLogger(__name__)
@@ -108,8 +109,7 @@ def evaluation_create(
     """Record the prompts and systems and queue the answers on the inference queue."""
     permissions.require(can_manage(user, project), "Only owners create evaluations.")
     ids = list(dict.fromkeys(adapter_ids or []))
-    in_range = [i for i in ids if 0 < i < 2**63]  # beyond the id column: no such adapter (SQLite overflows)
-    adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=in_range).select_related("base_model")}
+    adapters = adapters_by_id(project, ids)
     missing = [i for i in ids if i not in adapters]
     if missing:
         raise ApplicationError(f"No adapter {missing[0]} in this project.", {"adapters": ["Unknown adapter."]})

@@ -22,7 +22,7 @@ from annotune.errors import ApplicationError
 from annotune.heartbeat import beat_time
 
 from ..models import Adapter, GenerationRequest, GenerationStatus
-from ..selectors.adapters import serving_refusal
+from ..selectors.adapters import adapters_by_id, serving_refusal
 from . import folders, vllm_serving
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,7 @@ def generation_request(
     if len(targets) > settings.ANNOTUNE_GENERATE_MAX_TARGETS:
         raise ApplicationError(f"Compare at most {settings.ANNOTUNE_GENERATE_MAX_TARGETS} answers at once.")
     ids = [t for t in dict.fromkeys(targets) if t is not None]
-    in_range = [i for i in ids if 0 < i < 2**63]  # beyond the id column: no such adapter (SQLite overflows)
-    adapters = {a.pk: a for a in Adapter.objects.filter(project=project, pk__in=in_range).select_related("base_model")}
+    adapters = adapters_by_id(project, ids)
     for adapter_id in ids:
         if adapter_id not in adapters:
             raise ApplicationError(f"No adapter {adapter_id} in this project.", {"adapter": ["Unknown adapter."]})
