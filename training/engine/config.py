@@ -121,9 +121,10 @@ SCHEMA: dict[str, Any] = {
     "properties": _PROPERTIES,
 }
 
+# No preset names a method: the launch plan (training/services/launch_plan.py) picks QLoRA on a GPU and
+# LoRA on a CPU, where a small base fits at full precision.
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
-        "method": "qlora",
         "rank": 8,
         "alpha": 16,
         "target_modules": "attention",
@@ -133,7 +134,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "packing": True,
     },
     "balanced": {
-        "method": "qlora",
         "rank": 16,
         "alpha": 32,
         "target_modules": "attention",
@@ -142,7 +142,6 @@ PRESETS: dict[str, dict[str, Any]] = {
         "max_seq_length": 1024,
     },
     "thorough": {
-        "method": "qlora",
         "rank": 32,
         "alpha": 64,
         "use_rslora": True,

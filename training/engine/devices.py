@@ -25,6 +25,27 @@ def host_memory_mb() -> int:
         return 0
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and taskset narrow)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except (AttributeError, OSError):
+        return max(os.cpu_count() or 1, 1)
+
+
+def torch_threads(requested: int = 0, cores: int | None = None) -> int:
+    """Threads for torch in an engine process: `requested` when above 0, else the usable cores less
+    those the web and the database need beside it (one on hosts of up to 8 cores, two above), at least 1.
+
+    Measured on a shared 2-core host: torch's default (one thread per core) trained 4-10 times slower
+    than one thread, because its threads wait on each other while the web and the database take a core.
+    """
+    if requested > 0:
+        return requested
+    cores = usable_cores() if cores is None else cores
+    return max(cores - (1 if cores <= 8 else 2), 1)
+
+
 def numa_nodes(root: str | Path = "/sys/devices/system/node") -> int:
     """NUMA nodes with CPUs (Linux); 1 where the system does not say."""
     try:

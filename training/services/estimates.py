@@ -93,10 +93,15 @@ def estimates_warm(base_model: BaseModel) -> int:
     from training.estimate_cli import answer as engine_answer
 
     from .jobs import resolve_config
+    from .launch_plan import METHOD_BY_DEVICE
 
     computed = 0
-    for preset in PRESETS:
-        config = resolve_config(preset=preset, config=None)
+    configs = [
+        {**resolve_config(preset=preset, config=None), "method": method}
+        for preset in PRESETS
+        for method in sorted(set(METHOD_BY_DEVICE.values()))  # the launch plan weighs both
+    ]
+    for config in configs:
         key = estimate_key(config)
         if key in (base_model.estimates or {}):
             continue

@@ -417,13 +417,24 @@ def yield_cpu(pid: int) -> int | None:
         return None
 
 
-def child_environment() -> dict[str, str]:
-    return {"HF_HUB_OFFLINE": "1" if settings.TRAINING_HF_OFFLINE else "0", "TRANSFORMERS_OFFLINE": "1"}
+def child_environment(processes: int = 1) -> dict[str, str]:
+    """The engine processes' environment: offline, and torch's thread count (the cores left beside the web and
+    the database, shared between the processes of a multi-process CPU run)."""
+    from ..engine.devices import torch_threads
+
+    threads = str(max(torch_threads(settings.TRAINING_TORCH_THREADS) // max(processes, 1), 1))
+    return {
+        "HF_HUB_OFFLINE": "1" if settings.TRAINING_HF_OFFLINE else "0",
+        "TRANSFORMERS_OFFLINE": "1",
+        "OMP_NUM_THREADS": threads,
+        "MKL_NUM_THREADS": threads,
+    }
 
 
 def run_spec(spec: dict[str, Any], *, reporter: JobReporter) -> runner.ChildOutcome:
     """One process in a spawned child, or several (num_processes) under `accelerate launch`."""
-    env = child_environment()
+    processes = int((spec.get("config") or {}).get("num_processes") or 1)
+    env = child_environment(processes)
     if reporter.job.device_type == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""  # a CPU job stays on the CPU on a machine with GPUs too
     common: dict[str, Any] = dict(
@@ -437,7 +448,6 @@ def run_spec(spec: dict[str, Any], *, reporter: JobReporter) -> runner.ChildOutc
         step_delay=settings.TRAINING_STEP_DELAY_MS / 1000,
         mmap_threshold=settings.TRAINING_MALLOC_MMAP_THRESHOLD,
     )
-    processes = int((spec.get("config") or {}).get("num_processes") or 1)
     if processes < 2:
         return runner.run_in_child(spec, **common)
     if settings.TRAINING_PEERS:  # a group of machines: the peers launch their ranks too

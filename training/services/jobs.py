@@ -21,12 +21,18 @@ from ..engine.config import preset as preset_config
 from ..models import Adapter, BaseModel, JobStatus, Sweep, TrainingJob
 from . import continuation
 from . import datasets as job_data
-from .estimates import estimate_for
-from .placement import place
+from .launch_plan import plan_launch
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PRESET = "balanced"
+
+
+def method_named(preset: str | None, config: dict[str, Any] | None) -> bool:
+    """Whether the launch names its method (the user's fields, or the preset); otherwise the launch plan picks
+    it for the device the job runs on."""
+    named = "method" in (PRESETS.get(preset or "") or {})
+    return named or (isinstance(config, dict) and "method" in config)
 
 
 def resolve_config(*, preset: str | None, config: dict[str, Any] | None) -> dict[str, Any]:
@@ -144,10 +150,14 @@ def job_launch(
         preset = DEFAULT_PRESET
     full_config = resolve_config(preset=preset, config=config)
     data = _data_for_launch(project, dataset_version)
-    estimate = estimate_for(base_model=base_model, config=full_config)
-    placement = place(config=full_config, estimate=estimate)
-    if placement.refusal:
-        raise ApplicationError(placement.refusal, {"config": [placement.refusal]})
+    plan = plan_launch(
+        base_model=base_model,
+        config=full_config,
+        method_fixed=parent_adapter is not None or method_named(preset, config),
+    )
+    if plan.refusal:
+        raise ApplicationError(plan.refusal, {"config": [plan.refusal]})
+    full_config, estimate, placement = plan.config, plan.estimate, plan.placement
 
     snapshot = data.pop("snapshot", None)
     with transaction.atomic():

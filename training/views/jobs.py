@@ -23,8 +23,8 @@ from ..selectors import sweeps as sweep_selectors
 from ..services import continuation, control_sets
 from ..services import jobs as job_services
 from ..services import sweeps as sweep_services
-from ..services.estimates import GIB, estimate_for, total_bytes
-from ..services.placement import place
+from ..services.estimates import GIB, total_bytes
+from ..services.launch_plan import plan_launch
 
 
 def _apply_errors(form, exc: ApplicationError) -> None:
@@ -208,17 +208,24 @@ def job_estimate(request, project_id: int):
             )
         if base_model is None:
             raise ApplicationError("Choose a base model in the project settings first.")
-        config = job_services.resolve_config(preset=form.cleaned_data["preset"], config=overrides)
-        estimate = estimate_for(base_model=base_model, config=config)
+        preset = form.cleaned_data["preset"]
+        config = job_services.resolve_config(preset=preset, config=overrides)
+        plan = plan_launch(
+            base_model=base_model,
+            config=config,
+            method_fixed=form.parent_adapter() is not None or job_services.method_named(preset, overrides),
+        )
     except ApplicationError as exc:
         context["error"] = exc.message
     else:
-        placement = place(config=config, estimate=estimate)
+        estimate, placement = plan.estimate, plan.placement
         context.update(
             estimate=estimate,
             total_gib=(total_bytes(estimate) or 0) / GIB,
             placement=placement,
             refusal=placement.refusal,
+            method=plan.config["method"],
+            method_reason=plan.method_reason,
             parts=[
                 (label, estimate.get(key, 0) / GIB)
                 for key, label in (

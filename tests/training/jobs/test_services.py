@@ -17,6 +17,7 @@ from annotation.models import Role
 from annotune.errors import ApplicationError
 from tests.factories import ExampleFactory
 from tests.workers import ROOT
+from training.engine.config import PRESETS
 from training.models import BaseModel, JobStatus, TrainingJob
 from training.services import datasets as job_data
 from training.services.execution import job_claim
@@ -65,7 +66,7 @@ def test_unknown_preset_is_refused(project, owner, fake_base_model):
 def test_preset_values_are_overridden_field_by_field():
     config = resolve_config(preset="quick", config={"rank": 4})
     assert config["rank"] == 4
-    assert config["method"] == "qlora"
+    assert config["learning_rate"] == PRESETS["quick"]["learning_rate"]
     assert config["packing"] is True
 
 

@@ -1,4 +1,5 @@
-"""`make run`'s first-steps setup: the default tiny base model (built once) and a small demo project.
+"""`make run`'s first-steps setup: the default base model (SmolLM2-135M-Instruct, converted once from its
+package) and the demo project on it.
 
 Idempotent: a second run reuses both. ANNOTUNE_DEMO=0 skips the demo project (the model is still
 registered: without a base model no project can train).
@@ -13,7 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from annotune.demo import demo_project_ensure
 from annotune.errors import ApplicationError
-from training.services.base_models import default_tiny_model_ensure
+from training.services.default_model import default_model_ensure
 
 OFF = {"0", "false", "no", "off"}
 
@@ -26,18 +27,18 @@ def _admin():
 
 class Command(BaseCommand):
     help = (
-        "Register the default tiny base model (built offline once) and create a demo project owned by the admin "
+        "Register the default base model (converted offline once) and create a demo project owned by the admin "
         "account. Safe to run again. Set ANNOTUNE_DEMO=0 to skip the demo project."
     )
 
     def handle(self, *args, **options):
         try:
-            model, built = default_tiny_model_ensure()
+            model, built = default_model_ensure()
         except ApplicationError as exc:
-            raise CommandError(f"The default base model could not be built: {exc.message}") from exc
+            raise CommandError(f"The default base model could not be set up: {exc.message}") from exc
         facts = f"{model.architecture}, {model.parameter_count or 0:,} parameters"
         if built:
-            self.stdout.write(self.style.SUCCESS(f"Built base model “{model.name}” ({facts}) at {model.source}"))
+            self.stdout.write(self.style.SUCCESS(f"Converted base model “{model.name}” ({facts}) into {model.source}"))
         else:
             self.stdout.write(f"Base model “{model.name}” exists already ({facts}); reused.")
 
