@@ -51,8 +51,14 @@ class TruncationStats:
         return asdict(self)
 
 
-def load_conversations(source: str | Path | Iterable[Any]) -> list[Conversation]:
-    """Accept a JSONL path (one `{"messages": [...]}` or bare message list per line) or an iterable of the same."""
+def load_conversations(source: str | Path | Iterable[Any], system_prompt: str = "") -> list[Conversation]:
+    """Accept a JSONL path (one `{"messages": [...]}` or bare message list per line) or an iterable of the same.
+
+    `system_prompt`: the project's default system prompt, put first in every conversation that has no system
+    turn, as the editor does for the examples written in it and as the playground does for its prompts; an
+    adapter trained without it would meet, when served, a prompt it never saw (and a template's own default
+    system prompt in training).
+    """
     if isinstance(source, str | Path):
         path = Path(source)
         if not path.is_file():
@@ -70,7 +76,10 @@ def load_conversations(source: str | Path | Iterable[Any]) -> list[Conversation]
     out = []
     for n, item in enumerate(items):
         messages = item.get("messages") if isinstance(item, dict) else item
-        out.append(check_conversation(messages, n))
+        conversation = check_conversation(messages, n)
+        if system_prompt and conversation[0]["role"] != "system":
+            conversation.insert(0, {"role": "system", "content": system_prompt})
+        out.append(conversation)
     return out
 
 

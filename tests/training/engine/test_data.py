@@ -122,3 +122,12 @@ def test_validation_split_is_deterministic(conversations):
     assert a == b
     assert len(a[1]) == 8
     assert len(a[0]) + len(a[1]) == len(conversations)
+
+
+def test_the_projects_system_prompt_goes_first_where_a_conversation_has_none():
+    bare = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "yo"}]
+    own = [{"role": "system", "content": "Be brief."}, *bare]
+    loaded = load_conversations([bare, {"messages": own}], system_prompt="You are Acme's assistant.")
+    assert loaded[0] == [{"role": "system", "content": "You are Acme's assistant."}, *bare]
+    assert loaded[1] == own  # a conversation's own system turn is kept as written
+    assert load_conversations([bare]) == [bare]  # no project prompt: nothing added

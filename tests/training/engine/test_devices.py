@@ -46,3 +46,12 @@ def test_torch_is_asked_only_where_nvidia_devices_are_visible(tmp_path, monkeypa
     assert devices.nvidia_present(tmp_path)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert not devices.nvidia_present(tmp_path)  # the worker was given no GPU
+
+
+def test_torch_threads_leave_a_core_to_the_web_and_the_database():
+    assert devices.torch_threads(0, cores=1) == 1
+    assert devices.torch_threads(0, cores=2) == 1
+    assert devices.torch_threads(0, cores=8) == 7
+    assert devices.torch_threads(0, cores=16) == 14
+    assert devices.torch_threads(3, cores=16) == 3  # the setting wins
+    assert devices.torch_threads() >= 1
