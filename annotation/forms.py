@@ -42,6 +42,25 @@ class ProjectForm(forms.Form):
     response_schema = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 4}), required=False, help_text="Optional JSON Schema for replies."
     )
+    style_opening = forms.CharField(
+        label="Answers start with",
+        max_length=200,
+        required=False,
+        help_text="House style: text every assistant answer must start with, e.g. **In short:** (empty: no rule).",
+    )
+    style_signoff = forms.CharField(
+        label="Answers end with",
+        max_length=200,
+        required=False,
+        help_text="House style: a sign-off every assistant answer must end with, e.g. — The team (empty: no rule).",
+    )
+    style_max_words = forms.IntegerField(
+        label="Most words per answer",
+        min_value=1,
+        max_value=100_000,
+        required=False,
+        help_text="House style: answers with more words are flagged (empty: no limit).",
+    )
     max_tokens = forms.IntegerField(min_value=16, max_value=131072, initial=2048, help_text="Token budget per example.")
     reviews_required = forms.IntegerField(min_value=1, max_value=3, initial=1)
     reject_reasons = forms.CharField(required=False, help_text="Comma-separated reason codes for rejections.")
@@ -90,11 +109,26 @@ class ProjectForm(forms.Form):
                 f"Not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
             ) from None
 
+    STYLE_FIELDS = {"style_opening": "opening", "style_signoff": "signoff", "style_max_words": "max_words"}
+
     def service_fields(self) -> dict[str, Any]:
         data = dict(self.cleaned_data)
         if data.get("reject_reasons") is None:
             data.pop("reject_reasons", None)
+        rules = {rule: data.pop(field, None) for field, rule in self.STYLE_FIELDS.items()}
+        data["style_rules"] = {rule: value for rule, value in rules.items() if value not in (None, "")}
         return data
+
+    def add_service_error(self, field: str, problem: str) -> None:
+        """A service's problem next to the field it concerns (the house style rules have three)."""
+        from validators.style import RULE_NAMES
+
+        if field == "style_rules":
+            for form_field, rule in self.STYLE_FIELDS.items():
+                if problem.startswith(RULE_NAMES[rule]):
+                    self.add_error(form_field, problem)
+                    return
+        self.add_error(field if field in self.fields else None, problem)
 
     @staticmethod
     def initial_for(project: Project) -> dict[str, Any]:
@@ -112,6 +146,9 @@ class ProjectForm(forms.Form):
             "style_tags": ", ".join(project.style_tags),
             "glossary": "\n".join(f"{k}: {', '.join(v)}" for k, v in project.glossary.items()),
             "response_schema": json.dumps(project.response_schema, indent=2) if project.response_schema else "",
+            "style_opening": (project.style_rules or {}).get("opening", ""),
+            "style_signoff": (project.style_rules or {}).get("signoff", ""),
+            "style_max_words": (project.style_rules or {}).get("max_words"),
             "max_tokens": project.max_tokens,
             "reviews_required": project.reviews_required,
             "reject_reasons": ", ".join(project.reject_reasons),

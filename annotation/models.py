@@ -29,6 +29,8 @@ class Project(models.Model):
     response_schema = models.JSONField(null=True, blank=True)
     max_tokens = models.PositiveIntegerField(default=2048)
     validation_policy = models.JSONField(default=dict, blank=True)
+    # House style every assistant answer keeps (validators/style.py): {"opening", "signoff", "max_words"}.
+    style_rules = models.JSONField(default=dict, blank=True)
     reviews_required = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(3)]
     )

@@ -58,7 +58,13 @@ class VersionForm(forms.Form):
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, max_length=MAX_TEXT_CHARS)
     seed = forms.IntegerField(min_value=0, required=False, help_text="Split seed; empty: the default.")
     validation_fraction = forms.FloatField(
-        min_value=0, max_value=0.99, required=False, help_text="Share of each category held out, e.g. 0.1."
+        min_value=0,
+        max_value=0.99,
+        required=False,
+        help_text=(
+            "Share of each category held out for validation, e.g. 0.1; kept as given. Empty: 10 %, raised to "
+            "10 conversations when the pool has 40 or more (so never more than 25 % of it)."
+        ),
     )
     override_reason = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 2}),

@@ -9,8 +9,28 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from annotation.models import Example, ExampleStatus, Membership, Project, Review, ReviewDecision, Role, Transition
-from annotune.demo import DEMO_ANNOTATOR, DEMO_PROJECT_NAME
+from annotation.models import (
+    Example,
+    ExampleStatus,
+    Fact,
+    Membership,
+    Project,
+    Review,
+    ReviewDecision,
+    Role,
+    Transition,
+)
+from annotune.demo import (
+    APPROVED,
+    DEFECT_PROMPTS,
+    DEFECTS,
+    DEMO_ANNOTATOR,
+    DEMO_POLICY,
+    DEMO_PROJECT_NAME,
+    FACTS,
+    STYLE_RULES,
+    follows_house_style,
+)
 from curated_data.services.versions import version_create
 from training.engine.config import PRESETS
 from training.models import BaseModel, BaseModelStatus
@@ -58,7 +78,7 @@ def test_twice_builds_one_model_and_one_project(admin, settings):
     first = run()
     assert f"Built base model “{default_tiny_name()}”" in first
     assert f"Created demo project “{DEMO_PROJECT_NAME}”" in first
-    assert "8 approved conversations and 2 drafts" in first
+    assert f"{len(APPROVED)} approved conversations and 2 drafts" in first
     second = run()
     assert "exists already" in second
     assert "reused" in second
@@ -74,7 +94,7 @@ def test_twice_builds_one_model_and_one_project(admin, settings):
     project = Project.objects.get()
     assert project.name == DEMO_PROJECT_NAME
     assert project.base_model == model
-    assert Example.objects.filter(project=project).count() == 10
+    assert Example.objects.filter(project=project).count() == len(APPROVED) + 2
     # The presets' memory estimates are on the model: a new user's first Train click needs no engine run.
     assert {estimate_key(resolve_config(preset=name, config=None)) for name in PRESETS} <= set(model.estimates)
 
@@ -101,13 +121,20 @@ def test_the_demo_project(admin, prebuilt_default):
     roles = dict(Membership.objects.filter(project=project).values_list("user__username", "role"))
     assert roles == {"admin": Role.OWNER, DEMO_ANNOTATOR: Role.ANNOTATOR}
 
+    # The house style and the knowledge base the answers are held to.
+    assert project.style_rules == STYLE_RULES
+    assert project.validation_policy == DEMO_POLICY
+    assert sorted(Fact.objects.filter(project=project).values_list("statement", flat=True)) == sorted(FACTS)
+
     approved = Example.objects.filter(project=project, status=ExampleStatus.APPROVED)
     drafts = Example.objects.filter(project=project, status=ExampleStatus.DRAFT)
-    assert approved.count() == 8
+    assert approved.count() == len(APPROVED) >= 64
     assert drafts.count() == 2
-    assert set(approved.values_list("category", flat=True)) == set(names)
+    counts = {name: approved.filter(category=name).count() for name in names}
+    assert counts == {"billing": 20, "shipping": 20, "account": 14, "general": 14}
     assert set(drafts.values_list("author__username", flat=True)) == {"admin"}  # the newcomer can finish them
     # Approved honestly: written and submitted by the annotator, approved by the owner through the review service.
+    slips: dict[str, set[str]] = {}
     for example in approved:
         assert example.author == annotator
         assert example.error_count == 0
@@ -115,11 +142,35 @@ def test_the_demo_project(admin, prebuilt_default):
         steps = list(Transition.objects.filter(example=example).order_by("pk").values_list("to_status", flat=True))
         assert steps == [ExampleStatus.SUBMITTED, ExampleStatus.APPROVED]
         assert len(example.messages) >= 2
+        # Every answer is in the house style, and the platform's checks find nothing wrong with it ...
+        codes = {f["code"] for f in example.findings}
+        flagged = {
+            c for c in codes if c.startswith(("style.", "fmt.", "glossary.", "pii.")) or c == "fact.contradicted"
+        }
+        prompt = example.messages[0]["content"]
+        if prompt in DEFECT_PROMPTS:
+            slips[prompt] = flagged
+            continue
+        assert flagged == set(), (prompt, flagged)
+        assert all(follows_house_style(m["content"]) for m in example.messages if m["role"] == "assistant"), prompt
+    # ... except the three planted slips, each flagged by the check that exists for it (none for off-topic).
+    assert set(slips) == DEFECT_PROMPTS
+    for defect in DEFECTS:
+        assert slips[defect.prompt] == set(defect.codes), defect.kind
+    assert [d.kind for d in DEFECTS] == ["off_topic", "contradicted_fact", "formatting"]
 
+    # One click makes the version: no error to override, a validation split worth reading.
     version = version_create(project=project, user=admin)
-    assert version.example_count == 8
+    assert version.example_count == len(APPROVED)
+    assert version.validation_count >= 10
     assert version.validation_report["errors"] == []
     assert not version.override_reason
+    # Its warnings are the slips: the contradicted fact and the broken house style.
+    warned = {
+        (f["code"], Example.objects.get(pk=f["evidence"]["example"]).messages[0]["content"])
+        for f in version.validation_report["warnings"]
+    }
+    assert warned == {(code, d.prompt) for d in DEFECTS for code in d.codes if code != "fmt.double_space"}
 
 
 def test_annotune_demo_0_makes_no_project(admin, prebuilt_default, monkeypatch):

@@ -24,6 +24,7 @@ from validators.glossary import GlossaryCheck
 from validators.inputs import ExampleInput, ProjectSpec
 from validators.pii import PiiCheck
 from validators.schema import ResponseSchemaCheck
+from validators.style import StyleCheck
 from validators.tokens import TokenBudgetCheck
 
 CHECKS: dict[str, Check] = {
@@ -35,12 +36,13 @@ CHECKS: dict[str, Check] = {
         ResponseSchemaCheck(),
         PiiCheck(),
         GlossaryCheck(),
+        StyleCheck(),
         FactCheck(),
     )
 }
 """Per-example checks by name. Instances are stateless and shared."""
 
-FAST_CHECKS: tuple[str, ...] = ("formatting", "metadata", "tokens", "schema", "pii", "glossary")
+FAST_CHECKS: tuple[str, ...] = ("formatting", "metadata", "tokens", "schema", "pii", "glossary", "house_style")
 """What the editor runs on every keystroke batch (no fact check)."""
 
 ExampleLike = ExampleInput | Mapping[str, Any] | Sequence[Mapping[str, Any]]

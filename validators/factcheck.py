@@ -28,6 +28,7 @@ from validators.formatting import MASK_CHAR, code_spans, mask
 from validators.inputs import ExampleInput, ProjectSpec
 from validators.knowledge import STOPWORDS, WORD_RE, KnowledgeBase, Passage, split_sentences, stem, tokenize
 from validators.registry import make_finding
+from validators.style import blank_house_marks
 
 NEGATIONS = frozenset({"not", "no", "never", "none", "cannot", "without", "nor", "neither"})
 CONTRACTED = frozenset({"don", "doesn", "isn", "aren", "can", "won", "didn", "wasn", "weren", "haven", "hasn"})
@@ -271,6 +272,8 @@ class FactCheck(Check):
         kb = spec.knowledge_base
         if kb is None and not spec.verified_claims:
             return []
+        if spec.style_rules:  # the house opening and sign-off are not claims
+            example = blank_house_marks(example, spec.style_rules)
         return [self._finding(r) for r in self.assess(example, kb, spec.verified_claims)]
 
     def assess(self, example: ExampleInput, kb: KnowledgeBase | None,

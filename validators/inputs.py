@@ -98,6 +98,7 @@ class ProjectSpec:
     - `knowledge_base`: built once with `KnowledgeBase.build(...)`; used by the fact check.
     - `verified_claims`: `claim_hash(text)` -> source, for claims a reviewer verified.
     - `list_marker` / `heading_style`: the project's majority style (see `style_profile`).
+    - `style_rules`: the house style the project states, in its stored JSON shape (see `validators.style`).
     """
 
     categories: Mapping[str, float] = field(default_factory=dict)
@@ -114,6 +115,7 @@ class ProjectSpec:
     verified_claims: Mapping[str, str] = field(default_factory=dict)
     list_marker: str | None = None
     heading_style: str | None = None
+    style_rules: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], **extra: Any) -> ProjectSpec:
@@ -137,6 +139,8 @@ class ProjectSpec:
                      "list_marker", "heading_style"):  # fmt: skip
             if data.get(name) is not None:
                 kwargs[name] = data[name]
+        if isinstance(data.get("style_rules"), Mapping):
+            kwargs["style_rules"] = dict(data["style_rules"])
         if data.get("verified_claims"):
             kwargs["verified_claims"] = dict(data["verified_claims"])
         kwargs.update(extra)

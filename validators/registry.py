@@ -276,6 +276,29 @@ _ENTRIES: list[CheckInfo] = [
         "glossary",
         fix="explicit",
     ),
+    # -- house style (the rules a project states) -----------------------------------------------
+    CheckInfo(
+        "style.opening",
+        WARN,
+        "Answer does not start with the house opening",
+        "The project asks every assistant answer to start with the same text (its house style); this one does not.",
+        "house_style",
+    ),
+    CheckInfo(
+        "style.signoff",
+        WARN,
+        "Answer does not end with the house sign-off",
+        "The project asks every assistant answer to end with the same sign-off; this one does not "
+        "(trailing spaces are ignored).",
+        "house_style",
+    ),
+    CheckInfo(
+        "style.length",
+        WARN,
+        "Answer longer than the house limit",
+        "The assistant answer has more words than the project's maximum per answer.",
+        "house_style",
+    ),
     # -- fact check ----------------------------------------------------------------------------
     CheckInfo(
         "fact.contradicted",

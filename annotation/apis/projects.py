@@ -22,6 +22,16 @@ class CategorySerializer(serializers.Serializer):
     target_share = serializers.FloatField(allow_null=True, required=False)
 
 
+class StyleRulesSerializer(serializers.Serializer):
+    """The house style every assistant answer keeps; a rule left out is not checked."""
+
+    opening = serializers.CharField(required=False, help_text="Text every assistant answer must start with.")
+    signoff = serializers.CharField(
+        required=False, help_text="Text every assistant answer must end with (trailing whitespace ignored)."
+    )
+    max_words = serializers.IntegerField(required=False, help_text="Most words an assistant answer may have.")
+
+
 class ProjectOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -36,6 +46,7 @@ class ProjectOutput(serializers.Serializer):
     response_schema = serializers.JSONField(allow_null=True)
     max_tokens = serializers.IntegerField()
     validation_policy = serializers.DictField()
+    style_rules = StyleRulesSerializer()
     reviews_required = serializers.IntegerField()
     reject_reasons = serializers.ListField(child=serializers.CharField())
     created_at = serializers.DateTimeField()
@@ -66,6 +77,11 @@ class ProjectInput(StrictInput):
     response_schema = serializers.JSONField(required=False, allow_null=True)
     max_tokens = serializers.IntegerField(required=False)
     validation_policy = serializers.JSONField(required=False)
+    style_rules = serializers.JSONField(
+        required=False,
+        allow_null=True,
+        help_text='House style: {"opening": "...", "signoff": "...", "max_words": 45}; each optional, {} for none.',
+    )
     reviews_required = serializers.IntegerField(required=False)
     reject_reasons = serializers.JSONField(required=False)
 

@@ -31,6 +31,7 @@ SETTABLE_FIELDS = (
     "response_schema",
     "max_tokens",
     "validation_policy",
+    "style_rules",
     "reviews_required",
     "reject_reasons",
 )
@@ -97,6 +98,8 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
             errors["validation_policy"] = [
                 f'{exc}. Write it as {{"overrides": {{"code": "error|warning|info"}}, "disabled": ["code"]}}.'
             ]
+    if "style_rules" in out:
+        out["style_rules"] = _clean_style_rules(out["style_rules"], errors)
     if "reviews_required" in out:
         value = out["reviews_required"]
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 3:
@@ -110,6 +113,19 @@ def _clean_fields(fields: dict[str, Any]) -> dict[str, Any]:
     if errors:
         raise ApplicationError("Some project settings are invalid.", errors)
     return out
+
+
+def _clean_style_rules(value: Any, errors: dict[str, list[str]]) -> dict[str, Any]:
+    """The house style rules (validators/style.py) in their stored shape: only the rules that are set."""
+    from validators.style import StyleRules, style_rules_problems
+
+    if value is None:
+        return {}
+    problems = style_rules_problems(value)
+    if problems:
+        errors["style_rules"] = list(problems.values())
+        return {}
+    return StyleRules.from_dict(value).to_dict()
 
 
 def _clean_categories(value: Any, errors: dict[str, list[str]]) -> list[dict[str, Any]]:

@@ -51,6 +51,7 @@ def format_spec(project: Project) -> dict[str, Any]:
         "glossary": dict(project.glossary or {}),
         "response_schema": project.response_schema or None,
         "max_tokens": project.max_tokens,
+        "style_rules": dict(project.style_rules or {}) if isinstance(project.style_rules, dict) else {},
     }
 
 

@@ -30,7 +30,7 @@ def project_list(request):
 def _apply_service_errors(form, exc: ApplicationError) -> None:
     for field, problems in exc.extra.items():
         for problem in problems if isinstance(problems, list) else [problems]:
-            form.add_error(field if field in form.fields else None, str(problem))
+            form.add_service_error(field, str(problem))
     if not exc.extra:
         form.add_error(None, exc.message)
 

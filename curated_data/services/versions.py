@@ -9,6 +9,13 @@ Split: stratified by category. Within a category each distinct content hash gets
 sha256(f"{seed}:{content_hash}"); the lowest n * fraction (rounded half up) go to validation (at most n - 1,
 so a category keeps a training example). Same content, seed and fraction: same split, on every
 run. Identical conversations share a hash, so they land on the same side: no example in both.
+
+Default fraction: when the caller gives none, ANNOTUNE_VALIDATION_FRACTION (0.1) is used unless it holds
+out fewer than `MIN_VALIDATION` (10) conversations of a pool of 40 or more (where 10 is at most
+`MAX_DEFAULT_VALIDATION_SHARE`, 25 %, of it); then the validation split is raised to 10. The raised split
+is allocated by count (`validation_counts`: each category's share of the total, largest remainders first),
+and the version records the share actually held out as its validation fraction. Smaller pools keep the
+usual fraction. A fraction the caller gives is kept as given. Same content and seed: same split.
 """
 
 from __future__ import annotations
@@ -36,43 +43,94 @@ from .checks import run_dataset_checks
 
 MAX_SEED = 2**63 - 1
 MAX_TEXT_CHARS = 5000  # notes and override reason
+MIN_VALIDATION = 10
+"""With no fraction given, the validation split holds at least this many conversations..."""
+MAX_DEFAULT_VALIDATION_SHARE = 0.25
+"""...when that is at most this share of the pool (pools of 40 or more)."""
 
 
 def split_rank(seed: int, digest: str) -> str:
     return hashlib.sha256(f"{seed}:{digest}".encode()).hexdigest()
 
 
-def assign_split(examples: list[dict[str, Any]], *, seed: int, fraction: float) -> dict[str, str]:
-    """content_hash -> "train" | "validation" for examples with "category" and "content_hash"."""
+def _groups(examples: list[dict[str, Any]]) -> dict[str, set[str]]:
     groups: dict[str, set[str]] = defaultdict(set)
     for example in examples:
         groups[example["category"]].add(example["content_hash"])
+    return groups
+
+
+def assign_split(
+    examples: list[dict[str, Any]], *, seed: int, fraction: float, counts: dict[str, int] | None = None
+) -> dict[str, str]:
+    """content_hash -> "train" | "validation" for examples with "category" and "content_hash".
+
+    Each category holds out n * fraction (rounded half up), or `counts[category]` when counts are given;
+    always at most n - 1."""
     split: dict[str, str] = {}
-    for digests in groups.values():
+    for category, digests in _groups(examples).items():
         ranked = sorted(digests, key=lambda d: (split_rank(seed, d), d))
-        n_validation = min(math.floor(len(ranked) * fraction + 0.5), max(len(ranked) - 1, 0))
+        wanted = counts.get(category, 0) if counts is not None else math.floor(len(ranked) * fraction + 0.5)
+        n_validation = min(wanted, max(len(ranked) - 1, 0))
         for index, digest in enumerate(ranked):
             # A hash in two categories keeps the first side it got: never in both splits.
             split.setdefault(digest, "validation" if index < n_validation else "train")
     return split
 
 
-def _clean_params(seed: Any, fraction: Any, texts: dict[str, str]) -> tuple[int, float]:
+def validation_counts(sizes: dict[str, int], total: int) -> dict[str, int]:
+    """`total` validation places shared out over categories of these sizes in proportion (largest remainder
+    first, ties by name), none taking a category's last conversation."""
+    pool = sum(sizes.values())
+    if pool <= 0 or total <= 0:
+        return dict.fromkeys(sizes, 0)
+    exact = {c: total * n / pool for c, n in sizes.items()}
+    counts = {c: min(math.floor(exact[c]), max(sizes[c] - 1, 0)) for c in sizes}
+    order = sorted(sizes, key=lambda c: (-(exact[c] - math.floor(exact[c])), -sizes[c], c))
+    while sum(counts.values()) < total:
+        open_ = [c for c in order if counts[c] < sizes[c] - 1]
+        if not open_:
+            break  # every category is down to its last training conversation
+        for category in open_:
+            if sum(counts.values()) >= total:
+                break
+            counts[category] += 1
+    return counts
+
+
+def default_split(examples: list[dict[str, Any]], *, seed: int) -> tuple[float, dict[str, str]]:
+    """(validation fraction, split) when the caller gave no fraction: see the module's docstring."""
+    base = float(settings.ANNOTUNE_VALIDATION_FRACTION)
+    split = assign_split(examples, seed=seed, fraction=base)
+    sizes = {category: len(digests) for category, digests in _groups(examples).items()}
+    pool = sum(sizes.values())
+    held = sum(1 for side in split.values() if side == "validation")
+    target = MIN_VALIDATION if MIN_VALIDATION <= pool * MAX_DEFAULT_VALIDATION_SHARE else 0
+    if held >= target:
+        return base, split
+    split = assign_split(examples, seed=seed, fraction=base, counts=validation_counts(sizes, target))
+    held = sum(1 for side in split.values() if side == "validation")
+    return round(held / pool, 4), split
+
+
+def _clean_params(seed: Any, fraction: Any, texts: dict[str, str]) -> tuple[int, float | None]:
     errors: dict[str, list[str]] = {}
     for key, text in texts.items():
         if len(text) > MAX_TEXT_CHARS:
             errors[key] = [f"At most {MAX_TEXT_CHARS:,} characters (this has {len(text):,}); shorten it."]
     if seed is None:
         seed = settings.ANNOTUNE_SPLIT_SEED
-    if fraction is None:
-        fraction = settings.ANNOTUNE_VALIDATION_FRACTION
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
         errors["seed"] = ["A whole number between 0 and 2^63-1."]
-    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
-        errors["validation_fraction"] = ["A fraction from 0 up to (not including) 1, e.g. 0.1."]
+    if fraction is not None and (
+        isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1
+    ):
+        errors["validation_fraction"] = [
+            "A fraction from 0 up to (not including) 1, e.g. 0.1; leave it out for the default."
+        ]
     if errors:
         raise ApplicationError("Some version settings are invalid.", errors)
-    return seed, float(fraction)
+    return seed, None if fraction is None else float(fraction)
 
 
 def approved_snapshot(project: Project) -> list[dict[str, Any]]:
@@ -147,7 +205,10 @@ def version_create(
         examples = approved_snapshot(project)
         if not examples:
             raise ApplicationError("There are no approved examples to put in a version yet.")
-        split = assign_split(examples, seed=seed, fraction=fraction)
+        if fraction is None:
+            fraction, split = default_split(examples, seed=seed)
+        else:
+            split = assign_split(examples, seed=seed, fraction=fraction)
         for example in examples:
             example["split"] = split[example["content_hash"]]
         report = run_dataset_checks(
