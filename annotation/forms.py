@@ -12,6 +12,13 @@ from training.models import BaseModel, BaseModelStatus
 from .models import Project, Role
 
 
+class BaseModelChoiceField(forms.ModelChoiceField):
+    """Base models by name; a tiny random-weight test model says so, so nobody judges an adapter on one."""
+
+    def label_from_instance(self, obj):
+        return f"{obj.name} (test model: random weights, answers are noise)" if obj.has_random_weights else obj.name
+
+
 class ProjectForm(forms.Form):
     name = forms.CharField(max_length=200)
     description = forms.CharField(max_length=500, required=False)
@@ -21,7 +28,7 @@ class ProjectForm(forms.Form):
         strip=False,
         help_text="Markdown. Shown to annotators and reviewers next to their work.",
     )
-    base_model = forms.ModelChoiceField(
+    base_model = BaseModelChoiceField(
         queryset=BaseModel.objects.filter(status=BaseModelStatus.READY),  # not models still building or failed
         required=False,
         empty_label="(none yet)",

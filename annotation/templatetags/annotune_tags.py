@@ -55,3 +55,12 @@ def get_item(mapping, key):
     if isinstance(mapping, dict):
         return mapping.get(key, "")
     return ""
+
+
+RANDOM_WEIGHTS_NOTE = "test model: random weights, answers are noise"
+
+
+@register.inclusion_tag("_random_weights.html")
+def random_weights_note(base_model):
+    """A badge next to a base model that has random weights (a tiny test model): its answers mean nothing."""
+    return {"show": bool(getattr(base_model, "has_random_weights", False)), "note": RANDOM_WEIGHTS_NOTE}
