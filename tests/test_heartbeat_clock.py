@@ -151,7 +151,7 @@ def test_generation_of_a_worker_whose_clock_is_behind_is_not_failed(project, own
     )
     seen = {}
 
-    def answer_while_the_reaper_looks(request, adapter):
+    def answer_while_the_reaper_looks(request, adapter, report):
         clock.offset = timedelta(0)
         seen["stale"] = reap_generations()["stale"]
         return {"text": "Hello!"}

@@ -370,6 +370,9 @@ class GenerationRequest(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
+    # Refreshed by the worker while it answers (each piece of text it publishes, and a beat between):
+    # a running request silent for ANNOTUNE_GENERATE_SILENT_SECONDS lost its worker.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

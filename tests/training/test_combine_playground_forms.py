@@ -193,7 +193,7 @@ def test_generation_settings_too_large_for_a_float_are_refused_by_name(api, owne
         reverse("playground", args=[project.pk]), {"conversation": "Hi", "base": "1", "seed": "9" * 400}
     )
     assert page.status_code == 400
-    assert "seed: A whole number" in page.content.decode()
+    assert "Seed: A whole number" in page.content.decode()  # the form's label
     assert not GenerationRequest.objects.exists()
 
 

@@ -212,16 +212,3 @@ def generation_get(project: Project, request_id: Any) -> GenerationRequest:
         return GenerationRequest.objects.select_related("base_model").get(project=project, pk=int(request_id))
     except (GenerationRequest.DoesNotExist, TypeError, ValueError):
         raise Http404("No such generation request.") from None
-
-
-def generation_columns(generation: GenerationRequest) -> list[dict[str, Any]]:
-    """One column per target (label and, once answered, its output) for the side-by-side view."""
-    outputs = list(generation.outputs or [])
-    return [
-        {
-            "label": target["label"],
-            "adapter_id": target["adapter_id"],
-            "output": outputs[i] if i < len(outputs) else None,
-        }
-        for i, target in enumerate(generation.targets)
-    ]

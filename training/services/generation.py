@@ -9,17 +9,19 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from annotation.models import Project
 from annotation.services.conversations import clean_messages
 from annotune import dispatch
 from annotune.errors import ApplicationError
-from annotune.heartbeat import beat_time
+from annotune.heartbeat import beat_time, beating
+from training.inference.outputs import AnswerOutput, answer_so_far
 
 from ..models import Adapter, GenerationRequest, GenerationStatus
 from ..selectors.adapters import adapters_by_id, serving_refusal
@@ -83,6 +85,24 @@ def parse_chat_text(text: str) -> list[dict[str, str]]:
     for turn in turns:
         turn["content"] = turn["content"].strip()
     return turns
+
+
+def chat_text(messages: list[dict[str, str]]) -> tuple[str, str]:
+    """The playground's system prompt and text box for a conversation (what `parse_chat_text` reads
+    back): one user turn is the prompt alone, longer conversations are `User:` / `Assistant:` lines."""
+    system = "\n".join(m["content"] for m in messages if m["role"] == "system")
+    turns = [m for m in messages if m["role"] != "system"]
+    if len(turns) == 1 and turns[0]["role"] == "user" and not _opens_turn(turns[0]["content"]):
+        return system, turns[0]["content"]
+    return system, "\n".join(f"{m['role'].capitalize()}: {m['content']}" for m in turns)
+
+
+def _opens_turn(text: str) -> bool:
+    for line in text.split("\n"):
+        head, colon, _ = line.partition(":")
+        if colon and head.strip().lower() in {"system", "user", "assistant"}:
+            return True
+    return False
 
 
 @transaction.atomic
@@ -183,26 +203,49 @@ def generation_wait(request: GenerationRequest, timeout: float) -> GenerationReq
 
 
 # -- worker side ----------------------------------------------------------------------------------
-def generation_execute(request_id: int, cache) -> str:
-    """Claim the request and answer it with every target on the cached base model."""
+# The worker publishes the answer so far at most this often (each write is one small UPDATE).
+STREAM_INTERVAL_SECONDS = 0.2
 
-    def answer(request: GenerationRequest, adapter: Adapter | None) -> dict[str, Any]:
-        result = cache.generate(
+# (request, adapter or None, report) -> the finished answer's fields; `report(text, new_tokens)` may be
+# called any number of times before it returns with the answer so far.
+Answer = Callable[[GenerationRequest, Adapter | None, Callable[[str, int], None]], dict[str, Any]]
+
+
+def generation_execute(request_id: int, cache) -> str:
+    """Claim the request and answer it with every target on the cached base model, publishing each
+    answer as it grows (`STREAM_INTERVAL_SECONDS`)."""
+    from training.inference.chat import generate_chat
+
+    def answer(request: GenerationRequest, adapter: Adapter | None, report) -> dict[str, Any]:
+        result = generate_chat(
+            cache,
             request.base_model.source,
             request.messages,
             adapter_name=None if adapter is None else f"adapter-{adapter.pk}",
             adapter_path=None if adapter is None else folders.local_folder(adapter.storage_path),
-            **request.params,
+            max_new_tokens=request.params["max_new_tokens"],
+            temperature=request.params["temperature"],
+            top_p=request.params["top_p"],
+            seed=request.params["seed"],
+            on_text=report,
+            interval=STREAM_INTERVAL_SECONDS,
         )
-        return {"text": result.text, "new_tokens": result.new_tokens, "seconds": round(result.seconds, 4)}
+        return {
+            "text": result.text,
+            "new_tokens": result.completion_tokens,
+            "prompt_tokens": result.prompt_tokens,
+            "finish_reason": result.finish_reason,
+            "seconds": round(result.seconds, 4),
+        }
 
     return _execute(request_id, answer, worker=socket.gethostname())
 
 
 def generation_execute_vllm(request_id: int) -> str:
-    """The same, answered by the vLLM server (ANNOTUNE_INFERENCE_BACKEND=vllm) from the calling process."""
+    """The same, answered by the vLLM server (ANNOTUNE_INFERENCE_BACKEND=vllm) from the calling process
+    (whole answers: the request that queued it waits for them)."""
 
-    def answer(request: GenerationRequest, adapter: Adapter | None) -> dict[str, Any]:
+    def answer(request: GenerationRequest, adapter: Adapter | None, report) -> dict[str, Any]:
         result = vllm_serving.chat(
             base_model=request.base_model, adapter=adapter, messages=request.messages, params=request.params
         )
@@ -216,38 +259,87 @@ def generation_execute_vllm(request_id: int) -> str:
     return _execute(request_id, answer, worker="vllm")
 
 
-def _execute(request_id: int, answer, *, worker: str) -> str:
+class AnswerPublisher:
+    """Writes the answers of a running request as they grow: the finished ones and the one so far.
+
+    Every write is fenced on the row still running (a request the reaper failed keeps its failure) and
+    refreshes its heartbeat. A write the database refuses (SQLite busy, a blip) is skipped: the next one
+    carries the whole text anyway, and the final write is the worker's own (`_finish`).
+    """
+
+    def __init__(self, request_id: int) -> None:
+        self.request_id = request_id
+        self.rows = GenerationRequest.objects.filter(pk=request_id, status=GenerationStatus.RUNNING)
+        self.done: list[AnswerOutput] = []
+        self.current: AnswerOutput | None = None
+        self._target: dict[str, Any] = {}
+        self._started = 0.0
+
+    def start(self, target: dict[str, Any]) -> None:
+        """A new answer begins (the one before, if any, was added with `finished`)."""
+        self._target, self._started, self.current = target, time.monotonic(), None
+
+    def report(self, text: str, new_tokens: int) -> None:
+        self.current = answer_so_far(
+            self._target, text=text, new_tokens=new_tokens, seconds=time.monotonic() - self._started
+        )
+        self._write([*self.done, self.current])
+        if settings.INFERENCE_STREAM_DELAY_MS:  # tests: a tiny model answers faster than a page can watch
+            time.sleep(settings.INFERENCE_STREAM_DELAY_MS / 1000)
+
+    def finished(self, output: AnswerOutput) -> None:
+        self.done.append(output)
+        self.current = None
+        self._write(self.done)
+
+    def outputs(self) -> list[AnswerOutput]:
+        """What the row keeps when the request ends now: the finished answers and the one so far."""
+        return [*self.done, self.current] if self.current else list(self.done)
+
+    def _write(self, outputs: list[AnswerOutput]) -> None:
+        try:
+            self.rows.update(outputs=outputs, heartbeat_at=beat_time())
+        except DatabaseError as exc:
+            log.info("answer so far not written for generation %s: %s", self.request_id, exc)
+
+
+def _execute(request_id: int, answer: Answer, *, worker: str) -> str:
     from training.inference.errors import InferenceError
 
     claimed = GenerationRequest.objects.filter(id=request_id, status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.RUNNING, started_at=beat_time(), worker=worker[:200]
+        status=GenerationStatus.RUNNING, started_at=beat_time(), heartbeat_at=beat_time(), worker=worker[:200]
     )
     if claimed != 1:
         return "skipped"
     request = GenerationRequest.objects.select_related("base_model").get(pk=request_id)
     ids = [t["adapter_id"] for t in request.targets if t["adapter_id"] is not None]
     adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids).select_related("base_model")}
-    outputs = []
+    publisher = AnswerPublisher(request_id)
     try:
-        for target in request.targets:
-            adapter_id = target["adapter_id"]
-            if adapter_id is not None and adapter_id not in adapters:
-                raise ApplicationError(f"Adapter “{target['label']}” was deleted.")
-            entry = {"adapter_id": adapter_id, "label": target["label"]}
-            outputs.append({**entry, **answer(request, adapters.get(adapter_id))})
+        # Loading a base model or an adapter reports nothing for a while: the heartbeat says the worker lives.
+        with beating(publisher.rows, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
+            for target in request.targets:
+                adapter_id = target["adapter_id"]
+                if adapter_id is not None and adapter_id not in adapters:
+                    raise ApplicationError(f"Adapter “{target['label']}” was deleted.")
+                entry = {"adapter_id": adapter_id, "label": target["label"]}
+                publisher.start(entry)
+                fields = answer(request, adapters.get(adapter_id), publisher.report)
+                publisher.finished(cast(AnswerOutput, {**entry, **fields}))
     except (InferenceError, ApplicationError) as exc:
-        _finish(request, GenerationStatus.FAILED, outputs, getattr(exc, "code", "invalid"), exc.message)
+        _finish(request, GenerationStatus.FAILED, publisher.outputs(), getattr(exc, "code", "invalid"), exc.message)
         return "failed"
     except Exception as exc:
         log.exception("generation %s failed", request_id)
-        _finish(request, GenerationStatus.FAILED, outputs, "internal", f"{type(exc).__name__}: {exc}")
+        _finish(request, GenerationStatus.FAILED, publisher.outputs(), "internal", f"{type(exc).__name__}: {exc}")
         return "failed"
-    _finish(request, GenerationStatus.SUCCEEDED, outputs)
+    _finish(request, GenerationStatus.SUCCEEDED, publisher.outputs())
     return "succeeded"
 
 
 def _finish(request: GenerationRequest, status: str, outputs: list, code: str = "", error: str = "") -> None:
     # Only a running request: one the reaper failed meanwhile (its caller was told so) keeps that answer.
+    # finished_at by the database's clock, as started_at: the page shows the time between them.
     GenerationRequest.objects.filter(pk=request.pk, status=GenerationStatus.RUNNING).update(
-        status=status, outputs=outputs, error_code=code[:50], error=error, finished_at=timezone.now()
+        status=status, outputs=outputs, error_code=code[:50], error=error, finished_at=beat_time()
     )

@@ -125,11 +125,13 @@ def reap_generations() -> dict[str, list[int]]:
         finished_at=now,
     )
     # By the database's clock, which the workers write `started_at` with (annotune/heartbeat.py).
+    # Started too long ago, or silent: a worker beats while it answers (services/generation.py).
     cutoff = silent_since(settings.ANNOTUNE_GENERATE_STALE_SECONDS)
+    silent = silent_since(settings.ANNOTUNE_GENERATE_SILENT_SECONDS)
     stale = list(
-        GenerationRequest.objects.filter(status=GenerationStatus.RUNNING, started_at__lt=cutoff).values_list(
-            "pk", flat=True
-        )
+        GenerationRequest.objects.filter(
+            Q(started_at__lt=cutoff) | Q(heartbeat_at__lt=silent), status=GenerationStatus.RUNNING
+        ).values_list("pk", flat=True)
     )
     GenerationRequest.objects.filter(pk__in=stale, status=GenerationStatus.RUNNING).update(
         status=GenerationStatus.FAILED,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 from django.conf import settings
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
@@ -16,6 +19,7 @@ from annotune.errors import ApplicationError
 from ..models import OperationKind
 from ..selectors import adapters as selectors
 from ..selectors import found as found_selectors
+from ..selectors import generations as generation_selectors
 from ..selectors import gguf_exports as gguf_selectors
 from ..services import adapters as adapter_services
 from ..services import generation as generation_services
@@ -280,6 +284,9 @@ def operation_register(request, project_id: int, operation_id: int):
 @login_required
 @require_http_methods(["GET", "POST"])
 def playground(request, project_id: int):
+    """The form, and the answers it asks for. A POST queues the request and answers at once with its
+    first state; the answers then poll `generation_partial`. The page's address names the request
+    (`?request=<id>`), so a reload shows the answers so far and keeps polling."""
     project = permissions.project_for(request.user, project_id)
     adapters = list(selectors.adapter_list(project))
     if request.method == "POST":
@@ -303,24 +310,76 @@ def playground(request, project_id: int):
                 project=project, user=request.user, messages=messages, targets=targets, params=params
             )
         except ApplicationError as exc:
-            return render(request, "training/adapters/_generation.html", {"error": exc}, status=400)
-        return _generation(request, project, generation)
+            context = {"error": exc, **refusal_lines(exc)}
+            return render(request, "training/adapters/_generation.html", context, status=400)
+        response = _generation(request, project, generation_selectors.generation_get_watched(project, generation.pk))
+        response["HX-Push-Url"] = f"{reverse('playground', args=[project.pk])}?request={generation.pk}"
+        return response
+    watched = None
+    system, conversation, params = project.default_system_prompt, "", DEFAULT_PARAMS
+    chosen: set[int | None] = {None} | {a.pk for a in adapters if a.is_active}
+    if request.GET.get("adapter", "").isdigit():
+        chosen.add(int(request.GET["adapter"]))
+    if request.GET.get("request"):  # a reload, or a link to a request: its answers (so far) and its form
+        generation = generation_selectors.generation_get_watched(project, request.GET["request"])
+        watched = _watch_context(generation)
+        system, conversation = generation_services.chat_text(generation.messages)
+        params = {**DEFAULT_PARAMS, **(generation.params or {})}
+        chosen = {t["adapter_id"] for t in generation.targets}
     context = {
         "project": project,
         "adapters": adapters,
-        "choices": [{"adapter": a, "refusal": selectors.serving_refusal(a)} for a in adapters],
+        "choices": [
+            {"adapter": a, "refusal": selectors.serving_refusal(a), "checked": a.pk in chosen} for a in adapters
+        ],
+        "base_checked": None in chosen,
         "backend": settings.ANNOTUNE_INFERENCE_BACKEND,
         "active": next((a for a in adapters if a.is_active), None),
-        "defaults": DEFAULT_PARAMS,
-        "system": project.default_system_prompt,
+        "defaults": params,
+        "system": system,
+        "conversation": conversation,
+        "watched": watched,
     }
     return render(request, "training/adapters/playground.html", context)
 
 
 @login_required
 def generation_partial(request, project_id: int, request_id: int):
+    """The playground's short poll: the answers so far, answered at once (no waiting in the web process)."""
     project = permissions.project_for(request.user, project_id)
-    return _generation(request, project, selectors.generation_get(project, request_id))
+    return _generation(request, project, generation_selectors.generation_get_watched(project, request_id))
+
+
+# The playground's names for the fields a refusal may name (the form's labels).
+FIELD_LABELS = {
+    "max_new_tokens": "Max new tokens",
+    "temperature": "Temperature",
+    "top_p": "Top-p",
+    "seed": "Seed",
+    "targets": "Answer with",
+    "adapter": "Adapter",
+    "messages": "Conversation",
+    "non_field_errors": "",
+}
+TURN_FIELD = re.compile(r"^messages\[(\d+)\]")
+
+
+def refusal_lines(exc: ApplicationError) -> dict[str, Any]:
+    """A refusal's field problems for the page: sentences under the form's names (`lines`), and the
+    short codes some carry (`archived`, `base_model_mismatch`) only for a tooltip (`codes`)."""
+    lines, codes = [], []
+    for field, problems in exc.extra.items():
+        turn = TURN_FIELD.match(field)
+        label = (
+            f"Turn {int(turn.group(1)) + 1}" if turn else FIELD_LABELS.get(field, field.replace("_", " ").capitalize())
+        )
+        for problem in problems if isinstance(problems, list) else [problems]:
+            text = str(problem)
+            if " " in text.strip():
+                lines.append(f"{label}: {text}" if label else text)
+            else:
+                codes.append(f"{field}: {text}")
+    return {"lines": lines, "codes": "; ".join(codes)}
 
 
 TINY_PARAMETERS = 50_000_000
@@ -359,13 +418,15 @@ def answer_hint(output: dict, *, max_new_tokens: int, base_model) -> str:
     )
 
 
-def _generation(request, project, generation):
-    columns = selectors.generation_columns(generation)
+def _watch_context(generation) -> dict:
+    """The template context of one request's answers (`_generation.html`)."""
+    watch = generation_selectors.generation_watch(generation)
     max_new_tokens = int((generation.params or {}).get("max_new_tokens") or DEFAULT_PARAMS["max_new_tokens"])
-    for column in columns:
-        if column["output"] is not None:
-            column["hint"] = answer_hint(
-                column["output"], max_new_tokens=max_new_tokens, base_model=generation.base_model
-            )
-    context = {"project": project, "generation": generation, "columns": columns}
-    return render(request, "training/adapters/_generation.html", context)
+    for column in watch.columns:
+        if column.state == "done" and column.output is not None:
+            column.hint = answer_hint(column.output, max_new_tokens=max_new_tokens, base_model=generation.base_model)
+    return {"generation": generation, "watch": watch}
+
+
+def _generation(request, project, generation):
+    return render(request, "training/adapters/_generation.html", {"project": project, **_watch_context(generation)})

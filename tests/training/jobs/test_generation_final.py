@@ -24,7 +24,7 @@ def test_an_answer_after_the_reaper_failed_the_request_is_not_stored(project, ow
         created_by=owner,
     )
 
-    def slow_answer(request, adapter):
+    def slow_answer(request, adapter, report):
         # The worker is slow; meanwhile the reaper gives up on it (the started time is long past).
         GenerationRequest.objects.filter(pk=request.pk).update(started_at=timezone.now() - timedelta(hours=1))
         assert reap_generations()["stale"] == [request.pk]
