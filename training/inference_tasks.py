@@ -16,8 +16,14 @@ def model_cache():
     """This worker process's cache of base models (created on first use; torch is imported here)."""
     global _cache
     if _cache is None:
+        import torch
+
+        from training.engine.devices import torch_threads
         from training.inference.cache import BaseModelCache
 
+        # The same thread count as training gets: on a shared host torch's one thread per core waits on
+        # the web and the database, and generation slows down several times.
+        torch.set_num_threads(torch_threads(settings.TRAINING_TORCH_THREADS))
         _cache = BaseModelCache(
             max_adapters=settings.ANNOTUNE_INFERENCE_MAX_ADAPTERS, max_bases=settings.ANNOTUNE_INFERENCE_MAX_BASES
         )
