@@ -412,6 +412,9 @@ TRAINING_LOG_TAIL_LINES = env_int("ANNOTUNE_TRAINING_LOG_TAIL_LINES", 200)
 TRAINING_STEP_DELAY_MS = env_int("ANNOTUNE_TRAINING_STEP_DELAY_MS", 0)
 # Pause after each streamed piece of an answer, in milliseconds: 0 in production; tests slow tiny models down.
 INFERENCE_STREAM_DELAY_MS = env_int("ANNOTUNE_INFERENCE_STREAM_DELAY_MS", 0)
+# Folders under which project owners may register a local base model (comma-separated; symlinks are
+# resolved before comparing). Empty: owners add hub ids only, and only staff add local folders.
+ANNOTUNE_MODEL_ROOTS = env_list("ANNOTUNE_MODEL_ROOTS", [])
 CELERY_BEAT_SCHEDULE = {
     # A tick that waited longer than the interval is dropped: the next one does the same work.
     "reap": {

@@ -40,3 +40,9 @@ def reap_stale_jobs() -> dict[str, list[int]]:
 def build_tiny_base_model(base_model_id: int) -> str:
     """Build the queued tiny base model (default queue); a row that is not queued is left alone."""
     return base_models.tiny_build_run(base_model_id=base_model_id)
+
+
+@shared_task(name="training.tasks.check_base_model", acks_late=True, time_limit=600)
+def check_base_model(base_model_id: int, user_id: int | None = None) -> str:
+    """Check a base model added on the page (default queue); a row that is not queued is left alone."""
+    return base_models.base_model_check_run(base_model_id=base_model_id, user_id=user_id)

@@ -40,12 +40,11 @@ class ProbeError(Exception):
 
 
 def looks_like_path(source: str) -> bool:
-    """A local folder (absolute, relative with ./ or ../, home-relative, or existing) rather than a hub id."""
-    return (
-        source.startswith(("/", "./", "../", "~", "\\"))
-        or (len(source) > 1 and source[1] == ":")
-        or (Path(source).exists())
-    )
+    """A local folder (absolute, relative with ./ or ../, or home-relative) rather than a hub id.
+
+    Decided from the text alone: whether something exists on the server never changes the answer
+    (a refusal must not tell which paths exist)."""
+    return source.startswith(("/", "./", "../", "~", "\\", ".\\", "..\\")) or (len(source) > 1 and source[1] == ":")
 
 
 def _short(exc: BaseException) -> str:

@@ -1,6 +1,9 @@
-"""Register base models: a local folder or an HF hub id checked in a child process, or a tiny model built
-by a worker. The web process never imports torch: checks run in `base_model_probe` as a subprocess,
-builds in a Celery task (or a management command)."""
+"""Register base models: a local folder or an HF hub id checked by a worker (in a child process), or a
+tiny model built by a worker. The web process never imports torch and starts no check itself: a request
+queues a row, a Celery task checks or builds it (or a management command does).
+
+Who may add what: `model_sources` (staff any folder outside the server's own data; owners hub ids, and
+folders under ANNOTUNE_MODEL_ROOTS only)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import subprocess
 import sys
 from datetime import timedelta
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -25,7 +28,8 @@ from annotune import dispatch
 from annotune.errors import ApplicationError
 
 from ..models import BaseModel, BaseModelStatus
-from .base_model_probe import check_folder, looks_like_path
+from . import model_sources
+from .base_model_probe import looks_like_path
 from .estimates import estimates_warm
 
 log = logging.getLogger(__name__)
@@ -110,65 +114,152 @@ def _prepared_dir(name: str) -> Path:
     return Path(settings.TRAINING_MODELS_DIR) / "prepared" / f"{slug}-{digest}"
 
 
-def _clean_add(name: Any, source: Any) -> tuple[str, str]:
+# Hub ids as the hub writes them (org/name); the child process checks them fully.
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?")
+
+
+def _clean_add(name: Any, source: Any, *, staff: bool) -> tuple[str, str]:
+    """The name and the source to check: a hub id, or a local folder resolved (symlinks and `..`) and
+    allowed for this user (`model_sources`). Refusals name no server path."""
     errors: dict[str, list[str]] = {}
     source = source.strip() if isinstance(source, str) else ""
     name = name.strip() if isinstance(name, str) else ""
     if not source:
         errors["source"] = ["Give a Hugging Face hub id (like org/model) or the path of a local model folder."]
-    elif len(source) > 450 or "\x00" in source or "\n" in source:
+    elif len(source) > 450 or "\x00" in source or "\n" in source or "\r" in source:
         errors["source"] = ["A hub id or folder path of at most 450 characters, on one line."]
     elif looks_like_path(source):
         folder = Path(source).expanduser()
-        source = str(folder if folder.is_absolute() else Path(settings.BASE_DIR) / folder)
-    if source and not errors and not name:
+        folder = folder if folder.is_absolute() else Path(settings.BASE_DIR) / folder
+        refusal = model_sources.folder_refusal(str(folder), staff=staff)
+        if refusal:
+            errors["source"] = [refusal]
+        else:
+            source = str(model_sources.real(folder))
+    elif not HUB_ID.fullmatch(source) or ".." in source or "--" in source:
+        errors["source"] = ["That is neither a Hugging Face hub id (like org/model) nor the path of a folder."]
+    if source and "source" not in errors and not name:
         name = source.rstrip("/\\").replace("\\", "/").split("/")[-1]
     if len(name) > 200 or "\x00" in name:
         errors["name"] = ["A name of at most 200 characters."]
-    elif name and BaseModel.objects.filter(name=name).exists():
-        errors["name"] = [f"A base model named “{name}” exists already; choose another name."]
     if errors:
         first = next(iter(errors.values()))[0]
         raise ApplicationError(f"The base model was not added: {first}", errors)
     return name, source
 
 
-def base_model_add(*, user, name: Any = "", source: Any) -> BaseModel:
-    """Check `source` (hub id in the local cache, or a folder) in a child process and register it.
+def _name_taken(name: str) -> ApplicationError:
+    return ApplicationError(
+        f"The base model was not added: a base model named “{name}” exists already; choose another name.",
+        {"name": [f"A base model named “{name}” exists already; choose another name."]},
+    )
 
-    A tokenizer without chat template gets the default template (see `base_model_probe`), and the row
-    says so. Nothing is created when a check fails.
+
+def base_model_add(*, user, name: Any = "", source: Any) -> BaseModel:
+    """Queue the check of `source` (a hub id in the local cache, or an allowed folder): the row is
+    "queued" at once and a worker checks it (`base_model_check_run`), so no web request starts a
+    process that imports torch. Refused input creates nothing; a failed check leaves a failed row
+    with the reason (no server path in it), which a new add under the same name replaces.
     """
+    from ..tasks import check_base_model
+
     permissions.require(permissions.can_manage_base_models(user), "Only staff and project owners can add base models.")
-    name, source = _clean_add(name, source)
-    if looks_like_path(source):
-        try:
-            check_folder(Path(source))  # the quick answers without starting a process
-        except ValueError as exc:
-            raise ApplicationError(f"Cannot use {source}: {exc}", {"source": [str(exc)]}) from None
-    prepared = _prepared_dir(name)
-    facts = describe_in_subprocess(source, prepared_dir=prepared)
-    load_path = facts.get("load_path") or ""
+    name, source = _clean_add(name, source, staff=model_sources.is_staff(user))
+    now = timezone.now()
+    fields = {
+        "source": source,
+        "requested_source": "",
+        "architecture": "",
+        "parameter_count": None,
+        "has_chat_template": False,
+        "template_note": "",
+        "status": S.QUEUED,
+        "status_changed_at": now,
+        "error": "",
+        "build_arch": "",
+        "build_size": "",
+        "estimates": {},
+    }
     try:
         with transaction.atomic():
-            return BaseModel.objects.create(
-                name=name,
-                source=load_path or source,
-                requested_source=source if load_path else "",
-                architecture=facts.get("architecture") or "",
-                parameter_count=facts.get("parameter_count"),
-                has_chat_template=bool(facts.get("has_chat_template")),
-                template_note=(facts.get("template_note") or "")[:500],
-                status=S.READY,
-                status_changed_at=timezone.now(),
-            )
-    except IntegrityError:
-        if load_path:
-            shutil.rmtree(load_path, ignore_errors=True)
-        raise ApplicationError(
-            f"A base model named “{name}” was added a moment ago; choose another name.",
-            {"name": ["This name is taken."]},
-        ) from None
+            row = BaseModel.objects.select_for_update().filter(name=name).first()
+            if row is None:
+                row = BaseModel.objects.create(name=name, **fields)
+            else:
+                stale = row.status_changed_at is not None and now - row.status_changed_at > STALE_BUILD
+                if not (row.status == S.FAILED or (row.is_pending and stale)):
+                    raise _name_taken(name)
+                BaseModel.objects.filter(pk=row.pk).update(**fields)
+                row.refresh_from_db()
+            dispatch.send_on_commit(check_base_model, row.pk, user.pk)
+    except IntegrityError:  # the same name added at the same moment
+        raise _name_taken(name) from None
+    return row
+
+
+def base_model_check_run(*, base_model_id: int, user_id: int | None) -> str:
+    """Worker: claim the queued check, check the source again for the person who added it (the folder
+    may have changed since), describe it in a child process, end "ready" or "failed" with the reason.
+
+    The reason is stored without server paths (owners read it); the full one goes to the worker's log.
+    """
+    claimed = BaseModel.objects.filter(pk=base_model_id, status=S.QUEUED, build_size="").update(
+        status=S.BUILDING, status_changed_at=timezone.now(), error=""
+    )
+    if claimed != 1:
+        return "not queued"
+    row = BaseModel.objects.get(pk=base_model_id)
+    # Sent again by the reaper, the message has no adder: the folder is then checked as for an owner.
+    user = get_user_model().objects.filter(pk=user_id).first() if user_id is not None else None
+    try:
+        if user_id is not None and (user is None or not user.is_active or not permissions.can_manage_base_models(user)):
+            raise ApplicationError("The person who added this model may no longer add base models.")
+        if looks_like_path(row.source):
+            staff = user is not None and model_sources.is_staff(user)
+            refusal = model_sources.folder_refusal(row.source, staff=staff)
+            if refusal:
+                raise ApplicationError(refusal)
+        facts = describe_in_subprocess(row.source, prepared_dir=_prepared_dir(row.name))
+    except ApplicationError as exc:
+        reason = exc.message
+    except Exception as exc:  # noqa: BLE001 - any failure ends the row failed, the details in the log
+        log.exception("checking base model %s failed", base_model_id)
+        reason = f"The check failed unexpectedly ({type(exc).__name__}); the worker's log has the details."
+    else:
+        load_path = facts.get("load_path") or ""
+        updated = BaseModel.objects.filter(pk=row.pk, status=S.BUILDING, source=row.source).update(
+            source=load_path or row.source,
+            requested_source=row.source if load_path else "",
+            architecture=(facts.get("architecture") or "")[:100],
+            parameter_count=facts.get("parameter_count"),
+            has_chat_template=bool(facts.get("has_chat_template")),
+            template_note=(facts.get("template_note") or "")[:500],
+            status=S.READY,
+            status_changed_at=timezone.now(),
+        )
+        if updated != 1:  # replaced meanwhile (a new add under this name): its own check decides
+            return "replaced"
+        try:
+            estimates_warm(BaseModel.objects.get(pk=row.pk))
+        except Exception:  # a launch computes what is missing; the check itself succeeded
+            log.exception("estimates for base model %s were not computed", row.pk)
+        return "ready"
+    log.info("base model %s (%s) failed its check: %s", row.pk, row.source, reason)
+    known = (row.source, str(model_sources.real(row.source))) if looks_like_path(row.source) else ()
+    shown = model_sources.scrub_paths(reason, *known)
+    BaseModel.objects.filter(pk=row.pk, status=S.BUILDING, source=row.source).update(
+        status=S.FAILED, status_changed_at=timezone.now(), error=shown[:2000]
+    )
+    return "failed"
+
+
+def source_label(model: BaseModel, *, staff: bool) -> str:
+    """What a person sees as the model's source: staff the path or hub id; others a hub id, or
+    "local folder" (server paths are shown to staff only)."""
+    shown = model.shown_source
+    if staff:
+        return shown
+    return "local folder" if looks_like_path(shown) else shown
 
 
 # --- registering what the engine describes ---------------------------------------------------------
@@ -294,8 +385,10 @@ def tiny_build_run(*, base_model_id: int) -> str:
     """Worker: claim the queued build, build with the engine, end "ready" or "failed" with the reason."""
     from ..engine.tiny import build_tiny_model
 
-    claimed = BaseModel.objects.filter(pk=base_model_id, status=S.QUEUED).update(
-        status=S.BUILDING, status_changed_at=timezone.now(), error=""
+    claimed = (
+        BaseModel.objects.filter(pk=base_model_id, status=S.QUEUED)
+        .exclude(build_size="")  # an added model waiting for its check is not a build
+        .update(status=S.BUILDING, status_changed_at=timezone.now(), error="")
     )
     if claimed != 1:
         return "not queued"

@@ -35,7 +35,7 @@ def reap() -> dict[str, list[int]]:
     """Returns the ids acted on, by kind."""
     from ..evaluation_tasks import generate_evaluation_answers
     from ..inference_tasks import run_adapter_operation
-    from ..tasks import build_tiny_base_model
+    from ..tasks import build_tiny_base_model, check_base_model
 
     after = settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS
     return {
@@ -54,8 +54,16 @@ def reap() -> dict[str, list[int]]:
             older_than=after,
         ),
         "builds_resent": resend_lost(
-            BaseModel.objects.filter(status=BaseModelStatus.QUEUED),
+            BaseModel.objects.filter(status=BaseModelStatus.QUEUED).exclude(build_size=""),
             build_tiny_base_model,
+            queue="default",
+            older_than=after,
+            since="status_changed_at",
+        ),
+        # Added models waiting for their check (resent without the adder: checked as for an owner).
+        "checks_resent": resend_lost(
+            BaseModel.objects.filter(status=BaseModelStatus.QUEUED, build_size=""),
+            check_base_model,
             queue="default",
             older_than=after,
             since="status_changed_at",

@@ -1,6 +1,7 @@
-"""Pages: the base-model registry (list, add a hub id or folder, build a tiny model, poll a build's row).
+"""Pages: the base-model registry (list, add a hub id or folder, build a tiny model, poll a row).
 
-Web process: adding checks the model in a child process, building runs on a worker; no torch here.
+Web process: adding and building queue a row that a worker checks or builds; no torch here. Server
+paths (a local model's folder) are shown to staff only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from annotune.errors import ApplicationError
 
 from ..models import BaseModel
 from ..services import base_models as services
+from ..services import model_sources
 
 
 def _require(request) -> None:
@@ -24,11 +26,19 @@ def _require(request) -> None:
         raise PermissionDenied("Only staff and project owners manage base models.")
 
 
+def _shown(request, model: BaseModel) -> BaseModel:
+    """The row with what this person may see of its source (`visible_source`; paths: staff only)."""
+    staff = model_sources.is_staff(request.user)
+    model.visible_source = services.source_label(model, staff=staff)
+    model.show_load_path = staff and bool(model.requested_source)
+    return model
+
+
 def _page(request, *, add_errors=None, add_values=None, build_errors=None, status: int = 200):
     from ..engine.tiny import DEFAULT_SIZE
 
     context = {
-        "base_models": BaseModel.objects.order_by("name"),
+        "base_models": [_shown(request, m) for m in BaseModel.objects.order_by("name")],
         "sizes": services.tiny_size_choices(),
         "default_size": DEFAULT_SIZE,
         "default_name": services.default_tiny_name(),
@@ -36,6 +46,8 @@ def _page(request, *, add_errors=None, add_values=None, build_errors=None, statu
         "add_values": add_values or {},
         "build_errors": build_errors or {},
         "offline": settings.TRAINING_HF_OFFLINE,
+        "staff": model_sources.is_staff(request.user),
+        "model_roots": bool(settings.ANNOTUNE_MODEL_ROOTS),
     }
     return render(request, "training/base_models/list.html", context, status=status)
 
@@ -59,8 +71,7 @@ def base_model_add(request):
         if not any(k in errors for k in ("name", "source")):
             errors = {"source": [exc.message]}
         return _page(request, add_errors=errors, add_values=values, status=400)
-    note = " (default chat template applied)" if model.template_note else ""
-    flash.success(request, f"Added base model “{model.name}”{note}.")
+    flash.success(request, f"Checking “{model.name}”: its row below says when it is ready.")
     return redirect("base-model-list")
 
 
@@ -79,7 +90,7 @@ def base_model_build(request):
 @login_required
 @require_GET
 def base_model_row(request, base_model_id: int):
-    """htmx: one row of the table, polled while its build is queued or running."""
+    """htmx: one row of the table, polled while its check or build is queued or running."""
     _require(request)
     model = get_object_or_404(BaseModel, pk=base_model_id)
-    return render(request, "training/base_models/_row.html", {"m": model})
+    return render(request, "training/base_models/_row.html", {"m": _shown(request, model)})
