@@ -1,4 +1,5 @@
-"""Invitations: a one-time link that creates an account and adds it to a project with a role.
+"""Invitations: a one-time link with which a person joins a project with a role, creating their account
+or, signed in, with the account they have. Nobody becomes a member of a project without accepting.
 
 Only a hash of the link's token is stored: whoever reads the database cannot use a pending link.
 """
@@ -26,6 +27,9 @@ class Invitation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     revoked_at = models.DateTimeField(null=True, blank=True)
+    created_account = models.BooleanField(
+        default=False, help_text="Accepting it created the account (rather than an existing account joining)"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -2,14 +2,19 @@
 
 Staff manage users. A project owner may invite people to their project and may hand out a
 password-reset link only for people who could not give them more than they have: active, not staff,
-and members of no project the owner does not own (otherwise a reset link would take over access to
-someone else's projects). Superusers may do everything.
+members of no project the owner does not own (otherwise a reset link would take over access to
+someone else's projects), and whose account an invitation to one of the owner's projects created
+(an account that existed before, with or without projects, is never the owner's to reset).
+Superusers may do everything. A link is checked against these rules again each time it is used
+(accounts/tokens.py).
 """
 
 from __future__ import annotations
 
 from annotation import permissions as annotation_permissions
 from annotation.models import Membership, Project, Role
+
+from .models import Invitation
 
 
 def can_manage_users(user) -> bool:
@@ -58,4 +63,9 @@ def password_link_allowed(actor, targets) -> set[int]:
     outside = set(
         Membership.objects.filter(user_id__in=ids).exclude(project_id__in=owned).values_list("user_id", flat=True)
     )
-    return inside - outside
+    created_here = set(
+        Invitation.objects.filter(accepted_by_id__in=ids, created_account=True, project_id__in=owned).values_list(
+            "accepted_by_id", flat=True
+        )
+    )
+    return (inside - outside) & created_here

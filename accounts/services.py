@@ -1,9 +1,10 @@
 """Accounts: create users, invitations and one-time password links; accept invitations; sign up.
 
-Invitation links carry a random token of which only the sha256 is stored. Password links for
-existing accounts (staff-made invitations, resets) use Django's token generator: the token is
-derived from the password hash and last login, so it works once and expires after
-PASSWORD_RESET_TIMEOUT.
+Invitation links carry a random token of which only the sha256 is stored; a person joins a project
+only by accepting one (creating an account, or signed in with theirs). Password links for existing
+accounts (staff-made invitations, resets) use `accounts.tokens`: the token is derived from the
+password hash, last login and memberships, names who made it, works once, expires after
+PASSWORD_RESET_TIMEOUT and is checked against the permissions again whenever it is used.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
-from django.contrib.auth.tokens import default_token_generator
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.mail import send_mail
@@ -33,6 +33,7 @@ from annotune.errors import ApplicationError
 
 from . import permissions
 from .models import Invitation
+from .tokens import password_link_tokens
 
 log = logging.getLogger(__name__)
 
@@ -132,9 +133,11 @@ class PasswordLink:
     path: str  # /reset/<uidb64>/<token>/: build an absolute URL with the request
 
 
-def password_link_path(user) -> str:
+def password_link_path(user, *, issuer=None) -> str:
+    """The link's path; `issuer`: who hands it over (checked again when it is used), None for the
+    account's own request."""
     uid = urlsafe_base64_encode(force_bytes(user.pk))
-    return reverse("password_reset_confirm", args=[uid, default_token_generator.make_token(user)])
+    return reverse("password_reset_confirm", args=[uid, password_link_tokens.make_token(user, issuer=issuer)])
 
 
 @transaction.atomic
@@ -152,7 +155,7 @@ def password_link_create(*, actor, user) -> PasswordLink:
     """A one-time link with which `user` sets a new password (staff, or an owner of all their projects)."""
     if not permissions.can_issue_password_link(actor, user):
         raise PermissionDenied("You may not create a password link for this user.")
-    return PasswordLink(user=user, path=password_link_path(user))
+    return PasswordLink(user=user, path=password_link_path(user, issuer=actor))
 
 
 @transaction.atomic
@@ -271,8 +274,8 @@ def invitation_mail(*, invitation: Invitation, url: str) -> str | None:
     body = (
         f"{inviter} invited you to the project “{invitation.project.name}” on Annotune "
         f"as {invitation.get_role_display().lower()}.\n\n"
-        f"Open this link to choose a username and a password (it works once, until "
-        f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC):\n\n{url}\n"
+        f"Open this link to join: log in with your account, or choose a username and a password to create "
+        f"one (it works once, until {invitation.expires_at:%Y-%m-%d %H:%M} UTC):\n\n{url}\n"
     )
     return mail_send(to=invitation.email, subject=f"Invitation to {invitation.project.name} on Annotune", body=body)
 
@@ -303,5 +306,45 @@ def invitation_accept(*, token: str, username: Any, password: Any, password2: An
         raise ApplicationError("This invitation link was already used.", {"invitation": ["Already used."]})
     user = _create_user(username=username, email=email, password=password)
     Membership.objects.create(project=invitation.project, user=user, role=invitation.role)
-    Invitation.objects.filter(pk=invitation.pk).update(accepted_by=user)
+    Invitation.objects.filter(pk=invitation.pk).update(accepted_by=user, created_account=True)
     return user, invitation.project
+
+
+def invitation_join_problem(invitation: Invitation, user) -> str | None:
+    """Why the signed-in `user` cannot accept this (valid) invitation with their account, or None."""
+    if not user.is_authenticated or not user.is_active:
+        return "Log in to accept the invitation with your account."
+    if invitation.username and user.username.lower() != invitation.username.lower():
+        return (
+            f"This invitation is for the account “{invitation.username}”: log in as {invitation.username} "
+            "to accept it (you are logged in as someone else)."
+        )
+    if Membership.objects.filter(project_id=invitation.project_id, user_id=user.pk).exists():
+        return "You are already a member of this project; change roles on its Members page if needed."
+    return None
+
+
+@transaction.atomic
+def invitation_join(*, token: str, user):
+    """The signed-in `user` accepts the invitation with their existing account: they join the project
+    with the invited role. Works once."""
+    invitation = (
+        Invitation.objects.select_for_update().select_related("project").filter(token_hash=token_hash(token)).first()
+    )
+    problem = invitation_problem(invitation)
+    if problem is not None:
+        raise ApplicationError(problem, {"invitation": [problem]})
+    problem = invitation_join_problem(invitation, user)
+    if problem is not None:
+        raise ApplicationError(problem)
+    claimed = Invitation.objects.filter(pk=invitation.pk, accepted_at=None, revoked_at=None).update(
+        accepted_at=timezone.now(), accepted_by=user
+    )
+    if claimed != 1:
+        raise ApplicationError("This invitation link was already used.", {"invitation": ["Already used."]})
+    try:
+        with transaction.atomic():
+            Membership.objects.create(project=invitation.project, user=user, role=invitation.role)
+    except IntegrityError:
+        raise ApplicationError("You are already a member of this project.") from None
+    return invitation.project

@@ -10,12 +10,14 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotune.errors import ApplicationError
 
 from . import permissions, selectors, services
 from .forms import ForgotPasswordForm, InvitationAcceptForm, SignupForm, UserCreateForm
+from .tokens import password_link_tokens
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -142,30 +144,64 @@ def _suggested_username(invitation) -> str:
     return "".join(c for c in local if c.isalnum() or c in "._+-")[:150]
 
 
+# The invitation's token leaves the address bar (and the access log) after the first request, as
+# Django's password reset does: it moves into the session and the page continues at /invite/accept/.
+INVITATION_SESSION_KEY = "_invitation_token"
+
+
 @require_http_methods(["GET", "POST"])
-def invitation_accept(request, token: str):
+def invitation_accept(request, token: str | None = None):
+    from_session = token is None
+    if from_session:
+        token = request.session.get(INVITATION_SESSION_KEY) or ""
     invitation = selectors.invitation_by_token(token)
     problem = services.invitation_problem(invitation)
     if problem is not None:
         status = 404 if invitation is None else 410
         return render(request, "accounts/invitation_invalid.html", {"message": problem}, status=status)
-    form = InvitationAcceptForm(request.POST or None, initial={"username": _suggested_username(invitation)})
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
+    if not from_session and request.method == "GET":
+        request.session[INVITATION_SESSION_KEY] = token
+        return redirect("invitation-accept-here")
+    join_problem = services.invitation_join_problem(invitation, request.user)
+    join_error = None
+    form = InvitationAcceptForm(initial={"username": _suggested_username(invitation)})
+    if request.method == "POST" and request.POST.get("action") == "join":
         try:
-            user, project = services.invitation_accept(
-                token=token, username=data["username"], password=data["password1"], password2=data["password2"]
-            )
+            project = services.invitation_join(token=token, user=request.user)
         except ApplicationError as exc:
             if "invitation" in exc.extra:
                 return render(request, "accounts/invitation_invalid.html", {"message": exc.message}, status=410)
-            apply_errors(form, exc)
+            join_error = exc.message
         else:
-            login(request, user, backend=MODEL_BACKEND)
-            flash.success(request, f"Welcome, {user.username}: you are now {invitation.role} of {project.name}.")
+            request.session.pop(INVITATION_SESSION_KEY, None)
+            flash.success(request, f"Welcome to {project.name}: you are now {invitation.role} there.")
             return redirect("project-detail", project_id=project.pk)
-    context = {"invitation": invitation, "form": form, "fixed_username": bool(invitation.username)}
-    return render(request, "accounts/invitation_accept.html", context, status=400 if form.errors else 200)
+    elif request.method == "POST":
+        form = InvitationAcceptForm(request.POST, initial={"username": _suggested_username(invitation)})
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                user, project = services.invitation_accept(
+                    token=token, username=data["username"], password=data["password1"], password2=data["password2"]
+                )
+            except ApplicationError as exc:
+                if "invitation" in exc.extra:
+                    return render(request, "accounts/invitation_invalid.html", {"message": exc.message}, status=410)
+                apply_errors(form, exc)
+            else:
+                login(request, user, backend=MODEL_BACKEND)
+                flash.success(request, f"Welcome, {user.username}: you are now {invitation.role} of {project.name}.")
+                return redirect("project-detail", project_id=project.pk)
+    context = {
+        "invitation": invitation,
+        "form": form,
+        "fixed_username": bool(invitation.username),
+        "can_join": request.user.is_authenticated and join_problem is None,
+        "join_problem": join_error or (join_problem if request.user.is_authenticated else None),
+        "login_url": f"{reverse('login')}?{urlencode({'next': reverse('invitation-accept-here')})}",
+    }
+    status = 400 if form.errors or join_error else 200
+    return render(request, "accounts/invitation_accept.html", context, status=status)
 
 
 # --- sign-up (off unless ANNOTUNE_SIGNUP) ---------------------------------------------------------
@@ -198,6 +234,7 @@ class PasswordResetRequestView(auth_views.PasswordResetView):
     """ "Forgot password?": mails a one-time link when e-mail is configured; otherwise says whom to ask."""
 
     form_class = ForgotPasswordForm
+    token_generator = password_link_tokens
     template_name = "registration/password_reset_form.html"
     email_template_name = "registration/password_reset_email.txt"
     subject_template_name = "registration/password_reset_subject.txt"
@@ -217,8 +254,10 @@ class PasswordResetSentView(auth_views.PasswordResetDoneView):
 
 
 class PasswordSetView(auth_views.PasswordResetConfirmView):
-    """The one-time link: "Set your password"; a used, expired or bad link says so."""
+    """The one-time link: "Set your password"; a used, expired or bad link says so. The token is checked
+    on every request (`accounts.tokens`: the account's memberships, and who made the link may still)."""
 
+    token_generator = password_link_tokens
     template_name = "registration/password_reset_confirm.html"
     post_reset_login = True
     post_reset_login_backend = MODEL_BACKEND

@@ -248,34 +248,23 @@ def member_remove(*, membership: Membership, actor) -> None:
 
 @dataclass(frozen=True)
 class MemberAddResult:
-    """What "Add member" did: added an existing account, or invited someone (token shown once)."""
+    """What "Add member" did: invited the person (the token is shown once). `membership` stays None:
+    nobody is added without accepting."""
 
     membership: Membership | None = None
     invitation: Any = None  # accounts.models.Invitation
     token: str | None = None
 
 
-def _user_for(identifier: str):
-    """The account a username or an e-mail address names; None when there is none."""
-    users = get_user_model().objects
-    user = users.filter(username=identifier).first()
-    if user is None:
-        same_but_case = list(users.filter(username__iexact=identifier)[:2])
-        user = same_but_case[0] if len(same_but_case) == 1 else None
-    if user is not None or "@" not in identifier:
-        return user
-    matches = list(users.filter(email__iexact=identifier)[:2])
-    if len(matches) > 1:
-        raise ApplicationError(
-            f"Several accounts use {identifier}.", {"identifier": ["Add one of them by username instead."]}
-        )
-    return matches[0] if matches else None
-
-
 @transaction.atomic
 def member_add_or_invite(*, project: Project, actor, identifier: Any, role: Any = Role.ANNOTATOR) -> MemberAddResult:
-    """An existing account (by username or e-mail) becomes a member with the role; anyone else gets
-    an invitation whose one-time link creates their account and membership."""
+    """Invite someone by username or e-mail address: a one-time link with which they join with the
+    role, creating an account or, logged in, with the account they have (accounts.services).
+
+    The answer is the same whether or not an account with that name or address exists, so it tells
+    nothing about other people's accounts, and nobody becomes a member without accepting. Only a
+    username that already belongs to a member of this project (whom the owner sees) is refused.
+    """
     from accounts.services import invitation_create
 
     permissions.require(permissions.can_manage_project(actor, project), "Only owners can add members.")
@@ -283,13 +272,6 @@ def member_add_or_invite(*, project: Project, actor, identifier: Any, role: Any 
     text = identifier.strip() if isinstance(identifier, str) else ""
     if not text:
         raise ApplicationError("Say whom to add.", {"identifier": ["Enter a username or an e-mail address."]})
-    user = _user_for(text)
-    if user is not None:
-        if not user.is_active:
-            raise ApplicationError(
-                f"{user.username}'s account is deactivated.", {"identifier": ["Ask staff to reactivate it first."]}
-            )
-        return MemberAddResult(membership=member_add(project=project, actor=actor, username=user.username, role=role))
     if "@" in text:
         try:
             validate_email(text)
@@ -299,15 +281,17 @@ def member_add_or_invite(*, project: Project, actor, identifier: Any, role: Any 
                 {"identifier": ["Check the address, e.g. maria@example.org."]},
             ) from None
         invitation, token = invitation_create(project=project, actor=actor, role=role, email=text)
-    else:
-        try:
-            if len(text) > 150:
-                raise ValidationError("too long")
-            UnicodeUsernameValidator()(text)
-        except ValidationError:
-            raise ApplicationError(
-                f"{text!r} cannot be a username.",
-                {"identifier": ["Usernames have up to 150 letters, digits and @ . + - _ (no spaces)."]},
-            ) from None
-        invitation, token = invitation_create(project=project, actor=actor, role=role, username=text)
+        return MemberAddResult(invitation=invitation, token=token)
+    try:
+        if len(text) > 150:
+            raise ValidationError("too long")
+        UnicodeUsernameValidator()(text)
+    except ValidationError:
+        raise ApplicationError(
+            f"{text!r} cannot be a username.",
+            {"identifier": ["Usernames have up to 150 letters, digits and @ . + - _ (no spaces)."]},
+        ) from None
+    if Membership.objects.filter(project=project, user__username__iexact=text).exists():
+        raise ApplicationError(f"{text} is already a member.", {"identifier": ["Change their role instead."]})
+    invitation, token = invitation_create(project=project, actor=actor, role=role, username=text)
     return MemberAddResult(invitation=invitation, token=token)

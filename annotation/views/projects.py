@@ -125,8 +125,9 @@ def _invitation_link(request, invitation, token: str) -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def project_members(request, project_id: int):
-    """Members; owners add people by username or e-mail (unknown people get a one-time invitation
-    link, shown here once), and renew or revoke pending invitations."""
+    """Members; owners invite people by username or e-mail (a one-time link, shown here once, with
+    which they join; the same answer whether or not they have an account), and renew or revoke
+    pending invitations."""
     project = permissions.project_for(request.user, project_id)
     if request.method == "GET":
         return _members_page(request, project)
@@ -157,7 +158,7 @@ def project_members(request, project_id: int):
                 flash.success(request, f"{membership.user.username} added as {membership.get_role_display().lower()}.")
                 return redirect("project-members", project_id=project.pk)
             link = _invitation_link(request, result.invitation, result.token)
-            flash.success(request, f"No account for {result.invitation.invitee} yet: invitation created.")
+            flash.success(request, f"Invitation created for {result.invitation.invitee}: they join once they accept.")
             return _members_page(request, project, new_link=link)
     return _members_page(request, project, form=form, status=400)
 

@@ -23,6 +23,25 @@ def staff(db):
     return UserFactory(username="stella", is_staff=True)
 
 
+def created_by_invitation(user, project):
+    """Record that an invitation to `project` created `user`'s account (owners may reset only those)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.models import Invitation
+
+    return Invitation.objects.create(
+        project=project,
+        username=user.username,
+        token_hash=f"{user.pk:064d}",
+        expires_at=timezone.now() + timedelta(days=1),
+        accepted_at=timezone.now(),
+        accepted_by=user,
+        created_account=True,
+    )
+
+
 def link_in(response) -> str:
     match = PASSWORD_LINK.search(response.content.decode())
     assert match, "the one-time link is shown in the copy box"
@@ -133,6 +152,8 @@ def test_reset_link_from_the_users_page(client_as, staff, annotator):
 
 
 def test_owner_reset_links_only_for_people_only_in_their_projects(client_as, project, owner, annotator, annotator2):
+    for person in (annotator, annotator2):
+        created_by_invitation(person, project)
     elsewhere = ProjectFactory(name="Elsewhere")
     MembershipFactory(project=elsewhere, user=annotator2, role=Role.ANNOTATOR)
     client = client_as(owner)

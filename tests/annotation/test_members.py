@@ -1,4 +1,5 @@
-"""Members page: owners add existing accounts or invite new people; invitation links work once."""
+"""Members page: owners invite people (with or without an account: the same answer); invitation links
+work once; an existing account joins by accepting while logged in."""
 
 from __future__ import annotations
 
@@ -36,20 +37,88 @@ def link_in(response) -> tuple[str, str]:
     return match.group(1), match.group(2)
 
 
-def test_existing_user_by_username_is_added_with_the_role(client_as, project, owner, outsider):
-    client = client_as(owner)
-    response = invite(client, project, "oscar", "reviewer")
-    assert response.status_code == 302
-    assert Membership.objects.get(project=project, user=outsider).role == Role.REVIEWER
-    assert not Invitation.objects.exists()
-    page = client.get(members_url(project)).content.decode()
-    assert "oscar added as reviewer." in page
+def answer_text(response) -> str:
+    """The page's answer with the one-time link and who was invited taken out (they differ per call)."""
+    page = response.content.decode()
+    page = LINK.sub("LINK", page)
+    page = re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", page)
+    page = re.sub(r'"X-CSRFToken": "[^"]+"', "", page)
+    return re.sub(r"[\w.+-]+@example\.org|\bsam\b|\bnobody\b", "WHO", page)
 
 
-def test_existing_user_by_email_is_added(client_as, project, owner):
+def test_adding_tells_nothing_about_whether_an_account_exists(client_as, project, owner):
+    """By e-mail or username, an existing account and an unknown one get the same answer: an
+    invitation, and nobody is added (they join by accepting)."""
     someone = UserFactory(username="sam", email="Sam@Example.org")
-    response = invite(client_as(owner), project, "sam@example.org", "annotator")
-    assert response.status_code == 302
+    client = client_as(owner)
+    existing = invite(client, project, "sam@example.org", "annotator")
+    unknown = invite(client, project, "nobody@example.org", "annotator")
+    assert existing.status_code == unknown.status_code == 200
+    existing_text, unknown_text = answer_text(existing), answer_text(unknown)
+    pending_rows = re.compile(r"<h2>Pending invitations</h2>.*", re.S)  # lists both: compare the answer part
+    assert pending_rows.sub("", existing_text) == pending_rows.sub("", unknown_text)
+    assert "Invitation created for sam@example.org" in existing.content.decode()
+    by_name = invite(client, project, "sam", "reviewer")
+    nobody = invite(client, project, "nobody", "reviewer")
+    assert by_name.status_code == nobody.status_code == 200
+    assert pending_rows.sub("", answer_text(by_name)) == pending_rows.sub("", answer_text(nobody))
+    assert not Membership.objects.filter(project=project, user=someone).exists()
+    assert Invitation.objects.filter(project=project).count() == 4
+
+
+def test_an_existing_account_joins_by_accepting_while_logged_in(client_as, project, owner, outsider):
+    _, token = link_in(invite(client_as(owner), project, "oscar", "reviewer"))
+    visitor = Client()
+    first = visitor.get(f"/invite/{token}/")
+    assert first.status_code == 302
+    assert first["Location"] == "/invite/accept/"  # the token leaves the address bar (and access logs)
+    page = visitor.get("/invite/accept/").content.decode()
+    assert token not in page
+    assert 'id="login-to-join"' in page
+    assert "/login/?next=%2Finvite%2Faccept%2F" in page
+    # Logged in as oscar, the same session joins with one button.
+    visitor.force_login(outsider)
+    page = visitor.get("/invite/accept/").content.decode()
+    assert "Join as oscar" in page
+    joined = visitor.post("/invite/accept/", {"action": "join"})
+    assert joined.status_code == 302
+    assert joined["Location"] == f"/projects/{project.pk}/"
+    assert Membership.objects.get(project=project, user=outsider).role == Role.REVIEWER
+    invitation = Invitation.objects.get()
+    assert invitation.accepted_by == outsider
+    assert not invitation.created_account
+    # Used: the link says so.
+    again = visitor.get(f"/invite/{token}/")
+    assert again.status_code == 410
+    assert "already used" in again.content.decode()
+
+
+def test_a_username_invitation_is_only_for_that_account(client_as, project, owner, outsider):
+    """Logged in as someone else, the invitation for "oscar" cannot be accepted with that account."""
+    _, token = link_in(invite(client_as(owner), project, "oscar", "reviewer"))
+    intruder = UserFactory(username="mallory")
+    client = client_as(intruder)
+    client.get(f"/invite/{token}/")
+    page = client.get("/invite/accept/").content.decode()
+    assert "log in as oscar to accept it" in page
+    assert "Join as mallory" not in page
+    refused = client.post("/invite/accept/", {"action": "join"})
+    assert refused.status_code == 400
+    assert not Membership.objects.filter(project=project, user=intruder).exists()
+    assert Invitation.objects.get().accepted_at is None
+
+
+def test_an_e_mail_invitation_joins_the_logged_in_account(client_as, project, owner):
+    someone = UserFactory(username="sam", email="sam@example.org")
+    _, token = link_in(invite(client_as(owner), project, "sam@example.org", "annotator"))
+    client = client_as(someone)
+    assert client.post(f"/invite/{token}/", {"action": "join"}).status_code == 302
+    assert Membership.objects.get(project=project, user=someone).role == Role.ANNOTATOR
+    # A member already: another invitation is answered without adding twice.
+    _, token = link_in(invite(client_as(owner), project, "sam2@example.org", "reviewer"))
+    again = client.post(f"/invite/{token}/", {"action": "join"})
+    assert again.status_code == 400
+    assert "already a member" in again.content.decode()
     assert Membership.objects.get(project=project, user=someone).role == Role.ANNOTATOR
 
 
@@ -76,7 +145,7 @@ def test_invitation_by_email_end_to_end(client_as, project, owner):
     assert "Revoke" in page
 
     visitor = Client()
-    form = visitor.get(f"/invite/{token}/")
+    form = visitor.get(f"/invite/{token}/", follow=True)
     assert form.status_code == 200
     assert "Set your password" in form.content.decode()
     assert 'value="maria"' in form.content.decode()  # username suggested from the address
@@ -109,7 +178,7 @@ def test_invitation_by_unknown_username_fixes_the_name(client_as, project, owner
     assert "send it to them" in response.content.decode()  # no address: nothing mailed
     assert mail.outbox == []
     visitor = Client()
-    page = visitor.get(f"/invite/{token}/").content.decode()
+    page = visitor.get(f"/invite/{token}/", follow=True).content.decode()
     assert 'id="fixed-username" value="newbie" readonly' in page
     done = visitor.post(
         f"/invite/{token}/", {"username": "sneaky", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
@@ -132,7 +201,7 @@ def test_weak_or_mismatched_password_is_refused_and_the_link_still_works(client_
     assert "is taken" in taken.content.decode()
     assert not get_user_model().objects.filter(username="pat").exists()
     assert Invitation.objects.get().accepted_at is None
-    assert Client().get(f"/invite/{token}/").status_code == 200
+    assert Client().get(f"/invite/{token}/", follow=True).status_code == 200
 
 
 def test_expired_revoked_and_wrong_links_show_a_clear_page(client_as, project, owner):
@@ -167,7 +236,7 @@ def test_new_link_replaces_the_old_one(client_as, project, owner):
     _, new = link_in(response)
     assert new != old
     assert Client().get(f"/invite/{old}/").status_code == 404
-    assert Client().get(f"/invite/{new}/").status_code == 200
+    assert Client().get(f"/invite/{new}/", follow=True).status_code == 200
     # Inviting the same address again also replaces the pending invitation.
     _, third = link_in(invite(client_as(owner), project, "LEE@example.org"))
     assert Client().get(f"/invite/{new}/").status_code == 410
