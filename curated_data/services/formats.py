@@ -10,10 +10,13 @@ Record shapes (one JSON object per line, per array item, or per CSV row):
 - csv:      a header row and a column mapping (prompt, response, and optional system, category,
             tags, context, messages — a JSON list of turns for multi-turn conversations).
 
-CSV export guards against spreadsheet formula injection (OWASP "CSV injection"): a cell starting with
+CSV export guards against spreadsheet formula injection (OWASP "CSV injection"): every cell is quoted
+(so a line break or a bare carriage return inside a cell never starts a new row, whatever line ending
+the reader expects), rows end with CRLF (RFC 4180), and every line of a cell that starts with
 = + - @, a tab or a carriage return gets a leading single quote, so a spreadsheet shows it as text
-instead of running it. The CSV import removes that quote again, so export then import gives back the
-same text. The other formats are written unchanged.
+instead of running it: the first line of the cell and each line after a line break inside it. The CSV
+import removes those quotes again, so export then import gives back the same text. The other formats
+are written unchanged.
 """
 
 from __future__ import annotations
@@ -59,10 +62,14 @@ CSV_GUESSES = {
     "messages": ("messages", "conversation"),
 }
 CSV_EXPORT_HEADER = ("system", "prompt", "response", "category", "style_tags", "context", "messages")
-# A cell a spreadsheet would run as a formula, or one already escaped as such (quotes before the sign):
-# the export adds one quote to these, the import removes one. Round trips are exact both ways.
+# A line of a cell a spreadsheet would run as a formula, or one already escaped as such (quotes before
+# the sign): the export adds one quote to these, the import removes one. A line starts at the start of
+# the cell and after each \n, \r\n or lone \r. Round trips are exact both ways.
 CSV_FORMULA = re.compile(r"'*[=+\-@\t\r]")
 CSV_FORMULA_FIRST = frozenset("=+-@\t\r'")
+CSV_LINE_START = r"(?:^|(?<=\n)|(?<=\r)(?!\n))"
+CSV_ESCAPE_AT = re.compile(CSV_LINE_START + r"(?='*[=+\-@\t\r])")
+CSV_UNESCAPE_AT = re.compile(CSV_LINE_START + r"'(?='*[=+\-@\t\r])")
 SHAREGPT_ROLES = {
     "human": "user",
     "user": "user",
@@ -806,8 +813,10 @@ def record_from_sharegpt(line: int, value: dict[str, Any]) -> Record:
 
 
 def csv_unescape(cell: str) -> str:
-    """A CSV cell without the quote `csv_escape` added (cells that were not escaped stay as they are)."""
-    return cell[1:] if cell[:1] == "'" and CSV_FORMULA.match(cell, 1) else cell
+    """A CSV cell without the quotes `csv_escape` added (lines that were not escaped stay as they are)."""
+    if "\n" not in cell and "\r" not in cell:  # one line (most cells): only its start
+        return cell[1:] if cell[:1] == "'" and CSV_FORMULA.match(cell, 1) else cell
+    return CSV_UNESCAPE_AT.sub("", cell) if "'" in cell else cell
 
 
 def record_from_csv(line: int, cells: dict[str, str]) -> Record:
@@ -925,8 +934,10 @@ def sharegpt_record(messages, category, style_tags, context) -> dict[str, Any]:
 
 
 def csv_escape(cell: str) -> str:
-    """The cell with a leading single quote if a spreadsheet would run it as a formula (OWASP)."""
-    return "'" + cell if cell[:1] in CSV_FORMULA_FIRST and CSV_FORMULA.match(cell) else cell
+    """The cell with a single quote before each of its lines a spreadsheet would run as a formula (OWASP)."""
+    if "\n" not in cell and "\r" not in cell:  # one line (most cells): only its start
+        return "'" + cell if cell[:1] in CSV_FORMULA_FIRST and CSV_FORMULA.match(cell) else cell
+    return CSV_ESCAPE_AT.sub("'", cell)
 
 
 def csv_cells(messages, category, style_tags, context) -> list[str]:
@@ -987,7 +998,7 @@ def render(
                 yield _dumps(build(*row)) + "\n"
         elif fmt == "csv":
             sink = _Line()
-            writer = csv.writer(sink, lineterminator="\n")
+            writer = csv.writer(sink, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
             writer.writerow(CSV_EXPORT_HEADER)
             yield sink.take()
             for row in rows:

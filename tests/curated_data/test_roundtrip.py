@@ -178,7 +178,7 @@ def test_csv_export_neutralises_formulas_and_the_other_formats_keep_the_text(api
     header, *rows = list(csv.reader(io.StringIO(data.decode())))
     cells = [dict(zip(header, row, strict=True)) for row in rows]
     assert [(c["prompt"], c["response"], c["context"]) for c in cells] == [
-        ('\'=HYPERLINK("http://x","y")', "'- Open Billing\n- Choose Export", ""),
+        ('\'=HYPERLINK("http://x","y")', "'- Open Billing\n'- Choose Export", ""),  # every line of a cell
         ("'@SUM(1)", "Plain answer.", "'+a context"),
     ]
     lines = export(api, annotator, project, "messages").decode().splitlines()
