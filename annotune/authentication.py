@@ -1,8 +1,9 @@
 """API token authentication: DRF's, with its per-request lookup written as one plain query.
 
 Invalid tokens are throttled per client address (annotune.throttling): after
-ANNOTUNE_TOKEN_FAILURES_PER_ADDRESS of them within the window, every token request from that
-address is answered 429 (with Retry-After) until the lockout ends. Missing or bad credentials are
+ANNOTUNE_TOKEN_FAILURES_PER_ADDRESS of them within the window, every invalid token from that
+address is answered 429 (with Retry-After) until the lockout ends; a valid token is always accepted,
+so other clients behind the same address keep working. Missing or bad credentials are
 401 with `WWW-Authenticate: Token` (this class comes first in DEFAULT_AUTHENTICATION_CLASSES).
 """
 
@@ -33,11 +34,11 @@ class TokenAuthentication(authentication.TokenAuthentication):
     def authenticate_credentials(self, key):
         address = getattr(self, "_address", None)
         throttle = throttling.token_address()
-        if address is not None and (wait := throttle.locked_for(address)):
-            raise TokenLockedOut(wait=wait)
         users = list(get_user_model().objects.raw(_USER_BY_KEY, [key])) if "\x00" not in key else []
         if not users:
             if address is not None:
+                if wait := throttle.locked_for(address):
+                    raise TokenLockedOut(wait=wait)
                 throttle.failure(address)
             raise exceptions.AuthenticationFailed("Invalid token.")
         user = users[0]

@@ -1,10 +1,19 @@
-"""Throttling of failed sign-ins (per account and per address) and of invalid API tokens (per address).
+"""Throttling of failed sign-ins (per account and address, and per address) and of invalid API tokens
+(per address).
 
 Counters live in the cache named by ANNOTUNE_THROTTLE_CACHE, shared by every web process: Redis
 when CACHE_URL names one (production), else a database cache table (embedded default: one SQLite
 file shared by the gunicorn workers; the test database has its own). A scope that collects `limit`
-failures within `window` seconds is locked for `lockout` seconds: during the lockout every attempt
-is refused, right or wrong, with a message saying how long to wait.
+failures within `window` seconds is locked for `lockout` seconds, with a message saying how long to
+wait.
+
+What a lockout refuses, so that a stranger cannot lock anyone else out:
+- sign-ins: wrong passwords for one account from one address lock that account *from that address*
+  only (the account's owner, signing in from elsewhere, is not affected); many failures from one
+  address, on any accounts, lock that address. During a lockout every sign-in of that scope is
+  refused, right or wrong (a guesser learns nothing).
+- API tokens: invalid tokens lock their address for invalid tokens only. A valid token is always
+  accepted (tokens are 160 random bits: the lockout limits load, not guessing).
 """
 
 from __future__ import annotations
@@ -75,8 +84,9 @@ class Throttle:
 
 
 def login_account() -> Throttle:
+    """Failed passwords of one account from one address (ident: `account_ident(username, request)`)."""
     return Throttle(
-        "login-account",
+        "login-account-address",
         settings.ANNOTUNE_LOGIN_FAILURES_PER_ACCOUNT,
         settings.ANNOTUNE_THROTTLE_WINDOW_SECONDS,
         settings.ANNOTUNE_THROTTLE_LOCKOUT_SECONDS,
@@ -108,13 +118,19 @@ def wait_text(seconds: int) -> str:
     return f"{minutes} minutes"
 
 
+def account_ident(username: str, request) -> str:
+    """The (account, address) pair a failed password counts against."""
+    address = client_address(request) if request is not None else "unknown"
+    return f"{username.strip().lower()}\x00{address}"
+
+
 def login_refusal(request, username: str) -> str | None:
-    """Why a sign-in must be refused now (locked account or address), else None."""
-    wait = login_account().locked_for(username) if username else 0
+    """Why a sign-in must be refused now (account locked from this address, or the address), else None."""
+    wait = login_account().locked_for(account_ident(username, request)) if username else 0
     if wait:
         return (
-            f"Too many failed sign-in attempts for this account. It is locked for {wait_text(wait)}; "
-            "try again then (or ask an administrator to reset your password)."
+            f"Too many failed sign-in attempts for this account from your address. Try again in {wait_text(wait)} "
+            "(or ask an administrator to reset your password)."
         )
     wait = login_address().locked_for(client_address(request)) if request is not None else 0
     if wait:
@@ -140,12 +156,11 @@ class ThrottledModelBackend(ModelBackend):
             raise PermissionDenied(refusal)  # stops authenticate(): no other backend is asked
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
-            login_account().failure(username)
+            login_account().failure(account_ident(username, request))
             if request is not None:
                 login_address().failure(client_address(request))
             raise PermissionDenied("Wrong username or password.")  # no other backend checks it again
-        else:
-            login_account().reset(username)
+        login_account().reset(account_ident(username, request))
         return user
 
 

@@ -1,4 +1,5 @@
-"""Failed sign-ins (per account, per address) and invalid API tokens (per address) lock out for a window."""
+"""Failed sign-ins (per account and address, per address) and invalid API tokens (per address) lock out
+for a window; no lockout a stranger causes keeps anyone else out (issue #25, finding 6)."""
 
 from __future__ import annotations
 
@@ -28,27 +29,38 @@ def login(client: Client, username: str, password: str):
     return client.post(reverse("login"), {"username": username, "password": password})
 
 
-def test_account_locks_after_failed_passwords_then_unlocks(db):
+def test_account_locks_from_the_guessing_address_only_then_unlocks(db):
     user = UserFactory(username="locky")
-    client = Client(REMOTE_ADDR="10.0.0.1")
+    guesser = Client(REMOTE_ADDR="10.0.0.1")
     for _ in range(3):
-        response = login(client, user.username, "wrong")
+        response = login(guesser, user.username, "wrong")
         assert response.status_code == 200  # the form again, "enter a correct username and password"
         assert "didn't match" in response.content.decode()
-    # Locked: even the right password is refused, with the reason and a 429.
-    response = login(Client(REMOTE_ADDR="10.0.0.2"), user.username, PASSWORD)
+    # Locked from that address: even the right password is refused there, with the reason and a 429.
+    response = login(Client(REMOTE_ADDR="10.0.0.1"), user.username, PASSWORD)
     assert response.status_code == 429
     page = response.content.decode()
-    assert "Too many failed sign-in attempts for this account" in page
+    assert "Too many failed sign-in attempts for this account from your address" in page
     assert "_auth_user_id" not in response.wsgi_request.session
-    # Other accounts are not affected.
-    other = UserFactory(username="other")
-    assert login(Client(REMOTE_ADDR="10.0.0.2"), other.username, PASSWORD).status_code == 302
-    # After the lockout the right password works again.
-    time.sleep(LOCKOUT + 0.2)
+    # The account's owner, elsewhere, signs in as usual: a stranger cannot lock them out.
     response = login(Client(REMOTE_ADDR="10.0.0.2"), user.username, PASSWORD)
     assert response.status_code == 302
     assert response.wsgi_request.session["_auth_user_id"] == str(user.pk)
+    # Other accounts from the guessing address are not affected (until the address limit).
+    other = UserFactory(username="other")
+    assert login(Client(REMOTE_ADDR="10.0.0.1"), other.username, PASSWORD).status_code == 302
+    # After the lockout the right password works again from there too.
+    time.sleep(LOCKOUT + 0.2)
+    response = login(Client(REMOTE_ADDR="10.0.0.1"), user.username, PASSWORD)
+    assert response.status_code == 302
+
+
+def test_the_account_lock_ignores_the_usernames_case(db):
+    user = UserFactory(username="casey")
+    guesser = Client(REMOTE_ADDR="10.0.4.1")
+    for name in ("casey", "CASEY", "Casey"):
+        login(guesser, name, "wrong")
+    assert login(Client(REMOTE_ADDR="10.0.4.1"), user.username, PASSWORD).status_code == 429
 
 
 def test_address_locks_after_failures_on_many_accounts(db):
@@ -100,15 +112,14 @@ def test_invalid_tokens_lock_the_address_then_unlock(db):
     assert response.status_code == 429
     assert "invalid API token" in response.json()["detail"]
     assert 0 < int(response["Retry-After"]) <= LOCKOUT
-    # Locked: a valid token from that address is refused as well; other addresses are not affected.
+    # Locked for invalid tokens only: a valid token from the same address works (another client
+    # behind the same address is not punished for a stranger's bad tokens).
     good = APIClient(REMOTE_ADDR="10.0.3.1")
     good.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    assert good.get("/api/v1/projects/").status_code == 429
-    elsewhere = APIClient(REMOTE_ADDR="10.0.3.2")
-    elsewhere.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    assert elsewhere.get("/api/v1/projects/").status_code == 200
-    time.sleep(LOCKOUT + 0.2)
     assert good.get("/api/v1/projects/").status_code == 200
+    assert bad.get("/api/v1/projects/").status_code == 429
+    time.sleep(LOCKOUT + 0.2)
+    assert bad.get("/api/v1/projects/").status_code == 401
 
 
 def test_address_behind_trusted_proxy(db, settings):
@@ -121,3 +132,25 @@ def test_address_behind_trusted_proxy(db, settings):
     # The proxy's own address is not what is locked: another client behind it signs in.
     other = Client(REMOTE_ADDR="10.9.9.9", HTTP_X_FORWARDED_FOR="203.0.113.8")
     assert login(other, user.username, PASSWORD).status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stranger_cannot_lock_anyone_out_over_http(live_server, settings):
+    """Through the web server: wrong passwords and bad tokens from one address leave the account's
+    owner, and a valid token from that very address, working."""
+    from tests.live_http import Visitor
+
+    settings.ANNOTUNE_TRUSTED_PROXY_COUNT = 1
+    victim = UserFactory(username="victim-http")
+    key = Token.objects.create(user=victim).key
+    stranger = Visitor(live_server.url, address="192.0.2.66")
+    for _ in range(3):
+        assert stranger.login("victim-http", "guess").status_code == 200
+    assert stranger.login("victim-http", PASSWORD).status_code == 429  # the stranger's address learns nothing
+    owner = Visitor(live_server.url, address="192.0.2.10")
+    assert owner.login("victim-http", PASSWORD).status_code == 302
+    assert owner.signed_in()
+    for _ in range(5):
+        stranger.api("GET", "/api/v1/projects/", token="f" * 40)
+    assert stranger.api("GET", "/api/v1/projects/", token="f" * 40).status_code == 429
+    assert stranger.api("GET", "/api/v1/projects/", token=key).status_code == 200
