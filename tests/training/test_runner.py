@@ -88,3 +88,24 @@ def test_the_engine_child_ends_when_its_worker_is_killed(tmp_path):
         worker.wait(10)
         with contextlib.suppress(ProcessLookupError, NameError):
             os.kill(child, signal.SIGKILL)
+
+
+def test_bitsandbytes_offline_hub_warning_reads_as_a_harmless_note():
+    import logging
+
+    from training.runner import OFFLINE_KERNEL_NOTE, explain_offline_kernel
+
+    warning = logging.LogRecord(
+        "bitsandbytes.backends.cpu.ops",
+        logging.WARNING,
+        __file__,
+        1,
+        "Failed to load CPU gemm_4bit_forward from kernels-community: %s. Please make sure ...",
+        ("Hub is in offline mode",),
+        None,
+    )
+    assert explain_offline_kernel(warning)
+    assert (warning.getMessage(), warning.levelname) == (OFFLINE_KERNEL_NOTE, "INFO")
+    other = logging.LogRecord("bitsandbytes", logging.WARNING, __file__, 1, "something else %s", ("x",), None)
+    assert explain_offline_kernel(other)
+    assert other.getMessage() == "something else x"
