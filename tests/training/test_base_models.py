@@ -371,3 +371,20 @@ def test_build_through_a_real_worker(client, owner, project, models_dir):
     assert done.status == BaseModelStatus.READY, done.error
     assert (models_dir / "tiny-llama-test" / "config.json").is_file()
     assert 'data-status="ready"' in client.get(reverse("base-model-row", args=[model.pk])).content.decode()
+
+
+def test_a_build_failure_shows_no_server_path(owner_client, models_dir, monkeypatch):
+    folder = models_dir / "tiny-llama-test"
+    model = BaseModel.objects.create(
+        name="tiny-llama-test", source=str(folder), status=BaseModelStatus.QUEUED, build_arch="llama", build_size="test"
+    )
+
+    def disk_full(path, **_):
+        raise OSError(28, "No space left on device", f"{path}/model.safetensors")
+
+    monkeypatch.setattr("training.engine.tiny.build_tiny_model", disk_full)
+    assert build_tiny_base_model(model.pk) == "failed"
+    model.refresh_from_db()
+    assert "No space left on device" in model.error
+    assert str(models_dir) not in model.error
+    assert "/" not in model.error.replace("the folder", "")

@@ -398,8 +398,9 @@ def tiny_build_run(*, base_model_id: int) -> str:
         facts = build_tiny_model(Path(row.source), arch=arch, size=size)
     except ApplicationError as exc:
         reason = exc.message
-    except Exception as exc:  # noqa: BLE001 - any failure is shown on the row, with its type
-        reason = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # noqa: BLE001 - any failure is shown on the row, with its type (no server path)
+        log.exception("building tiny base model %s failed", base_model_id)
+        reason = model_sources.scrub_paths(f"{type(exc).__name__}: {exc}", row.source)
     else:
         BaseModel.objects.filter(pk=row.pk, status=S.BUILDING).update(
             architecture=facts.get("architecture", ""),

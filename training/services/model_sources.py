@@ -125,6 +125,6 @@ _ABSOLUTE_PATH = re.compile(r"(?<![\w.~-])(?:/[^\s/'\"`:,;()<>]+)+/?")
 def scrub_paths(text: str, *known: str) -> str:
     """`text` with server paths taken out: the `known` ones (the folder as typed and resolved) become
     "the folder", any other absolute path becomes "…". For messages shown to people who are not staff."""
-    for path in sorted({k for k in known if k}, key=len, reverse=True):
-        text = text.replace(path, "the folder")
+    for path in sorted({k.rstrip("/") for k in known if k.rstrip("/")}, key=len, reverse=True):
+        text = re.sub(re.escape(path) + r"(?:/[^\s/'\"`:,;()<>]+)*/?", "the folder", text)
     return _ABSOLUTE_PATH.sub("…", text)
