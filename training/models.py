@@ -321,6 +321,9 @@ class Adapter(models.Model):
         default=dict, blank=True, help_text="dataset hash, base model, full config, seed, package versions"
     )
     model_card = models.TextField(blank=True)
+    # The behavioural evaluation (training.engine.results.BehaviourReport): the project's checks on the answers
+    # of base and adapter; {} for adapters without one (combined adapters, jobs before it existed).
+    behaviour = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     archived = models.BooleanField(default=False)

@@ -43,6 +43,69 @@ class SampleOutput(serializers.Serializer):
     after = serializers.CharField(help_text="The adapter's greedy answer")
 
 
+class BehaviourAnswerOutput(serializers.Serializer):
+    text = serializers.CharField(help_text="The answer as decoded (special tokens skipped, not stripped)")
+    new_tokens = serializers.IntegerField()
+    cut = serializers.BooleanField(help_text="max_new_tokens cut it")
+
+
+class CheckedPromptOutput(serializers.Serializer):
+    split = serializers.ChoiceField(choices=["validation", "control"])
+    category = serializers.CharField(allow_blank=True)
+    prompt = SampleMessageOutput(many=True)
+    reference = serializers.CharField(allow_blank=True)
+    base = BehaviourAnswerOutput()
+    adapter = BehaviourAnswerOutput()
+    base_failed = serializers.ListField(child=serializers.CharField(), help_text="Codes of the checks it failed")
+    adapter_failed = serializers.ListField(child=serializers.CharField())
+
+
+class CheckRateOutput(serializers.Serializer):
+    code = serializers.CharField(help_text="Validator code (the registry's); * for every check at once")
+    label = serializers.CharField()
+    n = serializers.IntegerField(help_text="Validation answers checked (each, base and adapter)")
+    base_passed = serializers.IntegerField()
+    adapter_passed = serializers.IntegerField()
+    stated = serializers.BooleanField(help_text="A rule the project states (house style, schema, glossary, facts)")
+
+
+class CategoryRateOutput(serializers.Serializer):
+    category = serializers.CharField(allow_blank=True)
+    split = serializers.ChoiceField(choices=["validation", "control"])
+    n = serializers.IntegerField()
+    base_passed = serializers.IntegerField(help_text="Answers passing every check")
+    adapter_passed = serializers.IntegerField()
+
+
+class DecodingOutput(serializers.Serializer):
+    strategy = serializers.CharField()
+    max_new_tokens = serializers.IntegerField()
+    prompt_format = serializers.CharField()
+    batch_size = serializers.IntegerField()
+
+
+class BehaviourOutput(serializers.Serializer):
+    """`training.engine.results.BehaviourReport`: the project's checks on the base model's and the adapter's
+    greedy answers to the job's validation prompts and a control sample."""
+
+    checks = CheckRateOutput(many=True)
+    all_checks = CheckRateOutput()
+    categories = CategoryRateOutput(many=True)
+    prompts = CheckedPromptOutput(many=True)
+    decoding = DecodingOutput()
+    seconds = serializers.FloatField(help_text="Generation time, base and adapter")
+    checks_seconds = serializers.FloatField()
+    skipped = serializers.IntegerField(help_text="Prompts left out to stay within half the training time")
+    validation_available = serializers.IntegerField()
+    control_available = serializers.IntegerField()
+
+
+def behaviour_data(adapter) -> dict | None:
+    """The adapter's behavioural evaluation read through its schema, as the API gives it (None: none)."""
+    report = results.behaviour_report(adapter.behaviour) if adapter is not None else None
+    return BehaviourOutput(report).data if report is not None else None
+
+
 class AdapterOutput(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -61,6 +124,14 @@ class AdapterOutput(serializers.Serializer):
     @extend_schema_field(SampleOutput(many=True))
     def get_samples(self, adapter) -> list[dict]:
         return SampleOutput(results.samples(adapter.samples), many=True).data
+
+
+class AdapterDetailOutput(AdapterOutput):
+    behaviour = serializers.SerializerMethodField()
+
+    @extend_schema_field(BehaviourOutput(allow_null=True))
+    def get_behaviour(self, adapter) -> dict | None:
+        return behaviour_data(adapter)
 
 
 class AdapterUpdateInput(StrictInput):
@@ -121,15 +192,15 @@ class AdapterListApi(APIView):
 
 
 class AdapterDetailApi(APIView):
-    @extend_schema(tags=TAG, responses={200: AdapterOutput, **ERRORS}, operation_id="adapters_retrieve")
+    @extend_schema(tags=TAG, responses={200: AdapterDetailOutput, **ERRORS}, operation_id="adapters_retrieve")
     def get(self, request, project_id: int, adapter_id: int):
         project = permissions.project_for(request.user, project_id)
-        return Response(AdapterOutput(selectors.adapter_get(project, adapter_id)).data)
+        return Response(AdapterDetailOutput(selectors.adapter_get(project, adapter_id)).data)
 
     @extend_schema(
         tags=TAG,
         request=AdapterUpdateInput,
-        responses={200: AdapterOutput, **ERRORS},
+        responses={200: AdapterDetailOutput, **ERRORS},
         operation_id="adapters_update",
         description="Rename, archive / unarchive, or make the project's active adapter (owners).",
     )
@@ -143,7 +214,7 @@ class AdapterDetailApi(APIView):
             archived=data.get("archived"),
             active=data.get("is_active"),
         )
-        return Response(AdapterOutput(selectors.adapter_get(adapter.project, adapter.pk)).data)
+        return Response(AdapterDetailOutput(selectors.adapter_get(adapter.project, adapter.pk)).data)
 
     @extend_schema(tags=TAG, responses={204: None, **ERRORS}, operation_id="adapters_delete")
     def delete(self, request, project_id: int, adapter_id: int):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,6 +18,7 @@ from ..selectors import jobs as selectors
 from ..services import jobs as job_services
 from ..services.estimates import total_bytes
 from ..services.launch_plan import plan_launch
+from .adapters import BehaviourOutput, behaviour_data
 from .base_models import BaseModelOutput
 
 
@@ -71,10 +72,15 @@ class JobDetailOutput(JobOutput):
     log_tail = serializers.CharField()
     result = serializers.DictField()
     adapter = serializers.SerializerMethodField()
+    behaviour = serializers.SerializerMethodField(help_text="The behavioural evaluation (stored on its adapter)")
 
     def get_adapter(self, job) -> int | None:
         adapter = getattr(job, "adapter", None)
         return adapter.pk if adapter is not None else None
+
+    @extend_schema_field(BehaviourOutput(allow_null=True))
+    def get_behaviour(self, job) -> dict | None:
+        return behaviour_data(getattr(job, "adapter", None))
 
 
 class LaunchInput(StrictInput):
@@ -130,6 +136,11 @@ class JobAdapterOutput(serializers.Serializer):
     model_card = serializers.CharField()
     archived = serializers.BooleanField()
     created_at = serializers.DateTimeField()
+    behaviour = serializers.SerializerMethodField()
+
+    @extend_schema_field(BehaviourOutput(allow_null=True))
+    def get_behaviour(self, adapter) -> dict | None:
+        return behaviour_data(adapter)
 
 
 class SchemaOutput(serializers.Serializer):

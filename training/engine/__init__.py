@@ -9,10 +9,15 @@ run_job(spec: JobSpec, on_progress: Callable[[dict], None], should_stop: Callabl
     Progress dict keys: PROGRESS_KEYS (event, step, max_steps, epoch, loss, learning_rate, grad_norm,
     tokens_seen, tokens_per_second, elapsed_seconds, eta_seconds, eval_loss); missing values are None.
 JobSpec(base_model_path, train_examples, output_dir, config={}, validation_examples=None, dataset_hash="",
-        n_samples=5, max_new_tokens=48, quantized_cache_dir=None)
+        n_samples=5, max_new_tokens=128, quantized_cache_dir=None, example_categories=None, behaviour=True,
+        behaviour_time_share=0.5, ...)
     With quantized_cache_dir, QLoRA quantises a base once and later jobs load its 4-bit copy (quantized.py).
+    With behaviour, base and adapter answer the validation prompts and a control sample greedily after
+    training (behaviour.py), within behaviour_time_share of the training time; the samples are the first
+    n_samples of those answers.
 JobResult(cancelled, adapter_dir, adapter_size_bytes, metrics, samples, truncation, package_versions,
-          config, loss_history, eval_history, model_card_path, target_modules, kept_unquantized);
+          config, loss_history, eval_history, model_card_path, target_modules, kept_unquantized,
+          example_scores, forgetting, behaviour);
     `.to_dict()` is JSON-safe. kept_unquantized: QLoRA layers left in the compute dtype because the 4-bit
     kernels cannot run their shape (quant_limits; logged by training.engine.model at load).
 

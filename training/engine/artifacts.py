@@ -159,7 +159,8 @@ def write_model_card(folder: str | Path, card: dict[str, Any]) -> Path:
     then the lineage, training settings, metrics and the full lineage as JSON. Replaces PEFT's own card.
 
     Keys: base_model (hub id or local path: what the adapter config names), method, config, dataset_hash,
-    metrics, package_versions; optional: license, target_modules, kept_unquantized, samples, truncation.
+    metrics, package_versions; optional: license, target_modules, kept_unquantized, samples, truncation,
+    behaviour (a `results.BehaviourReport`: its tables go in a section of their own, not in the JSON).
     """
     import yaml
 
@@ -242,6 +243,7 @@ def write_model_card(folder: str | Path, card: dict[str, Any]) -> Path:
         for s in samples:
             prompt = s["prompt"][-1]["content"] if s["prompt"] else ""
             lines += [f"**Prompt:** {prompt}", "", f"- before: {s['before']}", f"- after: {s['after']}", ""]
+    lines += behaviour_section(card.get("behaviour"))
     lines += [
         "## Package versions",
         "",
@@ -250,13 +252,82 @@ def write_model_card(folder: str | Path, card: dict[str, Any]) -> Path:
         "## Lineage (JSON)",
         "",
         "```json",
-        json.dumps(card, indent=2, default=str),
+        json.dumps({k: v for k, v in card.items() if k != "behaviour"}, indent=2, default=str),
         "```",
         "",
     ]
     path = folder / "README.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path
+
+
+BEHAVIOUR_HEADING = "## What the adapter learned: the project's checks on generated answers"
+
+
+def _cell(text: str) -> str:
+    """Text for a Markdown table cell: one line, pipes escaped."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def behaviour_section(report: Any) -> list[str]:
+    """The model card's behavioural evaluation section (a `results.BehaviourReport`), [] without one."""
+    from .results import behaviour_view
+
+    view = behaviour_view(report)
+    if view is None:
+        return []
+
+    def row(r: Any) -> str:
+        label = _cell(r.label) + (f" (`{r.code}`)" if r.code != "*" else "")
+        return f"| {label} | {r.base} | {r.adapter} | {r.n} | {_cell(r.note or r.change)} |"
+
+    lines = [
+        BEHAVIOUR_HEADING,
+        "",
+        f"Greedy answers of the base model and of the adapter ({_cell(view.decoding)}); {_cell(view.cost)}. "
+        "An answer passes a check when the check finds nothing in it.",
+        "",
+        "| check | base passes | adapter passes | answers | change |",
+        "| --- | --- | --- | --- | --- |",
+        row(view.overall),
+        *[row(r) for r in view.checks],
+        "",
+    ]
+    if view.clean:
+        lines += [
+            "Nothing found in any answer, base or adapter, by: "
+            + ", ".join(f"{_cell(r.label)} (`{r.code}`)" for r in view.clean)
+            + ".",
+            "",
+        ]
+    if view.categories:
+        lines += [
+            "| category | base passes every check | adapter passes every check | answers | change |",
+            "| --- | --- | --- | --- | --- |",
+            *[
+                f"| {_cell(r.label)} | {r.base} | {r.adapter} | {r.n} | {_cell(r.note or r.change)} |"
+                for r in view.categories
+            ],
+            "",
+        ]
+    lines += [f"- {_cell(note)}" for note in view.notes] + ([""] if view.notes else [])
+    return lines
+
+
+def card_with_behaviour(text: str, report: Any) -> str:
+    """A model card's text with its behavioural evaluation section put in (replacing one already there):
+    before "## Package versions", or at the end."""
+    section = "\n".join(behaviour_section(report))
+    if not section:
+        return text
+    start = text.find(BEHAVIOUR_HEADING)
+    if start >= 0:
+        end = text.find("\n## ", start + len(BEHAVIOUR_HEADING))
+        text = text[:start] + (text[end + 1 :] if end >= 0 else "")
+    anchor = text.find("## Package versions")
+    if anchor < 0:
+        return text.rstrip("\n") + "\n\n" + section + "\n"
+    return text[:anchor] + section + "\n" + text[anchor:]
 
 
 def zip_folder(folder: str | Path, zip_path: str | Path) -> Path:

@@ -76,8 +76,17 @@ def generate(model: Any, tokenizer: Any, prompt: Conversation, max_new_tokens: i
 def generate_batch(
     model: Any, tokenizer: Any, prompts: list[Conversation], max_new_tokens: int = 48, autocast: Any = None
 ) -> list[str]:
-    """Greedy answers to several prompts in one left-padded batch (one decoding loop for all of them);
-    `autocast`: an optional context to generate under (see `scoring.inference_autocast`)."""
+    """Greedy answers to several prompts in one left-padded batch (one decoding loop for all of them),
+    stripped; `autocast`: an optional context to generate under (see `scoring.inference_autocast`)."""
+    return [a["text"].strip() for a in generate_answers(model, tokenizer, prompts, max_new_tokens, autocast)]
+
+
+def generate_answers(
+    model: Any, tokenizer: Any, prompts: list[Conversation], max_new_tokens: int = 48, autocast: Any = None
+) -> list[results.BehaviourAnswer]:
+    """Greedy answers to several prompts in one left-padded batch: each answer's text as decoded (special
+    tokens skipped, nothing stripped), its new tokens up to the end-of-turn token, and whether
+    `max_new_tokens` cut it. Prompts are rendered by the tokenizer's chat template with its generation prompt."""
     import torch
 
     if not prompts:
@@ -106,7 +115,14 @@ def generate_batch(
             use_cache=True,
         )
     model.train(was_training)
-    return [tokenizer.decode(row[width:], skip_special_tokens=True).strip() for row in out]
+    answers = []
+    for row in out:
+        new = row[width:].tolist()
+        stop = new.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in new else None
+        kept = new if stop is None else new[:stop]
+        text = tokenizer.decode(kept, skip_special_tokens=True)
+        answers.append(results.behaviour_answer(text, len(kept), stop is None and len(new) >= max_new_tokens))
+    return answers
 
 
 def loss_summary(total: float, count: int) -> dict:

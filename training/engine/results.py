@@ -128,6 +128,7 @@ class Metrics(TypedDict, total=False):
     resumed_from_step: int | None
     scoring_seconds: float  # per-example loss of every example, base and adapter
     forgetting_seconds: float  # the forgetting check (control set losses and generations)
+    behaviour_seconds: float  # the behavioural evaluation's generations (base and adapter)
 
 
 def clean_float(value: Any) -> float | None:
@@ -186,6 +187,7 @@ METRIC_FIELDS: tuple[MetricField, ...] = (
     MetricField("train_runtime_seconds", "Training time", "seconds"),
     MetricField("scoring_seconds", "Per-example scoring time", "seconds"),
     MetricField("forgetting_seconds", "Forgetting check time", "seconds"),
+    MetricField("behaviour_seconds", "Behavioural evaluation time", "seconds"),
     # Keys written by older versions and combined adapters.
     MetricField("validation_loss", "Validation loss", "loss"),
     MetricField("perplexity", "Perplexity", "perplexity"),
@@ -486,3 +488,431 @@ FORGETTING_THRESHOLD = 1.10
 def forgetting_warns(control_ratio: float | None, threshold: float = FORGETTING_THRESHOLD) -> bool:
     ratio = clean_float(control_ratio)
     return ratio is not None and ratio > threshold
+
+
+# -- behavioural evaluation -----------------------------------------------------------------------------
+
+# A figure computed on fewer examples than this says so instead of judging (the job, adapter and compare
+# pages: behavioural pass rates, validation loss, the forgetting verdict).
+MIN_TO_JUDGE = 10
+
+
+def too_few(n: int, noun: str = "answer") -> str:
+    """ "only 4 answers: too few to judge" when `n` is below MIN_TO_JUDGE, else ""."""
+    if n >= MIN_TO_JUDGE:
+        return ""
+    return f"only {n} {noun}{'' if n == 1 else 's'}: too few to judge"
+
+
+class Decoding(TypedDict):
+    """How the behavioural answers were generated (recorded with them)."""
+
+    strategy: str  # "greedy" (no sampling)
+    max_new_tokens: int
+    prompt_format: str  # how prompts were rendered: the base's chat template with its generation prompt
+    batch_size: int  # prompts per generation batch (left padded)
+
+
+class BehaviourAnswer(TypedDict):
+    """One greedy answer: its text (as decoded, not stripped) and whether max_new_tokens cut it."""
+
+    text: str
+    new_tokens: int
+    cut: bool
+
+
+class BehaviourPrompt(TypedDict):
+    """One prompt answered by the base and by the adapter.
+
+    `split`: "validation" (the job's validation examples) or "control" (the forgetting check's control
+    set). `source` / `index`: the prompt's data file ("train" | "validation" for the job's data, "control")
+    and line index there. `category`: the example's category ("" when unknown, and for control prompts).
+    """
+
+    split: str
+    source: str
+    index: int
+    category: str
+    prompt: list[Message]  # the conversation up to its last assistant turn
+    reference: str  # that assistant turn
+    base: BehaviourAnswer
+    adapter: BehaviourAnswer
+
+
+class BehaviourRun(TypedDict):
+    """`JobResult.behaviour`: the engine's generations for the behavioural evaluation."""
+
+    prompts: list[BehaviourPrompt]
+    decoding: Decoding
+    seconds: float  # generation time, base and adapter
+    budget_seconds: float | None  # the time allowed (a share of the training time); None: no limit
+    validation_available: int  # validation prompts the job had (at most VALIDATION_PROMPTS are answered)
+    control_available: int
+    skipped: int  # chosen prompts left unanswered because the time budget ran out
+
+
+def behaviour_answer(text: Any, new_tokens: Any = 0, cut: Any = False) -> BehaviourAnswer:
+    return {"text": _text(text), "new_tokens": int(new_tokens or 0), "cut": bool(cut)}
+
+
+def _answer(raw: Any) -> BehaviourAnswer:
+    if isinstance(raw, Mapping):
+        return behaviour_answer(raw.get("text"), raw.get("new_tokens"), raw.get("cut"))
+    return behaviour_answer(raw)
+
+
+def _int(value: Any, default: int = 0) -> int:
+    number = clean_float(value)
+    return default if number is None else int(number)
+
+
+def decoding(raw: Any) -> Decoding:
+    raw = raw if isinstance(raw, Mapping) else {}
+    return {
+        "strategy": _text(raw.get("strategy") or "greedy"),
+        "max_new_tokens": _int(raw.get("max_new_tokens")),
+        "prompt_format": _text(raw.get("prompt_format")),
+        "batch_size": _int(raw.get("batch_size")),
+    }
+
+
+def behaviour_prompts(raw: Any) -> list[BehaviourPrompt]:
+    """Stored prompts as `BehaviourPrompt`s (rows that are not mappings are skipped)."""
+    out: list[BehaviourPrompt] = []
+    for row in raw if isinstance(raw, list) else []:
+        if not isinstance(row, Mapping):
+            continue
+        out.append(
+            {
+                "split": "control" if row.get("split") == "control" else "validation",
+                "source": _text(row.get("source")),
+                "index": _int(row.get("index"), -1),
+                "category": _text(row.get("category")),
+                "prompt": _messages(row.get("prompt")),
+                "reference": _text(row.get("reference")),
+                "base": _answer(row.get("base")),
+                "adapter": _answer(row.get("adapter")),
+            }
+        )
+    return out
+
+
+def behaviour_run(raw: Any) -> BehaviourRun | None:
+    """The engine's `behaviour` as stored (None when the job has none)."""
+    if not isinstance(raw, Mapping):
+        return None
+    return {
+        "prompts": behaviour_prompts(raw.get("prompts")),
+        "decoding": decoding(raw.get("decoding")),
+        "seconds": clean_float(raw.get("seconds")) or 0.0,
+        "budget_seconds": clean_float(raw.get("budget_seconds")),
+        "validation_available": _int(raw.get("validation_available")),
+        "control_available": _int(raw.get("control_available")),
+        "skipped": _int(raw.get("skipped")),
+    }
+
+
+# The report the training worker builds from a `BehaviourRun` by running the project's own per-example
+# checks on every answer (training/services/behaviour.py). Stored on the adapter (`Adapter.behaviour`),
+# served by the API, read by the job, adapter and compare pages through `behaviour_view`.
+
+
+class CheckRate(TypedDict):
+    """One check on the validation answers: how many of `n` answers it found nothing in."""
+
+    code: str  # validators registry code, e.g. "style.signoff"
+    label: str  # the registry's title
+    n: int
+    base_passed: int
+    adapter_passed: int
+    stated: bool  # a rule the project states (house style, schema, glossary, knowledge base)
+
+
+class CategoryRate(TypedDict):
+    """Answers of one category that pass every check."""
+
+    category: str  # "" = no category
+    split: str  # "validation" | "control"
+    n: int
+    base_passed: int
+    adapter_passed: int
+
+
+class CheckedPrompt(TypedDict):
+    """A `BehaviourPrompt` with the codes of the checks each answer failed."""
+
+    split: str
+    category: str
+    prompt: list[Message]
+    reference: str
+    base: BehaviourAnswer
+    adapter: BehaviourAnswer
+    base_failed: list[str]
+    adapter_failed: list[str]
+
+
+class BehaviourReport(TypedDict):
+    checks: list[CheckRate]  # every check that ran, on the validation answers
+    all_checks: CheckRate  # code "*": validation answers that pass every check
+    categories: list[CategoryRate]
+    prompts: list[CheckedPrompt]
+    decoding: Decoding
+    seconds: float  # generation time (engine)
+    checks_seconds: float  # the checks (worker)
+    skipped: int
+    validation_available: int
+    control_available: int
+
+
+def check_rate(raw: Any) -> CheckRate:
+    raw = raw if isinstance(raw, Mapping) else {}
+    return {
+        "code": _text(raw.get("code")),
+        "label": _text(raw.get("label") or raw.get("code")),
+        "n": _int(raw.get("n")),
+        "base_passed": _int(raw.get("base_passed")),
+        "adapter_passed": _int(raw.get("adapter_passed")),
+        "stated": bool(raw.get("stated")),
+    }
+
+
+def _codes(raw: Any) -> list[str]:
+    return [str(c) for c in raw] if isinstance(raw, list) else []
+
+
+def behaviour_report(raw: Any) -> BehaviourReport | None:
+    """A stored report (`Adapter.behaviour`) read back through the schema; None when there is none."""
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("checks"), list):
+        return None
+    prompts: list[CheckedPrompt] = []
+    for row, stored in zip(behaviour_prompts(raw.get("prompts")), raw.get("prompts") or [], strict=False):
+        prompts.append(
+            {
+                "split": row["split"],
+                "category": row["category"],
+                "prompt": row["prompt"],
+                "reference": row["reference"],
+                "base": row["base"],
+                "adapter": row["adapter"],
+                "base_failed": _codes(stored.get("base_failed")),
+                "adapter_failed": _codes(stored.get("adapter_failed")),
+            }
+        )
+    categories: list[CategoryRate] = []
+    for c in raw.get("categories") or []:
+        if isinstance(c, Mapping):
+            categories.append(
+                {
+                    "category": _text(c.get("category")),
+                    "split": "control" if c.get("split") == "control" else "validation",
+                    "n": _int(c.get("n")),
+                    "base_passed": _int(c.get("base_passed")),
+                    "adapter_passed": _int(c.get("adapter_passed")),
+                }
+            )
+    return {
+        "checks": [check_rate(c) for c in raw["checks"] if isinstance(c, Mapping)],
+        "all_checks": check_rate(raw.get("all_checks")),
+        "categories": categories,
+        "prompts": prompts,
+        "decoding": decoding(raw.get("decoding")),
+        "seconds": clean_float(raw.get("seconds")) or 0.0,
+        "checks_seconds": clean_float(raw.get("checks_seconds")) or 0.0,
+        "skipped": _int(raw.get("skipped")),
+        "validation_available": _int(raw.get("validation_available")),
+        "control_available": _int(raw.get("control_available")),
+    }
+
+
+# -- behavioural evaluation: display ------------------------------------------------------------------
+
+
+def format_rate(passed: int, n: int) -> str:
+    """ "7 of 10 (70%)"; "—" without answers."""
+    return "—" if n <= 0 else f"{passed} of {n} ({passed / n:.0%})"
+
+
+@dataclass(frozen=True)
+class RateRow:
+    """A display row: base and adapter pass rates over `n` answers, and the change or why it is not judged."""
+
+    label: str
+    code: str
+    n: int
+    base: str
+    adapter: str
+    change: str  # "+3 answers", "−1 answer", "no change"; "" when too few
+    tone: str  # better | worse | same | few
+    note: str  # "only 4 answers: too few to judge"
+
+
+def rate_row(label: str, code: str, n: int, base_passed: int, adapter_passed: int) -> RateRow:
+    note = too_few(n)
+    diff = adapter_passed - base_passed
+    if note:
+        change, tone = "", "few"
+    elif diff == 0:
+        change, tone = "no change", "same"
+    else:
+        unit = "answer" if abs(diff) == 1 else "answers"
+        change, tone = (f"+{diff} {unit}", "better") if diff > 0 else (f"−{-diff} {unit}", "worse")
+    return RateRow(
+        label=label,
+        code=code,
+        n=n,
+        base=format_rate(base_passed, n),
+        adapter=format_rate(adapter_passed, n),
+        change=change,
+        tone=tone,
+        note=note,
+    )
+
+
+@dataclass(frozen=True)
+class ExampleView:
+    split: str
+    category: str
+    prompt: list[Message]
+    reference: str
+    base: str
+    adapter: str
+    base_failed: list[str]  # labels of the checks the answer failed
+    adapter_failed: list[str]
+    base_cut: bool
+    adapter_cut: bool
+
+
+@dataclass(frozen=True)
+class BehaviourView:
+    """What the job, adapter and compare pages show of a `BehaviourReport` (display-ready)."""
+
+    overall: RateRow
+    checks: list[RateRow]  # checks that found something in some answer, or a rule the project states
+    clean: list[RateRow]  # the other checks that ran: nothing found in any answer
+    categories: list[RateRow]
+    examples: list[ExampleView]
+    decoding: str  # "greedy, at most 96 new tokens, prompts through the chat template"
+    cost: str  # "24 validation + 6 control prompts in 31 s (checks 0.4 s)"
+    notes: list[str]  # plain notes: prompts left out for time, answers cut at max tokens
+    prompt_lines: list[str]  # the last user turn of each validation prompt (blind evaluation pre-fill)
+    max_new_tokens: int
+
+
+CONTROL_LABEL = "Everyday requests (control set)"
+NO_CATEGORY = "No category"
+EXAMPLES_SHOWN = 4
+
+
+def _example_order(p: CheckedPrompt) -> int:
+    """Answers the adapter fixed first, then those it broke, then the rest (stable)."""
+    base_ok, adapter_ok = not p["base_failed"], not p["adapter_failed"]
+    return 0 if adapter_ok and not base_ok else 1 if base_ok and not adapter_ok else 2
+
+
+def behaviour_view(raw: Any, *, examples: int = EXAMPLES_SHOWN) -> BehaviourView | None:
+    """The display of a stored report (None when there is none)."""
+    report = behaviour_report(raw)
+    if report is None:
+        return None
+    labels = {c["code"]: c["label"] for c in report["checks"]}
+    rows = [rate_row(c["label"], c["code"], c["n"], c["base_passed"], c["adapter_passed"]) for c in report["checks"]]
+    shown = [
+        r
+        for r, c in zip(rows, report["checks"], strict=True)
+        if c["stated"] or c["base_passed"] < c["n"] or c["adapter_passed"] < c["n"]
+    ]
+    clean = [r for r in rows if r not in shown]
+    overall = report["all_checks"]
+    categories = [
+        rate_row(
+            CONTROL_LABEL if c["split"] == "control" else (c["category"] or NO_CATEGORY),
+            c["category"],
+            c["n"],
+            c["base_passed"],
+            c["adapter_passed"],
+        )
+        for c in report["categories"]
+    ]
+    validation = [p for p in report["prompts"] if p["split"] == "validation"]
+    control = [p for p in report["prompts"] if p["split"] == "control"]
+    picked = sorted(validation, key=_example_order)[:examples]
+    example_views = [
+        ExampleView(
+            split=p["split"],
+            category=p["category"],
+            prompt=p["prompt"],
+            reference=p["reference"],
+            base=p["base"]["text"],
+            adapter=p["adapter"]["text"],
+            base_failed=[labels.get(code, code) for code in p["base_failed"]],
+            adapter_failed=[labels.get(code, code) for code in p["adapter_failed"]],
+            base_cut=p["base"]["cut"],
+            adapter_cut=p["adapter"]["cut"],
+        )
+        for p in picked
+    ]
+    dec = report["decoding"]
+    notes = []
+    if report["skipped"]:
+        notes.append(
+            f"{report['skipped']} chosen prompts were left out to keep this evaluation within half the training time."
+        )
+    if report["validation_available"] > len(validation):
+        notes.append(
+            f"{len(validation)} of the {report['validation_available']} validation prompts were answered "
+            "(a fixed sample, the same for every job of this dataset)."
+        )
+    cut = sum(1 for p in report["prompts"] for a in (p["base"], p["adapter"]) if a["cut"])
+    if cut:
+        notes.append(
+            f"{cut} of {2 * len(report['prompts'])} answers reached the limit of {dec['max_new_tokens']} new tokens "
+            "and were cut: a rule about the end of an answer (a sign-off) fails on them."
+        )
+    if not validation:
+        notes.append("The job had no validation prompts: the checks below ran on no answers of the project's own.")
+    lines = []
+    for p in validation:
+        users = [m["content"] for m in p["prompt"] if m["role"] == "user"]
+        if users:
+            lines.append(" ".join(users[-1].split()))
+    return BehaviourView(
+        overall=rate_row("Every check", "*", overall["n"], overall["base_passed"], overall["adapter_passed"]),
+        checks=shown,
+        clean=clean,
+        categories=categories,
+        examples=example_views,
+        decoding=f"{dec['strategy']}, at most {dec['max_new_tokens']} new tokens, prompts through the base "
+        "model's chat template",
+        cost=f"{len(validation)} validation + {len(control)} control prompts, base and adapter, in "
+        f"{format_seconds(report['seconds'])} (checks {format_seconds(report['checks_seconds'])})",
+        notes=notes,
+        prompt_lines=lines,
+        max_new_tokens=dec["max_new_tokens"],
+    )
+
+
+def validation_note(raw_metrics: Mapping[str, Any] | None) -> str:
+    """A plain note when the validation figures come from too few examples ("" otherwise)."""
+    m = raw_metrics if isinstance(raw_metrics, Mapping) else {}
+    if m.get("val_loss_adapter") is None and m.get("validation_loss") is None:
+        return ""
+    n = _int(m.get("validation_examples"), -1)
+    if n < 0 or n >= MIN_TO_JUDGE:
+        return ""
+    return (
+        f"The validation loss comes from {too_few(n, 'validation example')}, so it can't be trusted yet. "
+        f"Add validation examples (at least {MIN_TO_JUDGE}) to the dataset version."
+    )
+
+
+def forgetting_note(report: Mapping[str, Any] | None) -> str:
+    """A plain note when the forgetting verdict rests on too few control conversations ("" otherwise)."""
+    if not isinstance(report, Mapping):
+        return ""
+    n = _int(report.get("control_examples"))
+    if n >= MIN_TO_JUDGE:
+        return ""
+    return (
+        f"The forgetting check compared base and adapter on {too_few(n, 'control conversation')}, "
+        "so its verdict can't be trusted yet."
+    )

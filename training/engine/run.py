@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import distributed, results
+from .behaviour import BUDGET_SHARE
 from .errors import ConfigError, EmptyDatasetError, EngineError, ModelNotFoundError, OutOfMemoryError
 
 Examples = Sequence[Any] | str | Path
@@ -35,8 +36,9 @@ class JobSpec:
     config: dict[str, Any] = field(default_factory=dict)
     validation_examples: Examples | None = None
     dataset_hash: str = ""
-    n_samples: int = 5  # validation prompts generated before / after
-    max_new_tokens: int = 48
+    n_samples: int = 5  # validation prompts generated before / after (the first of the behavioural evaluation's)
+    # Most new tokens per generated answer (the behavioural evaluation uses fewer when the references are short).
+    max_new_tokens: int = 128
     quantized_cache_dir: str | None = None  # QLoRA: where 4-bit copies of base models are kept
     # Forgetting check: general-purpose conversations (a JSONL path or a list); None = the built-in set.
     control_examples: Examples | None = None
@@ -45,6 +47,15 @@ class JobSpec:
     general_examples: dict[str, list[int]] | None = None
     score_examples: bool = True  # per-example loss and the forgetting check after a successful run
     init_adapter_path: str | None = None  # continue training: a saved adapter whose weights the job starts from
+    # The project's default system prompt: first in every conversation without a system turn (see data.py).
+    system_prompt: str = ""
+    # Each example's category, per source file and line ({"train": [...], "validation": [...]}; "" = none):
+    # the behavioural evaluation reports per category.
+    example_categories: dict[str, list[str]] | None = None
+    # After a successful run: base and adapter answer the validation prompts and a control sample (behaviour.py),
+    # within this share of the training time (None: no time limit).
+    behaviour: bool = True
+    behaviour_time_share: float | None = BUDGET_SHARE
 
 
 @dataclass
@@ -68,6 +79,8 @@ class JobResult:
     example_scores: list[results.ExampleScore] = field(default_factory=list)
     # Base vs adapter on general-purpose conversations (successful jobs); None when cancelled.
     forgetting: results.ForgettingReport | None = None
+    # Greedy answers of base and adapter for the behavioural evaluation (successful jobs with `spec.behaviour`).
+    behaviour: results.BehaviourRun | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,7 +114,8 @@ def run_job(
     in-training eval), val_loss_base, val_perplexity_base, val_loss_adapter, val_perplexity_adapter,
     val_tokens, train_examples, validation_examples, held_out_examples (validation examples taken from the
     training examples when the spec has none), tokens_seen, tokens_per_second, train_runtime_seconds,
-    resumed_from_step. The schema (types, labels, display formats) is `results.Metrics` / `METRIC_FIELDS`.
+    resumed_from_step, scoring_seconds, forgetting_seconds, behaviour_seconds. The schema (types, labels,
+    display formats) is `results.Metrics` / `METRIC_FIELDS`.
     """
     from .config import validate_config
 
@@ -123,7 +137,7 @@ def run_job(
 
 
 def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) -> JobResult:
-    from . import artifacts, evaluate, scoring
+    from . import artifacts, behaviour, evaluate, scoring
     from .data import build_features, held_out_indices, load_conversations
     from .model import build_peft_model, load_tokenizer, quantization_plan, set_cpu_packed_inference
     from .trainer import last_checkpoint, train
@@ -131,13 +145,13 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
     base = Path(spec.base_model_path)
     if base.is_absolute() and not base.exists():
         raise ModelNotFoundError(f"Base model folder not found: {base}")
-    train_convs = load_conversations(spec.train_examples)
+    train_convs = load_conversations(spec.train_examples, spec.system_prompt)
     if not train_convs:
         raise EmptyDatasetError("The training set is empty")
     # Where each example came from and how it is used: (conversation, line index, source file, split used).
     items: list[tuple[Any, int, str, str]]
     if spec.validation_examples is not None:
-        val_convs = load_conversations(spec.validation_examples)
+        val_convs = load_conversations(spec.validation_examples, spec.system_prompt)
         held_out = 0
         items = [(c, i, "train", "train") for i, c in enumerate(train_convs)]
         items += [(c, i, "validation", "validation") for i, c in enumerate(val_convs)]
@@ -215,16 +229,23 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
     scoring_seconds = time.perf_counter() - started
     validation_scores = [s for s in scored if s["split_used"] == "validation"]
     base_val, adapter_val = scoring.pooled_losses(validation_scores)
+    control = _control(spec)
+    behaviour_run = None
+    if spec.behaviour:
+        behaviour_run = _behaviour(spec, cfg, model, tokenizer, items, control[0], outcome.runtime_seconds)
+        metrics.update(results.metrics(behaviour_seconds=behaviour_run["seconds"]))
     comparison = evaluate.compare(
         model,
         tokenizer,
         val_features,
         val_convs,
-        spec.n_samples,
+        0 if behaviour_run is not None else spec.n_samples,  # the behavioural evaluation's answers are reused
         spec.max_new_tokens,
         cfg.batch_size,
         losses=(evaluate.loss_summary(*base_val), evaluate.loss_summary(*adapter_val)),
     )
+    if behaviour_run is not None:
+        comparison["samples"] = behaviour.samples(behaviour_run, spec.n_samples)
     metrics.update(
         results.metrics(
             val_loss_base=_clean(comparison["base"]["loss"]),
@@ -238,7 +259,7 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
     forgetting: results.ForgettingReport | None = None
     if spec.score_examples:
         example_scores = scored
-        forgetting = _forgetting(spec, cfg, model, tokenizer, items, validation_scores, metrics, scoring_seconds)
+        forgetting = _forgetting(spec, cfg, model, tokenizer, control, validation_scores, metrics, scoring_seconds)
     adapter_dir = artifacts.save_adapter(model, out / "adapter")
     card = artifacts.write_model_card(
         adapter_dir,
@@ -265,6 +286,7 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         model_card_path=str(card),
         example_scores=example_scores,
         forgetting=forgetting,
+        behaviour=behaviour_run,
         **common,
     )
     _write_result(out, result)
@@ -304,12 +326,54 @@ def _score_examples(
     )
 
 
-def _forgetting(
+def _control(spec: JobSpec) -> tuple[list[Any], str]:
+    """The control conversations (the project's own, or the built-in set) and their source."""
+    from .control_set import control_conversations
+    from .data import load_conversations
+
+    if spec.control_examples is None:
+        return control_conversations(), "builtin"
+    return load_conversations(spec.control_examples), "project"
+
+
+def _behaviour(
     spec: JobSpec,
     cfg: Any,
     model: Any,
     tokenizer: Any,
     items: list[tuple[Any, int, str, str]],
+    control: list[Any],
+    train_seconds: float | None,
+) -> results.BehaviourRun:
+    """Base and adapter answers to the validation prompts (with their categories) and a control sample."""
+    from .behaviour import Item, run_behaviour
+
+    categories = spec.example_categories or {}
+
+    def category(source: str, index: int) -> str:
+        known = categories.get(source) or []
+        return str(known[index] or "") if 0 <= index < len(known) else ""
+
+    validation = [Item(c, "validation", source, i, category(source, i)) for c, i, source, used in _validation(items)]
+    share = spec.behaviour_time_share
+    return run_behaviour(
+        model,
+        tokenizer,
+        validation=validation,
+        control=[Item(c, "control", "control", i) for i, c in enumerate(control)],
+        n_samples=spec.n_samples,
+        max_new_tokens=spec.max_new_tokens,
+        seed=cfg.seed,
+        budget_seconds=None if share is None or train_seconds is None else share * float(train_seconds),
+    )
+
+
+def _forgetting(
+    spec: JobSpec,
+    cfg: Any,
+    model: Any,
+    tokenizer: Any,
+    control_set: tuple[list[Any], str],
     validation_scores: list[results.ExampleScore],
     metrics: results.Metrics,
     scoring_seconds: float,
@@ -317,17 +381,12 @@ def _forgetting(
     """The forgetting check; its time and the scoring's go into `metrics` (scoring_seconds,
     forgetting_seconds)."""
     from . import scoring
-    from .control_set import control_conversations
-    from .data import load_conversations
 
     started = time.perf_counter()
     general = spec.general_examples or {}
     wanted = {(source, int(i)) for source, indices in general.items() for i in indices}
     general_scores = [s for s in validation_scores if (s["source"], s["index"]) in wanted]
-    if spec.control_examples is None:
-        control, source = control_conversations(), "builtin"
-    else:
-        control, source = load_conversations(spec.control_examples), "project"
+    control, source = control_set
     forgetting = scoring.forgetting_check(
         model,
         tokenizer,

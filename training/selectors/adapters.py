@@ -19,7 +19,7 @@ def adapter_list(project: Project, *, include_archived: bool = False) -> QuerySe
     qs = Adapter.objects.filter(project=project).select_related("base_model", "created_by", "job")
     if not include_archived:
         qs = qs.filter(archived=False)
-    return qs.defer("model_card").order_by("-is_active", "-id")
+    return qs.defer("model_card", "behaviour").order_by("-is_active", "-id")
 
 
 def adapter_get(project: Project, adapter_id: Any) -> Adapter:
@@ -91,12 +91,53 @@ def adapter_row(adapter: Adapter, chain: list[dict[str, Any]] | None = None) -> 
 
 
 def adapter_display(adapter: Adapter) -> dict[str, Any]:
-    """The adapter page's figures: metric rows, samples as conversation turns, size."""
+    """The adapter page's figures: metric rows (with a note when the validation split is too small to trust),
+    samples as conversation turns, size, and the behavioural evaluation's tables."""
     return {
         "metrics": results.display_metrics(adapter.metrics),
+        "validation_note": results.validation_note(adapter.metrics),
         "samples": results.samples(adapter.samples),
         "size": results.format_bytes(adapter.size_bytes),
+        "behaviour": results.behaviour_view(adapter.behaviour),
     }
+
+
+def behaviour_prefill(adapter: Adapter) -> dict[str, Any] | None:
+    """The blind evaluation form's initial values for "Compare blind on these prompts": the behavioural
+    evaluation's validation prompts (their last user turn, one per line), the base and this adapter, the
+    same answer length. None when the adapter has no such prompts."""
+    view = results.behaviour_view(adapter.behaviour, examples=0)
+    if view is None or not view.prompt_lines:
+        return None
+    return {
+        "name": f"Blind: {adapter.name} against the base, behavioural prompts"[:200],
+        "base": True,
+        "adapters": [adapter.pk],
+        "prompts": "\n".join(view.prompt_lines),
+        "max_new_tokens": view.max_new_tokens or 128,
+    }
+
+
+def behaviour_compare(a: Adapter, b: Adapter) -> dict[str, Any] | None:
+    """The two adapters' behavioural evaluations side by side: one row per check either reports (the
+    overall row first), each side's base and adapter pass rates; None when neither has one."""
+    views = results.behaviour_view(a.behaviour, examples=0), results.behaviour_view(b.behaviour, examples=0)
+    if views == (None, None):
+        return None
+    sides = [{} if v is None else {r.code: r for r in [v.overall, *v.checks, *v.clean]} for v in views]
+    codes = list(
+        dict.fromkeys(code for v in views if v is not None for code in [v.overall.code] + [r.code for r in v.checks])
+    )
+    rows = [
+        {
+            "code": code,
+            "label": next(s[code].label for s in sides if code in s),
+            "a": sides[0].get(code),
+            "b": sides[1].get(code),
+        }
+        for code in codes
+    ]
+    return {"rows": rows, "a": views[0], "b": views[1]}
 
 
 def adapters_by_id(project: Project, ids: list[int]) -> dict[int, Adapter]:
@@ -172,7 +213,8 @@ def serving_recipes(adapter: Adapter, gguf: dict[str, Any] | None = None) -> lis
 
 
 def adapter_compare(a: Adapter, b: Adapter) -> dict[str, list[dict[str, Any]]]:
-    """Config rows (with a `differs` flag) and metric rows side by side (raw values and display text)."""
+    """Config rows (with a `differs` flag) and metric rows side by side (raw values and display text), and
+    a note per adapter whose validation figures come from too few examples (`validation_notes`)."""
     config_a, config_b = adapter_config_view(a), adapter_config_view(b)
     config = [
         {"key": key, "a": config_a.get(key), "b": config_b.get(key), "differs": config_a.get(key) != config_b.get(key)}
@@ -191,7 +233,12 @@ def adapter_compare(a: Adapter, b: Adapter) -> dict[str, list[dict[str, Any]]]:
         }
         for k in keys
     ]
-    return {"config": config, "metrics": metrics}
+    notes = [
+        {"adapter": adapter.name, "note": note}
+        for adapter in (a, b)
+        if (note := results.validation_note(adapter.metrics))
+    ]
+    return {"config": config, "metrics": metrics, "validation_notes": notes}
 
 
 def operation_list(project: Project) -> QuerySet[AdapterOperation]:

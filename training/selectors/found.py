@@ -493,6 +493,11 @@ class ForgettingView:
     advice: str
 
     @property
+    def too_few_note(self) -> str:
+        """A plain note when the verdict rests on too few control conversations ("" otherwise)."""
+        return results.forgetting_note(self.report)
+
+    @property
     def ratio_percent(self) -> float | None:
         ratio = self.report["control_ratio"]
         return (ratio - 1) * 100 if ratio is not None else None
@@ -541,7 +546,9 @@ def forgetting(job: TrainingJob, project: Project, found: JobFindings) -> Forget
     share = found.category_share(general) if general else None
     if not report["warn"]:
         cause = ""
-        advice = "No action needed: the adapter handles everyday requests about as well as the base model."
+        advice = results.forgetting_note(report) or (
+            "No action needed: the adapter handles everyday requests about as well as the base model."
+        )
     elif not general:
         cause = "The project names no general category, so the data's share of everyday conversations is unknown."
         advice = (

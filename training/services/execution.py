@@ -28,7 +28,7 @@ from annotune.heartbeat import beat_time, beating
 from annotune.storage import ArtifactWriter, StorageError, copy_to_local, open_stream, storage_failures
 
 from .. import launcher, routing, runner
-from ..engine import results
+from ..engine import artifacts, results
 from ..models import Adapter, ExampleScore, JobStatus, TrainingJob, TrainingMetric
 from . import folders
 from .checkpoints import CheckpointMirror
@@ -253,7 +253,7 @@ def _prepare(job: TrainingJob, reporter: JobReporter, folder: Path) -> dict[str,
         "output_dir": str(output_dir),
         "dataset_hash": job.dataset_sha256,
         "quantized_cache_dir": str(settings.TRAINING_QUANTIZED_DIR),
-        "general_examples": _general_examples(job, example_ids(job)),
+        **_example_facts(job),
         "control_examples": _project_control_set(job, data_dir),
         "init_adapter_path": parent_adapter_dir(job, folder),  # continue training: the parent adapter's files
     }
@@ -306,19 +306,26 @@ def example_ids(job: TrainingJob) -> dict[str, list[int]]:
     return ids
 
 
-def _general_examples(job: TrainingJob, ids: dict[str, list[int]]) -> dict[str, list[int]] | None:
-    """Line indices of the project's general-category examples (they join the forgetting check's control set)."""
-    general = job.project.general_category
-    if not general or not ids:
-        return None
+def _example_facts(job: TrainingJob) -> dict[str, Any]:
+    """The spec's general_examples (line indices of general-category examples) and example_categories (each
+    line's category, for the behavioural evaluation's per-category rates): one read of the manifest, one query."""
     from annotation.models import Example
 
-    wanted = set(
-        Example.objects.filter(pk__in=[pk for part in ids.values() for pk in part], category=general).values_list(
-            "pk", flat=True
-        )
+    ids = example_ids(job)
+    if not ids:
+        return {"general_examples": None, "example_categories": None}
+    categories = dict(
+        Example.objects.filter(pk__in=[pk for part in ids.values() for pk in part]).values_list("pk", "category")
     )
-    return {part: [i for i, pk in enumerate(pks) if pk in wanted] for part, pks in ids.items()}
+    general = job.project.general_category
+    return {
+        "general_examples": {
+            part: [i for i, pk in enumerate(pks) if categories.get(pk) == general] for part, pks in ids.items()
+        }
+        if general
+        else None,
+        "example_categories": {part: [categories.get(pk) or "" for pk in pks] for part, pks in ids.items()},
+    }
 
 
 def _project_control_set(job: TrainingJob, data_dir: Path) -> str | None:
@@ -487,6 +494,7 @@ def _stored_result(result: dict[str, Any]) -> dict[str, Any]:
     ]
     stored["metrics"] = dict(result.get("metrics") or {})
     stored.pop("example_scores", None)  # stored as ExampleScore rows
+    stored.pop("behaviour", None)  # stored, with the checks' results, on the adapter (Adapter.behaviour)
     return stored
 
 
@@ -497,12 +505,35 @@ def _adapter_folder(result: dict[str, Any], output_dir: Path) -> Path:
     return output_dir / "adapter"
 
 
+def _behaviour(reporter: JobReporter, raw: Any, card: Path) -> results.BehaviourReport | None:
+    """The behavioural evaluation's report: the project's checks on the engine's answers, also written into
+    the model card (`card`). None without answers; a failure of the checks is logged and leaves the job
+    successful without a report."""
+    from . import behaviour as behaviour_services
+
+    run = results.behaviour_run(raw)
+    if run is None:
+        return None
+    try:
+        with beating(reporter.mine(), settings.TRAINING_HEARTBEAT_SECONDS):  # a knowledge base may take a while
+            report = behaviour_services.behaviour_report(reporter.job.project, run)
+    except Exception as exc:  # a check's bug must not lose the trained adapter
+        log.exception("training job %s: the behavioural checks failed", reporter.job.pk)
+        reporter.line(f"behavioural checks not run: {type(exc).__name__}: {exc}")
+        return None
+    reporter.line(behaviour_services.summary(report))
+    if card.is_file():
+        card.write_text(artifacts.card_with_behaviour(card.read_text(encoding="utf-8"), report), encoding="utf-8")
+    return report
+
+
 def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, output_dir: Path) -> str:
     job, result = reporter.job, _stored_result(outcome.result or {})
     scores = (outcome.result or {}).get("example_scores") or []
     source = _adapter_folder(result, output_dir)
     if not (source / "adapter_config.json").is_file():
         return _finish_failed(reporter, "internal", f"The engine reported success but wrote no adapter in {source}.")
+    behaviour = _behaviour(reporter, (outcome.result or {}).get("behaviour"), source / "README.md")
     prefix = f"adapters/project-{job.project_id}/job-{job.pk}"
     size = 0
     # Files, then the row: a failed copy (full or read-only storage) or a lost job deletes the copies.
@@ -563,6 +594,7 @@ def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, outpu
                 samples=result["samples"],
                 lineage=lineage,
                 model_card=model_card,
+                behaviour=behaviour or {},
                 created_by=job.created_by,
             )
             ExampleScore.objects.bulk_create(_score_rows(job, scores), batch_size=2000)

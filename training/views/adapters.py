@@ -66,6 +66,7 @@ def adapter_detail(request, project_id: int, adapter_id: int):
         "forgetting": found_selectors.forgetting_for(adapter.job),
         "can_manage": permissions.can_train(request.user, project),
         "chain": selectors.adapter_chains(project).get(adapter.pk, []),
+        "blind_prefill": selectors.behaviour_prefill(adapter) is not None,
     }
     return render(request, "training/adapters/detail.html", context)
 
@@ -167,6 +168,7 @@ def adapter_compare(request, project_id: int):
         "comparison": comparison,
         "forgetting_a": found_selectors.forgetting_for(a.job) if a else None,
         "forgetting_b": found_selectors.forgetting_for(b.job) if b else None,
+        "behaviour": selectors.behaviour_compare(a, b) if a and b else None,
     }
     return render(request, "training/adapters/compare.html", context)
 

@@ -15,6 +15,7 @@ from annotune.errors import ApplicationError
 from curated_data.models import DatasetVersion
 
 from ..models import Adapter, EvaluationStatus, Judgment, Verdict
+from ..selectors import adapters as adapter_selectors
 from ..selectors import evaluations as selectors
 from ..services import evaluations as services
 
@@ -46,7 +47,8 @@ def evaluation_list(request, project_id: int):
     project = permissions.project_for(request.user, project_id)
     permissions.require(services.can_judge(request.user, project), "Only reviewers and owners see evaluations.")
     can_manage = services.can_manage(request.user, project)
-    form = EvaluationForm(request.POST or None, project=project) if can_manage else None
+    initial = _prefill(request, project) if can_manage and request.method == "GET" else None
+    form = EvaluationForm(request.POST or None, project=project, initial=initial) if can_manage else None
     if request.method == "POST":
         permissions.require(can_manage, "Only owners create evaluations.")
         if form.is_valid():
@@ -66,8 +68,30 @@ def evaluation_list(request, project_id: int):
                 form.add_error(None, exc.message)
             else:
                 return redirect("evaluation-detail", project_id=project.pk, evaluation_id=evaluation.pk)
-    context = {"project": project, "evaluations": selectors.evaluation_list(project), "form": form}
+    context = {
+        "project": project,
+        "evaluations": selectors.evaluation_list(project),
+        "form": form,
+        "prefilled": initial is not None,
+    }
     return render(request, "training/evaluations/list.html", context)
+
+
+def _prefill(request, project) -> dict | None:
+    """`?from_adapter=<id>` (the adapter page's "Compare blind on these prompts"): the form filled with that
+    adapter's behavioural evaluation prompts, the base model and the adapter."""
+    raw = request.GET.get("from_adapter", "")
+    if not raw:
+        return None
+    adapter = (
+        adapter_selectors.adapters_by_id(project, [int(raw)]).get(int(raw))
+        if raw.isascii() and raw.isdigit() and len(raw) <= 18
+        else None
+    )
+    initial = adapter_selectors.behaviour_prefill(adapter) if adapter is not None else None
+    if initial is None:
+        flash.error(request, "That adapter has no behavioural evaluation prompts to compare on: paste prompts below.")
+    return initial
 
 
 @login_required

@@ -272,8 +272,10 @@ def _job_context(request, project_id: int, job_id: int) -> dict:
             "eta": results.format_seconds(job.eta_seconds),
         },
         "metric_rows": results.display_metrics(raw_metrics),
+        "validation_note": results.validation_note(raw_metrics) if job.status == "succeeded" else "",
         "forgetting": found_selectors.forgetting_for(job) if job.status == "succeeded" else None,
         "samples": results.samples(adapter.samples) if adapter is not None else [],
+        "behaviour": results.behaviour_view(adapter.behaviour) if adapter is not None else None,
         "adapter_size": results.format_bytes(adapter.size_bytes) if adapter is not None else "",
     }
 
