@@ -31,6 +31,24 @@ def import_job(project: Project, job_id: Any) -> ImportJob:
         raise Http404("No such import in this project.") from None
 
 
+# Fewer validation examples than this and the figures computed on them (validation loss, the behavioural
+# evaluation) can't be trusted: pages say so instead of judging.
+MIN_TRUSTED_VALIDATION = 10
+
+
+def validation_warning(version: DatasetVersion) -> str:
+    """A sentence when the version's validation split is too small to judge an adapter on, else ""."""
+    n = version.validation_count
+    if n >= MIN_TRUSTED_VALIDATION:
+        return ""
+    held = "no validation examples" if n == 0 else f"only {n} validation example{'s' if n != 1 else ''}"
+    return (
+        f"Version {version.number} has {held}: the validation loss and the behavioural evaluation of adapters "
+        f"trained on it can't be trusted. Approve more examples (at least {MIN_TRUSTED_VALIDATION} are held out "
+        "once the pool has 40) and create a new version."
+    )
+
+
 def versions(project: Project) -> QuerySet[DatasetVersion]:
     return DatasetVersion.objects.filter(project=project).select_related("created_by").order_by("-number")
 

@@ -184,6 +184,8 @@ def version_list(request, project_id: int):
                 _service_errors(form, exc)
             else:
                 flash.success(request, f"Version {version.number} created ({version.example_count} examples).")
+                if warning := selectors.validation_warning(version):
+                    flash.warning(request, warning)
                 return redirect("dataset-version", project_id=project.pk, number=version.number)
     context = {
         "project": project,

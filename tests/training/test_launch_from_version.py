@@ -133,6 +133,9 @@ def test_one_click_trains_the_latest_version(browser, trainable, versions, djang
     job = TrainingJob.objects.get()
     assert (job.dataset_version, job.dataset_sha256, job.preset) == (v2, v2.sha256, "balanced")
     assert b"dataset version 2 (" + split(v2) + b")" in response.content
+    # 16 examples hold out 4: the page says the figures computed on them can't be trusted.
+    assert f"Version 2 has only {v2.validation_count} validation examples".encode() in response.content
+    assert b"can&#x27;t be trusted" in response.content
 
 
 def test_one_click_without_a_version_explains_and_links(browser, trainable, owner, approve):  # noqa: F811

@@ -186,6 +186,8 @@ def job_one_click(request, project_id: int):
         f"Training job {job.pk} queued on dataset version {version.number} ({split_counts(version)}) "
         "with the balanced preset.",
     )
+    if warning := dataset_selectors.validation_warning(version):
+        flash.warning(request, warning)
     return redirect("training-job-detail", project_id=project.pk, job_id=job.pk)
 
 
