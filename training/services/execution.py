@@ -256,6 +256,7 @@ def _prepare(job: TrainingJob, reporter: JobReporter, folder: Path) -> dict[str,
         **_example_facts(job),
         "control_examples": _project_control_set(job, data_dir),
         "init_adapter_path": parent_adapter_dir(job, folder),  # continue training: the parent adapter's files
+        "system_prompt": job.project.default_system_prompt,
     }
     return spec
 
