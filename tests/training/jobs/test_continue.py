@@ -10,8 +10,9 @@ from django.test import Client
 
 from annotune.errors import ApplicationError
 from curated_data.services.versions import version_create
+from training.engine.config import PRESETS
 from training.models import Adapter, JobStatus, TrainingJob
-from training.services import jobs as job_services
+from training.services import launch_plan
 from training.services.continuation import parent_adapter_dir, parent_lineage
 from training.services.jobs import job_launch, resolve_config
 
@@ -21,14 +22,16 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def setup(project, owner, fake_base_model, approve, monkeypatch):
     """Two dataset versions and an adapter (rank 8, all-linear) trained on version 2 by a finished job."""
-    monkeypatch.setattr(job_services, "estimate_for", lambda **kwargs: {})
+    monkeypatch.setattr(launch_plan, "estimate_for", lambda **kwargs: {})
     project.base_model = fake_base_model
     project.save()
     approve(project, owner, 8)
     v1 = version_create(project=project, user=owner, validation_fraction=0.25)
     approve(project, owner, 4)
     v2 = version_create(project=project, user=owner, validation_fraction=0.25)
-    config = resolve_config(preset="quick", config={"rank": 8, "alpha": 16, "target_modules": "all-linear"})
+    config = resolve_config(
+        preset="quick", config={"method": "qlora", "rank": 8, "alpha": 16, "target_modules": "all-linear"}
+    )
     job = TrainingJob.objects.create(
         project=project,
         base_model=fake_base_model,
@@ -61,8 +64,8 @@ def test_launch_takes_the_parents_shape_and_records_it(project, owner, setup):
     )
     assert job.parent_adapter == setup["parent"]
     assert (job.config["rank"], job.config["alpha"], job.config["target_modules"]) == (8, 16, "all-linear")
-    assert job.config["method"] == "qlora"
-    assert job.config["epochs"] == 2
+    assert job.config["method"] == "qlora"  # the parent's, whatever the device would pick
+    assert job.config["epochs"] == PRESETS["balanced"]["epochs"]
 
 
 def test_changing_the_shape_or_going_back_a_version_is_refused(project, owner, setup):

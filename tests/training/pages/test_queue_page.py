@@ -10,8 +10,7 @@ from django.urls import reverse
 from annotation.models import Project
 from training.models import BaseModel, JobStatus
 from training.routing import Capacity, queues_for
-from training.services import workers
-from training.views import jobs as job_views
+from training.services import launch_plan, workers
 
 from ..jobs.test_services import make_job
 
@@ -84,7 +83,7 @@ def test_queue_page_lists_workers_and_jobs_across_projects_without_naming_others
 def test_launch_form_shows_which_workers_can_take_the_job_and_what_waits(
     client_as, project, owner, base_model, monkeypatch
 ):
-    monkeypatch.setattr(job_views, "estimate_for", lambda **kwargs: ESTIMATE)
+    monkeypatch.setattr(launch_plan, "estimate_for", lambda **kwargs: ESTIMATE)
     project.base_model = base_model
     project.save()
     advertise("gpu0@node-1", Capacity("cuda", 1, 81920))
