@@ -129,6 +129,9 @@ class Metrics(TypedDict, total=False):
     scoring_seconds: float  # per-example loss of every example, base and adapter
     forgetting_seconds: float  # the forgetting check (control set losses and generations)
     behaviour_seconds: float  # the behavioural evaluation's generations (base and adapter)
+    # Measured peak memory of the training process: resident set on a CPU, allocated device memory on CUDA
+    # (rank 0's). Shown beside the launch estimate, so the estimate can be checked against what happened.
+    peak_memory_bytes: int | None
 
 
 def clean_float(value: Any) -> float | None:
@@ -152,7 +155,7 @@ def metrics(**values: Any) -> Metrics:
         kind = FIELDS_BY_KEY[key].kind if key in FIELDS_BY_KEY else "count"
         if value is None:
             out[key] = None
-        elif kind in ("count", "step", "tokens"):
+        elif kind in ("count", "step", "tokens", "bytes"):
             out[key] = int(value)
         else:
             out[key] = clean_float(value)
@@ -188,6 +191,7 @@ METRIC_FIELDS: tuple[MetricField, ...] = (
     MetricField("scoring_seconds", "Per-example scoring time", "seconds"),
     MetricField("forgetting_seconds", "Forgetting check time", "seconds"),
     MetricField("behaviour_seconds", "Behavioural evaluation time", "seconds"),
+    MetricField("peak_memory_bytes", "Peak memory (measured)", "bytes"),
     # Keys written by older versions and combined adapters.
     MetricField("validation_loss", "Validation loss", "loss"),
     MetricField("perplexity", "Perplexity", "perplexity"),
@@ -225,6 +229,8 @@ def format_value(kind: str, value: Any) -> str:
         return f"{text} tokens" if kind == "tokens" and text != "—" else text
     if kind == "seconds":
         return format_seconds(value)
+    if kind == "bytes":
+        return format_bytes(value)
     number = clean_float(value)
     if number is None:
         return "—" if value is None or not isinstance(value, str) else value

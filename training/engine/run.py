@@ -95,6 +95,20 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
+def peak_memory_bytes() -> int | None:
+    """The training process's peak memory so far: allocated CUDA memory on a GPU, else the resident set."""
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return int(torch.cuda.max_memory_allocated())
+    try:
+        import resource
+
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # KiB on Linux
+    except (ImportError, OSError):
+        return None
+
+
 def _clean(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) or math.isinf(value) else float(value)
 
@@ -197,6 +211,7 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         tokens_per_second=outcome.tokens_per_second,
         train_runtime_seconds=outcome.runtime_seconds,
         resumed_from_step=int(resumed.rsplit("-", 1)[-1]) if resumed else None,
+        peak_memory_bytes=peak_memory_bytes(),
     )
     truncation = {"train": train_stats.to_dict(), "validation": val_stats.to_dict()}
     versions = artifacts.package_versions()

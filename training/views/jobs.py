@@ -274,6 +274,7 @@ def _job_context(request, project_id: int, job_id: int) -> dict:
             "eta": results.format_seconds(job.eta_seconds),
         },
         "metric_rows": results.display_metrics(raw_metrics),
+        "estimated_peak": results.format_bytes(total_bytes(job.estimate or {})) if job.estimate else "",
         "validation_note": results.validation_note(raw_metrics) if job.status == "succeeded" else "",
         "forgetting": found_selectors.forgetting_for(job) if job.status == "succeeded" else None,
         "samples": results.samples(adapter.samples) if adapter is not None else [],
