@@ -74,3 +74,13 @@ def plan_launch(*, base_model: BaseModel, config: dict[str, Any], method_fixed: 
 def _planned(base_model: BaseModel, config: dict[str, Any]) -> LaunchPlan:
     estimate = estimate_for(base_model=base_model, config=config)
     return LaunchPlan(config, estimate, place(config=config, estimate=estimate), "")
+
+
+def method_reason_for(*, preset: str, method: str, device_type: str) -> str:
+    """The sentence a job page shows for a job launched from a preset whose method is the one the plan picks on
+    its device ("" otherwise: the user named the method, or the job is not from a preset)."""
+    from ..engine.config import PRESETS
+
+    if not preset or "method" in PRESETS.get(preset, {}) or METHOD_BY_DEVICE.get(device_type) != method:
+        return ""
+    return METHOD_REASONS.get(device_type, "")

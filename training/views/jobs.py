@@ -24,7 +24,7 @@ from ..services import continuation, control_sets
 from ..services import jobs as job_services
 from ..services import sweeps as sweep_services
 from ..services.estimates import GIB, total_bytes
-from ..services.launch_plan import plan_launch
+from ..services.launch_plan import method_reason_for, plan_launch
 
 
 def _apply_errors(form, exc: ApplicationError) -> None:
@@ -274,6 +274,7 @@ def _job_context(request, project_id: int, job_id: int) -> dict:
             "eta": results.format_seconds(job.eta_seconds),
         },
         "metric_rows": results.display_metrics(raw_metrics),
+        "method_reason": method_reason_for(preset=job.preset, method=job.method, device_type=job.device_type),
         "estimated_peak": results.format_bytes(total_bytes(job.estimate or {})) if job.estimate else "",
         "validation_note": results.validation_note(raw_metrics) if job.status == "succeeded" else "",
         "forgetting": found_selectors.forgetting_for(job) if job.status == "succeeded" else None,

@@ -85,3 +85,12 @@ def test_nothing_fits_is_refused_with_the_reasons(fake_base_model):
     chosen = plan(fake_base_model)
     assert chosen.refusal is not None
     assert "cpu@a" in chosen.refusal
+
+
+def test_a_job_page_says_why_for_the_method_the_plan_picked():
+    from training.services.launch_plan import method_reason_for
+
+    assert method_reason_for(preset="balanced", method="lora", device_type="cpu") == METHOD_REASONS["cpu"]
+    assert method_reason_for(preset="balanced", method="qlora", device_type="cuda") == METHOD_REASONS["cuda"]
+    assert method_reason_for(preset="balanced", method="dora", device_type="cpu") == ""  # named by the user
+    assert method_reason_for(preset="", method="lora", device_type="cpu") == ""  # no preset: a full configuration
