@@ -53,7 +53,7 @@ from validators.fixes import EXPLICIT_FIXES, SAFE_FIXES, apply_fixes
 from validators.formatting import StyleProfile, style_profile
 from validators.inputs import ExampleInput, Message, ProjectSpec
 from validators.knowledge import KnowledgeBase
-from validators.registry import REGISTRY, CheckInfo, help_entries
+from validators.registry import REGISTRY, CheckInfo, check_title, help_entries
 
 __all__ = [
     "CHECKS",
@@ -76,6 +76,7 @@ __all__ = [
     "Severity",
     "StyleProfile",
     "apply_fixes",
+    "check_title",
     "claim_hash",
     "content_hash",
     "default_embedder",

@@ -323,7 +323,10 @@ class FactCheck(Check):
                 continue
             found = tuple(conflicts(claim.text, kb.passages[i].text))
             supports = coverage >= self.support or (sim is not None and sim >= self.similarity)
-            if supports and not found:
+            # A passage less relevant than one that contradicts the claim does not support it: "Refunds are
+            # available for every purchase." says nothing about the 90 days that "Refunds are available within
+            # 30 days of purchase." refutes. The closest passage decides, whatever else the base holds.
+            if supports and not found and (best is None or score >= best[0]):
                 return ClaimResult(claim, "supported", kb.passages[i], coverage, sim)
             if found and best is None:
                 best = (score, coverage, i, found)

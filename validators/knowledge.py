@@ -8,6 +8,7 @@ Also the text helpers the index and the claim extraction share: `tokenize` and `
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -146,8 +147,9 @@ class KnowledgeBase:
     def search(self, query: str, k: int = 5) -> list[tuple[int, float]]:
         """Indices of the best passages with their BM25 (Okapi) scores, best first.
 
-        Scores equal `BM25Okapi.get_scores`, summed from per-term posting weights precomputed at build
-        time, so a query costs O(postings of its terms) instead of O(passages x terms).
+        Scores are Okapi BM25 with rank-bm25's k1, b and document lengths and a never-negative idf (see
+        `bm25_idf`), summed from per-term posting weights precomputed at build time, so a query costs
+        O(postings of its terms) instead of O(passages x terms).
         """
         if self.bm25 is None:
             return []
@@ -166,13 +168,29 @@ class KnowledgeBase:
         return [(int(i), float(scores[i])) for i in top if scores[i] > 0]
 
 
+def bm25_idf(passages: int, containing: int) -> float:
+    """ln(1 + (N - n + 0.5) / (n + 0.5)): Lucene's BM25 idf, above zero for every term.
+
+    Okapi's ln((N - n + 0.5) / (n + 0.5)) is negative for a term in more than half the passages, and
+    rank-bm25 then gives it a small epsilon weight: in a one-fact knowledge base every term is such a
+    term, so the only fact on a claim's topic scored nothing and was never retrieved (the claim came
+    out "unsupported" until unrelated facts were added). With this idf the passage that shares the
+    claim's words is found whatever else the knowledge base holds.
+    """
+    return math.log(1 + (passages - containing + 0.5) / (containing + 0.5))
+
+
 def _bm25_postings(bm25: BM25Okapi) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """term -> (passage indices, BM25 weight of the term in each), with rank-bm25's idf, k1, b and avgdl."""
+    """term -> (passage indices, BM25 weight of the term in each), with rank-bm25's k1, b and avgdl and
+    `bm25_idf`."""
     raw: dict[str, tuple[list[int], list[float]]] = {}
     for i, freqs in enumerate(bm25.doc_freqs):
         norm = bm25.k1 * (1 - bm25.b + bm25.b * bm25.doc_len[i] / bm25.avgdl)
         for term, tf in freqs.items():
             ids, weights = raw.setdefault(term, ([], []))
             ids.append(i)
-            weights.append(bm25.idf.get(term, 0.0) * tf * (bm25.k1 + 1) / (tf + norm))
-    return {t: (np.array(ids, dtype=np.int64), np.array(w)) for t, (ids, w) in raw.items()}
+            weights.append(tf * (bm25.k1 + 1) / (tf + norm))
+    return {
+        t: (np.array(ids, dtype=np.int64), np.array(w) * bm25_idf(bm25.corpus_size, len(ids)))
+        for t, (ids, w) in raw.items()
+    }

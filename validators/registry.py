@@ -420,6 +420,16 @@ def make_finding(
     return Finding(code, REGISTRY[code].severity, message, location, suggestion, evidence or {})
 
 
+def check_title(code: str) -> str:
+    """What a person reads for a check code: the registry's title ("Empty turn" for ``fmt.empty_turn``);
+    an unknown code in words ("style tag coverage" for ``x.style_tag_coverage``). Codes stay in the API
+    and in tooltips, never as the only name on screen."""
+    entry = REGISTRY.get(code)
+    if entry is not None:
+        return entry.title
+    return code.rpartition(".")[2].replace("_", " ").strip() or code
+
+
 def help_entries() -> list[dict[str, Any]]:
     """Registry as plain dicts, grouped by check then code: what a help page lists."""
     return [entry.to_dict() for entry in sorted(_ENTRIES, key=lambda e: (e.scope, e.check, e.code))]

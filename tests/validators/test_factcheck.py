@@ -106,3 +106,45 @@ def test_embedding_similarity_supports_a_paraphrase() -> None:
                              ProjectSpec(knowledge_base=kb), checks=["facts"])  # fmt: skip
     assert found[0].evidence["similarity"] > 0.3
     assert found[0].evidence["source"] == "policies"
+
+
+REFUND_FACT = "Refunds are available within 30 days of purchase."
+UNRELATED_FACTS = [
+    "Standard shipping takes 5 business days.",
+    "Gift cards never expire.",
+    "Support is available within business hours.",
+    "Gift cards are available for purchase in every store.",
+    "Refunds are available for every purchase.",  # on the topic, but silent on the number of days
+]
+
+
+def _verdict(facts: list[str], claim: str = "Refunds are available within 90 days of purchase.") -> list[tuple]:
+    found = validate_example(conv(claim), ProjectSpec(knowledge_base=KnowledgeBase.build(facts=facts)),
+                             checks=["facts"])  # fmt: skip
+    return [(f.code, f.evidence.get("passage"), f.message) for f in found]
+
+
+def test_a_claim_contradicting_the_only_fact_is_contradicted() -> None:
+    # One fact: every word of it is in "all" passages, which Okapi's idf weighs at or below zero; the fact
+    # must still be found and settle the claim.
+    assert _verdict([REFUND_FACT]) == [
+        ("fact.contradicted", REFUND_FACT, "The claim says '90 days' where the source says '30 days'.")
+    ]
+    assert _verdict([REFUND_FACT], "Refunds are available within 30 days of purchase.")[0][0] == "fact.supported"
+
+
+@pytest.mark.parametrize("extra", [1, 2, 3, len(UNRELATED_FACTS)])
+def test_unrelated_facts_do_not_change_the_verdict(extra: int) -> None:
+    alone = _verdict([REFUND_FACT])
+    assert _verdict([REFUND_FACT, *UNRELATED_FACTS[:extra]]) == alone
+    assert _verdict([*UNRELATED_FACTS[-extra:], REFUND_FACT]) == alone
+
+
+def test_bm25_idf_is_positive_for_a_term_in_every_passage() -> None:
+    from validators.knowledge import bm25_idf
+
+    assert bm25_idf(1, 1) > 0
+    assert bm25_idf(10, 10) > 0
+    assert bm25_idf(10, 1) > bm25_idf(10, 5) > bm25_idf(10, 10)
+    kb = KnowledgeBase.build(facts=[REFUND_FACT])
+    assert [i for i, _ in kb.search("refunds within 90 days")] == [0]
