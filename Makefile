@@ -33,16 +33,20 @@ $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# `make run` is a local single-user install (ANNOTUNE_LOCAL: a generated key, localhost, plain HTTP) with
+# DEBUG off, so users see the product's own error pages. Developers: `make run DEBUG=1` for Django's debug pages.
+RUN_ENV = ANNOTUNE_LOCAL=1 DEBUG=$(if $(DEBUG),$(DEBUG),0)
+
 run: install
-	DEBUG=1 $(BIN)/python manage.py migrate --noinput
-	DEBUG=1 $(BIN)/python manage.py ensure_admin
-	DEBUG=1 $(BIN)/python manage.py ensure_default_model
-	DEBUG=1 $(BIN)/python manage.py setup_demo
-	DEBUG=1 $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) $(BIN)/python manage.py ensure_admin
+	$(RUN_ENV) $(BIN)/python manage.py ensure_default_model
+	$(RUN_ENV) $(BIN)/python manage.py setup_demo
+	$(RUN_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo
 	@echo "  Annotune is starting at http://$(ANNOTUNE_HOST):$(ANNOTUNE_PORT)/  (web + worker; Ctrl+C stops both)"
 	@echo
-	DEBUG=1 PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
+	$(RUN_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 
 lint: install-dev
 	$(BIN)/ruff check .

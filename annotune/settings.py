@@ -21,16 +21,22 @@ VAR_DIR = Path(env_str("ANNOTUNE_VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
+# A local single-user install (`make run` sets it): a key generated into var/, localhost, plain HTTP and
+# e-mail on the console, as with DEBUG, but with DEBUG off, so users get the product's own error pages
+# (templates/404.html, 403.html, 500.html) instead of Django's debug pages. `make run DEBUG=1` keeps
+# Django's debug pages for developers.
+ANNOTUNE_LOCAL = env_bool("ANNOTUNE_LOCAL", False)
+LOCAL_INSTALL = DEBUG or ANNOTUNE_LOCAL
 
 
 def _secret_key() -> str:
     key = env_str("SECRET_KEY")
     if key:
         return key
-    if not DEBUG:
+    if not LOCAL_INSTALL:
         raise ImproperlyConfigured(
             "SECRET_KEY is not set. Set SECRET_KEY to a long random string in production, "
-            "or set DEBUG=1 for local development (a key is then generated into var/)."
+            "or set ANNOTUNE_LOCAL=1 (or DEBUG=1) for a local install (a key is then generated into var/)."
         )
     # Development only: one generated key per checkout, kept across restarts.
     key_file = VAR_DIR / "dev-secret-key"
@@ -41,7 +47,7 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if LOCAL_INSTALL else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -136,10 +142,12 @@ ANNOTUNE_SIGNUP = env_bool("ANNOTUNE_SIGNUP", False)
 ANNOTUNE_INVITATION_DAYS = env_int("ANNOTUNE_INVITATION_DAYS", 7)
 PASSWORD_RESET_TIMEOUT = env_int("PASSWORD_RESET_TIMEOUT", 3 * 24 * 3600)
 
-# E-mail (invitations, password resets): the console in DEBUG; without EMAIL_BACKEND elsewhere no mail
+# E-mail (invitations, password resets): the console on a local install; without EMAIL_BACKEND elsewhere no mail
 # is sent and pages say so (links are shown to staff and owners to pass on instead).
 EMAIL_BACKEND = env_str("EMAIL_BACKEND") or (
-    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.dummy.EmailBackend"
+    "django.core.mail.backends.console.EmailBackend"
+    if LOCAL_INSTALL
+    else "django.core.mail.backends.dummy.EmailBackend"
 )
 EMAIL_HOST = env_str("EMAIL_HOST") or "localhost"
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
@@ -172,14 +180,14 @@ STORAGES = {
 # This machine's copies of stored folders that a worker needs on disk (adapters to serve, merge, continue).
 ARTIFACT_CACHE_DIR = Path(env_str("ANNOTUNE_ARTIFACT_CACHE_DIR") or VAR_DIR / "cache" / "artifacts")
 
-# Security: strict unless DEBUG; each can be relaxed behind a proxy that terminates TLS elsewhere.
+# Security: strict unless a local install; each can be relaxed behind a proxy that terminates TLS elsewhere.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
-CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not LOCAL_INSTALL)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not LOCAL_INSTALL)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not LOCAL_INSTALL)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if LOCAL_INSTALL else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not LOCAL_INSTALL)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not LOCAL_INSTALL)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"

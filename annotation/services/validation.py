@@ -183,11 +183,16 @@ def validate_example_row(example: Example, *, fact_check: bool | None = None) ->
 
 
 def refuse_blocking(findings: list[dict]) -> None:
-    """Submission is refused while error findings remain; the message names them."""
+    """Submission is refused while error findings remain; the message names them by their titles (the
+    codes go in `extra["findings"]`, for the API)."""
+    from validators import check_title
+
     errors = error_findings(findings)
     if errors:
         # Messages end with their own full stop; the sentence adds one at its end ("never closed.." otherwise).
-        names = "; ".join(f"{f['code']} ({_where(f)}): {str(f['message']).rstrip('.')}" for f in errors[:5])
+        names = "; ".join(
+            f"{check_title(str(f['code']))} ({_where(f)}): {str(f['message']).rstrip('.')}" for f in errors[:5]
+        )
         more = f" and {len(errors) - 5} more" if len(errors) > 5 else ""
         raise ApplicationError(
             f"Fix the validation errors before submitting: {names}{more}.",
@@ -200,19 +205,35 @@ def _where(finding: dict) -> str:
     return f"turn {location['message'] + 1}" if location else "whole example"
 
 
-def validate_draft(*, project: Project, user, messages: Any, category: Any = "", style_tags: Any = None) -> list[dict]:
-    """The editor's inline check: findings for unsaved text, nothing written. Shape errors (bad roles,
-    NUL characters) become no findings here: the save reports them."""
+def validate_draft(
+    *, project: Project, user, messages: Any, category: Any = "", style_tags: Any = None, context: Any = ""
+) -> list[dict]:
+    """The editor's inline check: findings for unsaved text, nothing written. The same call as the save
+    and the submit (`findings_for`, fact check included when the project has a knowledge base), so the
+    Checks panel shows what a submit would refuse. Shape errors (bad roles, NUL characters) become no
+    findings here: the save reports them."""
     permissions.require(permissions.can_annotate(user, project), "You are not a member of this project.")
     if not isinstance(messages, list):
-        raise ApplicationError("messages must be a list of turns.")
+        raise ApplicationError("The conversation must be a list of turns.")
     safe = [
         {"role": str(m.get("role", "")), "content": str(m.get("content", ""))[:200_000]}
         for m in messages[:200]
         if isinstance(m, dict)
     ]
-    payload = {"messages": safe, "category": category or "", "style_tags": style_tags or []}
-    return findings_for(project, payload, fact_check=False)
+    payload = example_payload(
+        messages=safe, category=category or "", style_tags=style_tags or [], context=str(context or "")[:100_000]
+    )
+    return findings_for(project, payload)
+
+
+def draft_untouched(messages: Any) -> bool:
+    """True while no user or assistant turn has text yet (a fresh editor): the Checks panel then shows
+    guidance instead of "empty turn" errors about text nobody has written yet."""
+    if not isinstance(messages, list):
+        return False
+    return not any(
+        str(m.get("content", "")).strip() for m in messages if isinstance(m, dict) and m.get("role") != "system"
+    )
 
 
 def fixable(code: str) -> str | None:
@@ -271,16 +292,20 @@ def tokenizer_for_worker(project: Project) -> Callable[[str], int] | None:
 
 
 def display_findings(findings: Iterable[dict], messages: list[dict]) -> list[dict[str, Any]]:
-    """Findings ready for a template: turn number, the excerpt split around the flagged span, fix kind.
+    """Findings ready for a template: the check's title (the code goes in a tooltip), turn number, the
+    excerpt split around the flagged span, fix kind.
 
     Text stays plain (the template escapes it); nothing here builds HTML.
     """
+    from validators import check_title
+
     out = []
     for finding in findings:
         if not isinstance(finding, dict):
             continue
+        code = str(finding.get("code", ""))
         item = {**finding, "turn": None, "role": "", "before": "", "match": "", "after": "",
-                "fix": fixable(str(finding.get("code", "")))}  # fmt: skip
+                "fix": fixable(code), "title": check_title(code)}  # fmt: skip
         location = finding.get("location") or None
         if not isinstance(location, dict):
             item["where"] = str(location) if location else ""

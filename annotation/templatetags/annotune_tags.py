@@ -64,3 +64,56 @@ RANDOM_WEIGHTS_NOTE = "test model: random weights, answers are noise"
 def random_weights_note(base_model):
     """A badge next to a base model that has random weights (a tiny test model): its answers mean nothing."""
     return {"show": bool(getattr(base_model, "has_random_weights", False)), "note": RANDOM_WEIGHTS_NOTE}
+
+
+FIELD_LABELS = {
+    "messages": "Conversation",
+    "category": "Category",
+    "style_tags": "Style tags",
+    "context": "Context passage",
+    "version": "Version",
+    "findings": "Checks",
+    "reason": "Reason",
+    "comment": "Comment",
+    "action": "Action",
+    "ids": "Examples",
+}
+
+
+@register.filter
+def words(code) -> str:
+    """A stored code in words for the page: "off_topic" -> "off topic", "changes_requested" -> "changes
+    requested". The code itself belongs in a tooltip (`title`) or the API, not on screen."""
+    return str(code or "").replace("_", " ").strip()
+
+
+@register.filter
+def field_label(name) -> str:
+    """The label a form shows for a field name an error names ("style_tags" -> "Style tags")."""
+    name = str(name or "")
+    return FIELD_LABELS.get(name) or words(name).capitalize()
+
+
+@register.filter
+def method_label(code) -> str:
+    """A training method's name ("qlora" -> "QLoRA (4-bit base)")."""
+    from training.models import Method
+
+    return str(Method(code).label) if code in Method.values else words(code)
+
+
+@register.filter
+def field_labels(names) -> str:
+    """A revision's changed fields in words: ["messages", "style_tags"] -> "conversation, style tags"."""
+    return ", ".join(field_label(n).lower() for n in names or [])
+
+
+@register.filter
+def revision_note(note) -> str:
+    """A revision's note in words: "fix: fmt.double_space" (what the fix service records) -> "fix: Doubled spaces"."""
+    from validators import check_title
+
+    note = str(note or "")
+    if note.startswith("fix: "):
+        return "fix: " + check_title(note[len("fix: ") :])
+    return note

@@ -20,3 +20,11 @@ def show_findings(context, findings, messages, mode: str = "review", fix_url: st
         "verify_url": verify_url,
         "csrf_token": context.get("csrf_token"),
     }
+
+
+@register.filter
+def check_title(code) -> str:
+    """A check code's title for the page ("fmt.empty_turn" -> "Empty turn"); the code goes in a tooltip."""
+    from validators import check_title as title
+
+    return title(str(code or ""))

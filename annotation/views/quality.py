@@ -46,7 +46,12 @@ def editor_validate(request, project_id: int):
         if code:
             turns = fixed = validation.fixed_messages(project, turns, code)
         findings = validation.validate_draft(
-            project=project, user=request.user, messages=turns, category=category, style_tags=style_tags
+            project=project,
+            user=request.user,
+            messages=turns,
+            category=category,
+            style_tags=style_tags,
+            context=request.POST.get("context", ""),
         )
     except ApplicationError as exc:
         return render(request, "annotation/quality/_editor_error.html", {"message": exc.message}, status=400)
@@ -56,6 +61,7 @@ def editor_validate(request, project_id: int):
         "turns": turns,
         "fixed": fixed,
         "fix_url": reverse("editor-validate", args=[project.pk]),
+        "untouched": validation.draft_untouched(turns),
     }
     return render(request, "annotation/quality/_editor_findings.html", context)
 

@@ -95,7 +95,7 @@ def _screen(request, example: Example, *, error: ApplicationError | None = None,
         "queue_query": _queue_query(request.GET),
         "next_url": _next_url(project.pk, request.GET, after=example.pk),
         "prev_url": _next_url(project.pk, request.GET, before=example.pk),
-        "reasons": [(str(i + 1) if i < 9 else "", code, code.replace("_", " ")) for i, code in enumerate(reasons)],
+        "reasons": [(str(i + 1) if i < 9 else "", code, reason_words(code)) for i, code in enumerate(reasons)],
         "round_reviews": round_reviews,
         "approvals": sum(1 for r in round_reviews if r.decision == "approve"),
         "already_reviewed": any(r.reviewer_id == user.pk for r in round_reviews),
@@ -159,8 +159,13 @@ def _decided_message(review: Review) -> str:
     if review.decision == "approve" and example.status != ExampleStatus.APPROVED:
         text = f"Example {example.pk}: your approval is recorded; it waits for more reviewers"
     if review.reason:
-        text += f" ({review.reason})"
+        text += f": {reason_words(review.reason)}"
     return text + "."
+
+
+def reason_words(code: str) -> str:
+    """A reject reason as the page says it: "off_topic" -> "off topic" (the code stays in the API)."""
+    return str(code).replace("_", " ").strip()
 
 
 @login_required

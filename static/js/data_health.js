@@ -26,7 +26,11 @@
     draw("chart-" + part, {
       type: "bar",
       data: { labels: data.lengths[part].labels, datasets: [{ label: "examples", data: data.lengths[part].counts }] },
-      options: { plugins: { legend: { display: false } } },
+      // Counts of examples: whole-number ticks only (Chart.js otherwise labels 0.2, 0.4 … on small counts).
+      options: {
+        plugins: { legend: { display: false } },
+        scales: { y: { beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: "examples" } } },
+      },
     });
   }
 })();

@@ -5,6 +5,14 @@
   const root = document.querySelector("[data-review]");
   if (!root) return;
 
+  // The address names the example on screen: after a decision (a redirect through the queue) or a refused
+  // one (the page is the answer to a POST to …/decide/), it becomes /review/<this example>/, so a reload
+  // or a shared link opens this example, never the previous one and never a form re-post.
+  const here = root.dataset.url;
+  if (here && window.location.pathname + window.location.search !== here) {
+    window.history.replaceState(null, "", here);
+  }
+
   const panels = {
     reject: document.getElementById("reject-panel"),
     changes: document.getElementById("changes-panel"),

@@ -59,7 +59,7 @@ def test_the_policy_changes_the_severity_of_style_findings(project, owner, annot
     found = findings_for(project, payload("**In short:** Open Settings."))
     assert [(f["code"], f["severity"]) for f in found if f["code"].startswith("style.")] == [("style.signoff", "error")]
     # An error blocks submitting, like every other error finding.
-    with pytest.raises(ApplicationError, match="style.signoff"):
+    with pytest.raises(ApplicationError, match="Answer does not end with the house sign-off") as refused:
         example_create(
             project=project,
             author=annotator,
@@ -67,6 +67,7 @@ def test_the_policy_changes_the_severity_of_style_findings(project, owner, annot
             category="billing",
             submit=True,
         )
+    assert refused.value.extra["findings"][0].startswith("style.signoff: ")  # the code, for the API
 
 
 def test_saved_examples_carry_their_style_findings(project, owner, annotator):

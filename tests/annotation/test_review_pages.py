@@ -134,7 +134,7 @@ def test_my_work_shows_returned_examples_with_comments(
     for n in range(6):
         assert f"Comment number {n}" in html
         assert f"Reply {n}" in html
-    assert "reason <strong>style</strong>" in html
+    assert 'reason <strong title="style">style</strong>' in html
 
 
 def test_dashboard_renders_with_a_fixed_number_of_queries(

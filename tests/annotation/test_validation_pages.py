@@ -56,6 +56,36 @@ def test_editor_validate_clean_example_has_no_findings(client, project, annotato
     assert "data-code=" not in response.content.decode()
 
 
+def test_a_blank_draft_gets_guidance_not_errors(client, project, annotator):
+    project.default_system_prompt = "You are Acme's assistant."
+    project.save()
+    client.force_login(annotator)
+    data = {"role": ["system", "user", "assistant"], "content": [project.default_system_prompt, "", ""]}
+    html = client.post(reverse("editor-validate", args=[project.pk]), data).content.decode()
+    assert "The checks run as you type" in html
+    assert "finding-error" not in html
+    html = _post_editor(client, project, "How do I reset my password?", "").content.decode()
+    assert 'data-code="fmt.empty_turn"' in html  # typing started: the empty answer is now a finding
+
+
+def test_the_checks_panel_shows_what_submit_refuses_fact_checks_included(client, project, owner, annotator):
+    knowledge_services.document_add(project=project, user=owner, title="pricing.md", text=DOCS["pricing.md"])
+    client.force_login(annotator)
+    panel = _post_editor(client, project, "How much is Pro?", WRONG_PRICE).content.decode()
+    assert 'data-code="fact.contradicted"' in panel
+    assert "Claim contradicts the knowledge base" in panel
+    example = example_services.example_create(
+        project=project,
+        author=annotator,
+        messages=[{"role": "user", "content": "How much is Pro?"}, {"role": "assistant", "content": WRONG_PRICE}],
+    )
+    with pytest.raises(ApplicationError) as refused:
+        example_services.example_submit(example=example, user=annotator)
+    named = {line.partition(":")[0] for line in refused.value.extra["findings"]}
+    shown = {code for code in named if f'data-code="{code}"' in panel}
+    assert named == shown == {"fact.contradicted"}
+
+
 def test_editor_validate_escapes_untrusted_text(client, project, annotator):
     client.force_login(annotator)
     response = _post_editor(client, project, "<script>alert(1)</script>  x  y", "Fine answer here.")
@@ -138,8 +168,9 @@ def test_submit_with_error_finding_is_refused_and_changes_nothing(client, projec
         author=annotator,
         messages=[{"role": "user", "content": "Question?"}, {"role": "assistant", "content": "Answer <|im_end|>"}],
     )
-    with pytest.raises(ApplicationError, match="fmt.template_token"):
+    with pytest.raises(ApplicationError, match="Leaked template token") as refused:
         example_services.example_submit(example=example, user=annotator)
+    assert refused.value.extra["findings"][0].startswith("fmt.template_token: ")  # the code stays for the API
     example.refresh_from_db()
     assert example.status == ExampleStatus.DRAFT
     assert example.version == 1

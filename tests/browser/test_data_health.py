@@ -34,5 +34,8 @@ def test_data_health_draws_charts(page, login):
     page.locator("#duplicates").get_by_text("Where is <i>my</i> invoice?").first.wait_for()
     for chart in ("categories", "annotators", "prompt", "response"):
         assert page.evaluate(f"!!Chart.getChart(document.getElementById('chart-{chart}'))"), chart
-    assert "ds.category_imbalance" in page.locator("#dataset-findings").inner_text()
+    findings = page.locator("#dataset-findings")
+    assert "Category share off target" in findings.inner_text()
+    assert "ds.category_imbalance" not in findings.inner_text()  # the code is in the tooltip only
+    assert findings.locator('[title="Check code: ds.category_imbalance"]').count() >= 1
     screenshot(page, "data-health")

@@ -298,6 +298,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     assert evaluation.items.count() == 2
     assert Judgment.objects.filter(item__evaluation=evaluation).count() == 2
     page.goto(f"/projects/{project.pk}/evaluations/{evaluation.pk}/")
+    page.once("dialog", lambda dialog: dialog.accept())  # closing cannot be undone: the page asks first
     page.get_by_role("button", name="Close and reveal").click()
     page.get_by_role("heading", name="Ranking (Bradley–Terry)").wait_for()
     assert adapter.name in page.content()

@@ -317,7 +317,7 @@ def test_a_kept_draft_is_submitted_once_fixed(run_import, project, owner):
     """The import and the editor apply the same rule: the editor refuses it too until it is fixed."""
     run_import(jsonl(template_slip(1)), initial_status="submitted")
     kept = Example.objects.get()
-    with pytest.raises(ApplicationError, match="fmt.template_token"):
+    with pytest.raises(ApplicationError, match="Leaked template token"):
         example_services.example_submit(example=kept, user=owner)
     fixed = [kept.messages[0], {"role": "assistant", "content": "Answer 1."}]
     kept = example_services.example_update(example=kept, user=owner, messages=fixed, version=kept.version)

@@ -10,18 +10,22 @@ from django.views.decorators.http import require_POST
 from annotation import permissions
 from annotune.errors import ApplicationError
 
+from ..models import SweepAxis
 from ..selectors import sweeps as selectors
+from ..selectors.configuration import config_rows
 from ..services import sweeps as sweep_services
 
 
 def _context(request, project_id: int, sweep_id: int) -> dict:
     sweep = selectors.sweep_for(request.user, project_id, sweep_id)
+    varying = ["rank", "alpha"] + (["target_modules"] if sweep.axis == SweepAxis.TARGETS else [])
     return {
         "project": sweep.project,
         "sweep": sweep,
         "report": selectors.sweep_report(sweep),
         "tolerance_percent": f"{sweep.tolerance * 100:g}",
         "can_train": permissions.can_train(request.user, sweep.project),
+        "config_rows": config_rows(sweep.base_config, varying=varying, note="varies per member (see the table)"),
     }
 
 

@@ -98,3 +98,43 @@ def test_members_that_really_trained(pages, project, sweep, make_job, store, eng
     assert line["val_loss"][1] is None
     assert line["size_mib"][0] > 0
     assert line["runtime_seconds"][0] > 0
+
+
+def test_the_polled_panel_drops_cancel_once_the_sweep_is_over(pages, project, sweep, make_job):
+    """The page stays open while the sweep runs; the panel it polls carries the Cancel button, so the button
+    goes when the last member ends (it stayed in the page head before, after the sweep had succeeded)."""
+    job = make_job(sweep=sweep)
+    url = f"/projects/{project.pk}/training/sweeps/{sweep.pk}/"
+    panel = pages.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="sweep-cancel"' in panel
+    assert "data-confirm=" in panel
+    TrainingJob.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
+    panel = pages.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert "Cancel sweep" not in panel
+    assert "hx-trigger" not in panel  # nothing left to poll for
+    assert "Succeeded" in panel
+
+
+def test_shared_configuration_is_a_labelled_table(pages, project, sweep):
+    from tests.page_words import snake_codes
+
+    sweep.base_config = {"method": "qlora", "rank": 16, "alpha": 32, "target_modules": "all-linear",
+                         "learning_rate": 0.0002, "packing": False, "gradient_accumulation_steps": 2,
+                         "max_steps": -1, "eval_steps": 0, "seed": 42}  # fmt: skip
+    sweep.save(update_fields=["base_config"])
+    html = pages.get(f"/projects/{project.pk}/training/sweeps/{sweep.pk}/").content.decode()
+    rows = {
+        "method": ("Method", "QLoRA (4-bit base)"),
+        "rank": ("LoRA rank r", "varies per member (see the table)"),
+        "target_modules": ("Target modules", "all linear layers"),
+        "learning_rate": ("Learning rate", "0.0002"),
+        "packing": ("Packing", "no"),
+        "gradient_accumulation_steps": ("Gradient accumulation steps", "2"),
+        "max_steps": ("Max steps", "no limit (trains for the epochs)"),
+        "eval_steps": ("Evaluate every (steps)", "only at the end"),
+        "seed": ("Seed", "42"),
+    }
+    for key, (label, value) in rows.items():
+        assert f'<th scope="row" title="{key}">{label}</th><td>{value}</td>' in html, key
+    assert "{&#x27;" not in html  # no Python dict on the page any more
+    assert snake_codes(html) == []
