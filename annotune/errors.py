@@ -32,9 +32,28 @@ class ConflictError(ApplicationError):
     status_code = status.HTTP_409_CONFLICT
 
 
+class TooManyRequestsError(ApplicationError):
+    """A cap on work in flight was reached (429); nothing was queued. `retry_after`: seconds until asking
+    again is worth it, sent as the `Retry-After` header."""
+
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+
+    def __init__(self, message: str, extra: dict[str, Any] | None = None, *, retry_after: int = 10):
+        super().__init__(message, extra)
+        self.retry_after = max(1, int(retry_after))
+
+
+def retry_headers(exc: Exception) -> dict[str, str]:
+    """`Retry-After` for a refusal that has one (TooManyRequestsError), else nothing."""
+    wait = getattr(exc, "retry_after", None)
+    return {"Retry-After": str(wait)} if wait else {}
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ApplicationError):
-        return Response({"detail": exc.message, "errors": exc.extra}, status=exc.status_code)
+        return Response(
+            {"detail": exc.message, "errors": exc.extra}, status=exc.status_code, headers=retry_headers(exc)
+        )
     if isinstance(exc, DjangoValidationError):
         errors = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response({"detail": "Invalid input.", "errors": errors}, status=400)
@@ -61,12 +80,15 @@ class ApplicationErrorMiddleware:
 
     def process_exception(self, request, exception):
         if isinstance(exception, ApplicationError):
-            return render(
+            response = render(
                 request,
                 "error.html",
                 {"message": exception.message, "errors": exception.extra},
                 status=exception.status_code,
             )
+            for name, value in retry_headers(exception).items():
+                response[name] = value
+            return response
         if isinstance(exception, (PermissionDenied, Http404)):
             return None  # Django's own handlers
         return None

@@ -360,6 +360,22 @@ ANNOTUNE_GENERATE_STALE_SECONDS = env_int("ANNOTUNE_GENERATE_STALE_SECONDS", 900
 ANNOTUNE_GENERATE_SILENT_SECONDS = env_int("ANNOTUNE_GENERATE_SILENT_SECONDS", 120)
 ANNOTUNE_GENERATE_MAX_NEW_TOKENS = env_int("ANNOTUNE_GENERATE_MAX_NEW_TOKENS", 1024)
 ANNOTUNE_GENERATE_MAX_TARGETS = env_int("ANNOTUNE_GENERATE_MAX_TARGETS", 6)
+# Caps on generation work in flight (0: no cap). One user's requests being answered at once (workers
+# take the others later) and waiting in the queue; all users' requests waiting in one project's queue. A
+# blind evaluation queued or generating counts as one waiting request of its creator and its project.
+# Beyond them: 429 with Retry-After, and nothing is queued.
+ANNOTUNE_GENERATE_RUNNING_PER_USER = env_int("ANNOTUNE_GENERATE_RUNNING_PER_USER", 2)
+ANNOTUNE_GENERATE_QUEUED_PER_USER = env_int("ANNOTUNE_GENERATE_QUEUED_PER_USER", 4)
+ANNOTUNE_GENERATE_QUEUED_PER_PROJECT = env_int("ANNOTUNE_GENERATE_QUEUED_PER_PROJECT", 16)
+# Web threads of one process that may wait for answers at once (/v1/ whole answers and streams, the
+# generate API): below gunicorn's --threads (4), so sign-in and saves always find a free thread.
+ANNOTUNE_GENERATE_WAITERS_PER_PROCESS = env_int("ANNOTUNE_GENERATE_WAITERS_PER_PROCESS", 2)
+# Training jobs waiting in the queue (sweep members included) per person who launched them and per project,
+# and unfinished rank sweeps per person and per project (0: no cap).
+ANNOTUNE_TRAINING_QUEUED_PER_OWNER = env_int("ANNOTUNE_TRAINING_QUEUED_PER_OWNER", 12)
+ANNOTUNE_TRAINING_QUEUED_PER_PROJECT = env_int("ANNOTUNE_TRAINING_QUEUED_PER_PROJECT", 24)
+ANNOTUNE_SWEEPS_ACTIVE_PER_OWNER = env_int("ANNOTUNE_SWEEPS_ACTIVE_PER_OWNER", 2)
+ANNOTUNE_SWEEPS_ACTIVE_PER_PROJECT = env_int("ANNOTUNE_SWEEPS_ACTIVE_PER_PROJECT", 3)
 
 # Training: jobs run on the `training` queue; the engine runs in a child process of the worker.
 # Worker-local folder for datasets being trained on and checkpoints (a job resumes from here).

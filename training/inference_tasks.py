@@ -6,10 +6,17 @@ Thin: each takes an id and calls a service. The inference worker process keeps o
 
 from __future__ import annotations
 
+import time
+
 from celery import shared_task
 from django.conf import settings
 
+from annotune import dispatch
+
 _cache = None
+# A request whose user already has their cap of answers running is sent to the back of the queue; the
+# worker pauses this long first, so that a queue holding only such requests is not read in a busy loop.
+DEFER_PAUSE_SECONDS = 0.5
 
 
 def model_cache():
@@ -30,12 +37,22 @@ def model_cache():
     return _cache
 
 
+def send_again(task, request_id: int) -> None:
+    """A deferred request (ANNOTUNE_GENERATE_RUNNING_PER_USER reached): its message goes to the back of
+    the queue before this one is acknowledged, so a queued row always has a message waiting for it."""
+    time.sleep(DEFER_PAUSE_SECONDS)
+    dispatch.send(task, request_id)
+
+
 # The name matches the `training.tasks.*generate*` route in settings: it runs on the `inference` queue.
 @shared_task(name="training.tasks.generate_answers", acks_late=True)
 def generate_answers(request_id: int) -> str:
     from .services.generation import generation_execute
 
-    return generation_execute(request_id, model_cache())
+    outcome = generation_execute(request_id, model_cache())
+    if outcome == "deferred":
+        send_again(generate_answers, request_id)
+    return outcome
 
 
 # OpenAI-compatible chat completions (training/openai_compat); "generate" in the name routes it to `inference`.
@@ -43,7 +60,10 @@ def generate_answers(request_id: int) -> str:
 def generate_chat_completion(request_id: int) -> str:
     from .openai_compat.execute import chat_completion_execute
 
-    return chat_completion_execute(request_id, model_cache())
+    outcome = chat_completion_execute(request_id, model_cache())
+    if outcome == "deferred":
+        send_again(generate_chat_completion, request_id)
+    return outcome
 
 
 @shared_task(name="training.tasks.run_adapter_operation", acks_late=True)

@@ -348,6 +348,8 @@ class GenerationStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    # Generation requests only: the client went away or gave up; the worker stops between tokens.
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class GenerationRequest(models.Model):
@@ -386,7 +388,7 @@ class GenerationRequest(models.Model):
 
     @property
     def is_done(self) -> bool:
-        return self.status in (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED)
+        return self.status in (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED, GenerationStatus.CANCELLED)
 
 
 class OperationKind(models.TextChoices):

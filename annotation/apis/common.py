@@ -14,4 +14,5 @@ class ErrorSerializer(serializers.Serializer):
     errors = serializers.DictField()
 
 
-ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+# 429 (with Retry-After): a cap on work in flight (generations, queued training) or token throttling.
+ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer, 429: ErrorSerializer}

@@ -1,7 +1,7 @@
 /* The playground's answers while they are generated (no inline script: the site has a CSP).
    - [data-elapsed="<seconds>"]: counts on from the server's figure between two polls (the server
      sends the elapsed time by the database's clock, so this page's clock never has to agree with it);
-   - a refused request (400: what to fix) is shown in #answers (htmx leaves error answers out by default);
+   - a refused request (400: what to fix; 429: too many requests in flight) is shown in #answers (htmx leaves error answers out by default);
    - a poll that fails (the server restarting, the network) is tried again with a short note, instead of
      the answers silently stopping to grow. */
 (function () {
@@ -19,7 +19,7 @@
 
   document.addEventListener("htmx:beforeSwap", function (event) {
     var target = event.detail.target;
-    if (target && target.id === "answers" && event.detail.xhr.status === 400) {
+    if (target && target.id === "answers" && (event.detail.xhr.status === 400 || event.detail.xhr.status === 429)) {
       event.detail.shouldSwap = true;
       event.detail.isError = false;
     }

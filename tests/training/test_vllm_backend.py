@@ -165,7 +165,7 @@ def test_openai_endpoints_relay_vllm_answers_and_streams(live_server, owner, pro
     assert fake.calls("/v1/chat/completions")[-1]["stream"] is True
 
 
-def test_a_client_that_leaves_mid_stream_fails_the_row_with_the_text_so_far(owner, project, fake, base):
+def test_a_client_that_leaves_mid_stream_cancels_the_row_with_the_text_so_far(owner, project, fake, base):
     params = parse_chat_request({"model": "tiny-llama", "messages": CHAT, "stream": True})
     served = catalog(owner).resolve("tiny-llama")
     row = openai_services.chat_completion_queue(user=owner, served=served, params=params)
@@ -173,7 +173,7 @@ def test_a_client_that_leaves_mid_stream_fails_the_row_with_the_text_so_far(owne
     next(events), next(events)  # the role chunk, then the first word
     events.close()
     row.refresh_from_db()
-    assert (row.status, row.error_code, row.outputs[0]["text"]) == ("failed", "disconnected", "tiny-llama")
+    assert (row.status, row.error_code, row.outputs[0]["text"]) == ("cancelled", "disconnected", "tiny-llama")
 
 
 def test_dora_adapters_are_marked_and_refused_before_anything_runs(api, client_as, owner, project, fake, adapter_of):
@@ -195,30 +195,55 @@ def test_dora_adapters_are_marked_and_refused_before_anything_runs(api, client_a
     assert fake.requests == []
 
 
-def test_an_unreachable_vllm_server_is_a_503_with_the_reason(api, owner, project, base, settings):
+def test_an_unreachable_vllm_server_is_a_503_with_the_reason_and_its_address_for_staff_only(
+    api, owner, project, base, settings
+):
     settings.ANNOTUNE_INFERENCE_BACKEND = "vllm"
     settings.ANNOTUNE_VLLM_URL = f"http://127.0.0.1:{closed_port()}"
-    answer = generate(api, owner, project, adapter=None)
-    assert answer.status_code == 503
-    assert "cannot be reached" in answer.json()["detail"]
-    assert answer.json()["errors"] == {"generation": ["backend_unavailable"]}
-    client = api(owner)
-    for stream in (False, True):
-        body = {"model": "tiny-llama", "messages": CHAT, "stream": stream}
-        response = client.post("/v1/chat/completions", body, format="json")
-        assert response.status_code == 503, stream  # a stream fails before it starts, not inside a 200
-        error = json.loads(response.content)["error"]
-        assert (error["code"], error["type"]) == ("backend_unavailable", "server_error")
-        assert settings.ANNOTUNE_VLLM_URL in error["message"]
+    address = settings.ANNOTUNE_VLLM_URL.removeprefix("http://")
+
+    def refusals() -> list[str]:
+        """The generate API's detail, then /v1/'s message, whole and streamed; each a 503 with the code."""
+        answer = generate(api, owner, project, adapter=None)
+        assert answer.status_code == 503
+        assert "cannot be reached" in answer.json()["detail"]
+        assert answer.json()["errors"] == {"generation": ["backend_unavailable"]}
+        shown = [answer.json()["detail"]]
+        for stream in (False, True):
+            body = {"model": "tiny-llama", "messages": CHAT, "stream": stream}
+            response = api(owner).post("/v1/chat/completions", body, format="json")
+            assert response.status_code == 503, stream  # a stream fails before it starts, not inside a 200
+            error = json.loads(response.content)["error"]
+            assert (error["code"], error["type"]) == ("backend_unavailable", "server_error")
+            shown.append(error["message"])
+        detail = api(owner).get(f"/api/v1/projects/{project.pk}/generations/{GenerationRequest.objects.first().pk}/")
+        shown.append(detail.json()["error"])
+        return shown
+
+    # An owner who is not staff reads plain words: no internal address, no setting's name.
+    for message in refusals():
+        assert address not in message
+        assert "ANNOTUNE_" not in message
+        assert "cannot be reached" in message
+    # Staff read the detail: which server, and what to check.
+    owner.is_staff = True
+    owner.save(update_fields=["is_staff"])
+    assert all(address in message for message in refusals())
     assert set(GenerationRequest.objects.values_list("status", "error_code")) == {("failed", "backend_unavailable")}
 
 
-def test_a_server_on_another_base_model_says_which_name_to_serve(api, owner, project, settings, base):
+def test_a_server_on_another_base_model_says_which_name_to_serve_to_staff(api, owner, project, settings, base):
     with FakeVllm(base="Qwen/Qwen2.5-0.5B") as other:
         settings.ANNOTUNE_INFERENCE_BACKEND = "vllm"
         settings.ANNOTUNE_VLLM_URL = other.url
+        plain = generate(api, owner, project, adapter=None)
+        owner.is_staff = True
+        owner.save(update_fields=["is_staff"])
         answer = generate(api, owner, project, adapter=None)
-    assert answer.status_code == 503
+    assert plain.status_code == answer.status_code == 503
+    assert "Qwen" not in plain.json()["detail"]
+    assert other.url.removeprefix("http://") not in plain.json()["detail"]
+    assert "does not serve this model" in plain.json()["detail"]
     assert "serves Qwen/Qwen2.5-0.5B, not the base model “tiny-llama”" in answer.json()["detail"]
     assert "--served-model-name tiny-llama" in answer.json()["detail"]
 

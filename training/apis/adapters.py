@@ -22,9 +22,11 @@ from annotation.apis.common import ERRORS, ErrorSerializer, NoInput, StrictInput
 
 from ..engine import results
 from ..selectors import adapters as selectors
+from ..selectors.generations import generation_error_message
 from ..services import adapters as adapter_services
 from ..services import generation as generation_services
 from ..services import gguf_exports as gguf_services
+from ..services import model_sources, quotas
 
 TAG = ["adapters"]
 
@@ -383,9 +385,15 @@ class GenerationOutput(serializers.Serializer):
     params = serializers.DictField()
     outputs = serializers.ListField(child=serializers.DictField())
     error_code = serializers.CharField()
-    error = serializers.CharField()
+    error = serializers.SerializerMethodField(help_text="Why it failed (the recorded detail for staff only)")
     created_at = serializers.DateTimeField()
     finished_at = serializers.DateTimeField(allow_null=True)
+
+    def get_error(self, generation) -> str:
+        if not generation.error:
+            return ""
+        staff = bool(self.context.get("staff"))
+        return generation_error_message(generation.error_code, generation.error, staff=staff)
 
 
 class GenerateApi(APIView):
@@ -394,15 +402,23 @@ class GenerateApi(APIView):
         request=GenerateInput,
         responses={
             200: GenerateOutput,
+            202: OpenApiResponse(
+                GenerateOutput, description="Queued; the server has no thread to spare for waiting now: poll `url`."
+            ),
             400: ErrorSerializer,
             404: ErrorSerializer,
+            429: OpenApiResponse(
+                ErrorSerializer, description="Too many of your (or this project's) requests in flight; see Retry-After."
+            ),
             503: OpenApiResponse(ErrorSerializer, description="The task queue is unavailable; nothing ran."),
             504: OpenApiResponse(GenerateOutput, description="No answer within the timeout; poll `url`."),
         },
         operation_id="generate",
         description=(
             "Answer a conversation with the project's base model and an adapter (default: the active one). "
-            "Runs on an inference worker; the call waits for the answer up to the timeout."
+            "Runs on an inference worker; the call waits for the answer up to the timeout, or answers 202 at "
+            "once when the web process has no thread to spare for waiting. Beyond the caps on requests in "
+            "flight (per person, per project) the answer is 429 with Retry-After and nothing is queued."
         ),
     )
     def post(self, request, project_id: int):
@@ -419,7 +435,16 @@ class GenerateApi(APIView):
         )
         limit = settings.ANNOTUNE_GENERATE_TIMEOUT_SECONDS
         timeout = min(float(data.get("timeout", limit)), limit)
-        generation = generation_services.generation_wait(generation, timeout)
+        slot = quotas.WAITERS.try_hold()  # None: no thread to spare for waiting; answered 202 now
+        try:
+            generation = generation_services.generation_wait(
+                generation,
+                timeout if slot else 0.0,
+                gone=lambda: quotas.client_gone(request.META),
+            )
+        finally:
+            if slot:
+                slot.release()
         url = reverse("api-generation", args=[project.pk, generation.pk])
         output = generation.outputs[0] if generation.outputs else {}
         body = {
@@ -431,15 +456,21 @@ class GenerateApi(APIView):
             "seconds": output.get("seconds", 0.0),
             "url": url,
         }
-        if generation.status == "failed":
-            failed = {"detail": generation.error, "errors": {"generation": [generation.error_code]}}
+        if generation.status in ("failed", "cancelled"):
+            detail = generation_error_message(
+                generation.error_code, generation.error, staff=model_sources.is_staff(request.user)
+            )
+            failed = {"detail": detail, "errors": {"generation": [generation.error_code]}}
+            if generation.status == "cancelled":  # its client went away: nobody reads this
+                return Response(failed, status=499)
             if generation.error_code == "broker_unavailable":  # nothing ran: the same call works once it is back
                 return Response(failed, status=status.HTTP_503_SERVICE_UNAVAILABLE, headers={"Retry-After": "30"})
             if generation.error_code in ("backend_unavailable", "model_not_served"):  # vLLM down or on another model
                 return Response(failed, status=status.HTTP_503_SERVICE_UNAVAILABLE)
             return Response(failed, status=502 if generation.error_code == "internal" else 400)
         if not generation.is_done:
-            return Response(body, status=status.HTTP_504_GATEWAY_TIMEOUT)
+            waited = slot is not None
+            return Response(body, status=status.HTTP_504_GATEWAY_TIMEOUT if waited else status.HTTP_202_ACCEPTED)
         return Response(body)
 
 
@@ -447,4 +478,5 @@ class GenerationDetailApi(APIView):
     @extend_schema(tags=["generate"], responses={200: GenerationOutput, **ERRORS}, operation_id="generations_retrieve")
     def get(self, request, project_id: int, request_id: int):
         project = permissions.project_for(request.user, project_id)
-        return Response(GenerationOutput(selectors.generation_get(project, request_id)).data)
+        generation = selectors.generation_get(project, request_id)
+        return Response(GenerationOutput(generation, context={"staff": model_sources.is_staff(request.user)}).data)

@@ -5,6 +5,8 @@ is called every few tokens with the answer so far (only text that later tokens c
 partly decoded character, trailing white space and anything that could still become a stop string
 are held back), generation ends at the first stop string (which the answer does not include), and
 the result says why it ended: "stop" (end of turn or a stop string) or "length" (max_new_tokens).
+`should_stop()`, asked after every token, ends it early: the answer so far, finish reason "cancelled"
+(the caller's request was cancelled: its client went away).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pathlib import Path
 from .cache import BaseModelCache, render_prompt, sampling_options
 
 ProgressCallback = Callable[[str, int], None]
+StopCheck = Callable[[], bool]
 
 
 @dataclass
@@ -24,7 +27,7 @@ class ChatResult:
     text: str
     prompt_tokens: int
     completion_tokens: int
-    finish_reason: str  # "stop" | "length"
+    finish_reason: str  # "stop" | "length" | "cancelled"
     seconds: float
 
 
@@ -44,16 +47,27 @@ def stable_prefix(text: str, stop: Sequence[str]) -> str:
 
 class _Progress:
     """A transformers streamer (`put` / `end`) and stopping criterion in one: it decodes the new
-    tokens, reports the stable text at most every `interval` seconds and stops at a stop string."""
+    tokens, reports the stable text at most every `interval` seconds, stops at a stop string and when
+    `should_stop()` says so (`cancelled`)."""
 
-    def __init__(self, tokenizer, *, stop: Sequence[str], on_text: ProgressCallback | None, interval: float):
+    def __init__(
+        self,
+        tokenizer,
+        *,
+        stop: Sequence[str],
+        on_text: ProgressCallback | None,
+        interval: float,
+        should_stop: StopCheck | None = None,
+    ):
         self.tokenizer = tokenizer
         self.stop = [s for s in stop if s]
         self.on_text = on_text
         self.interval = interval
+        self.should_stop = should_stop
         self.ids: list[int] = []
         self.prompt_seen = False
         self.stopped = False
+        self.cancelled = False
         self.reported = ""
         self.last_report = 0.0
 
@@ -89,7 +103,10 @@ class _Progress:
     def __call__(self, input_ids, scores, **kwargs):
         import torch
 
-        return torch.full((input_ids.shape[0],), self.stopped, dtype=torch.bool, device=input_ids.device)
+        if not self.cancelled and self.should_stop is not None and self.should_stop():
+            self.cancelled = True
+        done = self.stopped or self.cancelled
+        return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
 
 
 def generate_chat(
@@ -106,15 +123,17 @@ def generate_chat(
     stop: Sequence[str] = (),
     on_text: ProgressCallback | None = None,
     interval: float = 0.05,
+    should_stop: StopCheck | None = None,
 ) -> ChatResult:
-    """Answer a conversation on the cached base (or one adapter on it), reporting text as it grows."""
+    """Answer a conversation on the cached base (or one adapter on it), reporting text as it grows and
+    stopping early when `should_stop()` turns true."""
     import torch
     from transformers import StoppingCriteriaList
 
     with cache.serving(base_path, adapter_name=adapter_name, adapter_path=adapter_path) as (model, tokenizer):
         input_ids = render_prompt(tokenizer, messages).to(model.device)
         options = sampling_options(tokenizer, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
-        progress = _Progress(tokenizer, stop=stop, on_text=on_text, interval=interval)
+        progress = _Progress(tokenizer, stop=stop, on_text=on_text, interval=interval, should_stop=should_stop)
         torch.manual_seed(seed)
         started = time.perf_counter()
         with torch.inference_mode():
@@ -129,11 +148,12 @@ def generate_chat(
         new = output[0, input_ids.shape[1] :].tolist()
         text, stopped = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), stop)
         ended = stopped or _ends_turn(model, tokenizer, new)
+        finish = "stop" if ended or len(new) < max_new_tokens else "length"
         return ChatResult(
             text=text,
             prompt_tokens=int(input_ids.shape[1]),
             completion_tokens=len(new),
-            finish_reason="stop" if ended or len(new) < max_new_tokens else "length",
+            finish_reason="cancelled" if progress.cancelled and not ended else finish,
             seconds=seconds,
         )
 

@@ -12,7 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework import exceptions
 from rest_framework.response import Response
 
-from annotune.errors import ApplicationError
+from annotune.errors import ApplicationError, TooManyRequestsError, retry_headers
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,8 @@ def as_openai_error(exc: Exception) -> OpenAIError | None:
     """The OpenAI-shaped equivalent of an exception a view raised (None: an unexpected one)."""
     if isinstance(exc, OpenAIError):
         return exc
+    if isinstance(exc, TooManyRequestsError):  # a cap on work in flight: OpenAI's rate-limit shape
+        return OpenAIError(exc.message, status=429, type="requests", code="rate_limit_exceeded")
     if isinstance(exc, ApplicationError):
         param = next(iter(exc.extra), None) if exc.extra else None
         return OpenAIError(exc.message, status=exc.status_code, param=param)
@@ -97,6 +99,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         headers["WWW-Authenticate"] = exc.auth_header
     if getattr(exc, "wait", None):
         headers["Retry-After"] = f"{int(exc.wait)}"
+    headers.update(retry_headers(exc))
     return Response(error.body(), status=error.status, headers=headers)
 
 

@@ -3,13 +3,19 @@
 Nothing here imports torch: the answer comes from an inference worker through the
 `GenerationRequest` row (`execute.chat_completion_execute` writes it) or, with the vLLM backend
 (ANNOTUNE_INFERENCE_BACKEND=vllm), from the vLLM server over HTTP, written to the same row.
+
+A request is admitted against the caps of `services.quotas` (429 beyond them, nothing
+queued). A client that goes away, or that the server stops waiting for, cancels its request: the
+worker stops at the next token. A stream sends an SSE comment while nothing new is said, so a client
+that left is noticed even while the request waits in the queue. Errors name no server path or internal
+URL unless the caller is staff (`selectors.generations.generation_error_message`).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db import transaction
@@ -19,15 +25,28 @@ from annotune import dispatch
 from annotune.errors import ApplicationError
 from annotune.heartbeat import beat_time
 from training.models import GenerationRequest, GenerationStatus
-from training.services import vllm_serving
-from training.services.generation import clean_prompt, fail_broker_down, generation_wait, refuse_unservable
+from training.selectors.generations import generation_error_message
+from training.services import quotas, vllm_serving
+from training.services.generation import (
+    CLIENT_LEFT,
+    GAVE_UP,
+    clean_prompt,
+    fail_broker_down,
+    generation_cancel,
+    generation_claim,
+    generation_wait,
+    refuse_unservable,
+)
 
 from . import execute
 from .catalog import ServedModel
 from .errors import OpenAIError
 from .schema import ChatParams
 
-DONE = (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED)
+DONE = (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED, GenerationStatus.CANCELLED)
+# A stream with nothing new to say sends an SSE comment this often (clients skip it): a client that left
+# is noticed by the failed write.
+KEEPALIVE_SECONDS = 1.0
 
 
 def chat_completion_queue(*, user, served: ServedModel, params: ChatParams) -> GenerationRequest:
@@ -39,6 +58,7 @@ def chat_completion_queue(*, user, served: ServedModel, params: ChatParams) -> G
     except ApplicationError as exc:
         raise OpenAIError(exc.message, param="model", code="adapter_not_servable") from None
     with transaction.atomic():
+        quotas.generation_admit(user=user, project=served.project, runs_now=vllm_serving.enabled())
         request = GenerationRequest.objects.create(
             project=served.project,
             base_model=served.base_model,
@@ -57,14 +77,19 @@ def chat_completion_queue(*, user, served: ServedModel, params: ChatParams) -> G
     return request
 
 
-def failure(code: str, message: str) -> OpenAIError:
-    """The worker's refusal: its own errors (internal) are 500s, a request it cannot serve a 400."""
+def failure(code: str, message: str, *, staff: bool = False) -> OpenAIError:
+    """The worker's refusal: its own errors (internal) are 500s, a request it cannot serve a 400. The
+    recorded detail only for staff (`generation_error_message`)."""
+    message = generation_error_message(code, message, staff=staff)
     if code == "internal":
-        return OpenAIError(f"The inference worker failed: {message}", status=500, type="server_error", code=code)
+        text = f"The inference worker failed: {message}" if staff else message
+        return OpenAIError(text, status=500, type="server_error", code=code)
     if code in ("broker_unavailable", "lost", "worker_lost"):
         return OpenAIError(message, status=503, type="server_error", code=code)
     if code in ("backend_unavailable", "model_not_served"):  # the vLLM server is down or serves another model
         return OpenAIError(message, status=503, type="server_error", code=code)
+    if code in ("cancelled", "disconnected", "timeout"):
+        return OpenAIError(message, status=504 if code == "timeout" else 499, type="server_error", code=code)
     return OpenAIError(message, status=400, code=code or None)
 
 
@@ -73,14 +98,23 @@ def _usage(output: dict[str, Any]) -> dict[str, int]:
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 
-def chat_completion_wait(request: GenerationRequest, *, model_id: str, timeout: float) -> dict[str, Any]:
-    """The `chat.completion` object once the worker answered; OpenAIError on failure or timeout."""
+def chat_completion_wait(
+    request: GenerationRequest,
+    *,
+    model_id: str,
+    timeout: float,
+    staff: bool = False,
+    gone: Callable[[], bool] | None = None,
+) -> dict[str, Any]:
+    """The `chat.completion` object once the worker answered; OpenAIError on failure or timeout. A
+    request the server stops waiting for, or whose client went away (`gone()`), is cancelled."""
     if vllm_serving.enabled():
         execute.chat_completion_execute_vllm(request.pk)
-    request = generation_wait(request, timeout)
-    if request.status == GenerationStatus.FAILED:
-        raise failure(request.error_code, request.error)
+    request = generation_wait(request, timeout, gone=gone)
+    if request.status in (GenerationStatus.FAILED, GenerationStatus.CANCELLED):
+        raise failure(request.error_code, request.error, staff=staff)
     if not request.is_done:
+        generation_cancel(request.pk, code="timeout", message=GAVE_UP)  # nobody can fetch it later
         raise OpenAIError(
             f"No answer within {timeout:g} seconds: the inference workers are busy or not running.",
             status=504,
@@ -121,55 +155,76 @@ def _chunk(head: dict[str, Any], delta: dict[str, Any], finish: str | None = Non
 
 
 def chat_completion_stream(
-    request: GenerationRequest, *, model_id: str, include_usage: bool, timeout: float, poll: float = 0.05
+    request: GenerationRequest,
+    *,
+    model_id: str,
+    include_usage: bool,
+    timeout: float,
+    poll: float = 0.05,
+    staff: bool = False,
 ) -> Iterator[bytes]:
     """Server-Sent Events in OpenAI's `chat.completion.chunk` format, ending with `data: [DONE]`.
 
     The worker writes the answer so far to the row every few tokens; each new part is one chunk.
     `timeout` bounds the wait for the worker to start and any pause in its progress; a failure or a
     timeout ends the stream with an `{"error": ...}` event (the OpenAI client raises APIError).
+    A stream closed before its end (the client went away) or timed out cancels the request.
     With the vLLM backend the server's stream is relayed instead (`chat_completion_stream_vllm`).
     """
     if vllm_serving.enabled():
-        return chat_completion_stream_vllm(request, model_id=model_id, include_usage=include_usage)
-    return _worker_stream(request, model_id=model_id, include_usage=include_usage, timeout=timeout, poll=poll)
+        return chat_completion_stream_vllm(request, model_id=model_id, include_usage=include_usage, staff=staff)
+    return _worker_stream(
+        request, model_id=model_id, include_usage=include_usage, timeout=timeout, poll=poll, staff=staff
+    )
 
 
 def _worker_stream(
-    request: GenerationRequest, *, model_id: str, include_usage: bool, timeout: float, poll: float
+    request: GenerationRequest, *, model_id: str, include_usage: bool, timeout: float, poll: float, staff: bool
 ) -> Iterator[bytes]:
     head = _chunk_head(request, model_id)
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> bytes:
         return _chunk(head, delta, finish)
 
-    yield chunk({"role": "assistant", "content": ""})
-    rows = GenerationRequest.objects.filter(pk=request.pk)
-    sent, seen, deadline = "", None, time.monotonic() + timeout
-    while True:
-        status, outputs, code, error = rows.values_list("status", "outputs", "error_code", "error").get()
-        output = outputs[0] if outputs else {}
-        text = output.get("text", "")
-        if len(text) > len(sent) and text.startswith(sent):
-            yield chunk({"content": text[len(sent) :]})
-            sent = text
-        if status in DONE:
-            break
-        if (status, len(sent)) != seen:
-            seen, deadline = (status, len(sent)), time.monotonic() + timeout
-        elif time.monotonic() > deadline:
-            waited = "to start" if status == GenerationStatus.QUEUED else "to go on"
-            yield _event(
-                OpenAIError(
-                    f"The inference worker took more than {timeout:g} seconds {waited}.",
-                    type="server_error",
-                    code="timeout",
-                ).body()
-            )
-            return
-        time.sleep(poll)
-    if status == GenerationStatus.FAILED:
-        yield _event(failure(code, error).body())
+    ended = False
+    try:
+        yield chunk({"role": "assistant", "content": ""})
+        rows = GenerationRequest.objects.filter(pk=request.pk)
+        sent, seen, deadline = "", None, time.monotonic() + timeout
+        said = time.monotonic()
+        while True:
+            status, outputs, code, error = rows.values_list("status", "outputs", "error_code", "error").get()
+            output = outputs[0] if outputs else {}
+            text = output.get("text", "")
+            if len(text) > len(sent) and text.startswith(sent):
+                yield chunk({"content": text[len(sent) :]})
+                sent, said = text, time.monotonic()
+            if status in DONE:
+                break
+            if (status, len(sent)) != seen:
+                seen, deadline = (status, len(sent)), time.monotonic() + timeout
+            elif time.monotonic() > deadline:
+                generation_cancel(request.pk, code="timeout", message=GAVE_UP)
+                ended = True
+                waited = "to start" if status == GenerationStatus.QUEUED else "to go on"
+                yield _event(
+                    OpenAIError(
+                        f"The inference worker took more than {timeout:g} seconds {waited}.",
+                        type="server_error",
+                        code="timeout",
+                    ).body()
+                )
+                return
+            if time.monotonic() - said >= KEEPALIVE_SECONDS:
+                said = time.monotonic()
+                yield b": waiting\n\n"  # an SSE comment: the client skips it; a write to a client that left fails
+            time.sleep(poll)
+        ended = True
+    finally:
+        if not ended:  # closed before the end: the client went away (or the server stopped reading)
+            generation_cancel(request.pk, code="disconnected", message=CLIENT_LEFT)
+    if status in (GenerationStatus.FAILED, GenerationStatus.CANCELLED):
+        yield _event(failure(code, error, staff=staff).body())
         return
     yield chunk({}, output.get("finish_reason", "stop"))
     if include_usage:
@@ -177,16 +232,16 @@ def _worker_stream(
     yield _event("[DONE]")
 
 
-def chat_completion_stream_vllm(request: GenerationRequest, *, model_id: str, include_usage: bool) -> Iterator[bytes]:
+def chat_completion_stream_vllm(
+    request: GenerationRequest, *, model_id: str, include_usage: bool, staff: bool = False
+) -> Iterator[bytes]:
     """vLLM's stream relayed as Annotune's chunks (this request's id and model id); the row gets the
     whole answer at the end. The request reaches vLLM before this returns, so an unreachable server
     or a refusal is an error response (503 / 400), not an error event inside a 200 stream."""
     from training.inference.errors import InferenceError
 
     rows = GenerationRequest.objects.filter(pk=request.pk)
-    if not rows.filter(status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.RUNNING, started_at=beat_time(), worker="vllm"
-    ):
+    if generation_claim(request.pk, worker="vllm", capped=False) != "claimed":  # admitted when it was made
         raise OpenAIError("This request was already answered.", status=409, code="conflict")
     target = request.targets[0]
     entry = {"adapter_id": target["adapter_id"], "label": target["label"]}
@@ -199,13 +254,21 @@ def chat_completion_stream_vllm(request: GenerationRequest, *, model_id: str, in
     except (InferenceError, ApplicationError) as exc:
         code = getattr(exc, "code", "invalid")
         execute.finish(rows, GenerationStatus.FAILED, [], code, exc.message)
-        raise failure(code, exc.message) from None
+        raise failure(code, exc.message, staff=staff) from None
     return _relay(
-        rows, pieces, head=_chunk_head(request, model_id), entry=entry, include_usage=include_usage, started=started
+        rows,
+        pieces,
+        head=_chunk_head(request, model_id),
+        entry=entry,
+        include_usage=include_usage,
+        started=started,
+        staff=staff,
     )
 
 
-def _relay(rows, pieces, *, head: dict[str, Any], entry: dict[str, Any], include_usage: bool, started: float):
+def _relay(
+    rows, pieces, *, head: dict[str, Any], entry: dict[str, Any], include_usage: bool, started: float, staff: bool
+):
     from training.inference.errors import InferenceError
 
     yield _chunk(head, {"role": "assistant", "content": ""})
@@ -219,11 +282,17 @@ def _relay(rows, pieces, *, head: dict[str, Any], entry: dict[str, Any], include
                 last = piece
     except InferenceError as exc:
         execute.finish(rows, GenerationStatus.FAILED, [{**entry, "text": text}], exc.code, exc.message)
-        yield _event(failure(exc.code, exc.message).body())
+        yield _event(failure(exc.code, exc.message, staff=staff).body())
         return
     except GeneratorExit:  # the client went away: stop vLLM's stream too
         pieces.close()
-        execute.finish(rows, GenerationStatus.FAILED, [{**entry, "text": text}], "disconnected", "The client left.")
+        rows.filter(status=GenerationStatus.RUNNING).update(
+            status=GenerationStatus.CANCELLED,
+            outputs=[{**entry, "text": text}],
+            error_code="disconnected",
+            error=CLIENT_LEFT,
+            finished_at=beat_time(),
+        )
         raise
     output = {
         **entry,

@@ -20,6 +20,47 @@ from training.inference.outputs import AnswerOutput, is_partial, tokens_per_seco
 
 from ..models import Evaluation, EvaluationStatus, GenerationRequest, GenerationStatus, JobStatus, TrainingJob
 
+# Why a request failed, as the worker or the reaper recorded it (error_code): these messages are plain
+# words written by Annotune itself, shown to everyone as they are.
+PLAIN_CODES = {
+    "adapter_deleted",
+    "adapter_not_servable",
+    "broker_unavailable",
+    "lost",
+    "worker_lost",
+    "cancelled",
+    "disconnected",
+    "timeout",
+}
+# The rest may carry server paths, internal URLs (the vLLM server's) or exception text: non-staff users
+# see one of these instead (staff see the recorded detail).
+PUBLIC_MESSAGES = {
+    "missing_files": (
+        "The inference worker could not read the files of this adapter or base model. Ask your administrator "
+        "to check the worker's storage."
+    ),
+    "base_model_mismatch": "This adapter does not fit the base model it was to be served on.",
+    "backend_unavailable": (
+        "The inference server cannot be reached right now. Try again in a minute; if it keeps failing, tell "
+        "your administrator."
+    ),
+    "model_not_served": "The inference server does not serve this model at the moment. Tell your administrator.",
+    "backend_refused": "The inference server refused this request. Tell your administrator if it keeps happening.",
+    "internal": (
+        "The inference worker failed while answering. Try again; if it keeps failing, tell your administrator."
+    ),
+}
+UNEXPLAINED = "This request could not be answered. Try again; if it keeps failing, tell your administrator."
+
+
+def generation_error_message(code: str, message: str, *, staff: bool) -> str:
+    """What a user is told about a failed request: staff get the recorded detail, everyone else plain
+    words that name no server path, internal URL or exception."""
+    if staff or code in PLAIN_CODES:
+        return message
+    return PUBLIC_MESSAGES.get(code, UNEXPLAINED)
+
+
 # A running request whose worker has not written for this long is shown as possibly lost (it beats
 # every ANNOTUNE_JOB_HEARTBEAT_SECONDS and writes its text several times a second while it generates).
 QUIET_SECONDS = 30.0
@@ -54,6 +95,7 @@ class GenerationWatch:
     evaluations: int = 0  # queued: blind evaluations whose answers the inference workers are generating
     training: int = 0  # queued: training jobs running (a worker that also trains may be busy with one)
     quiet_for: float | None = None  # running: seconds since the worker last wrote
+    error: str = ""  # failed or cancelled: why, as the viewer may read it (`generation_error_message`)
 
     @property
     def poll_ms(self) -> int:
@@ -99,7 +141,7 @@ def generation_get_watched(project: Project, request_id: Any) -> GenerationReque
 def answer_columns(generation: GenerationRequest) -> list[AnswerColumn]:
     """One column per target, in order, from the outputs the worker wrote so far."""
     outputs: list[AnswerOutput] = list(generation.outputs or [])
-    failed = generation.status == GenerationStatus.FAILED
+    failed = generation.status in (GenerationStatus.FAILED, GenerationStatus.CANCELLED)
     # The first answer not begun is the next one, unless the one before it is still being written.
     next_up = (
         len(outputs) if generation.status == GenerationStatus.RUNNING and not any(map(is_partial, outputs)) else -1
@@ -125,11 +167,14 @@ def answer_columns(generation: GenerationRequest) -> list[AnswerColumn]:
     return columns
 
 
-def generation_watch(generation: GenerationRequest) -> GenerationWatch:
-    """The state of a request fetched by `generation_get_watched`, with what it waits for when queued."""
+def generation_watch(generation: GenerationRequest, *, staff: bool = False) -> GenerationWatch:
+    """The state of a request fetched by `generation_get_watched`, with what it waits for when queued
+    (`staff`: the viewer may read the recorded detail of a failure)."""
     now = getattr(generation, "db_now", None)
     status = generation.status
     watch = GenerationWatch(generation=generation, columns=answer_columns(generation), elapsed=None)
+    if generation.error:
+        watch.error = generation_error_message(generation.error_code, generation.error, staff=staff)
     if status == GenerationStatus.QUEUED:
         watch.elapsed = _seconds(now, generation.created_at)
         watch.ahead = GenerationRequest.objects.filter(

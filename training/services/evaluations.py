@@ -37,7 +37,9 @@ from ..models import (
     Verdict,
 )
 from ..selectors.adapters import adapters_by_id
-from . import folders
+from ..selectors.generations import generation_error_message
+from . import folders, quotas
+from .generation import AdapterDeleted
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +145,8 @@ def evaluation_create(
         raise ApplicationError("No prompts: choose a dataset version or paste prompts, one per line.")
     if len(prompts) > MAX_PROMPTS:
         raise ApplicationError(f"At most {MAX_PROMPTS} prompts per evaluation.")
+    # One task on the inference queue: it counts as one waiting request of its creator and its project.
+    quotas.generation_admit(user=user, project=project, what="evaluation")
     evaluation = Evaluation.objects.create(
         project=project,
         name=(name or "").strip()[:200] or f"Evaluation of {len(systems)} systems",
@@ -236,6 +240,15 @@ def judgment_promote(*, judgment: Judgment, user, answer: str | None = None) -> 
 
 
 # -- worker side ----------------------------------------------------------------------------------
+def _fail(generating, evaluation_id: int, code: str, detail: str) -> None:
+    """The evaluation's pages and API show its error to owners and reviewers: it is stored in plain words
+    (no server path, internal URL or exception text: `generation_error_message`); the detail goes to the log."""
+    message = generation_error_message(code, detail, staff=False)
+    if message != detail:
+        log.warning("evaluation %s failed (%s): %s", evaluation_id, code, detail)
+    generating.update(status=EvaluationStatus.FAILED, error_code=code[:50], error=message)
+
+
 def evaluation_generate(evaluation_id: int, cache) -> str:
     """Claim the evaluation, answer every prompt with every system (greedy), then build the items.
 
@@ -262,7 +275,7 @@ def evaluation_generate(evaluation_id: int, cache) -> str:
             for system in evaluation.systems:  # one system at a time: one adapter switch per system
                 adapter = adapters.get(system["adapter_id"])
                 if system["adapter_id"] is not None and adapter is None:
-                    raise ApplicationError(f"Adapter “{system['label']}” was deleted.")
+                    raise AdapterDeleted(f"Adapter “{system['label']}” was deleted.")
                 for prompt in prompts:
                     result = cache.generate(
                         evaluation.base_model.source,
@@ -277,11 +290,11 @@ def evaluation_generate(evaluation_id: int, cache) -> str:
                     )
     except (InferenceError, ApplicationError) as exc:
         code = getattr(exc, "code", "") or "refused"
-        generating.update(status=EvaluationStatus.FAILED, error_code=code[:50], error=exc.message)
+        _fail(generating, evaluation_id, code, exc.message)
         return "failed"
     except Exception as exc:
         log.exception("evaluation %s failed", evaluation_id)
-        generating.update(status=EvaluationStatus.FAILED, error_code="internal", error=f"{type(exc).__name__}: {exc}")
+        _fail(generating, evaluation_id, "internal", f"{type(exc).__name__}: {exc}")
         return "failed"
     with transaction.atomic():
         # The status first: when the reaper failed the evaluation meanwhile, nothing of this attempt is written.

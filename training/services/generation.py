@@ -25,11 +25,17 @@ from training.inference.outputs import AnswerOutput, answer_so_far
 
 from ..models import Adapter, GenerationRequest, GenerationStatus
 from ..selectors.adapters import adapters_by_id, serving_refusal
-from . import folders, vllm_serving
+from . import folders, quotas, vllm_serving
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PARAMS = {"max_new_tokens": 128, "temperature": 0.0, "top_p": 1.0, "seed": 0}
+
+
+class AdapterDeleted(ApplicationError):
+    """An adapter a queued request names was deleted before a worker answered it."""
+
+    code = "adapter_deleted"
 
 
 def clean_params(raw: dict[str, Any] | None) -> dict[str, Any]:
@@ -144,6 +150,7 @@ def generation_request(
     if base_model is None:
         raise ApplicationError("This project has no base model yet; choose one in the project settings.")
     refuse_unservable(adapters.values())
+    quotas.generation_admit(user=user, project=project, runs_now=vllm_serving.enabled())
     request = GenerationRequest.objects.create(
         project=project,
         base_model=base_model,
@@ -190,25 +197,73 @@ def active_adapter(project: Project) -> Adapter | None:
     return Adapter.objects.filter(project=project, is_active=True).first()
 
 
-def generation_wait(request: GenerationRequest, timeout: float) -> GenerationRequest:
-    """Poll the row until the worker finished it or `timeout` seconds passed; returns the latest row."""
+# How often a waiting web thread looks whether its client is still there.
+GONE_CHECK_SECONDS = 0.5
+CLIENT_LEFT = "The client went away before the answer was finished, so generation stopped."
+GAVE_UP = "No answer within the time the server waits, so generation stopped. Send it again."
+
+
+def generation_wait(
+    request: GenerationRequest, timeout: float, *, gone: Callable[[], bool] | None = None
+) -> GenerationRequest:
+    """Poll the row until the worker finished it or `timeout` seconds passed; returns the latest row.
+
+    `gone()` says whether the caller's client went away (checked every GONE_CHECK_SECONDS): the request
+    is then cancelled, so the worker stops generating an answer nobody reads."""
     deadline = time.monotonic() + timeout
     interval = 0.005
+    checked = time.monotonic()
     while True:
         request.refresh_from_db(fields=["status", "outputs", "error", "error_code", "started_at", "finished_at"])
         if request.is_done or time.monotonic() >= deadline:
             return request
+        if gone is not None and time.monotonic() - checked >= GONE_CHECK_SECONDS:
+            checked = time.monotonic()
+            if gone():
+                generation_cancel(request.pk, code="disconnected", message=CLIENT_LEFT)
+                request.refresh_from_db(fields=["status", "error", "error_code", "finished_at"])
+                return request
         time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
         interval = min(interval * 1.5, 0.1)
+
+
+def generation_cancel(request_id: int, *, code: str = "cancelled", message: str = CLIENT_LEFT) -> bool:
+    """Cancel a request still queued or running (False: it had ended). A queued one is never taken; a
+    running one stops at its worker's next check (between tokens, `AnswerPublisher.stop_requested`),
+    keeping the text so far."""
+    return bool(
+        GenerationRequest.objects.filter(
+            pk=request_id, status__in=[GenerationStatus.QUEUED, GenerationStatus.RUNNING]
+        ).update(status=GenerationStatus.CANCELLED, error_code=code[:50], error=message, finished_at=beat_time())
+    )
+
+
+def generation_claim(request_id: int, *, worker: str, capped: bool = True) -> str:
+    """queued -> running for this worker: "claimed"; "skipped" when the row is not queued (answered,
+    cancelled, failed); "deferred" when its user already has ANNOTUNE_GENERATE_RUNNING_PER_USER requests
+    being answered (`capped`): it stays queued and the task sends it again, so others go first."""
+    with transaction.atomic():
+        queued = GenerationRequest.objects.filter(id=request_id, status=GenerationStatus.QUEUED)
+        user_id = queued.values_list("created_by_id", flat=True).first()
+        if capped and user_id is not None and quotas.running_cap_reached(user_id):
+            return "deferred"
+        claimed = queued.update(
+            status=GenerationStatus.RUNNING, started_at=beat_time(), heartbeat_at=beat_time(), worker=worker[:200]
+        )
+    return "claimed" if claimed == 1 else "skipped"
 
 
 # -- worker side ----------------------------------------------------------------------------------
 # The worker publishes the answer so far at most this often (each write is one small UPDATE).
 STREAM_INTERVAL_SECONDS = 0.2
 
+# How often a generating worker looks whether its request is still wanted (cancelled, or failed by the reaper).
+STOP_CHECK_SECONDS = 0.25
+
 # (request, adapter or None, report) -> the finished answer's fields; `report(text, new_tokens)` may be
-# called any number of times before it returns with the answer so far.
-Answer = Callable[[GenerationRequest, Adapter | None, Callable[[str, int], None]], dict[str, Any]]
+# called any number of times before it returns with the answer so far. `report` is the request's
+# `AnswerPublisher`: `report.stop_requested()` says whether to stop (the answer then returns early).
+Answer = Callable[[GenerationRequest, Adapter | None, "AnswerPublisher"], dict[str, Any]]
 
 
 def generation_execute(request_id: int, cache) -> str:
@@ -229,6 +284,7 @@ def generation_execute(request_id: int, cache) -> str:
             seed=request.params["seed"],
             on_text=report,
             interval=STREAM_INTERVAL_SECONDS,
+            should_stop=report.stop_requested,
         )
         return {
             "text": result.text,
@@ -256,7 +312,7 @@ def generation_execute_vllm(request_id: int) -> str:
             "seconds": round(result.seconds, 4),
         }
 
-    return _execute(request_id, answer, worker="vllm")
+    return _execute(request_id, answer, worker="vllm", capped=False)  # admitted against the running cap
 
 
 class AnswerPublisher:
@@ -265,6 +321,10 @@ class AnswerPublisher:
     Every write is fenced on the row still running (a request the reaper failed keeps its failure) and
     refreshes its heartbeat. A write the database refuses (SQLite busy, a blip) is skipped: the next one
     carries the whole text anyway, and the final write is the worker's own (`_finish`).
+
+    A write that finds the row no longer running (cancelled because its client left, or failed by the
+    reaper) means nobody wants the rest: `stop_requested()` turns true, and the generation stops at the
+    next token. Between writes it looks at the row at most every STOP_CHECK_SECONDS.
     """
 
     def __init__(self, request_id: int) -> None:
@@ -274,6 +334,21 @@ class AnswerPublisher:
         self.current: AnswerOutput | None = None
         self._target: dict[str, Any] = {}
         self._started = 0.0
+        self.stopped = False
+        self._looked = time.monotonic()
+
+    def __call__(self, text: str, new_tokens: int) -> None:
+        self.report(text, new_tokens)
+
+    def stop_requested(self) -> bool:
+        """Whether the request stopped being wanted (cheap: called between tokens)."""
+        if not self.stopped and time.monotonic() - self._looked >= STOP_CHECK_SECONDS:
+            self._looked = time.monotonic()
+            try:
+                self.stopped = not self.rows.exists()
+            except DatabaseError as exc:
+                log.info("generation %s not checked for a cancel: %s", self.request_id, exc)
+        return self.stopped
 
     def start(self, target: dict[str, Any]) -> None:
         """A new answer begins (the one before, if any, was added with `finished`)."""
@@ -298,19 +373,21 @@ class AnswerPublisher:
 
     def _write(self, outputs: list[AnswerOutput]) -> None:
         try:
-            self.rows.update(outputs=outputs, heartbeat_at=beat_time())
+            if not self.rows.update(outputs=outputs, heartbeat_at=beat_time()):
+                self.stopped = True
+            self._looked = time.monotonic()
         except DatabaseError as exc:
             log.info("answer so far not written for generation %s: %s", self.request_id, exc)
 
 
-def _execute(request_id: int, answer: Answer, *, worker: str) -> str:
+def _execute(request_id: int, answer: Answer, *, worker: str, capped: bool = True) -> str:
+    """Claim, answer every target, finish; "cancelled" when the request stopped being wanted meanwhile
+    (its row then keeps what the cancel or the reaper wrote, with the text so far)."""
     from training.inference.errors import InferenceError
 
-    claimed = GenerationRequest.objects.filter(id=request_id, status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.RUNNING, started_at=beat_time(), heartbeat_at=beat_time(), worker=worker[:200]
-    )
-    if claimed != 1:
-        return "skipped"
+    claim = generation_claim(request_id, worker=worker, capped=capped)
+    if claim != "claimed":
+        return claim
     request = GenerationRequest.objects.select_related("base_model").get(pk=request_id)
     ids = [t["adapter_id"] for t in request.targets if t["adapter_id"] is not None]
     adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids).select_related("base_model")}
@@ -321,11 +398,15 @@ def _execute(request_id: int, answer: Answer, *, worker: str) -> str:
             for target in request.targets:
                 adapter_id = target["adapter_id"]
                 if adapter_id is not None and adapter_id not in adapters:
-                    raise ApplicationError(f"Adapter “{target['label']}” was deleted.")
+                    raise AdapterDeleted(f"Adapter “{target['label']}” was deleted.")
                 entry = {"adapter_id": adapter_id, "label": target["label"]}
                 publisher.start(entry)
-                fields = answer(request, adapters.get(adapter_id), publisher.report)
+                fields = answer(request, adapters.get(adapter_id), publisher)
+                if publisher.stop_requested() or fields.get("finish_reason") == "cancelled":
+                    return "cancelled"
                 publisher.finished(cast(AnswerOutput, {**entry, **fields}))
+                if publisher.stopped:
+                    return "cancelled"
     except (InferenceError, ApplicationError) as exc:
         _finish(request, GenerationStatus.FAILED, publisher.outputs(), getattr(exc, "code", "invalid"), exc.message)
         return "failed"

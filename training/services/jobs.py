@@ -19,7 +19,7 @@ from annotune.heartbeat import silent_since
 from ..engine.config import PRESETS, validate_config
 from ..engine.config import preset as preset_config
 from ..models import Adapter, BaseModel, JobStatus, Sweep, TrainingJob
-from . import continuation
+from . import continuation, quotas
 from . import datasets as job_data
 from .launch_plan import plan_launch
 
@@ -130,7 +130,8 @@ def job_launch(
 
     `preset` gives the starting values (balanced when neither preset nor config is given); `config`
     overrides single fields. Refuses: non-owners, a project without a base model, an invalid
-    configuration, an empty dataset, and a job whose memory estimate clearly exceeds the device.
+    configuration, an empty dataset, a job whose memory estimate clearly exceeds the device, and (429) a
+    job beyond the caps on queued jobs per person and per project (`quotas.training_admit`).
     `parent_adapter` (continue training): the job starts from that adapter's weights, so it takes the
     adapter's base model and shape (method, rank, alpha, targets); `sweep`: the rank sweep it belongs to.
     """
@@ -161,6 +162,7 @@ def job_launch(
 
     snapshot = data.pop("snapshot", None)
     with transaction.atomic():
+        quotas.training_admit(user=user, project=project)  # 429 beyond the queued-job caps
         job = TrainingJob.objects.create(
             project=project,
             base_model=base_model,

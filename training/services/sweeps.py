@@ -16,6 +16,7 @@ from annotation.models import Project
 from annotune.errors import ApplicationError
 
 from ..models import AlphaRule, BaseModel, JobStatus, Sweep, SweepAxis, TrainingJob
+from . import quotas
 from .jobs import NO_VERSION, job_launch, latest_version, resolve_config
 
 log = logging.getLogger(__name__)
@@ -80,7 +81,8 @@ def sweep_launch(
 
     Every member shares the dataset version (default: the latest), base model, seed and settings;
     rank, alpha (per `alpha_rule`) and, on the targets axis, `target_modules` vary. A member that
-    `job_launch` refuses (e.g. memory) refuses the whole sweep, naming the member.
+    `job_launch` refuses (e.g. memory) refuses the whole sweep, naming the member; beyond the caps on
+    unfinished sweeps or queued jobs (`quotas.sweep_admit`) nothing is created (429).
     """
     permissions.require(permissions.can_train(user, project), "Only project owners can train adapters.")
     ranks = clean_ranks(ranks)
@@ -111,6 +113,8 @@ def sweep_launch(
         preset = "balanced"
     base_config = resolve_config(preset=preset, config=config)
     with transaction.atomic():
+        # 429 beyond the caps on unfinished sweeps, and on queued jobs for all its members at once
+        quotas.sweep_admit(user=user, project=project, jobs=members)
         sweep = Sweep.objects.create(
             project=project,
             created_by=user,

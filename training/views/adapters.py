@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import permissions
-from annotune.errors import ApplicationError
+from annotune.errors import ApplicationError, retry_headers
 
 from ..models import OperationKind
 from ..selectors import adapters as selectors
@@ -24,6 +24,7 @@ from ..selectors import gguf_exports as gguf_selectors
 from ..services import adapters as adapter_services
 from ..services import generation as generation_services
 from ..services import gguf_exports as gguf_services
+from ..services import model_sources
 from ..services.generation import DEFAULT_PARAMS
 
 
@@ -311,9 +312,12 @@ def playground(request, project_id: int):
             generation = generation_services.generation_request(
                 project=project, user=request.user, messages=messages, targets=targets, params=params
             )
-        except ApplicationError as exc:
+        except ApplicationError as exc:  # 400: what to fix; 429: too many requests in flight (Retry-After)
             context = {"error": exc, **refusal_lines(exc)}
-            return render(request, "training/adapters/_generation.html", context, status=400)
+            refused = render(request, "training/adapters/_generation.html", context, status=exc.status_code)
+            for name, value in retry_headers(exc).items():
+                refused[name] = value
+            return refused
         response = _generation(request, project, generation_selectors.generation_get_watched(project, generation.pk))
         response["HX-Push-Url"] = f"{reverse('playground', args=[project.pk])}?request={generation.pk}"
         return response
@@ -324,7 +328,7 @@ def playground(request, project_id: int):
         chosen.add(int(request.GET["adapter"]))
     if request.GET.get("request"):  # a reload, or a link to a request: its answers (so far) and its form
         generation = generation_selectors.generation_get_watched(project, request.GET["request"])
-        watched = _watch_context(generation)
+        watched = _watch_context(generation, staff=model_sources.is_staff(request.user))
         system, conversation = generation_services.chat_text(generation.messages)
         params = {**DEFAULT_PARAMS, **(generation.params or {})}
         chosen = {t["adapter_id"] for t in generation.targets}
@@ -420,9 +424,10 @@ def answer_hint(output: dict, *, max_new_tokens: int, base_model) -> str:
     )
 
 
-def _watch_context(generation) -> dict:
-    """The template context of one request's answers (`_generation.html`)."""
-    watch = generation_selectors.generation_watch(generation)
+def _watch_context(generation, *, staff: bool = False) -> dict:
+    """The template context of one request's answers (`_generation.html`); `staff`: a failure's recorded
+    detail is shown (others read plain words: no server path or internal URL)."""
+    watch = generation_selectors.generation_watch(generation, staff=staff)
     max_new_tokens = int((generation.params or {}).get("max_new_tokens") or DEFAULT_PARAMS["max_new_tokens"])
     for column in watch.columns:
         if column.state == "done" and column.output is not None:
@@ -431,4 +436,5 @@ def _watch_context(generation) -> dict:
 
 
 def _generation(request, project, generation):
-    return render(request, "training/adapters/_generation.html", {"project": project, **_watch_context(generation)})
+    context = {"project": project, **_watch_context(generation, staff=model_sources.is_staff(request.user))}
+    return render(request, "training/adapters/_generation.html", context)

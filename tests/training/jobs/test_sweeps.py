@@ -8,7 +8,7 @@ from annotune.errors import ApplicationError
 from curated_data.services.versions import version_create
 from training.models import JobStatus, Sweep, TrainingJob
 from training.selectors.sweeps import MemberPoint, recommend, sweep_status
-from training.services import jobs as job_services
+from training.services import launch_plan
 from training.services.sweeps import sweep_cancel, sweep_launch
 
 # -- the recommendation (pure) ----------------------------------------------------------------------
@@ -98,7 +98,7 @@ def test_status_is_derived_from_the_members():
 @pytest.fixture
 def version(db, project, owner, fake_base_model, approve, monkeypatch):
     """A project with a base model and a dataset version; the memory estimate (a subprocess) is stubbed."""
-    monkeypatch.setattr(job_services, "estimate_for", lambda **kwargs: {})
+    monkeypatch.setattr(launch_plan, "estimate_for", lambda **kwargs: {})
     project.base_model = fake_base_model
     project.save()
     approve(project, owner, 8)
@@ -150,7 +150,7 @@ def test_a_refused_member_refuses_the_whole_sweep(project, owner, version, monke
             raise ApplicationError("Too big.", {"config": ["Too big."]})
         return {}
 
-    monkeypatch.setattr(job_services, "estimate_for", refuse)
+    monkeypatch.setattr(launch_plan, "estimate_for", refuse)
     with pytest.raises(ApplicationError, match="rank 32: Too big"):
         sweep_launch(project=project, user=owner, dataset_version=version)
     assert not Sweep.objects.exists()
