@@ -292,6 +292,9 @@ class ExampleScore(models.Model):
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The project's checks that warned about the example (distinct codes at warning or error) when the job
+    # finished: evidence beside the loss for "Needs a look" (a contradicted fact barely moves the loss).
+    check_warnings = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

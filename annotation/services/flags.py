@@ -35,6 +35,7 @@ MAX_SEND_BACK = 500
 
 # The lists of the "what training found" page an example can be sent from (shown in the audit).
 RANKINGS = {
+    "needs_look": "needs a look",
     "hardest": "hardest to learn",
     "learned": "learned most",
     "outliers": "outlier in its category",

@@ -39,6 +39,12 @@ from ..models import Adapter, ExampleScore, JobStatus, TrainingJob
 SPLITS = ("train", "validation")
 # (key, label, what it tells, ordering): the page's tabs and the API's `ranking`.
 RANKINGS: dict[str, tuple[str, str, str]] = {
+    "needs_look": (
+        "Needs a look",
+        "The examples the project's checks warned about first (a contradicted fact, a broken house style), then "
+        "those furthest from their category's usual loss: the likeliest to be wrong, whatever kind of slip it is.",
+        "attention",
+    ),
     "hardest": (
         "Hardest to learn",
         "Highest loss under the adapter: likely wrong, inconsistent with similar examples, or a kind the data has "
@@ -56,7 +62,9 @@ RANKINGS: dict[str, tuple[str, str, str]] = {
         "outlier",
     ),
 }
-ORDERINGS = ("-adapter_loss", "adapter_loss", "-loss_drop", "loss_drop", "outlier")
+# The list the page opens on: both kinds of evidence in one ranking.
+DEFAULT_RANKING = "needs_look"
+ORDERINGS = ("attention", "-adapter_loss", "adapter_loss", "-loss_drop", "loss_drop", "outlier")
 MIN_GROUP = 3  # a category's median / MAD needs at least this many scores to call anything an outlier
 HISTOGRAM_BINS = 20
 OUTLIER_Z = 3.0  # |z| at or above: an outlier
@@ -306,6 +314,18 @@ def score_queryset(
     if filters.author:
         qs = qs.filter(author__username=filters.author)
     name = ordering.lstrip("-")
+    if ordering == "attention":
+        # Two kinds of evidence: what the checks say about the text, then what training says about it.
+        return (
+            qs.select_related("example", "example__author", "author")
+            .defer("example__search_text")
+            .order_by(
+                F("check_warnings").desc(),
+                F("outlier").desc(nulls_last=True),
+                F("adapter_loss").desc(nulls_last=True),
+                "id",
+            )
+        )
     if ordering == "outlier":
         order = F("outlier").desc(nulls_last=True)
     elif ordering.startswith("-"):

@@ -345,10 +345,10 @@ def _score_rows(job: TrainingJob, scores: list[dict[str, Any]]) -> list[ExampleS
         if 0 <= score.get("index", -1) < len(part):
             mapped.append((part[score["index"]], score))
     facts = {
-        pk: (category, author_id)
-        for pk, category, author_id in Example.objects.filter(pk__in=[pk for pk, _ in mapped]).values_list(
-            "pk", "category", "author_id"
-        )
+        pk: (category, author_id, check_warnings(findings))
+        for pk, category, author_id, findings in Example.objects.filter(
+            pk__in=[pk for pk, _ in mapped]
+        ).values_list("pk", "category", "author_id", "findings")
     }
     rows, seen = [], set()
     for pk, score in mapped:
@@ -356,7 +356,7 @@ def _score_rows(job: TrainingJob, scores: list[dict[str, Any]]) -> list[ExampleS
             continue
         seen.add(pk)
         adapter_loss, base_loss = score.get("adapter_loss"), score.get("base_loss")
-        category, author_id = facts.get(pk, ("", None))
+        category, author_id, warnings = facts.get(pk, ("", None, 0))
         rows.append(
             ExampleScore(
                 job_id=job.pk,
@@ -369,9 +369,19 @@ def _score_rows(job: TrainingJob, scores: list[dict[str, Any]]) -> list[ExampleS
                 truncated_tokens=int(score.get("truncated_tokens") or 0),
                 category=category or "",
                 author_id=author_id,
+                check_warnings=warnings,
             )
         )
     return rows
+
+
+def check_warnings(findings: Any) -> int:
+    """Distinct check codes that warned about an example (severity warning or error, the project's policy
+    applied), from its stored findings."""
+    if not isinstance(findings, list):
+        return 0
+    codes = {f.get("code") for f in findings if isinstance(f, dict) and f.get("severity") in ("warning", "error")}
+    return min(len(codes - {None}), 32767)
 
 
 def finish_outcome(reporter: JobReporter, outcome: runner.ChildOutcome, output_dir: Path) -> str:

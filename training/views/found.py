@@ -40,7 +40,7 @@ def _query(params, **extra) -> str:
 
 def _context(request, job, *, adapter=None) -> dict:
     project = job.project
-    ranking = request.GET.get("ranking") or "hardest"
+    ranking = request.GET.get("ranking") or found.DEFAULT_RANKING
     ordering = found.ranking_ordering(ranking)
     filters = found.ScoreFilters.from_query(request.GET)
     findings = found.job_findings(job)

@@ -1,0 +1,40 @@
+""""Needs a look", the list "What training found" opens on: the examples the project's checks warned about come
+first (a contradicted fact barely moves the loss), then the furthest from their category's usual loss."""
+
+from __future__ import annotations
+
+import pytest
+
+from training.selectors import found
+from training.services.execution import check_warnings
+
+from .found_helpers import approved_example, make_job, score
+
+pytestmark = pytest.mark.django_db
+
+
+def test_check_warnings_count_distinct_codes_at_warning_or_error():
+    findings = [
+        {"code": "fact.contradicted", "severity": "warning"},
+        {"code": "style.signoff", "severity": "warning"},
+        {"code": "style.signoff", "severity": "warning"},  # the same check twice counts once
+        {"code": "fact.unsupported", "severity": "info"},  # information is no warning
+        {"code": "fmt.empty_turn", "severity": "error"},
+    ]
+    assert check_warnings(findings) == 3
+    assert check_warnings([]) == 0
+    assert check_warnings(None) == 0
+
+
+def test_warned_examples_first_then_the_category_outliers(project, owner, annotator, reviewer):
+    job = make_job(project, owner)
+    examples = [approved_example(project, annotator, reviewer, n) for n in range(8)]
+    losses = [1.0, 1.1, 0.9, 1.05, 0.95, 4.0, 1.0, 1.02]  # example 5 is far from its category's usual loss
+    for example, loss in zip(examples, losses, strict=True):
+        score(job, example, loss, check_warnings=2 if example is examples[3] else 0)
+    findings = found.job_findings(job)
+    order = [row.example_id for row in found.score_queryset(job, findings, found.ScoreFilters(), "attention")]
+    assert order[:2] == [examples[3].pk, examples[5].pk]
+    assert found.DEFAULT_RANKING == "needs_look"
+    listed = found.ranked(job, findings, "needs_look", limit=2)
+    assert [row.example.pk for row in listed] == [examples[3].pk, examples[5].pk]
