@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('training', '0018_generation_cancelled'),
+        ("training", "0018_generation_cancelled"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='examplescore',
-            name='check_warnings',
+            model_name="examplescore",
+            name="check_warnings",
             field=models.PositiveSmallIntegerField(default=0),
         ),
     ]

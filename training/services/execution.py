@@ -346,9 +346,9 @@ def _score_rows(job: TrainingJob, scores: list[dict[str, Any]]) -> list[ExampleS
             mapped.append((part[score["index"]], score))
     facts = {
         pk: (category, author_id, check_warnings(findings))
-        for pk, category, author_id, findings in Example.objects.filter(
-            pk__in=[pk for pk, _ in mapped]
-        ).values_list("pk", "category", "author_id", "findings")
+        for pk, category, author_id, findings in Example.objects.filter(pk__in=[pk for pk, _ in mapped]).values_list(
+            "pk", "category", "author_id", "findings"
+        )
     }
     rows, seen = [], set()
     for pk, score in mapped:

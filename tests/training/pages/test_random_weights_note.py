@@ -14,7 +14,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def tiny(db):
-    return BaseModel.objects.create(name="tiny-llama-test", source="/nowhere/tiny", build_arch="llama", build_size="test")
+    return BaseModel.objects.create(
+        name="tiny-llama-test", source="/nowhere/tiny", build_arch="llama", build_size="test"
+    )
 
 
 @pytest.fixture
