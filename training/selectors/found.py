@@ -19,8 +19,8 @@ from typing import Any
 
 from django.core.cache import cache
 from django.core.paginator import Page, Paginator
-from django.db.models import Case, Count, F, FloatField, Max, QuerySet, Value, When
-from django.db.models.functions import Abs
+from django.db.models import Case, Count, F, FloatField, Max, QuerySet, Value, When, Window
+from django.db.models.functions import Abs, PercentRank
 
 from annotation.models import Example, Project, Review, ReviewDecision, ReviewFlag, Revision
 from annotation.services.flags import (
@@ -42,7 +42,7 @@ RANKINGS: dict[str, tuple[str, str, str]] = {
     "needs_look": (
         "Needs a look",
         "The examples the project's checks warned about first (a contradicted fact, a broken house style), then "
-        "those furthest from their category's usual loss: the likeliest to be wrong, whatever kind of slip it is.",
+        "the hardest to learn within their split: the likeliest to be wrong, whatever kind of slip it is.",
         "attention",
     ),
     "hardest": (
@@ -315,16 +315,17 @@ def score_queryset(
         qs = qs.filter(author__username=filters.author)
     name = ordering.lstrip("-")
     if ordering == "attention":
-        # Two kinds of evidence: what the checks say about the text, then what training says about it.
+        # Two kinds of evidence: what the checks say about the text, then what training says about it: the
+        # loss's rank within the example's own split (an adapter's loss on validation examples it never saw is
+        # higher across the board, so raw losses would list the validation split first).
+        within_split = Window(
+            PercentRank(), partition_by=[F("split")], order_by=F("adapter_loss").asc(nulls_first=True)
+        )
         return (
-            qs.select_related("example", "example__author", "author")
+            qs.annotate(split_rank=within_split)
+            .select_related("example", "example__author", "author")
             .defer("example__search_text")
-            .order_by(
-                F("check_warnings").desc(),
-                F("outlier").desc(nulls_last=True),
-                F("adapter_loss").desc(nulls_last=True),
-                "id",
-            )
+            .order_by(F("check_warnings").desc(), F("split_rank").desc(nulls_last=True), "id")
         )
     if ordering == "outlier":
         order = F("outlier").desc(nulls_last=True)
