@@ -1,10 +1,12 @@
 """Keep each base model loaded once and switch adapters on it per request.
 
 One `BaseModelCache` lives in an inference worker process. The first request for a base model loads
-it (full precision by default); adapters are attached with `PeftModel.load_adapter` under a name the
-caller chooses (e.g. `adapter-17`), activated with `set_adapter`, and the least recently used ones are
-removed with `delete_adapter` beyond `max_adapters` per base. The base model alone is served with
-the adapters disabled (`disable_adapter()`), so it costs no reload either.
+it (full precision by default); a QLoRA adapter is served on the base quantised as it was trained
+(`quantized=True`: NF4 with the engine's own settings), because NF4 rounding changes the base's answers
+and the adapter learned to correct the rounded base, not the full-precision one. Adapters are attached with
+`PeftModel.load_adapter` under a name the caller chooses (e.g. `adapter-17`), activated with `set_adapter`,
+and the least recently used ones are removed with `delete_adapter` beyond `max_adapters` per base.
+The base model alone is served with the adapters disabled (`disable_adapter()`), so it costs no reload either.
 """
 
 from __future__ import annotations
@@ -57,21 +59,41 @@ class _Loaded:
             self.tuner_layers = [m for m in self.model.modules() if isinstance(m, BaseTunerLayer)]
 
 
-def load_base(path: str, *, dtype: str = "float32", device: str | None = None) -> tuple[Any, Any]:
-    """Load a causal LM and its tokenizer in the given precision (never quantised here), in eval mode."""
+def load_base(
+    path: str, *, dtype: str = "float32", device: str | None = None, quantized: bool = False
+) -> tuple[Any, Any]:
+    """Load a causal LM and its tokenizer in eval mode: in the given precision, or (`quantized`) 4-bit NF4
+    exactly as the engine quantises a QLoRA job's base (same settings, same layers left unquantised)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     check_model_folder(path)
+    kwargs: dict[str, Any] = {"dtype": getattr(torch, dtype)}
+    if quantized:
+        from training.engine.model import bnb_config, compute_dtype, quantization_plan
+
+        plan = quantization_plan(path, "qlora")
+        skip = plan.skip_modules if plan is not None and plan.unsupported else None
+        place = device or ("cuda:0" if torch.cuda.is_available() else "cpu")
+        kwargs = {"dtype": compute_dtype(), "quantization_config": bnb_config(skip), "device_map": {"": place}}
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
     except OSError as exc:
         raise AdapterFilesError(f"The base model at {path} could not be loaded: {exc}") from exc
-    if device:
+    if quantized:
+        from training.engine.model import set_cpu_packed_inference
+
+        set_cpu_packed_inference(model, True)  # inference only: the faster packed kernel is safe here
+    elif device:
         model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def cache_key(base_path: str | Path, quantized: bool = False) -> str:
+    """One cache entry per base folder and precision: a QLoRA adapter's base is the 4-bit one."""
+    return f"{base_path}#nf4" if quantized else str(base_path)
 
 
 class BaseModelCache:
@@ -88,30 +110,30 @@ class BaseModelCache:
         self._lock = threading.RLock()
 
     # -- loading ---------------------------------------------------------------------------------
-    def base(self, base_path: str | Path) -> _Loaded:
+    def base(self, base_path: str | Path, quantized: bool = False) -> _Loaded:
         """The loaded base model (loaded on first use; least recently used bases beyond max_bases dropped)."""
-        key = str(base_path)
+        key = cache_key(base_path, quantized)
         with self._lock:
             if key in self._bases:
                 self._bases.move_to_end(key)
                 return self._bases[key]
-            model, tokenizer = load_base(key, dtype=self.dtype, device=self.device)
-            self._bases[key] = _Loaded(path=key, model=model, tokenizer=tokenizer, loaded_at=time.time())
+            model, tokenizer = load_base(str(base_path), dtype=self.dtype, device=self.device, quantized=quantized)
+            self._bases[key] = _Loaded(path=str(base_path), model=model, tokenizer=tokenizer, loaded_at=time.time())
             while len(self._bases) > self.max_bases:
                 self._bases.popitem(last=False)
             return self._bases[key]
 
-    def loaded_adapters(self, base_path: str | Path) -> list[str]:
+    def loaded_adapters(self, base_path: str | Path, quantized: bool = False) -> list[str]:
         """Names of the adapters attached to that base, least recently used first."""
-        loaded = self._bases.get(str(base_path))
+        loaded = self._bases.get(cache_key(base_path, quantized))
         return list(loaded.adapters) if loaded else []
 
-    def attach(self, base_path: str | Path, name: str, adapter_path: str | Path) -> _Loaded:
+    def attach(self, base_path: str | Path, name: str, adapter_path: str | Path, quantized: bool = False) -> _Loaded:
         """Make sure adapter `name` (files at `adapter_path`) is attached to the base and is the active one."""
         from peft import PeftModel
 
         with self._lock:
-            loaded = self.base(base_path)
+            loaded = self.base(base_path, quantized)
             if name in loaded.adapters:
                 loaded.adapters.move_to_end(name)
                 self._activate(loaded, name)
@@ -138,10 +160,12 @@ class BaseModelCache:
             loaded.refresh_layers()
             return loaded
 
-    def activate(self, base_path: str | Path, name: str) -> None:
+    def activate(self, base_path: str | Path, name: str, quantized: bool = False) -> None:
         """Switch the active adapter of a base to one already attached (the instant path)."""
         with self._lock:
-            loaded = self._bases[str(base_path)]
+            loaded = self._bases.get(cache_key(base_path, quantized))
+            if loaded is None:
+                raise InferenceError(f"Adapter {name!r} is not loaded on {base_path}.")
             if name not in loaded.adapters:
                 raise InferenceError(f"Adapter {name!r} is not loaded on {base_path}.")
             loaded.adapters.move_to_end(name)
@@ -163,21 +187,27 @@ class BaseModelCache:
     # -- generation ------------------------------------------------------------------------------
     @contextlib.contextmanager
     def serving(
-        self, base_path: str | Path, *, adapter_name: str | None = None, adapter_path: str | Path | None = None
+        self,
+        base_path: str | Path,
+        *,
+        adapter_name: str | None = None,
+        adapter_path: str | Path | None = None,
+        quantized: bool = False,
     ) -> Iterator[tuple[Any, Any]]:
-        """`(model, tokenizer)` ready to answer as the base (adapter_name None) or as one adapter.
+        """`(model, tokenizer)` ready to answer as the base (adapter_name None) or as one adapter
+        (`quantized`: a QLoRA adapter, on the 4-bit base it was trained against).
 
         The cache's lock is held for the whole block (one generation at a time per process); for the
         base alone the adapters are disabled inside the block.
         """
         with self._lock:
             if adapter_name is None:
-                loaded = self.base(base_path)
+                loaded = self.base(base_path, quantized)
             elif adapter_path is None:
-                self.activate(base_path, adapter_name)
-                loaded = self._bases[str(base_path)]
+                self.activate(base_path, adapter_name, quantized)
+                loaded = self._bases[cache_key(base_path, quantized)]
             else:
-                loaded = self.attach(base_path, adapter_name, adapter_path)
+                loaded = self.attach(base_path, adapter_name, adapter_path, quantized)
             model, tokenizer = loaded.model, loaded.tokenizer
             disabled = model.disable_adapter() if adapter_name is None and hasattr(model, "disable_adapter") else None
             with disabled or contextlib.nullcontext():
@@ -194,13 +224,17 @@ class BaseModelCache:
         temperature: float = 0.0,
         top_p: float = 1.0,
         seed: int = 0,
+        quantized: bool = False,
     ) -> GenerationResult:
         """Answer a conversation with the base model (adapter_name None) or with one adapter.
 
         The prompt is the tokenizer's chat template with the generation prompt added. temperature 0
         means greedy decoding; otherwise sampling with temperature and top-p, seeded by `seed`.
         """
-        with self.serving(base_path, adapter_name=adapter_name, adapter_path=adapter_path) as (model, tokenizer):
+        with self.serving(base_path, adapter_name=adapter_name, adapter_path=adapter_path, quantized=quantized) as (
+            model,
+            tokenizer,
+        ):
             return _generate(
                 model,
                 tokenizer,

@@ -124,13 +124,17 @@ def generate_chat(
     on_text: ProgressCallback | None = None,
     interval: float = 0.05,
     should_stop: StopCheck | None = None,
+    quantized: bool = False,
 ) -> ChatResult:
     """Answer a conversation on the cached base (or one adapter on it), reporting text as it grows and
     stopping early when `should_stop()` turns true."""
     import torch
     from transformers import StoppingCriteriaList
 
-    with cache.serving(base_path, adapter_name=adapter_name, adapter_path=adapter_path) as (model, tokenizer):
+    with cache.serving(base_path, adapter_name=adapter_name, adapter_path=adapter_path, quantized=quantized) as (
+        model,
+        tokenizer,
+    ):
         input_ids = render_prompt(tokenizer, messages).to(model.device)
         options = sampling_options(tokenizer, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
         progress = _Progress(tokenizer, stop=stop, on_text=on_text, interval=interval, should_stop=should_stop)

@@ -18,7 +18,7 @@ from django.utils import timezone
 from annotune.errors import ApplicationError
 from annotune.heartbeat import beating
 from training.models import Adapter, GenerationRequest, GenerationStatus
-from training.services import folders
+from training.services import serving
 from training.services.generation import STREAM_INTERVAL_SECONDS, AdapterDeleted, AnswerPublisher, generation_claim
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,7 @@ def chat_completion_execute(request_id: int, cache) -> str:
                 cache,
                 request.base_model.source,
                 request.messages,
-                adapter_name=None if adapter is None else f"adapter-{adapter.pk}",
-                adapter_path=None if adapter is None else folders.local_folder(adapter.storage_path),
+                **serving.cache_target(adapter),
                 max_new_tokens=params["max_new_tokens"],
                 temperature=params["temperature"],
                 top_p=params["top_p"],

@@ -38,7 +38,7 @@ from ..models import (
 )
 from ..selectors.adapters import adapters_by_id
 from ..selectors.generations import generation_error_message
-from . import folders, quotas
+from . import quotas, serving
 from .generation import AdapterDeleted
 
 log = logging.getLogger(__name__)
@@ -280,8 +280,7 @@ def evaluation_generate(evaluation_id: int, cache) -> str:
                     result = cache.generate(
                         evaluation.base_model.source,
                         prompt.messages,
-                        adapter_name=None if adapter is None else f"adapter-{adapter.pk}",
-                        adapter_path=None if adapter is None else folders.local_folder(adapter.storage_path),
+                        **serving.cache_target(adapter),
                         max_new_tokens=max_new_tokens,
                         temperature=0.0,
                     )

@@ -25,7 +25,7 @@ from training.inference.outputs import AnswerOutput, answer_so_far
 
 from ..models import Adapter, GenerationRequest, GenerationStatus
 from ..selectors.adapters import adapters_by_id, serving_refusal
-from . import folders, quotas, vllm_serving
+from . import quotas, serving, vllm_serving
 
 log = logging.getLogger(__name__)
 
@@ -276,8 +276,7 @@ def generation_execute(request_id: int, cache) -> str:
             cache,
             request.base_model.source,
             request.messages,
-            adapter_name=None if adapter is None else f"adapter-{adapter.pk}",
-            adapter_path=None if adapter is None else folders.local_folder(adapter.storage_path),
+            **serving.cache_target(adapter),
             max_new_tokens=request.params["max_new_tokens"],
             temperature=request.params["temperature"],
             top_p=request.params["top_p"],
