@@ -11,7 +11,7 @@ from typing import Any
 
 from . import distributed
 from .config import TrainConfig
-from .data import Collator
+from .data import IGNORE_INDEX, Collator
 from .model import device_type
 
 ProgressFn = Callable[[dict[str, Any]], None]
@@ -116,6 +116,90 @@ def _callback_class() -> Any:
     return ProgressCallback
 
 
+def answer_positions(labels: Any) -> tuple[Any, Any]:
+    """(keep, targets) for a causal LM's loss: `keep[b, t]` is true where position t's next token is labelled
+    (the loss reads the logits there and nowhere else) and `targets` are those labels, in `keep`'s row-major
+    order, the order in which `hidden_states[keep]` lists the positions."""
+    import torch
+
+    following = labels[:, 1:]
+    wanted = following != IGNORE_INDEX
+    return torch.nn.functional.pad(wanted, (0, 1), value=False), following[wanted]
+
+
+def head_loss(model: Any, inputs: dict[str, Any], num_items_in_batch: Any, check: bool = False) -> Any:
+    """The causal LM loss of `inputs`, with the logits computed only at the positions it reads.
+
+    The model's forward gets `logits_to_keep=keep` (a boolean mask: transformers' `slice_logits_to_keep` runs the
+    output head on `hidden_states[keep]` only, then the model's own logit scaling or soft-capping) and no labels;
+    the loss is the sum of those positions' token losses over `num_items_in_batch` (the mean without it), as
+    the model's own loss function (`ForCausalLMLoss`) computes it from the logits of every position.
+    `check`: None instead where the model gave logits in another shape (a forward that ignores the mask)."""
+    import torch
+
+    keep, targets = answer_positions(inputs["labels"])
+    outputs = model(**{k: v for k, v in inputs.items() if k != "labels"}, logits_to_keep=keep)
+    logits = outputs["logits"] if isinstance(outputs, dict) else outputs[0]
+    if check and (logits.dim() != 2 or logits.shape[0] != targets.shape[0]):
+        return None
+    if num_items_in_batch is None:
+        return torch.nn.functional.cross_entropy(logits.float(), targets)
+    loss = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+    if torch.is_tensor(num_items_in_batch):
+        num_items_in_batch = num_items_in_batch.to(loss.device)
+    return loss / num_items_in_batch
+
+
+def _trainer_class() -> Any:
+    from transformers import Trainer
+
+    class EngineTrainer(Trainer):
+        """The Hugging Face Trainer, with the output head run only where the loss reads it (`head_loss`).
+
+        A chat batch's loss reads the logits of the answers' tokens only, about half of its positions (the
+        system prompt, the questions and the padding: none). The output head (hidden size x vocabulary: for
+        a small model the largest matrix product of the step, 49,152 columns for SmolLM2) and the softmax over
+        the vocabulary ran on every position all the same. Same loss, same gradients, same result; a model
+        whose forward does not honour a boolean `logits_to_keep` (tried on the first step) keeps the standard
+        path, and so do evaluation, label smoothing and custom loss functions."""
+
+        compact_head: bool | None = None  # None: not tried yet
+
+        def compute_loss(
+            self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
+            standard = (
+                return_outputs
+                or self.compact_head is False
+                or "labels" not in inputs
+                or self.label_smoother is not None
+                or self.compute_loss_func is not None
+            )
+            loss = None
+            if not standard:
+                if self.compact_head is None:
+                    try:
+                        loss = head_loss(model, inputs, num_items_in_batch, check=True)
+                    except (TypeError, ValueError, IndexError):
+                        loss = None
+                    self.compact_head = loss is not None
+                else:
+                    loss = head_loss(model, inputs, num_items_in_batch)
+            if loss is None:
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            # As Trainer.compute_loss: token counts summed over the processes, gradients averaged across them.
+            if (
+                self.args.average_tokens_across_devices
+                and self.model_accepts_loss_kwargs
+                and num_items_in_batch is not None
+            ):
+                loss_scale = self.accelerator.num_processes // self.get_tp_size()
+                loss *= loss_scale if self.args.n_gpu <= 1 else self.args.n_gpu
+            return loss
+
+    return EngineTrainer
+
+
 def planned_steps(cfg: TrainConfig, n_features: int) -> int:
     """Optimizer steps the run will take: max_steps, or epochs over the batches (each step takes
     batch_size x gradient_accumulation_steps examples on each of the num_processes processes)."""
@@ -218,11 +302,11 @@ def train(
     should_stop: StopFn,
 ) -> TrainOutcome:
     """Train `model` (a PEFT model) on tokenized features; resumes from the last checkpoint in `checkpoint_dir`."""
-    from transformers import PrinterCallback, Trainer
+    from transformers import PrinterCallback
 
     checkpoint_dir = Path(checkpoint_dir)
     callback = _callback_class()(on_progress, should_stop)
-    trainer = Trainer(
+    trainer = _trainer_class()(
         model=model,
         args=training_arguments(cfg, checkpoint_dir, bool(eval_features), planned_steps(cfg, len(train_features))),
         train_dataset=train_features,  # type: ignore[arg-type]
