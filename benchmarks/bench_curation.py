@@ -6,7 +6,8 @@
 One clean set of support conversations and one held-out set (benchmarks/curation_data.py, generated in
 code). For every seed, fresh LoRA adapters are trained with the engine (`run_job`, the platform's preset
 read by name at run time, the method the platform picks on a CPU), and each answers the held-out prompts
-greedily (the engine's own before / after generations). Four effects, each clean vs degraded:
+greedily (one batch, the engine's loading and generation helpers; the base's answers once, as the reference).
+Four effects, each clean vs degraded:
 
 1. formatting_noise: one formatting defect in 30 % of the training examples (doubled spaces, `*` bullets,
    a `##` heading, an unclosed `[` or `<b>`, steps run into one line). Figure: the share of held-out answers
@@ -46,7 +47,7 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -168,9 +169,6 @@ def train(
     from training.engine import JobSpec, run_job
 
     out = work / name
-    extra: dict[str, Any] = {}
-    if "behaviour" in {f.name for f in fields(JobSpec)}:
-        extra["behaviour"] = False  # the held-out answers are generated below, the base's only once
     spec = JobSpec(
         base_model_path=str(model),
         train_examples=[ex.messages for ex in examples],
@@ -179,7 +177,7 @@ def train(
         config=config,
         n_samples=0,
         score_examples=score,  # per-example loss and the forgetting check
-        **extra,
+        behaviour=False,  # the held-out answers are generated below (the base's only once)
     )
 
     def progress(event: dict[str, Any]) -> None:
@@ -465,8 +463,15 @@ def report(args: argparse.Namespace, model: Path, work: Path, started: float) ->
                                              s["reviewed"].defect_rate, n_answers))  # fmt: skip
         keep("gap_closed_facts", gap_closed(-s["clean"].fact_accuracy, -s["noisy"].fact_accuracy,
                                             -s["reviewed"].fact_accuracy, n_facts))  # fmt: skip
-        log(f"seed {seed}: " + ", ".join(f"{k} {v.defect_rate:.2f}/{v.fact_accuracy:.2f}" for k, v in s.items())
-            + " (defect rate / fact accuracy)", started)  # fmt: skip
+        rates = ", ".join(
+            f"{k} {v.defect_rate:.2f}/{v.house_format_rate:.2f}/{v.fact_accuracy:.2f}" for k, v in s.items()
+        )
+        log(
+            f"seed {seed}: {rates} (defect rate / house format / fact accuracy); forgetting ratio balanced "
+            f"{runs['clean'].forgetting_ratio}, unbalanced {runs['unbalanced'].forgetting_ratio}; flagged "
+            f"{len(found.flagged)} ({len(found.flagged & corrupted)} of {len(corrupted)} corrupted)",
+            started,
+        )
 
     emit_all(per, base_scores, config_used, args, model, n_answers, n_facts)
 

@@ -1,4 +1,4 @@
-"""`manage.py setup_demo` (run by `make run`): the default tiny base model and the demo project, once."""
+"""`manage.py setup_demo` (run by `make run`): the default base model and the demo project, once."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ from annotune.demo import (
 from curated_data.services.versions import version_create
 from training.engine.config import PRESETS
 from training.models import BaseModel, BaseModelStatus
-from training.services.base_models import default_tiny_name
+from training.services.default_model import default_model_name
 from training.services.estimates import estimate_key
 from training.services.jobs import resolve_config
 
@@ -42,6 +42,7 @@ from training.services.jobs import resolve_config
 @pytest.fixture(autouse=True)
 def folders(settings, tmp_path):
     settings.TRAINING_MODELS_DIR = tmp_path / "models"
+    settings.TRAINING_DEFAULT_MODEL_DIR = tmp_path / "models" / "default"
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
@@ -57,14 +58,16 @@ def admin(db):
 
 
 @pytest.fixture
-def prebuilt_default(db, tmp_path_factory):
-    """The default model's row on a test-size folder, so the command reuses it instead of building."""
+def prebuilt_default(db, settings):
+    """The default model's row on a finished test-size folder, so the command reuses it instead of converting."""
+    from training.engine.default_model import MARKER
     from training.engine.tiny import build_tiny_model
 
-    folder = tmp_path_factory.mktemp("default-model")
+    folder = settings.TRAINING_DEFAULT_MODEL_DIR
     facts = build_tiny_model(folder, size="test")
+    (folder / MARKER).write_text("{}")
     return BaseModel.objects.create(
-        name=default_tiny_name(), source=str(folder), architecture=facts["architecture"], has_chat_template=True
+        name=default_model_name(), source=str(folder), architecture=facts["architecture"], has_chat_template=True
     )
 
 
@@ -74,9 +77,10 @@ def run() -> str:
     return out.getvalue()
 
 
-def test_twice_builds_one_model_and_one_project(admin, settings):
+@pytest.mark.slow
+def test_twice_converts_one_model_and_one_project(admin, settings):
     first = run()
-    assert f"Built base model “{default_tiny_name()}”" in first
+    assert f"Converted base model “{default_model_name()}”" in first
     assert f"Created demo project “{DEMO_PROJECT_NAME}”" in first
     assert f"{len(APPROVED)} approved conversations and 2 drafts" in first
     second = run()
@@ -85,11 +89,13 @@ def test_twice_builds_one_model_and_one_project(admin, settings):
     assert f"Demo project “{DEMO_PROJECT_NAME}” exists already" in second
 
     model = BaseModel.objects.get()
-    assert model.name == "tiny-llama-small"  # DEFAULT_ARCH / DEFAULT_SIZE
+    assert model.name == "SmolLM2-135M-Instruct"
     assert model.status == BaseModelStatus.READY
     assert model.has_chat_template
-    assert model.build_size == "small"
-    assert Path(model.source).parent == settings.TRAINING_MODELS_DIR
+    assert model.architecture == "LlamaForCausalLM"
+    assert model.parameter_count == 134_515_008
+    assert not model.has_random_weights
+    assert Path(model.source) == settings.TRAINING_DEFAULT_MODEL_DIR
     assert (Path(model.source) / "model.safetensors").is_file()
     project = Project.objects.get()
     assert project.name == DEMO_PROJECT_NAME
@@ -99,9 +105,12 @@ def test_twice_builds_one_model_and_one_project(admin, settings):
     assert {estimate_key(resolve_config(preset=name, config=None)) for name in PRESETS} <= set(model.estimates)
 
 
-def test_a_model_whose_folder_vanished_is_built_again(admin, prebuilt_default, tmp_path):
-    BaseModel.objects.filter(pk=prebuilt_default.pk).update(source=str(tmp_path / "gone"))
-    assert "Built base model" in run()
+@pytest.mark.slow
+def test_a_model_whose_folder_vanished_is_converted_again(admin, prebuilt_default, settings):
+    import shutil
+
+    shutil.rmtree(settings.TRAINING_DEFAULT_MODEL_DIR)
+    assert "Converted base model" in run()
     assert BaseModel.objects.count() == 1
     assert (Path(BaseModel.objects.get().source) / "config.json").is_file()
 
