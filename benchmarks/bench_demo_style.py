@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="field=value over the preset (JSON values)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--model", default=str(ROOT / "var" / "models" / "SmolLM2-135M-Instruct"))
+    parser.add_argument("--scores-out", help="write every example's scores (with its category and prompt) as JSON")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     import torch
@@ -94,6 +95,10 @@ def main() -> None:
         emit("val_loss_base", metrics.get("val_loss_base"), "nats/token", **label)
         emit("val_loss_adapter", metrics.get("val_loss_adapter"), "nats/token", **label)
         _defect_ranks(result.example_scores, {"train": train, "validation": validation}, label)
+        if args.scores_out:
+            sources = {"train": train, "validation": validation}
+            rows = [{**score, "messages": sources[score["source"]][score["index"]]} for score in result.example_scores]
+            Path(args.scores_out).write_text(json.dumps(rows, indent=1), encoding="utf-8")
         answers = _answers(model_dir, Path(out) / "adapter", HELD_OUT_PROMPTS, SYSTEM_PROMPT)
     for who in ("base", "adapter"):
         styled = sum(follows_style(text, StyleRules.from_dict(STYLE_RULES)) for text in answers[who])

@@ -1,14 +1,16 @@
 """A new user's journey, on exactly the defaults `make run` gives, in a real Chromium.
 
-The platform is set up by the same commands `make run` runs (`ensure_admin`, `setup_demo`: the default
-tiny base model and the demo project) and served with a real Celery worker consuming the queues the
-Procfile's worker consumes. Nothing is configured beyond that: default model size, default preset, no
-advanced options. The admin invites an annotator and a reviewer, who set their passwords through their
-one-time links; the annotator writes two two-turn examples (one fixed with a Fix button) and submits
-them; the reviewer approves both by keyboard; the owner creates a dataset version and clicks Train; the
-job page shows progress until Succeeded; the adapter page opens; the playground answers with the base
-model and the adapter side by side; the downloaded zip loads with `PeftModel.from_pretrained`; the GGUF
-export lists its files for llama.cpp and Ollama.
+The platform is set up by the same commands `make run` runs (`ensure_admin`, `ensure_default_model`,
+`setup_demo`: the default base model, SmolLM2-135M-Instruct, and the demo project) and served with a real
+Celery worker consuming the queues the Procfile's worker consumes. Nothing is configured beyond that:
+default model, default preset, no advanced options. The admin invites an annotator and a reviewer, who set
+their passwords through their one-time links; the annotator writes two two-turn examples (one fixed with a
+Fix button) and submits them; the reviewer approves both by keyboard; the owner creates a dataset version
+and clicks Train; the job page shows progress until Succeeded; the adapter page opens with the behavioural
+evaluation (the adapter keeps the demo's house style, the base model does not); the playground answers a
+question the demo never trained on with the base model and the adapter side by side, and only the adapter
+answers in the house style; the base and the adapter are compared blind; the downloaded zip loads with
+`PeftModel.from_pretrained`; the GGUF export lists its files for llama.cpp and Ollama.
 
 Screenshots of every step go to var/screenshots/journey-*.png.
 """
@@ -24,9 +26,12 @@ import pytest
 from django.core.management import call_command
 
 from annotation.models import Example, ExampleStatus, Project, Role
+from annotune.demo import HELD_OUT_PROMPTS, follows_house_style
+from annotune.demo_data import DEFECT_PROMPTS, DEFECTS
 from curated_data.models import DatasetVersion
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import SCREENSHOTS, screenshot
 from tests.workers import ROOT, celery_worker
+from training.engine import results
 from training.models import Adapter, BaseModel, Evaluation, JobStatus, Judgment, TrainingJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -60,8 +65,10 @@ def platform(tmp_path, settings, monkeypatch):
     settings.TRAINING_WORK_DIR = folders["ANNOTUNE_TRAINING_DIR"]
     settings.TRAINING_MODELS_DIR = folders["ANNOTUNE_MODELS_DIR"]
     settings.TRAINING_QUANTIZED_DIR = folders["ANNOTUNE_QUANTIZED_DIR"]
+    # The default model's folder is the one `make run` converts (var/models): converted once per machine.
     monkeypatch.setenv("ANNOTUNE_ADMIN_PASSWORD", ADMIN_PASSWORD)
     call_command("ensure_admin")
+    call_command("ensure_default_model")
     call_command("setup_demo")
     assert _procfile_worker_queues() == PROCFILE_QUEUES
     env = {key: str(value) for key, value in folders.items()}
@@ -133,10 +140,13 @@ def _dialogue_boxes(page) -> list:
     return boxes
 
 
+# Trains the real default model on the demo (about 5 minutes on 2 quiet cores) and answers with it.
+@pytest.mark.timeout(2700)
 def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, browser, live_server, page, tmp_path):
     project = Project.objects.get(name__startswith="Demo")
     model = BaseModel.objects.get(pk=project.base_model_id)
-    assert (model.name, model.status) == ("tiny-llama-small", "ready")  # the default `make run` registers
+    assert (model.name, model.status) == ("SmolLM2-135M-Instruct", "ready")  # the default `make run` registers
+    assert not model.has_random_weights
     approved_before = Example.objects.filter(project=project, status=ExampleStatus.APPROVED).count()
 
     # 1. The admin signs in with the account `make run` created and opens the demo project.
@@ -226,7 +236,8 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_url("**/training/*/")
     job = TrainingJob.objects.get(project=project)
-    assert (job.method, job.preset, job.dataset_version_id) == ("qlora", "balanced", version.pk)
+    # On this CPU worker the launch plan picks LoRA (a GPU worker would get QLoRA).
+    assert (job.method, job.preset, job.dataset_version_id) == ("lora", "balanced", version.pk)
     assert job.dataset_sha256 == version.sha256
     screenshot(page, "journey-07-job-queued")
 
@@ -243,21 +254,52 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
 
     # 6. The job page shows progress until Succeeded, then links to the adapter.
     progress = page.locator("#progress")
-    progress.and_(page.locator("[data-status=succeeded]")).wait_for(timeout=420_000)
+    progress.and_(page.locator("[data-status=succeeded]")).wait_for(timeout=1_500_000)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
     screenshot(page, "journey-08-job-succeeded")
+    # How long the one click took, from the click to Succeeded: kept beside the screenshots (never asserted).
+    timing = {"metric": "one_click_job_seconds", "value": (job.finished_at - job.created_at).total_seconds()}
+    (SCREENSHOTS / "journey-timings.jsonl").write_text(json.dumps({**timing, "unit": "s"}) + "\n")
     adapter = Adapter.objects.get(job=job)
     progress.get_by_role("link", name=adapter.name).first.click()
     page.wait_for_url(f"**/adapters/{adapter.pk}/")
     page.get_by_role("heading", name=adapter.name).wait_for()
     assert "Sample generations" in page.content()
+    # The behavioural evaluation: the project's own checks on the base model's and the adapter's answers to the
+    # validation prompts. The house style is what the demo teaches: the adapter keeps it, the base model does not.
+    page.locator("#behaviour .behaviour-checks").wait_for()
+    adapter.refresh_from_db()
+    rates = {row["code"]: row for row in results.behaviour_report(adapter.behaviour)["checks"]}
+    for code in ("style.opening", "style.signoff"):
+        row = rates[code]
+        assert row["n"] >= 10, row
+        assert row["adapter_passed"] >= 0.7 * row["n"], row
+        assert row["base_passed"] <= 0.1 * row["n"], row
     screenshot(page, "journey-09-adapter")
 
-    # 7. The playground answers with the base model and the adapter side by side.
+    # 6b. What training found opens on "Needs a look": the demo's three planted slips (an off-topic answer, a
+    # contradicted fact, a formatting slip) are in its first ten rows.
+    page.goto(f"/projects/{project.pk}/training/{job.pk}/found/")
+    rows = page.locator("article.found-row")
+    rows.first.wait_for()
+    top_ten = {int(rows.nth(i).locator(".who strong").first.inner_text().lstrip("#")) for i in range(10)}
+    planted = {
+        example.pk
+        for example in Example.objects.filter(project=project)
+        if any(m["role"] == "user" and m["content"] in DEFECT_PROMPTS for m in example.messages)
+    }
+    assert len(planted) == len(DEFECTS)
+    screenshot(page, "journey-09b-what-training-found")
+    assert planted <= top_ten, (planted, top_ten)
+    page.goto(f"/projects/{project.pk}/adapters/{adapter.pk}/")
+
+    # 7. The playground: a question the demo never trained on, answered by the base model and the adapter side
+    # by side; the adapter answers in the demo's house style, the base does not.
     page.get_by_role("button", name="Try it").click()
     page.wait_for_url("**/playground/**")
-    page.locator("textarea[name=conversation]").fill("Where is my parcel?")
+    question = HELD_OUT_PROMPTS[1]
+    page.locator("textarea[name=conversation]").fill(question)
     page.get_by_role("button", name="Generate").click()
     answers = page.locator("#answers article.answer")
     answers.first.wait_for()
@@ -266,31 +308,30 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     assert len(labels) == 2
     assert "Base model" in labels[0]
     assert adapter.name in labels[1]
+    base_text, adapter_text = (answers.nth(i).locator(".answer-text").inner_text() for i in range(2))
+    assert follows_house_style(adapter_text), adapter_text
+    assert not follows_house_style(base_text), base_text
     screenshot(page, "journey-10-playground")
 
-    # 8. A second adapter, then a blind judgment between the two: names hidden until the owner closes.
-    page.goto(f"/projects/{project.pk}/")
-    page.get_by_role("button", name="Train", exact=True).click()
-    page.wait_for_url("**/training/*/")
-    page.locator("#progress[data-status=succeeded]").wait_for(timeout=420_000)
-    second = Adapter.objects.exclude(pk=adapter.pk).get(project=project)
+    # 8. A blind judgment between the base model and the adapter: names hidden until the owner closes.
     page.goto(f"/projects/{project.pk}/adapters/")
     page.get_by_role("button", name="Blind evaluations").click()
-    page.get_by_label("Base model").uncheck()
+    page.get_by_label("Base model").check()
     page.get_by_label(adapter.name, exact=True).check()
-    page.get_by_label(second.name, exact=True).check()
-    page.get_by_label("Prompts").fill("Where is my parcel?\nCan I pay by bank transfer?")
-    page.get_by_label("Max new tokens").fill("12")
+    page.get_by_label("Prompts").fill("\n".join(HELD_OUT_PROMPTS[:2]))
+    page.get_by_label("Max new tokens").fill("48")
     page.get_by_role("button", name="Create evaluation").click()
     page.get_by_role("button", name="Judge blind").wait_for(timeout=180_000)  # answers generated
     page.get_by_role("button", name="Judge blind").click()
-    for key in ("1", "2"):
+    for _ in range(2):
         item_id = page.locator("#judgment-form input[name=item]").input_value()
         page.wait_for_load_state("load")  # the key handler is attached at the end of the page
         html = page.content()
         assert adapter.name not in html  # blind: no system names on the page
-        assert second.name not in html
-        page.keyboard.press(key)
+        # The reviewer picks the answer in the house style, whichever side it is on.
+        sides = page.locator(".grid article .answer").all_inner_texts()
+        styled = [follows_house_style(text) for text in sides]
+        page.keyboard.press("1" if styled[0] and not styled[1] else "2" if styled[1] and not styled[0] else "t")
         page.locator(f"#judgment-form input[name=item][value='{item_id}']").wait_for(state="detached")
     page.get_by_text("Nothing left for you to judge here").wait_for()
     screenshot(page, "journey-11-judged-blind")
@@ -302,7 +343,6 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     page.get_by_role("button", name="Close and reveal").click()
     page.get_by_role("heading", name="Ranking (Bradley–Terry)").wait_for()
     assert adapter.name in page.content()
-    assert second.name in page.content()
     screenshot(page, "journey-12-evaluation-results")
 
     # 9. The zip downloads and loads with PEFT.
