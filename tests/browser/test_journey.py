@@ -30,6 +30,7 @@ from annotune.demo import HELD_OUT_PROMPTS, follows_house_style
 from annotune.demo_data import DEFECT_PROMPTS, DEFECTS
 from curated_data.models import DatasetVersion
 from tests.browser.conftest import SCREENSHOTS, screenshot
+from tests.page_words import snake_codes
 from tests.workers import ROOT, celery_worker
 from training.engine import results
 from training.models import Adapter, BaseModel, Evaluation, JobStatus, Judgment, TrainingJob
@@ -95,6 +96,16 @@ def _invite(page, project: Project, who: str, role: str) -> str:
     return link.input_value()
 
 
+# Every page the journey photographs is also scanned for snake_case codes a person would read (issue #23:
+# words, not codes); the test ends by listing any it met.
+CODES_SEEN: dict[str, list[str]] = {}
+
+
+def shoot(page, name: str) -> None:
+    screenshot(page, name)
+    CODES_SEEN[name] = snake_codes(page.content())
+
+
 def _accept(browser, base_url: str, link: str, username: str, password: str, name: str):
     """A fresh browser (the invitee's): open the link, choose a password, land in the project."""
     context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
@@ -106,7 +117,7 @@ def _accept(browser, base_url: str, link: str, username: str, password: str, nam
         page.locator("input[name=username]").fill(username)
     page.locator("input[name=password1]").fill(password)
     page.locator("input[name=password2]").fill(password)
-    screenshot(page, f"journey-{name}-set-password")
+    shoot(page, f"journey-{name}-set-password")
     page.get_by_role("button", name="Create account").click()
     page.wait_for_url("**/projects/*/")
     return context, page
@@ -153,11 +164,11 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     _sign_in(page, "admin", ADMIN_PASSWORD)
     page.get_by_role("link", name=project.name).first.click()
     page.get_by_role("heading", name=project.name).wait_for()
-    screenshot(page, "journey-01-demo-project")
+    shoot(page, "journey-01-demo-project")
 
     # 2. Invitations: an annotator by e-mail, a reviewer by username; each sets a password by the link.
     annotator_link = _invite(page, project, "anna@example.org", "annotator")
-    screenshot(page, "journey-02-invitation-link")
+    shoot(page, "journey-02-invitation-link")
     reviewer_link = _invite(page, project, "rita", "reviewer")
     assert annotator_link != reviewer_link
     assert "/invite/" in annotator_link
@@ -187,7 +198,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     findings = annotator.locator("#findings")
     double_space = findings.locator('li[data-code="fmt.double_space"]')
     double_space.wait_for()
-    screenshot(annotator, "journey-03-finding-inline")
+    shoot(annotator, "journey-03-finding-inline")
     double_space.locator("button.fix-button").click()
     double_space.wait_for(state="detached")
     assert _dialogue_boxes(annotator)[0].input_value() == "How do I change my delivery address?"
@@ -206,7 +217,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     )
     annotator.get_by_role("button", name="Submit for review").click()
     annotator.wait_for_url("**/examples/")
-    screenshot(annotator, "journey-04-submitted")
+    shoot(annotator, "journey-04-submitted")
     written = Example.objects.filter(project=project, author__username="anna")
     assert sorted(written.values_list("status", flat=True)) == [ExampleStatus.SUBMITTED] * 2
     annotator_ctx.close()
@@ -216,7 +227,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     reviewer.goto(f"/projects/{project.pk}/review/")
     reviewer.wait_for_url(f"**/review/{first.pk}/")
     reviewer.get_by_text("change my delivery address").first.wait_for()
-    screenshot(reviewer, "journey-05-review")
+    shoot(reviewer, "journey-05-review")
     reviewer.keyboard.press("a")
     reviewer.wait_for_url(f"**/review/{second.pk}/")
     reviewer.get_by_text("pay by bank transfer").first.wait_for()
@@ -231,7 +242,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     page.wait_for_url("**/datasets/versions/1/")
     version = DatasetVersion.objects.get(project=project)
     assert version.example_count == approved_before + 2
-    screenshot(page, "journey-06-version")
+    shoot(page, "journey-06-version")
     page.goto(f"/projects/{project.pk}/")
     page.get_by_role("button", name="Train", exact=True).click()
     page.wait_for_url("**/training/*/")
@@ -239,7 +250,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     # On this CPU worker the launch plan picks LoRA (a GPU worker would get QLoRA).
     assert (job.method, job.preset, job.dataset_version_id) == ("lora", "balanced", version.pk)
     assert job.dataset_sha256 == version.sha256
-    screenshot(page, "journey-07-job-queued")
+    shoot(page, "journey-07-job-queued")
 
     # The job page links to the training queue: the worker `make run` starts, and this job waiting or running.
     job_url = page.url
@@ -249,7 +260,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     listed = page.locator(f"tr[data-job='{job.pk}']").count()
     job.refresh_from_db()
     assert listed == 1 or not job.is_active  # a job that already finished has left the queue
-    screenshot(page, "journey-07b-training-queue")
+    shoot(page, "journey-07b-training-queue")
     page.goto(job_url)
 
     # 6. The job page shows progress until Succeeded, then links to the adapter.
@@ -257,7 +268,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     progress.and_(page.locator("[data-status=succeeded]")).wait_for(timeout=1_500_000)
     job.refresh_from_db()
     assert job.status == JobStatus.SUCCEEDED, job.error
-    screenshot(page, "journey-08-job-succeeded")
+    shoot(page, "journey-08-job-succeeded")
     # How long the one click took, from the click to Succeeded: kept beside the screenshots (never asserted).
     timing = {"metric": "one_click_job_seconds", "value": (job.finished_at - job.created_at).total_seconds()}
     (SCREENSHOTS / "journey-timings.jsonl").write_text(json.dumps({**timing, "unit": "s"}) + "\n")
@@ -276,7 +287,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
         assert row["n"] >= 10, row
         assert row["adapter_passed"] >= 0.7 * row["n"], row
         assert row["base_passed"] <= 0.1 * row["n"], row
-    screenshot(page, "journey-09-adapter")
+    shoot(page, "journey-09-adapter")
 
     # 6b. What training found opens on "Needs a look": the demo's three planted slips (an off-topic answer, a
     # contradicted fact, a formatting slip) are in its first ten rows.
@@ -290,7 +301,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
         if any(m["role"] == "user" and m["content"] in DEFECT_PROMPTS for m in example.messages)
     }
     assert len(planted) == len(DEFECTS)
-    screenshot(page, "journey-09b-what-training-found")
+    shoot(page, "journey-09b-what-training-found")
     assert planted <= top_ten, (planted, top_ten)
     page.goto(f"/projects/{project.pk}/adapters/{adapter.pk}/")
 
@@ -311,7 +322,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     base_text, adapter_text = (answers.nth(i).locator(".answer-text").inner_text() for i in range(2))
     assert follows_house_style(adapter_text), adapter_text
     assert not follows_house_style(base_text), base_text
-    screenshot(page, "journey-10-playground")
+    shoot(page, "journey-10-playground")
 
     # 8. A blind judgment between the base model and the adapter: names hidden until the owner closes.
     page.goto(f"/projects/{project.pk}/adapters/")
@@ -334,7 +345,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
         page.keyboard.press("1" if styled[0] and not styled[1] else "2" if styled[1] and not styled[0] else "t")
         page.locator(f"#judgment-form input[name=item][value='{item_id}']").wait_for(state="detached")
     page.get_by_text("Nothing left for you to judge here").wait_for()
-    screenshot(page, "journey-11-judged-blind")
+    shoot(page, "journey-11-judged-blind")
     evaluation = Evaluation.objects.get(project=project)
     assert evaluation.items.count() == 2
     assert Judgment.objects.filter(item__evaluation=evaluation).count() == 2
@@ -343,7 +354,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     page.get_by_role("button", name="Close and reveal").click()
     page.get_by_role("heading", name="Ranking (Bradley–Terry)").wait_for()
     assert adapter.name in page.content()
-    screenshot(page, "journey-12-evaluation-results")
+    shoot(page, "journey-12-evaluation-results")
 
     # 9. The zip downloads and loads with PEFT.
     page.goto(f"/projects/{project.pk}/adapters/{adapter.pk}/")
@@ -372,7 +383,10 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     downloads = page.locator(".gguf-downloads li a")
     assert downloads.count() == 3, page.locator("#gguf").inner_text()
     assert "FROM " in page.locator("#serving").inner_text()  # the Ollama Modelfile names the files
-    screenshot(page, "journey-13-gguf-export")
+    shoot(page, "journey-13-gguf-export")
+
+    # 11. Words, not codes: no page on the way showed a snake_case code outside <code> and tooltips.
+    assert {name: codes for name, codes in CODES_SEEN.items() if codes} == {}
 
 
 # Loads the downloaded adapter on its base with PEFT, in a process of its own (the test process stays

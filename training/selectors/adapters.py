@@ -13,6 +13,7 @@ from annotation.models import Project
 
 from ..engine import results
 from ..models import Adapter, AdapterOperation, GenerationRequest
+from .configuration import config_label, config_value
 
 
 def adapter_list(project: Project, *, include_archived: bool = False) -> QuerySet[Adapter]:
@@ -217,7 +218,13 @@ def adapter_compare(a: Adapter, b: Adapter) -> dict[str, list[dict[str, Any]]]:
     a note per adapter whose validation figures come from too few examples (`validation_notes`)."""
     config_a, config_b = adapter_config_view(a), adapter_config_view(b)
     config = [
-        {"key": key, "a": config_a.get(key), "b": config_b.get(key), "differs": config_a.get(key) != config_b.get(key)}
+        {
+            "key": key,
+            "label": config_label(key),
+            "a": None if key not in config_a else config_value(key, config_a[key]),
+            "b": None if key not in config_b else config_value(key, config_b[key]),
+            "differs": config_a.get(key) != config_b.get(key),
+        }
         for key in dict.fromkeys([*config_a, *config_b])
     ]
     metrics_a, metrics_b = _scalar_metrics(a), _scalar_metrics(b)

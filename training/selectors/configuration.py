@@ -22,6 +22,15 @@ LABELS = {
     "save_steps": "Checkpoint every (steps)",
     "logging_steps": "Log every (steps)",
     "eval_steps": "Evaluate every (steps)",
+    # An adapter's lineage beside its configuration (selectors.adapters.adapter_config_view).
+    "base_model": "Base model",
+    "dataset_version": "Dataset version",
+    "dataset_sha256": "Dataset fingerprint (SHA-256)",
+    "seed": "Seed",
+    "kept_unquantized": "Layers kept at full precision",
+    "continued_from": "Continued from",
+    "combination": "Combined by",
+    "parents": "Parents",
 }
 TARGETS = {"attention": "attention projections (q, k, v, o)", "all-linear": "all linear layers"}
 DISTRIBUTED = {"ddp": "DDP (each process holds the whole base)", "fsdp": "FSDP (the base is sharded)"}
@@ -82,3 +91,8 @@ def config_rows(config: Mapping[str, Any] | None, *, varying: Iterable[str] = ()
         ConfigRow(key, config_label(key), note if key in varying and note else config_value(key, config[key]))
         for key in order
     ]
+
+
+def labelled_rows(values: Mapping[str, Any]) -> list[ConfigRow]:
+    """`values` (a flat view such as an adapter's configuration and lineage) as labelled rows, in its order."""
+    return [ConfigRow(key, config_label(key), config_value(key, value)) for key, value in values.items()]

@@ -334,6 +334,19 @@ def _project_control_set(job: TrainingJob, data_dir: Path) -> str | None:
     return _download(path, data_dir / "control.jsonl") if default_storage.exists(path) else None
 
 
+SHORT_METHOD_NAMES = {"qlora": "QLoRA", "lora": "LoRA", "dora": "DoRA"}
+
+
+def default_adapter_name(job: TrainingJob) -> str:
+    """What differs between a project's adapters, so pickers tell them apart: "LoRA r16 · v3 · job 12"
+    (method, rank, dataset version, job)."""
+    parts = [f"{SHORT_METHOD_NAMES.get(job.method, job.method)} r{(job.config or {}).get('rank', '?')}"]
+    if job.dataset_version_id:
+        parts.append(f"v{job.dataset_version.number}")
+    parts.append(f"job {job.pk}")
+    return " · ".join(parts)[:200]
+
+
 def _score_rows(job: TrainingJob, scores: list[dict[str, Any]]) -> list[ExampleScore]:
     """ExampleScore rows for the engine's per-example scores whose example is known (one query for categories)."""
     from annotation.models import Example
@@ -597,7 +610,7 @@ def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, outpu
                 project_id=job.project_id,
                 job=job,
                 base_model_id=job.base_model_id,
-                name=f"{job.project.name} · job {job.pk}"[:200],
+                name=default_adapter_name(job),
                 method=job.method,
                 storage_path=prefix,
                 size_bytes=int(result.get("adapter_size_bytes") or size),

@@ -21,6 +21,7 @@ from ..selectors import adapters as selectors
 from ..selectors import found as found_selectors
 from ..selectors import generations as generation_selectors
 from ..selectors import gguf_exports as gguf_selectors
+from ..selectors.configuration import labelled_rows
 from ..services import adapters as adapter_services
 from ..services import generation as generation_services
 from ..services import gguf_exports as gguf_services
@@ -59,7 +60,7 @@ def adapter_detail(request, project_id: int, adapter_id: int):
     context = {
         "project": project,
         "adapter": adapter,
-        "config": selectors.adapter_config_view(adapter),
+        "config": labelled_rows(selectors.adapter_config_view(adapter)),
         "shown": selectors.adapter_display(adapter),
         "serving": selectors.serving_recipes(adapter, gguf),
         "gguf": gguf,

@@ -20,6 +20,7 @@ from ..selectors import adapters as adapter_selectors
 from ..selectors import found as found_selectors
 from ..selectors import jobs as selectors
 from ..selectors import sweeps as sweep_selectors
+from ..selectors.configuration import config_rows
 from ..services import continuation, control_sets
 from ..services import jobs as job_services
 from ..services import sweeps as sweep_services
@@ -252,6 +253,7 @@ def _job_context(request, project_id: int, job_id: int) -> dict:
         "job": job,
         "adapter": adapter,
         "can_train": permissions.can_train(request.user, job.project),
+        "config_rows": config_rows(job.config),
         "outcome": results.job_outcome(
             status=job.status,
             step=job.step,
