@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 from typing import Any
 
 from django.conf import settings
@@ -13,6 +14,7 @@ from annotation.models import Project
 
 from ..engine import results
 from ..models import Adapter, AdapterOperation, GenerationRequest
+from ..services.base_model_probe import looks_like_path
 from .configuration import config_label, config_value
 
 
@@ -164,7 +166,31 @@ def serving_refusal(adapter: Adapter) -> str:
     return vllm_refusal(adapter) if settings.ANNOTUNE_INFERENCE_BACKEND == "vllm" else ""
 
 
-def serving_recipes(adapter: Adapter, gguf: dict[str, Any] | None = None) -> list[dict[str, str]]:
+def recipe_base(adapter: Adapter, *, staff: bool) -> str:
+    """The base model as a serving recipe names it: its hub id; a local folder by its path for staff, and for
+    everyone else as `./<folder name>` (server paths are shown to staff only; the recipe runs elsewhere anyway)."""
+    source = adapter.base_model.shown_source
+    if staff or not looks_like_path(source):
+        return source
+    return f"./{PurePath(source.rstrip('/')).name or 'base-model'}"
+
+
+def shown_model_card(adapter: Adapter, *, staff: bool) -> str:
+    """The adapter's model card as this person may see it: a local base's server folder becomes `./<folder
+    name>` for everyone but staff (server paths are shown to staff only)."""
+    card = adapter.model_card or ""
+    if staff:
+        return card
+    base = adapter.base_model
+    for source in sorted({base.source, base.requested_source} - {""}, key=len, reverse=True):
+        if looks_like_path(source):
+            card = card.replace(source.rstrip("/"), f"./{PurePath(source.rstrip('/')).name}")
+    return card
+
+
+def serving_recipes(
+    adapter: Adapter, gguf: dict[str, Any] | None = None, *, staff: bool = False
+) -> list[dict[str, str]]:
     """How to serve the adapter elsewhere: vLLM's multi-LoRA server (PEFT zip), llama.cpp and Ollama (GGUF).
 
     `gguf` is `gguf_exports.gguf_view` of the adapter's latest GGUF export: once one succeeded, the
@@ -174,7 +200,7 @@ def serving_recipes(adapter: Adapter, gguf: dict[str, Any] | None = None) -> lis
     this adapter (vLLM has no DoRA; llama.cpp and Ollama serve a DoRA adapter only as the merged GGUF), so
     the page says so instead of offering a recipe that fails.
     """
-    base = adapter.base_model.source
+    base = recipe_base(adapter, staff=staff)
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", adapter.name).strip("-").lower() or f"adapter-{adapter.pk}"
     folder = f"./{name}"  # where the downloaded zip was unpacked
     config = (adapter.lineage or {}).get("config", {})

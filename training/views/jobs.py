@@ -21,7 +21,7 @@ from ..selectors import found as found_selectors
 from ..selectors import jobs as selectors
 from ..selectors import sweeps as sweep_selectors
 from ..selectors.configuration import config_rows
-from ..services import continuation, control_sets
+from ..services import continuation, control_sets, model_sources
 from ..services import jobs as job_services
 from ..services import sweeps as sweep_services
 from ..services.estimates import GIB, total_bytes
@@ -254,6 +254,9 @@ def _job_context(request, project_id: int, job_id: int) -> dict:
         "adapter": adapter,
         "can_train": permissions.can_train(request.user, job.project),
         "config_rows": config_rows(job.config),
+        "model_card": ""
+        if adapter is None
+        else adapter_selectors.shown_model_card(adapter, staff=model_sources.is_staff(request.user)),
         "outcome": results.job_outcome(
             status=job.status,
             step=job.step,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 from django.utils.html import escape
@@ -268,12 +269,22 @@ def test_forgetting_report_of_a_real_run_warns_on_job_adapter_and_compare_pages(
     assert f"Forgetting warning ({escape(adapter.name)})" in compare
 
 
-def test_adapter_page_shows_how_to_serve_it_and_refuses_dora_where_a_runtime_cannot(pages, adapter):
+def test_adapter_page_shows_how_to_serve_it_and_refuses_dora_where_a_runtime_cannot(pages, adapter, owner):
+    # The owner is not staff: the base's server folder is named by its folder name only (paths: staff only).
     html = text(pages.get(adapter_url(adapter)))
-    base = adapter.base_model.source
+    source = adapter.base_model.source
+    base = f"./{Path(source).name}"
     assert f"vllm serve {base} --enable-lora --max-lora-rank" in html
     assert f"FROM {base}\nADAPTER ./" in html
+    assert source not in html  # nor in the model card (its usage names the base's folder by name)
+    assert f'from_pretrained(&quot;{base}&quot;)' in html
+    assert source not in text(pages.get(job_url(adapter.job)))
     assert f"adapter-{adapter.pk}" in html
+    owner.is_staff = True
+    owner.save()
+    assert f"vllm serve {source} --enable-lora" in text(pages.get(adapter_url(adapter)))
+    owner.is_staff = False
+    owner.save()
     Adapter.objects.filter(pk=adapter.pk).update(method="dora")
     html = text(pages.get(adapter_url(adapter)))
     assert "vLLM cannot serve DoRA adapters" in html
