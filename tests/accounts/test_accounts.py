@@ -286,7 +286,8 @@ def nav_of(page: str) -> str:
 @pytest.mark.parametrize(
     ("who", "shown", "hidden"),
     [
-        ("annotator", ["examples/", "members/", "my-work/"], ["review/", "training/", "datasets/", "data-health/"]),
+        # Data health is every member's: annotators see the findings on the data they write.
+        ("annotator", ["examples/", "members/", "my-work/", "data-health/"], ["review/", "training/", "datasets/"]),
         ("reviewer", ["review/", "data-health/"], ["training/", "datasets/"]),
         ("owner", ["review/", "training/", "datasets/versions/", "data-health/"], []),
     ],

@@ -36,7 +36,7 @@ def test_an_estimate_is_computed_once_and_kept_on_the_model(tiny_models, monkeyp
 
 def test_warming_computes_every_preset_once(tiny_models, monkeypatch):
     model = BaseModel.objects.create(name="tiny-mistral", source=tiny_models("mistral"))
-    assert estimates_warm(model) == len(PRESETS)
+    assert estimates_warm(model) == 2 * len(PRESETS)  # each preset with the method of either device (launch_plan)
     assert estimates_warm(model) == 0
     monkeypatch.setattr(estimates.subprocess, "run", _no_engine)
     stored = BaseModel.objects.get(pk=model.pk)

@@ -6,6 +6,7 @@ import pytest
 
 from annotune.errors import ApplicationError
 from curated_data.services.versions import version_create
+from training.engine.config import PRESETS
 from training.models import JobStatus, Sweep, TrainingJob
 from training.selectors.sweeps import MemberPoint, recommend, sweep_status
 from training.services import launch_plan
@@ -119,7 +120,7 @@ def test_launch_creates_one_job_per_rank_with_one_version_and_seed(
     assert [(j.config["rank"], j.config["alpha"]) for j in jobs] == [(4, 8), (8, 16), (16, 32), (32, 64)]
     assert {j.dataset_version_id for j in jobs} == {version.pk}
     assert {j.config["seed"] for j in jobs} == {7}
-    assert {j.config["learning_rate"] for j in jobs} == {3e-4}  # the quick preset, shared
+    assert {j.config["learning_rate"] for j in jobs} == {PRESETS["quick"]["learning_rate"]}  # shared
     assert {j.status for j in jobs} == {JobStatus.QUEUED}
     assert len(enqueued) == 4  # each member on the training queue once committed
     assert sweep.base_config["seed"] == 7
