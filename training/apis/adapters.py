@@ -180,6 +180,20 @@ def _stream(filename: str, chunks) -> StreamingHttpResponse:
     return response
 
 
+def shown_to(request, adapter, row: dict) -> dict:
+    """An adapter's API row as this person may see it: server paths (the base's folder in the lineage, the model
+    card and the base model) are staff-only."""
+    if model_sources.is_staff(request.user):
+        return row
+    if "lineage" in row:
+        row["lineage"] = selectors.shown_lineage(adapter, staff=False)
+    if "model_card" in row:
+        row["model_card"] = selectors.shown_model_card(adapter, staff=False)
+    if isinstance(row.get("base_model"), dict):
+        row["base_model"].pop("source", None)
+    return row
+
+
 class AdapterListApi(APIView):
     @extend_schema(
         tags=TAG,
@@ -190,14 +204,16 @@ class AdapterListApi(APIView):
     def get(self, request, project_id: int):
         project = permissions.project_for(request.user, project_id)
         include = request.query_params.get("archived") in {"1", "true"}
-        return Response(AdapterOutput(selectors.adapter_list(project, include_archived=include), many=True).data)
+        adapters = list(selectors.adapter_list(project, include_archived=include))
+        rows = AdapterOutput(adapters, many=True).data
+        return Response([shown_to(request, adapter, row) for adapter, row in zip(adapters, rows, strict=True)])
 
 
 class AdapterDetailApi(APIView):
     @extend_schema(tags=TAG, responses={200: AdapterDetailOutput, **ERRORS}, operation_id="adapters_retrieve")
     def get(self, request, project_id: int, adapter_id: int):
-        project = permissions.project_for(request.user, project_id)
-        return Response(AdapterDetailOutput(selectors.adapter_get(project, adapter_id)).data)
+        adapter = selectors.adapter_get(permissions.project_for(request.user, project_id), adapter_id)
+        return Response(shown_to(request, adapter, AdapterDetailOutput(adapter).data))
 
     @extend_schema(
         tags=TAG,
@@ -216,7 +232,8 @@ class AdapterDetailApi(APIView):
             archived=data.get("archived"),
             active=data.get("is_active"),
         )
-        return Response(AdapterDetailOutput(selectors.adapter_get(adapter.project, adapter.pk)).data)
+        adapter = selectors.adapter_get(adapter.project, adapter.pk)
+        return Response(shown_to(request, adapter, AdapterDetailOutput(adapter).data))
 
     @extend_schema(tags=TAG, responses={204: None, **ERRORS}, operation_id="adapters_delete")
     def delete(self, request, project_id: int, adapter_id: int):

@@ -18,7 +18,7 @@ from ..selectors import jobs as selectors
 from ..services import jobs as job_services
 from ..services.estimates import total_bytes
 from ..services.launch_plan import plan_launch
-from .adapters import BehaviourOutput, behaviour_data
+from .adapters import BehaviourOutput, behaviour_data, shown_to
 from .base_models import BaseModelOutput
 
 
@@ -260,7 +260,8 @@ class JobAdapterApi(APIView):
     @extend_schema(responses={200: JobAdapterOutput, **ERRORS}, operation_id="training_jobs_adapter")
     def get(self, request, project_id: int, job_id: int):
         job = selectors.job_for(request.user, project_id, job_id)
-        return Response(JobAdapterOutput(selectors.job_adapter(job)).data)
+        adapter = selectors.job_adapter(job)
+        return Response(shown_to(request, adapter, JobAdapterOutput(adapter).data))
 
 
 class EstimateApi(APIView):

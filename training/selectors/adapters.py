@@ -188,6 +188,16 @@ def shown_model_card(adapter: Adapter, *, staff: bool) -> str:
     return card
 
 
+def shown_lineage(adapter: Adapter, *, staff: bool) -> dict[str, Any]:
+    """The adapter's lineage as this person may see it: a local base's server folder reads "local folder"
+    for everyone but staff."""
+    lineage = dict(adapter.lineage or {})
+    base = lineage.get("base_model")
+    if not staff and isinstance(base, dict) and looks_like_path(str(base.get("source") or "")):
+        lineage["base_model"] = {**base, "source": "local folder"}
+    return lineage
+
+
 def serving_recipes(
     adapter: Adapter, gguf: dict[str, Any] | None = None, *, staff: bool = False
 ) -> list[dict[str, str]]:
