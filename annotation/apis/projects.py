@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django.http import Http404
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotune.errors import ApplicationError
 from training.models import BaseModel
 
 from .. import permissions
@@ -123,8 +125,17 @@ class MemberOutput(serializers.Serializer):
 
 
 class MemberInput(StrictInput):
-    username = serializers.CharField()
+    username = serializers.CharField(help_text="A username or an e-mail address: whom to invite")
     role = serializers.ChoiceField(choices=Role.choices, default=Role.ANNOTATOR)
+
+
+class InvitationOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    invitee = serializers.CharField(help_text="The username or e-mail address invited")
+    role = serializers.CharField()
+    expires_at = serializers.DateTimeField()
+    accept_url = serializers.URLField(help_text="The one-time link they join with (shown once: send it to them)")
+    detail = serializers.CharField()
 
 
 class MemberRoleInput(StrictInput):
@@ -137,12 +148,35 @@ class MemberListApi(APIView):
         project = permissions.project_for(request.user, project_id)
         return Response(MemberOutput(project_selectors.project_members(project), many=True).data)
 
-    @extend_schema(request=MemberInput, responses={201: MemberOutput, **ERRORS}, operation_id="members_add")
+    @extend_schema(
+        request=MemberInput,
+        responses={202: InvitationOutput, **ERRORS},
+        operation_id="members_add",
+        description="Invite someone by username or e-mail address: nobody joins without accepting the one-time "
+        "link, and the answer is the same whether or not such an account exists.",
+    )
     def post(self, request, project_id: int):
         project = permissions.project_for(request.user, project_id)
         data = valid_input(MemberInput, request.data)
-        membership = project_services.member_add(project=project, actor=request.user, **data)
-        return Response(MemberOutput(membership).data, status=status.HTTP_201_CREATED)
+        try:
+            result = project_services.member_add_or_invite(
+                project=project, actor=request.user, identifier=data["username"], role=data["role"]
+            )
+        except ApplicationError as exc:  # the service names the page's field; this API's is `username`
+            if "identifier" not in exc.extra:
+                raise
+            extra = {("username" if k == "identifier" else k): v for k, v in exc.extra.items()}
+            raise ApplicationError(exc.message, extra) from None
+        invitation = result.invitation
+        answer = {
+            "id": invitation.pk,
+            "invitee": invitation.invitee,
+            "role": invitation.role,
+            "expires_at": invitation.expires_at,
+            "accept_url": request.build_absolute_uri(reverse("invitation-accept", args=[result.token])),
+            "detail": f"Invitation created for {invitation.invitee}: they join once they accept the link.",
+        }
+        return Response(InvitationOutput(answer).data, status=status.HTTP_202_ACCEPTED)
 
 
 class MemberDetailApi(APIView):

@@ -89,12 +89,19 @@ def test_a_reset_link_dies_when_the_account_joins_another_project(live_server, w
     assert form_url is not None
     assert "/set-password/" in form_url
 
-    # oscar adds anna to his project through the API.
+    # oscar invites anna to his project through the API, and anna joins with the link.
     token = Token.objects.create(user=world["oscar"]).key
-    added = Visitor(live_server.url, address="203.0.113.3").api(
+    invited = Visitor(live_server.url, address="203.0.113.3").api(
         "POST", f"/api/v1/projects/{world['other'].pk}/members/", token=token, json={"username": "anna"}
     )
-    assert added.status_code == 201
+    assert invited.status_code == 202
+    assert not Membership.objects.filter(project=world["other"], user=world["anna"]).exists()  # not without consent
+    anna = Visitor(live_server.url, address="203.0.113.6")
+    assert anna.login("anna", PASSWORD).status_code == 302
+    accept = invited.json()["accept_url"]
+    assert anna.get(accept[accept.index("/invite/") :]).status_code == 302  # to the token-free page
+    assert anna.post("/invite/accept/", {"action": "join"}).status_code == 302
+    assert Membership.objects.filter(project=world["other"], user=world["anna"]).exists()
 
     refused = set_password(early, form_url)
     assert refused.status_code == 200
@@ -109,13 +116,14 @@ def test_an_account_with_no_membership_cannot_be_taken_over(live_server, world):
     loner = UserFactory(username="loner")
     token = Token.objects.create(user=world["olivia"]).key
     owner = Visitor(live_server.url, address="203.0.113.5")
-    added = owner.api(
+    invited = owner.api(
         "POST", f"/api/v1/projects/{world['project'].pk}/members/", token=token, json={"username": "loner"}
     )
-    assert added.status_code == 201
+    assert invited.status_code == 202  # an invitation: loner joins only by accepting it
+    assert not Membership.objects.filter(user=loner).exists()
     assert owner.login("olivia", PASSWORD).status_code == 302
     assert 'aria-label="Reset link for loner"' not in owner.get("/users/").text
-    assert owner.post(f"/users/{loner.pk}/", {"action": "reset-link"}).status_code == 403
+    assert owner.post(f"/users/{loner.pk}/", {"action": "reset-link"}).status_code == 404  # not hers to see
     assert password_unchanged(loner)
 
 

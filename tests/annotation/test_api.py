@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -24,9 +25,15 @@ def test_project_crud_and_members(api, owner, outsider):
     patched = client.patch(f"/api/v1/projects/{pid}/", {"guidelines": "# Be kind"}, format="json")
     assert patched.json()["guidelines"] == "# Be kind"
 
-    added = client.post(f"/api/v1/projects/{pid}/members/", {"username": outsider.username}, format="json")
-    assert added.status_code == 201
-    assert added.json()["role"] == "annotator"
+    invited = client.post(f"/api/v1/projects/{pid}/members/", {"username": outsider.username}, format="json")
+    assert invited.status_code == 202  # an invitation: nobody joins without accepting
+    assert (invited.json()["invitee"], invited.json()["role"]) == (outsider.username, "annotator")
+    assert [m["username"] for m in client.get(f"/api/v1/projects/{pid}/members/").json()] == [owner.username]
+    invitee = Client()
+    invitee.force_login(outsider)
+    accept = invited.json()["accept_url"]
+    assert invitee.get(accept[accept.index("/invite/") :]).status_code == 302
+    assert invitee.post("/invite/accept/", {"action": "join"}).status_code == 302
     changed = client.patch(f"/api/v1/projects/{pid}/members/{outsider.pk}/", {"role": "reviewer"}, format="json")
     assert changed.json()["role"] == "reviewer"
     roles = {m["username"]: m["role"] for m in client.get(f"/api/v1/projects/{pid}/members/").json()}
@@ -115,3 +122,18 @@ def test_schema_and_docs(api, owner, client):
     docs = client.get("/api/docs/")
     assert docs.status_code == 200
     assert b"/static/vendor/swagger-ui/swagger-ui-bundle.js" in docs.content
+
+
+def test_inviting_answers_the_same_whether_or_not_the_account_exists(api, project, owner, outsider):
+    client = api(owner)
+    url = f"/api/v1/projects/{project.pk}/members/"
+    known = client.post(url, {"username": outsider.username}, format="json")
+    unknown = client.post(url, {"username": "nobody-by-this-name"}, format="json")
+    assert known.status_code == unknown.status_code == 202
+    assert set(known.json()) == set(unknown.json())
+    assert known.json()["detail"].replace(outsider.username, "X") == unknown.json()["detail"].replace(
+        "nobody-by-this-name", "X"
+    )
+    already = client.post(url, {"username": owner.username}, format="json")
+    assert already.status_code == 400
+    assert "username" in already.json()["errors"], already.json()
