@@ -56,6 +56,22 @@ def run_for(project: Project, run_id: int) -> ValidationRun:
         raise Http404("No such validation run.") from None
 
 
+def waiting_note(run: ValidationRun) -> str:
+    """Why a queued run has not started: what is ahead of it on the workers' default queue ("" once it runs)."""
+    if run.status != ValidationRunStatus.QUEUED:
+        return ""
+    ahead = ValidationRun.objects.filter(
+        status__in=[ValidationRunStatus.QUEUED, ValidationRunStatus.RUNNING], pk__lt=run.pk
+    ).count()
+    if ahead:
+        runs = "data-health run is" if ahead == 1 else "data-health runs are"
+        return f"Waiting for a worker: {ahead} {runs} ahead of this one (each takes seconds to a few minutes)."
+    return (
+        "Waiting for a worker to pick it up: nothing is ahead of it, but the same workers also merge and export "
+        "adapters. If it stays queued, check that a worker is running (make run starts one)."
+    )
+
+
 def report_view(project: Project, report: dict[str, Any] | None) -> dict[str, Any] | None:
     """What the data-health page shows from a stored report: chart data and lists (one query for
     the previews of examples named in duplicate clusters and fact checks)."""

@@ -195,10 +195,12 @@ def data_health(request, project_id: int):
         return redirect("data-health", project_id=project.pk)
     runs = quality_selectors.run_history(project)
     latest = quality_selectors.latest_finished_run(project)
+    active = next((r for r in runs if r.active), None)
     context = {
         "project": project,
         "runs": runs,
-        "active": next((r for r in runs if r.active), None),
+        "active": active,
+        "waiting_note": quality_selectors.waiting_note(active) if active else "",
         "latest": latest,
         "view": quality_selectors.report_view(project, latest.report if latest else None),
         "can_run": run_services.can_run(request.user, project),
@@ -212,7 +214,8 @@ def run_progress(request, project_id: int, run_id: int):
     """htmx polling fragment: the run's progress bar; tells the page to reload when it finished."""
     project = permissions.project_for(request.user, project_id)
     run = quality_selectors.run_for(project, run_id)
-    response = render(request, "annotation/quality/_run_progress.html", {"project": project, "run": run})
+    context = {"project": project, "run": run, "waiting_note": quality_selectors.waiting_note(run)}
+    response = render(request, "annotation/quality/_run_progress.html", context)
     if not run.active:
         response["HX-Refresh"] = "true"
     return response

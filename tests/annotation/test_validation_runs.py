@@ -102,6 +102,23 @@ def test_run_start_queues_one_run_and_refuses_a_second(
     progress = client.get(reverse("validation-run-progress", args=[project.pk, run.pk]))
     assert progress.status_code == 200
     assert "HX-Refresh" not in progress
+    assert "Waiting for a worker to pick it up: nothing is ahead of it" in page  # says why it waits
+    assert "Waiting for a worker" in progress.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_queued_run_says_what_is_ahead_of_it(project, owner):
+    from annotation.selectors.quality import waiting_note
+    from tests.factories import ProjectFactory
+
+    earlier = ValidationRun.objects.create(project=ProjectFactory(name="Elsewhere", created_by=owner), created_by=owner)
+    running = ValidationRun.objects.create(project=project, created_by=owner, status=ValidationRunStatus.RUNNING)
+    mine = ValidationRun.objects.create(project=project, created_by=owner)
+    assert waiting_note(mine).startswith("Waiting for a worker: 2 data-health runs are ahead of this one")
+    earlier.status = ValidationRunStatus.SUCCEEDED
+    earlier.save()
+    assert waiting_note(mine).startswith("Waiting for a worker: 1 data-health run is ahead")
+    assert waiting_note(running) == ""
 
 
 @pytest.mark.django_db
