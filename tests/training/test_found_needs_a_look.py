@@ -44,3 +44,33 @@ def test_warned_examples_first_then_the_hardest_within_their_split(project, owne
     assert found.DEFAULT_RANKING == "needs_look"
     listed = found.ranked(job, findings, "needs_look", limit=2)
     assert [row.example.pk for row in listed] == [examples[3].pk, examples[5].pk]
+
+
+@pytest.mark.parametrize(
+    ("rank", "of", "split", "words"),
+    [
+        (1, 58, "train", "hardest 2 % of the training set"),
+        (29, 58, "train", "hardest 50 % of the training set"),
+        (58, 58, "train", "easiest 2 % of the training set"),  # not "top 100 %"
+        (9, 10, "validation", "easiest 20 % of the validation set"),
+        (0, 10, "train", ""),
+    ],
+)
+def test_a_rows_place_in_its_split_reads_as_words(rank, of, split, words):
+    from training.models import ExampleScore
+
+    row = found.FoundRow(
+        score=ExampleScore(split=split),
+        example=None,
+        author="",
+        reviewer="",
+        robust_z=None,
+        rank=rank,
+        of=of,
+        top_percent=found.top_percent(rank, of),
+        edited_since=False,
+        flag=None,
+        outcome="",
+        outcome_label="",
+    )
+    assert row.place == words

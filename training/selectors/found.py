@@ -361,6 +361,17 @@ class FoundRow:
     def outlier(self) -> bool:
         return self.robust_z is not None and abs(self.robust_z) >= OUTLIER_Z
 
+    @property
+    def place(self) -> str:
+        """Where its adapter loss sits in its split, in words: "hardest 5 % of the training set" or, for the
+        lower half, "easiest 20 % …" (the lowest loss is the easiest 1 example, not the "top 100 %")."""
+        if not self.rank or not self.of:
+            return ""
+        split = "training set" if self.score.split == "train" else f"{self.score.split} set"
+        if self.rank * 2 <= self.of:
+            return f"hardest {self.top_percent} % of the {split}"
+        return f"easiest {top_percent(self.of - self.rank + 1, self.of)} % of the {split}"
+
 
 def rows_for(job: TrainingJob, found: JobFindings, scores: list[ExampleScore]) -> list[FoundRow]:
     """Display rows for a page of scores: three queries (last approving reviewer, this job's flags,
