@@ -97,13 +97,27 @@ def _invite(page, project: Project, who: str, role: str) -> str:
 
 
 # Every page the journey photographs is also scanned for snake_case codes a person would read (issue #23:
-# words, not codes); the test ends by listing any it met.
+# words, not codes), and photographed again at phone width (390 px), where nothing may stick out to the right
+# of the screen (a wide table scrolls in its own box); the test ends by listing what it met.
 CODES_SEEN: dict[str, list[str]] = {}
+TOO_WIDE: dict[str, list[str]] = {}
+PHONE = {"width": 390, "height": 844}
+STICKING_OUT = """[...document.querySelectorAll("body *")]
+  .filter((e) => e.getBoundingClientRect().right > innerWidth + 1)
+  .filter((e) => !e.closest(".table-wrap, table, pre"))
+  .slice(0, 5).map((e) => e.tagName + "." + e.className + " " + Math.round(e.getBoundingClientRect().right))"""
 
 
 def shoot(page, name: str) -> None:
     screenshot(page, name)
     CODES_SEEN[name] = snake_codes(page.content())
+    laptop = page.viewport_size
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(150)  # let the layout settle
+    if page.evaluate("document.documentElement.scrollWidth") > PHONE["width"]:
+        TOO_WIDE[name] = page.evaluate(STICKING_OUT)
+    screenshot(page, f"{name}-390")
+    page.set_viewport_size(laptop)
 
 
 def _accept(browser, base_url: str, link: str, username: str, password: str, name: str):
@@ -389,6 +403,7 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     # (Logs and model cards are verbatim files, shown in <pre><code>.)
     seen = {name: codes for name, codes in CODES_SEEN.items() if codes}
     assert not seen, json.dumps(seen, indent=1)
+    assert not TOO_WIDE, json.dumps(TOO_WIDE, indent=1)  # every page fits a phone's width
 
 
 # Loads the downloaded adapter on its base with PEFT, in a process of its own (the test process stays
