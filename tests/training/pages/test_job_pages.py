@@ -277,7 +277,7 @@ def test_adapter_page_shows_how_to_serve_it_and_refuses_dora_where_a_runtime_can
     assert f"vllm serve {base} --enable-lora --max-lora-rank" in html
     assert f"FROM {base}\nADAPTER ./" in html
     assert source not in html  # nor in the model card (its usage names the base's folder by name)
-    assert f'from_pretrained(&quot;{base}&quot;)' in html
+    assert f"from_pretrained(&quot;{base}&quot;)" in html
     assert source not in text(pages.get(job_url(adapter.job)))
     assert f"adapter-{adapter.pk}" in html
     owner.is_staff = True
