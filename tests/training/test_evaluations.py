@@ -297,6 +297,26 @@ def test_owner_creates_from_a_version_falling_back_to_train_prompts(project, own
     assert len(fallback) == version.train_count
 
 
+def test_prompts_get_the_projects_system_prompt_as_training_gave_it(project, owner, systems):
+    project.default_system_prompt = "You are Acme's support assistant."
+    project.save(update_fields=["default_system_prompt"])
+    evaluation = services.evaluation_create(
+        project=project,
+        user=owner,
+        name="With the system prompt",
+        adapter_ids=[a.pk for a in systems],
+        prompts_text="Where is my parcel?",
+        max_new_tokens=8,
+    )
+    (prompt,) = evaluation.prompts.all()
+    assert prompt.messages == [
+        {"role": "system", "content": "You are Acme's support assistant."},
+        {"role": "user", "content": "Where is my parcel?"},
+    ]
+    own = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}]
+    assert services.with_system_prompt(own, "You are Acme's support assistant.") == own  # its own one stays
+
+
 # -- one real generation: tiny base model and adapter, through the inference task ------------------
 @pytest.mark.django_db(transaction=True)
 def test_the_inference_task_answers_with_the_cached_base_and_adapter(project, owner, make_adapter, adapter_dirs):

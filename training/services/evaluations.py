@@ -91,6 +91,14 @@ def _version_prompts(version: DatasetVersion) -> tuple[str, list[tuple[list[dict
     return "validation", []
 
 
+def with_system_prompt(turns: list[dict[str, str]], system_prompt: str) -> list[dict[str, str]]:
+    """The project's default system prompt first where a prompt has none, as training (engine.data.
+    load_conversations) and the playground do: adapters are judged on the prompts they were trained with."""
+    if not system_prompt or turns[0]["role"] == "system":
+        return turns
+    return [{"role": "system", "content": system_prompt}, *turns]
+
+
 def _pasted_prompts(text: str) -> list[tuple[list[dict], str]]:
     lines = [line.strip() for line in (text or "").replace("\r\n", "\n").split("\n")]
     return [([{"role": "user", "content": line}], "") for line in lines if line]
@@ -143,6 +151,7 @@ def evaluation_create(
         source, prompts = "pasted", _pasted_prompts(prompts_text)
     if not prompts:
         raise ApplicationError("No prompts: choose a dataset version or paste prompts, one per line.")
+    prompts = [(with_system_prompt(turns, project.default_system_prompt), category) for turns, category in prompts]
     if len(prompts) > MAX_PROMPTS:
         raise ApplicationError(f"At most {MAX_PROMPTS} prompts per evaluation.")
     # One task on the inference queue: it counts as one waiting request of its creator and its project.
