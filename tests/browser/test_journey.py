@@ -344,19 +344,23 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     page.get_by_label("Base model").check()
     page.get_by_label(adapter.name, exact=True).check()
     page.get_by_label("Prompts").fill("\n".join(HELD_OUT_PROMPTS[:2]))
-    page.get_by_label("Max new tokens").fill("48")
+    page.get_by_label("Max new tokens").fill("64")
     page.get_by_role("button", name="Create evaluation").click()
     page.get_by_role("button", name="Judge blind").wait_for(timeout=180_000)  # answers generated
     page.get_by_role("button", name="Judge blind").click()
-    for _ in range(2):
+    for turn in range(2):
         item_id = page.locator("#judgment-form input[name=item]").input_value()
         page.wait_for_load_state("load")  # the key handler is attached at the end of the page
         html = page.content()
         assert adapter.name not in html  # blind: no system names on the page
-        # The reviewer picks the answer in the house style, whichever side it is on.
+        if turn == 0:
+            shoot(page, "journey-10b-judging-blind")
+        # The reviewer picks the answer in the house style, whichever side it is on: exactly one side has it
+        # (the prompts carry the project's system prompt, as in training and the playground).
         sides = page.locator(".grid article .answer").all_inner_texts()
         styled = [follows_house_style(text) for text in sides]
-        page.keyboard.press("1" if styled[0] and not styled[1] else "2" if styled[1] and not styled[0] else "t")
+        assert styled.count(True) == 1, sides
+        page.keyboard.press("1" if styled[0] else "2")
         page.locator(f"#judgment-form input[name=item][value='{item_id}']").wait_for(state="detached")
     page.get_by_text("Nothing left for you to judge here").wait_for()
     shoot(page, "journey-11-judged-blind")
@@ -368,6 +372,8 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     page.get_by_role("button", name="Close and reveal").click()
     page.get_by_role("heading", name="Ranking (Bradley–Terry)").wait_for()
     assert adapter.name in page.content()
+    first = page.locator("table").first.locator("tbody tr").first.inner_text()
+    assert adapter.name in first, first  # the adapter won both judgments: it ranks first
     shoot(page, "journey-12-evaluation-results")
 
     # 9. The zip downloads and loads with PEFT.
