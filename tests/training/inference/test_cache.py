@@ -14,9 +14,17 @@ from training.inference import AdapterFilesError, BaseModelMismatchError
 from training.inference.cache import BaseModelCache, render_prompt
 
 
-def fresh_answer(base_path, adapter_path, max_new_tokens=12) -> str:
+def fresh_answer(base_path, adapter_path, max_new_tokens=12, quantized=False) -> str:
+    """A fresh load, as PEFT's docs do it; `quantized`: on the base in the engine's NF4 settings (QLoRA)."""
     tokenizer = AutoTokenizer.from_pretrained(base_path)
-    model = AutoModelForCausalLM.from_pretrained(base_path, dtype=torch.float32)
+    options = {"dtype": torch.float32}
+    if quantized:
+        from training.engine.model import bnb_config, quantization_plan
+
+        plan = quantization_plan(base_path, "qlora")
+        skip = plan.skip_modules if plan is not None and plan.unsupported else None
+        options.update(quantization_config=bnb_config(skip), device_map={"": "cpu"})
+    model = AutoModelForCausalLM.from_pretrained(base_path, **options)
     if adapter_path is not None:
         model = PeftModel.from_pretrained(model, str(adapter_path))
     model.eval()
@@ -96,24 +104,6 @@ def test_switching_between_adapters_of_different_targets(tiny_base, adapters, tm
     assert cache.base(tiny_base).model.active_adapter == "wide"
 
 
-def fresh_4bit_answer(base_path, adapter_path, max_new_tokens=12) -> str:
-    """A QLoRA adapter as PEFT's own docs load it: on the base quantised with the engine's NF4 settings."""
-    from training.engine.model import bnb_config, quantization_plan
-
-    plan = quantization_plan(base_path, "qlora")
-    skip = plan.skip_modules if plan is not None and plan.unsupported else None
-    tokenizer = AutoTokenizer.from_pretrained(base_path)
-    model = AutoModelForCausalLM.from_pretrained(
-        base_path, quantization_config=bnb_config(skip), device_map={"": "cpu"}, dtype=torch.float32
-    )
-    model = PeftModel.from_pretrained(model, str(adapter_path))
-    model.eval()
-    ids = render_prompt(tokenizer, CHAT)
-    with torch.inference_mode():
-        out = model.generate(input_ids=ids, max_new_tokens=max_new_tokens, do_sample=False)
-    return tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=True)
-
-
 def test_a_qlora_adapter_is_served_on_the_4bit_base_it_was_trained_against(tiny_base, adapters):
     pytest.importorskip("bitsandbytes")
     from bitsandbytes.nn import Linear4bit
@@ -123,7 +113,7 @@ def test_a_qlora_adapter_is_served_on_the_4bit_base_it_was_trained_against(tiny_
     nf4 = cache.generate(
         tiny_base, CHAT, adapter_name="a", adapter_path=adapters["a"], max_new_tokens=12, quantized=True
     )
-    assert nf4.text == fresh_4bit_answer(tiny_base, adapters["a"])
+    assert nf4.text == fresh_answer(tiny_base, adapters["a"], quantized=True)
     assert full.text == fresh_answer(tiny_base, adapters["a"])
     # Two entries, one per precision: the full-precision base is untouched by the 4-bit one.
     quantized_model = cache.base(tiny_base, quantized=True).model
