@@ -1,6 +1,25 @@
 from django.contrib import admin
+from rest_framework_api_key.models import APIKey
 
-from .models import Invitation
+from .models import ApiToken, Invitation
+
+# The library's own key model is unused (the project's tokens are ApiToken): keep it out of the admin.
+if admin.site.is_registered(APIKey):
+    admin.site.unregister(APIKey)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Staff see and revoke tokens; keys are created by their owners (shown once) or create_api_token."""
+
+    list_display = ["name", "user", "prefix", "scope", "project", "created", "last_used_at", "expiry_date", "revoked"]
+    list_filter = ["scope", "revoked"]
+    search_fields = ["name", "prefix", "user__username"]
+    raw_id_fields = ["user", "project"]
+    readonly_fields = ["prefix", "created", "last_used_at", "revoked_at"]
+
+    def has_add_permission(self, request):
+        return False
 
 
 @admin.register(Invitation)

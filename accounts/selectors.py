@@ -1,4 +1,4 @@
-"""Reads for the account pages: user lists, pending invitations, an invitation by its token."""
+"""Reads for the account pages: user lists, pending invitations, an invitation by its token, API tokens."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.http import Http404
 from annotation.models import Project
 
 from . import permissions
-from .models import Invitation
+from .models import ApiToken, Invitation
 from .services import token_hash
 
 USER_LIST_LIMIT = 500
@@ -59,3 +59,16 @@ def invitation_by_token(token: str) -> Invitation | None:
     if not isinstance(token, str) or not 20 <= len(token) <= 100:
         return None
     return Invitation.objects.select_related("project", "invited_by").filter(token_hash=token_hash(token)).first()
+
+
+def api_tokens_of(user) -> QuerySet[ApiToken]:
+    """A person's tokens, newest first, revoked ones included (the account page says which)."""
+    return ApiToken.objects.filter(user=user).select_related("project").order_by("-created")
+
+
+def api_token_of(user, prefix) -> ApiToken:
+    """One of the person's own tokens, by the key's public prefix; anyone else's is not found."""
+    try:
+        return ApiToken.objects.get(user=user, prefix=str(prefix))
+    except ApiToken.DoesNotExist:
+        raise Http404("No such API token.") from None

@@ -1,4 +1,5 @@
-"""Accounts: create users, invitations and one-time password links; accept invitations; sign up.
+"""Accounts: create users, invitations and one-time password links; accept invitations; sign up;
+create and revoke API tokens.
 
 Invitation links carry a random token of which only the sha256 is stored; a person joins a project
 only by accepting one (creating an account, or signed in with theirs). Password links for existing
@@ -32,7 +33,7 @@ from annotation.models import Membership, Project, Role
 from annotune.errors import ApplicationError
 
 from . import permissions
-from .models import Invitation
+from .models import ApiToken, Invitation, TokenScope
 from .tokens import password_link_tokens
 
 log = logging.getLogger(__name__)
@@ -348,3 +349,54 @@ def invitation_join(*, token: str, user):
     except IntegrityError:
         raise ApplicationError("You are already a member of this project.") from None
     return invitation.project
+
+
+API_TOKEN_MAX_DAYS = 3650
+
+
+@transaction.atomic
+def api_token_create(
+    *, user, name: Any, scope: Any = TokenScope.FULL, project: Project | None = None, expires_in_days: Any = None
+) -> tuple[ApiToken, str]:
+    """A new token of `user` and its key, which is shown once (only its hash is stored).
+
+    `project` limits the token to one project the user belongs to; `expires_in_days` (1 to 3650, or
+    None for no expiry) sets when it stops working.
+    """
+    name = str(name or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not name:
+        errors["name"] = ["Give the token a name that says where it is used, e.g. 'chat app on my laptop'."]
+    elif len(name) > 50:
+        errors["name"] = ["Use at most 50 characters."]
+    if scope not in TokenScope.values:
+        errors["scope"] = [f"Use one of {', '.join(TokenScope.values)}."]
+    member = project is None or user.is_superuser or Membership.objects.filter(project=project, user=user).exists()
+    if not member:
+        errors["project"] = ["Choose a project you are a member of."]
+    expiry = None
+    if expires_in_days not in (None, ""):
+        try:
+            days = int(expires_in_days)
+        except (TypeError, ValueError):
+            days = 0
+        if not 1 <= days <= API_TOKEN_MAX_DAYS:
+            errors["expires_in_days"] = [f"Give a whole number of days from 1 to {API_TOKEN_MAX_DAYS}, or none."]
+        else:
+            expiry = timezone.now() + timedelta(days=days)
+    if errors:
+        problems = " ".join(message for messages in errors.values() for message in messages)
+        raise ApplicationError(f"The token was not created: {problems}", errors)
+    return ApiToken.objects.create_key(user=user, name=name, scope=scope, project=project, expiry_date=expiry)
+
+
+@transaction.atomic
+def api_token_revoke(*, token: ApiToken, actor) -> ApiToken:
+    """Revoke a token for good. Its owner (or staff) may; a revoked token stays listed as revoked."""
+    if token.user_id != actor.pk and not actor.is_staff:
+        raise PermissionDenied("Only the token's owner revokes it.")
+    if not token.revoked:
+        token.revoked = True
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked", "revoked_at"])
+    return token

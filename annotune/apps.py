@@ -18,4 +18,6 @@ class AnnotuneConfig(AppConfig):
     verbose_name = "Annotune"
 
     def ready(self) -> None:
+        from . import schema  # noqa: F401 (registers the token scheme with drf-spectacular)
+
         post_migrate.connect(_create_cache_tables, sender=self, dispatch_uid="annotune-createcachetable")

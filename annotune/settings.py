@@ -59,7 +59,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework_api_key",  # its abstract key model; the project's tokens are accounts.ApiToken
     "drf_spectacular",
     "annotation",
     "training",

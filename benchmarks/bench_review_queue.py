@@ -151,12 +151,12 @@ def main() -> None:
 
     prepare_web_process()
     # Each request authenticates like an API client does (a token header), so its user lookup counts.
-    from rest_framework.authtoken.models import Token
+    from accounts.services import api_token_create
 
     clients = []
     for user in reviewers:
-        token, _ = Token.objects.get_or_create(user=user)
-        clients.append(APIClient(HTTP_AUTHORIZATION=f"Token {token.key}"))
+        _, key = api_token_create(user=user, name="review queue benchmark")
+        clients.append(APIClient(HTTP_AUTHORIZATION=f"Token {key}"))
     base = f"/api/v1/projects/{project.pk}"
 
     statements = [0]

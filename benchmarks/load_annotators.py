@@ -144,8 +144,8 @@ def phase_prepare(args) -> None:
 
     call_command("migrate", verbosity=0)
     from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import api_token_create
     from annotation.models import Example, Membership, Project, Role
     from annotation.services.conversations import content_hash, search_text
 
@@ -159,7 +159,7 @@ def phase_prepare(args) -> None:
         for i in range(count):
             user = users.objects.create_user(f"{kind[:-1]}{i:03d}", password=None)
             Membership.objects.create(project=project, user=user, role=role)
-            people[kind].append({"username": user.username, "token": Token.objects.create(user=user).key})
+            people[kind].append({"username": user.username, "token": api_token_create(user=user, name="benchmark")[1]})
     authors = list(users.objects.filter(username__startswith="annotator"))
     rows = []
     for i in range(SEEDED_QUEUE + SEEDED_APPROVED):

@@ -83,7 +83,7 @@ django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
+from accounts.services import api_token_create
 from annotation.models import Example, Membership, Project, Role
 from annotation.services.examples import example_create
 from training.services.base_models import tiny_model_create
@@ -98,7 +98,8 @@ example = example_create(project=project, author=other, messages=[
     {"role": "user", "content": "Where is my parcel?"},
     {"role": "assistant", "content": "It ships on Monday."},
 ])
-print(json.dumps({"project": project.pk, "example": example.pk, "token": Token.objects.create(user=heavy).key}))
+key = api_token_create(user=heavy, name="load test")[1]
+print(json.dumps({"project": project.pk, "example": example.pk, "token": key}))
 """.replace("PASSWORD", repr(PASSWORD))
 
 ROWS = """

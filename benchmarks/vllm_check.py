@@ -141,8 +141,8 @@ def main() -> int:
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.test import Client
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import api_token_create
     from annotation.models import Membership, Project, Role
     from annotune.errors import ApplicationError
     from tests.training.adapter_helpers import cached_base, random_adapter
@@ -212,7 +212,7 @@ def main() -> int:
         emit("adapter_answers_as_trained", int(checks["adapter_answers_as_trained"]), "bool", answer=answers["adapter"])
 
         client = Client()
-        key = Token.objects.get_or_create(user=user)[0].key
+        key = api_token_create(user=user, name="benchmark")[1]
         body = {"model": "secret", "messages": [{"role": "user", "content": QUESTION}], "stream": True}
         body |= {"max_tokens": args.tokens, "temperature": 0}
         response = client.post(

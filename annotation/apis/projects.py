@@ -92,6 +92,8 @@ class ProjectListApi(APIView):
     @extend_schema(responses={200: ProjectOutput(many=True)}, operation_id="projects_list")
     def get(self, request):
         projects = project_selectors.project_list_for_user(request.user)
+        if (only := getattr(request.auth, "project_id", None)) is not None:
+            projects = projects.filter(pk=only)  # a token limited to one project lists that one
         return Response(ProjectOutput(projects, many=True).data)
 
     @extend_schema(request=ProjectInput, responses={201: ProjectOutput, **ERRORS}, operation_id="projects_create")

@@ -1,4 +1,4 @@
-"""Account pages: the signed-in user's account (password change) and API token."""
+"""Account pages: the signed-in user's account (password change) and API tokens."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordChangeForm
 from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_http_methods
-from rest_framework.authtoken.models import Token
+from django.views.decorators.http import require_http_methods, require_POST
 
+from accounts import selectors as account_selectors
 from accounts import services as account_services
+from accounts.models import TokenScope
+from annotune.errors import ApplicationError
 
 from ..selectors import projects as project_selectors
 
@@ -32,19 +34,61 @@ def account(request):
     context = {
         "form": form,
         "projects": project_selectors.project_list_for_user(request.user)[:100],
-        "has_token": Token.objects.filter(user=request.user).exists(),
+        "token_count": account_selectors.api_tokens_of(request.user).filter(revoked=False).count(),
     }
     return render(request, "accounts/account.html", context, status=400 if form.errors else 200)
 
 
+# What the creation form offers for "Expires"; the service takes any number of days.
+EXPIRY_CHOICES = [("", "Never"), ("30", "In 30 days"), ("90", "In 90 days"), ("365", "In a year")]
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
-def api_token(request):
-    token = Token.objects.filter(user=request.user).first()
+def api_tokens(request):
+    """The person's API tokens: create one (its key shown once, on this answer only), list, revoke."""
+    projects = list(project_selectors.project_list_for_user(request.user)[:200])
+    form = {"name": "", "scope": TokenScope.FULL, "project": "", "expires_in_days": ""}
+    created, key, errors, status = None, None, {}, 200
     if request.method == "POST":
-        if token is not None:
-            token.delete()
-        token = Token.objects.create(user=request.user)
-        flash.success(request, "New API token created. The previous one, if any, no longer works.")
-        return render(request, "annotation/api_token.html", {"token": token, "show": True})
-    return render(request, "annotation/api_token.html", {"token": token, "show": False})
+        form = {field: request.POST.get(field, "").strip() for field in form}
+        by_pk = {str(p.pk): p for p in projects}
+        try:
+            if form["project"] and form["project"] not in by_pk:
+                problem = "Choose a project you are a member of."
+                raise ApplicationError(problem, {"project": [problem]})
+            created, key = account_services.api_token_create(
+                user=request.user,
+                name=form["name"],
+                scope=form["scope"],
+                project=by_pk.get(form["project"]),
+                expires_in_days=form["expires_in_days"] or None,
+            )
+            form = {"name": "", "scope": TokenScope.FULL, "project": "", "expires_in_days": ""}
+        except ApplicationError as error:
+            errors, status = error.extra or {"name": [error.message]}, 400
+    context = {
+        "tokens": account_selectors.api_tokens_of(request.user)[:200],
+        "created": created,
+        "key": key,
+        "form": form,
+        "errors": errors,
+        "projects": projects,
+        "scopes": TokenScope.choices,
+        "expiry_choices": EXPIRY_CHOICES,
+        "base_url": request.build_absolute_uri("/v1"),
+        "api_url": request.build_absolute_uri("/api/v1/"),
+    }
+    response = render(request, "accounts/api_tokens.html", context, status=status)
+    if key:
+        response["Cache-Control"] = "no-store"  # the key is on this answer only: keep it out of caches
+    return response
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, prefix: str):
+    token = account_selectors.api_token_of(request.user, prefix)
+    account_services.api_token_revoke(token=token, actor=request.user)
+    flash.success(request, f"Token “{token.name}” revoked: clients using it are refused from now on.")
+    return redirect("api-tokens")

@@ -15,9 +15,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from accounts.models import Invitation
+from accounts.services import api_token_create
 from accounts.tokens import password_link_tokens
 from annotation.models import Membership, Role
 from tests.factories import PASSWORD, MembershipFactory, ProjectFactory, UserFactory
@@ -90,7 +90,7 @@ def test_a_reset_link_dies_when_the_account_joins_another_project(live_server, w
     assert "/set-password/" in form_url
 
     # oscar invites anna to his project through the API, and anna joins with the link.
-    token = Token.objects.create(user=world["oscar"]).key
+    token = api_token_create(user=world["oscar"], name="test")[1]
     invited = Visitor(live_server.url, address="203.0.113.3").api(
         "POST", f"/api/v1/projects/{world['other'].pk}/members/", token=token, json={"username": "anna"}
     )
@@ -114,7 +114,7 @@ def test_a_reset_link_dies_when_the_account_joins_another_project(live_server, w
 def test_an_account_with_no_membership_cannot_be_taken_over(live_server, world):
     """Over HTTP: olivia adds an existing account to her project, then asks for its reset link."""
     loner = UserFactory(username="loner")
-    token = Token.objects.create(user=world["olivia"]).key
+    token = api_token_create(user=world["olivia"], name="test")[1]
     owner = Visitor(live_server.url, address="203.0.113.5")
     invited = owner.api(
         "POST", f"/api/v1/projects/{world['project'].pk}/members/", token=token, json={"username": "loner"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.services import api_token_create
 from tests.factories import ExampleFactory
 
 pytestmark = pytest.mark.django_db
@@ -81,10 +81,10 @@ def test_example_list_filters_and_cursor(api, project, annotator, annotator2):
 
 
 def test_token_authentication(owner, project):
-    token = Token.objects.create(user=owner)
+    _, key = api_token_create(user=owner, name="test")
     client = APIClient()
     assert client.get("/api/v1/projects/").status_code in (401, 403)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     listed = client.get("/api/v1/projects/")
     assert listed.status_code == 200
     assert [p["id"] for p in listed.json()] == [project.pk]
@@ -97,7 +97,7 @@ def test_token_authentication(owner, project):
 
     owner.is_active = False
     owner.save(update_fields=["is_active"])
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     inactive = client.get("/api/v1/projects/")
     assert inactive.status_code in (401, 403)
     assert inactive.json()["detail"] == "User inactive or deleted."

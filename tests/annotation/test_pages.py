@@ -78,12 +78,17 @@ def test_guidelines_are_sanitised(browser_as, owner, project):
     assert b"javascript:" not in content
 
 
-def test_api_token_page_creates_and_replaces(browser_as, owner):
+def test_api_tokens_page_shows_a_new_key_once(browser_as, owner):
     client = browser_as(owner)
-    first = client.post("/account/token/")
+    first = client.post("/account/tokens/", {"name": "laptop", "scope": "full"})
     assert first.status_code == 200
-    key = first.context["token"].key
+    key = first.context["key"]
     assert key.encode() in first.content
-    second = client.post("/account/token/")
-    assert second.context["token"].key != key
-    assert key.encode() not in client.get("/account/token/").content
+    assert first["Cache-Control"] == "no-store"
+    second = client.post("/account/tokens/", {"name": "chat app", "scope": "inference"})
+    assert second.context["key"] != key
+    listing = client.get("/account/tokens/")
+    assert key.encode() not in listing.content  # shown once: the list names it by its prefix
+    assert b"laptop" in listing.content
+    assert b"chat app" in listing.content
+    assert client.get("/account/token/").status_code == 301  # the old address moved

@@ -11,11 +11,14 @@ import csv
 import io
 import random
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
 
+from accounts.services import api_token_create
 from annotation.models import Example, ExampleStatus
 from curated_data.models import ImportStatus
 from curated_data.services import formats, imports
@@ -90,7 +93,7 @@ def test_csv_export_over_http_then_import_gives_the_same_text(live_server, setti
         messages = [{"role": "user", "content": attack}, {"role": "assistant", "content": "Fine."}]
         ExampleFactory(project=source, author=owner, status=ExampleStatus.APPROVED, messages=messages)
 
-    key = Token.objects.create(user=owner).key
+    key = api_token_create(user=owner, name="test")[1]
     response = Visitor(live_server.url).session.get(
         f"{live_server.url}/api/v1/projects/{source.pk}/export/",
         params={"file_format": "csv"},
@@ -110,3 +113,36 @@ def test_csv_export_over_http_then_import_gives_the_same_text(live_server, setti
     assert job.status == ImportStatus.SUCCEEDED, job.report
     prompts = sorted(m[0]["content"] for m in Example.objects.filter(project=target).values_list("messages", flat=True))
     assert prompts == sorted(ATTACKS), (prompts, job.report)
+
+
+SOFFICE = shutil.which("soffice")
+
+
+def spreadsheet_of(csv_text: str, folder: Path) -> str:
+    """The CSV as LibreOffice Calc reads it (its default CSV import evaluates formulas), saved as a flat
+    OpenDocument spreadsheet: a cell Calc took for a formula carries `table:formula`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    source = folder / "export.csv"
+    source.write_text(csv_text, encoding="utf-8", newline="")
+    profile = (folder / "profile").as_uri()  # a profile of this test's own: no clash with another soffice
+    subprocess.run(  # noqa: S603 (fixed arguments)
+        [SOFFICE, f"-env:UserInstallation={profile}", "--headless", "--convert-to", "fods", "--outdir", str(folder),
+         str(source)],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return (folder / "export.fods").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(SOFFICE is None, reason="LibreOffice Calc is not installed (Debian: libreoffice-calc-nogui)")
+def test_libreoffice_opens_the_export_without_a_formula(tmp_path):
+    # The control: a formula in a plain CSV is one for Calc, so the check below can see one.
+    control = spreadsheet_of('"prompt","response"\r\n"=1+1","fine"\r\n', tmp_path / "control")
+    assert 'table:formula="of:=1+1"' in control
+
+    rows = [([{"role": "user", "content": attack}, {"role": "assistant", "content": attack}], "", [], attack)
+            for attack in ATTACKS]  # fmt: skip
+    sheet = spreadsheet_of("".join(formats.render("csv", rows)), tmp_path / "export")
+    assert "table:formula" not in sheet
+    assert sheet.count("<table:table-row") == 1 + len(ATTACKS)  # no cell spilled into a row of its own
+    assert "Where is my parcel?" in sheet

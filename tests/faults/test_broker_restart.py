@@ -23,8 +23,8 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from rest_framework.authtoken.models import Token
 
+from accounts.services import api_token_create
 from annotation.models import Example, ExampleStatus, Role, ValidationRun
 from curated_data.models import ImportJob
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
@@ -115,7 +115,7 @@ def platform(settings, tmp_path, redis):
         "ANNOTUNE_GENERATE_TIMEOUT_SECONDS": "3",  # a queued generate request older than this is lost
     }
     try:
-        yield Platform(redis, web, project, data, storage, worker_env, Token.objects.create(user=owner).key,
+        yield Platform(redis, web, project, data, storage, worker_env, api_token_create(user=owner, name="test")[1],
                        browser.cookies["sessionid"].value)  # fmt: skip
     finally:
         web.stop()

@@ -24,7 +24,7 @@ django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from django.test import Client
-from rest_framework.authtoken.models import Token
+from accounts.services import api_token_create
 from annotation.models import Role
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
 owner, reviewer, annotator = (UserFactory(username=n) for n in ("olivia", "rita", "anna"))
@@ -34,7 +34,8 @@ for user, role in ((owner, Role.OWNER), (reviewer, Role.REVIEWER), (annotator, R
 example = ExampleFactory(project=project, author=annotator, status="submitted", category="general", review_round=1)
 client = Client()
 client.force_login(reviewer)
-print(json.dumps({"project": project.pk, "example": example.pk, "token": Token.objects.create(user=reviewer).key,
+key = api_token_create(user=reviewer, name="test")[1]
+print(json.dumps({"project": project.pk, "example": example.pk, "token": key,
                   "session": client.cookies["sessionid"].value}))
 """
 

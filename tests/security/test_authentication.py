@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+
+from accounts.services import api_token_create
 
 
 def test_missing_credentials_are_401_with_challenge(db):
@@ -29,18 +30,18 @@ def test_malformed_authorization_header_is_401(db):
 
 
 def test_token_of_inactive_user_is_401(db, owner):
-    token = Token.objects.create(user=owner)
+    _, key = api_token_create(user=owner, name="test")
     owner.is_active = False
     owner.save()
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/projects/").status_code == 401
 
 
 def test_valid_token_without_rights_is_403_not_401(db, project, outsider):
-    token = Token.objects.create(user=outsider)
+    _, key = api_token_create(user=outsider, name="test")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     response = client.get(f"/api/v1/projects/{project.pk}/members/")
     assert response.status_code in (403, 404)
     assert response.status_code != 401

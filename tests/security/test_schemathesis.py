@@ -20,7 +20,6 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.renderers import OpenApiJsonRenderer
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
-from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import (
     content_type_conformance,
@@ -29,6 +28,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from accounts.services import api_token_create
 from annotation.models import ExampleStatus, Fact, KnowledgeDocument
 from tests.factories import ExampleFactory
 
@@ -71,7 +71,7 @@ def data(project, owner, annotator, reviewer, tmp_path, settings):
         ids["number"] = versions.version_create(project=project, user=owner, override_reason="schema test").number
     except Exception:  # noqa: BLE001,S110 - without a version those operations get generated numbers
         pass
-    return {"token": Token.objects.create(user=owner).key, "ids": ids}
+    return {"token": api_token_create(user=owner, name="test")[1], "ids": ids}
 
 
 def run_operation(operation, mode, examples, checks, ids, headers, counts) -> None:

@@ -8,9 +8,9 @@ import time
 import pytest
 from django.test import Client
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.services import api_token_create
 from tests.factories import PASSWORD, UserFactory
 
 LOCKOUT = 2  # seconds: short, so that the end of the lockout is tested too
@@ -101,7 +101,7 @@ def test_admin_login_is_throttled_too(db):
 
 def test_invalid_tokens_lock_the_address_then_unlock(db):
     user = UserFactory(username="tokened")
-    token = Token.objects.create(user=user)
+    _, key = api_token_create(user=user, name="test")
     bad = APIClient(REMOTE_ADDR="10.0.3.1")
     bad.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
     for _ in range(4):
@@ -115,7 +115,7 @@ def test_invalid_tokens_lock_the_address_then_unlock(db):
     # Locked for invalid tokens only: a valid token from the same address works (another client
     # behind the same address is not punished for a stranger's bad tokens).
     good = APIClient(REMOTE_ADDR="10.0.3.1")
-    good.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    good.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert good.get("/api/v1/projects/").status_code == 200
     assert bad.get("/api/v1/projects/").status_code == 429
     time.sleep(LOCKOUT + 0.2)
@@ -142,7 +142,7 @@ def test_a_stranger_cannot_lock_anyone_out_over_http(live_server, settings):
 
     settings.ANNOTUNE_TRUSTED_PROXY_COUNT = 1
     victim = UserFactory(username="victim-http")
-    key = Token.objects.create(user=victim).key
+    key = api_token_create(user=victim, name="test")[1]
     stranger = Visitor(live_server.url, address="192.0.2.66")
     for _ in range(3):
         assert stranger.login("victim-http", "guess").status_code == 200

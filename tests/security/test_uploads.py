@@ -16,8 +16,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 
+from accounts.services import api_token_create
 from annotation.models import KnowledgeDocument
 
 MB = 1024 * 1024
@@ -134,7 +134,7 @@ def test_large_uploads_are_refused_unread_with_flat_memory(client, project, owne
     big = 270 * MB
     as_annotator = session_cookie(client, annotator)
     as_owner = session_cookie(client.__class__(), owner)
-    token = Token.objects.create(user=annotator).key
+    token = api_token_create(user=annotator, name="test")[1]
     fields = {"action": "document", "title": "Manual", "csrfmiddlewaretoken": "a" * 32}
     cases = [
         {"path": knowledge, "cookie": as_annotator, "filename": "manual.txt", "size": big, "fields": fields},

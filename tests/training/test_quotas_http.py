@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 
 import openai
 import pytest
-from rest_framework.authtoken.models import Token
 
+from accounts.services import api_token_create
 from tests.training.adapter_fixtures import *  # noqa: F403
 from tests.training.adapter_helpers import CHAT
 from training.models import GenerationRequest, GenerationStatus
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def key_of(user) -> str:
-    return Token.objects.get_or_create(user=user)[0].key
+    return api_token_create(user=user, name="test")[1]
 
 
 def test_the_openai_client_gets_429_with_retry_after_and_nothing_is_queued(

@@ -17,8 +17,8 @@ import sys
 import openai
 import pytest
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
 
+from accounts.services import api_token_create
 from tests.training.adapter_fixtures import storage  # noqa: F401 (fixture)
 from tests.training.fake_vllm import FakeVllm, peft_folder
 from training.models import Adapter, BaseModel, GenerationRequest
@@ -73,7 +73,7 @@ def generate(api, user, project, **body):
 
 
 def openai_client(live_server, user) -> openai.OpenAI:
-    key = Token.objects.get_or_create(user=user)[0].key
+    key = api_token_create(user=user, name="test")[1]
     return openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0, timeout=30)
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import openai
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.services import api_token_create
 from tests.training.adapter_fixtures import storage  # noqa: F401 (fixture)
 from tests.training.adapter_helpers import cached_base, random_adapter
 from tests.workers import stop_process_group
@@ -116,7 +116,7 @@ def test_playground_and_openai_endpoints_through_a_real_vllm_server(
         lineage={"config": {"rank": 4}},
         created_by=owner,
     )
-    key = Token.objects.get_or_create(user=owner)[0].key
+    key = api_token_create(user=owner, name="test")[1]
     client = openai.OpenAI(base_url=f"{live_server.url}/v1", api_key=key, max_retries=0, timeout=120)
     greedy = {"messages": CHAT, "max_tokens": 8, "temperature": 0}
 

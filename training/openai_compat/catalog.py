@@ -60,11 +60,20 @@ class Catalog:
             raise model_not_found(model) from None
 
 
-def scope_projects(user, project_header: str | None) -> list[Project]:
+def scope_projects(user, project_header: str | None, only_project: int | None = None) -> list[Project]:
     """The projects a request may use: the one named by the `OpenAI-Project` header, else all the
-    user's memberships."""
+    user's memberships; with a token limited to one project, that project (another named is not found)."""
     if project_header and project_header.startswith("proj_"):
         project_header = None  # an OpenAI project id (OPENAI_PROJECT_ID in the client's environment)
+    if only_project is not None:
+        if project_header and project_header.strip() != str(only_project):
+            raise OpenAIError(
+                f"No project {project_header!r} for this API token: it reaches project {only_project} only.",
+                status=404,
+                param="OpenAI-Project",
+                code="project_not_found",
+            )
+        project_header = str(only_project)
     if project_header:
         try:
             project = permissions.project_for(user, project_header.strip())
@@ -81,8 +90,8 @@ def scope_projects(user, project_header: str | None) -> list[Project]:
     )
 
 
-def catalog(user, project_header: str | None = None) -> Catalog:
-    projects = scope_projects(user, project_header)
+def catalog(user, project_header: str | None = None, *, only_project: int | None = None) -> Catalog:
+    projects = scope_projects(user, project_header, only_project)
     by_pk = {p.pk: p for p in projects}
     adapters = list(
         Adapter.objects.filter(project_id__in=list(by_pk), archived=False)
@@ -108,7 +117,7 @@ def catalog(user, project_header: str | None = None) -> Catalog:
     for m in served:
         if m.adapter and names[m.adapter.name] == 1 and m.adapter.name not in index and m.adapter.name != BASE_ALIAS:
             m.aliases.append(m.adapter.name)
-    if project_header and projects[0].base_model_id in bases and BASE_ALIAS not in index:
+    if (project_header or only_project is not None) and projects[0].base_model_id in bases and BASE_ALIAS not in index:
         bases[projects[0].base_model_id].aliases.append(BASE_ALIAS)
     for m in served:
         for alias in m.aliases:

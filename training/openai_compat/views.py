@@ -1,7 +1,8 @@
 """`/v1/models`, `/v1/models/<id>` and `/v1/chat/completions`, as OpenAI's clients expect them.
 
-API tokens only (`Authorization: Bearer <token>` or `Token <token>`); no session, so no CSRF. Left
-out of Annotune's own OpenAPI schema: OpenAI's API reference describes these.
+API tokens only (`Authorization: Bearer <token>` or `Token <token>`), full or inference-only; no
+session, so no CSRF. A token limited to one project sees that project's models only. Left out of
+Annotune's own OpenAPI schema: OpenAI's API reference describes these.
 
 A chat completion holds its web thread while it waits for the worker, streamed or not: a WSGI thread
 (gunicorn's gthread worker) writes a stream itself, so streaming frees no thread. What bounds them is
@@ -21,7 +22,7 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotune.authentication import TokenAuthentication
+from annotune.authentication import InferenceTokenAuthentication
 from annotune.parsers import StrictJSONParser
 from training.services import model_sources, quotas
 
@@ -32,15 +33,9 @@ from .schema import parse_chat_request
 PROJECT_HEADER = "HTTP_OPENAI_PROJECT"
 
 
-class BearerTokenAuthentication(TokenAuthentication):
-    """The project's API tokens, sent the way OpenAI clients send a key."""
-
-    keyword = "Bearer"
-
-
 class OpenAIView(APIView):
     schema = None  # not part of Annotune's OpenAPI schema
-    authentication_classes = [BearerTokenAuthentication, TokenAuthentication]
+    authentication_classes = [InferenceTokenAuthentication]
     permission_classes = [IsAuthenticated]
     parser_classes = [StrictJSONParser]
     renderer_classes = [JSONRenderer]
@@ -49,7 +44,8 @@ class OpenAIView(APIView):
         return errors.exception_handler
 
     def catalog(self, request) -> catalog_selectors.Catalog:
-        return catalog_selectors.catalog(request.user, request.META.get(PROJECT_HEADER))
+        only = getattr(request.auth, "project_id", None)
+        return catalog_selectors.catalog(request.user, request.META.get(PROJECT_HEADER), only_project=only)
 
 
 class ModelListView(OpenAIView):

@@ -17,10 +17,10 @@ Who may use how much (settings, 0 meaning no cap):
   _PER_PROJECT).
 
 Beyond a cap the request is refused with `TooManyRequestsError` (429 and Retry-After), saying how many
-are in flight and what to do, and nothing is queued. API tokens are one per user, so a user's cap is
-also their token's. The counts run inside the transaction that creates the row, with the user's row
-locked (PostgreSQL; SQLite's IMMEDIATE transactions serialise writers anyway), so parallel requests
-cannot slip past a cap together.
+are in flight and what to do, and nothing is queued. A user's caps count the requests of all their
+API tokens (and pages) together, so no one token goes beyond them. The counts run inside the
+transaction that creates the row, with the user's row locked (PostgreSQL; SQLite's IMMEDIATE
+transactions serialise writers anyway), so parallel requests cannot slip past a cap together.
 """
 
 from __future__ import annotations
