@@ -252,7 +252,8 @@ class AdapterDownloadApi(APIView):
     )
     def get(self, request, project_id: int, adapter_id: int):
         adapter = selectors.adapter_get(permissions.project_for(request.user, project_id), adapter_id)
-        return _stream(*adapter_services.adapter_download(adapter=adapter))
+        staff = model_sources.is_staff(request.user)
+        return _stream(*adapter_services.adapter_download(adapter=adapter, staff=staff))
 
 
 class AdapterMergeApi(APIView):

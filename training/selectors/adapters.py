@@ -179,13 +179,16 @@ def shown_model_card(adapter: Adapter, *, staff: bool) -> str:
     """The adapter's model card as this person may see it: a local base's server folder becomes `./<folder
     name>` for everyone but staff (server paths are shown to staff only)."""
     card = adapter.model_card or ""
-    if staff:
-        return card
+    return card if staff else without_server_paths(card, adapter)
+
+
+def without_server_paths(text: str, adapter: Adapter) -> str:
+    """`text` with the adapter's local base folder written `./<folder name>` (as the recipes name it)."""
     base = adapter.base_model
     for source in sorted({base.source, base.requested_source} - {""}, key=len, reverse=True):
         if looks_like_path(source):
-            card = card.replace(source.rstrip("/"), f"./{PurePath(source.rstrip('/')).name}")
-    return card
+            text = text.replace(source.rstrip("/"), f"./{PurePath(source.rstrip('/')).name}")
+    return text
 
 
 def shown_lineage(adapter: Adapter, *, staff: bool) -> dict[str, Any]:

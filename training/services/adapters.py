@@ -28,7 +28,7 @@ from annotune.heartbeat import beat_time, beating
 from annotune.storage import ArtifactWriter, StorageError
 
 from ..models import Adapter, AdapterOperation, BaseModel, GenerationStatus, OperationKind
-from ..selectors.adapters import adapters_by_id
+from ..selectors.adapters import adapters_by_id, without_server_paths
 from . import folders, vllm_serving
 
 log = logging.getLogger(__name__)
@@ -96,8 +96,13 @@ def adapter_delete(*, adapter: Adapter, user) -> None:
             transaction.on_commit(lambda: folders.delete_folder(prefix))
 
 
-def adapter_download(*, adapter: Adapter) -> tuple[str, Iterator[bytes]]:
-    """A streamed zip of the PEFT folder (adapter_config.json, weights, README model card)."""
+def adapter_download(*, adapter: Adapter, staff: bool = False) -> tuple[str, Iterator[bytes]]:
+    """A streamed zip of the PEFT folder (adapter_config.json, weights, README model card).
+
+    For everyone but staff, a local base's server folder in adapter_config.json and the model card
+    reads `./<folder name>` (server paths are shown to staff only). PEFT loads an adapter onto the base
+    it is given, so the files work the same; `AutoPeftModel` finds the base next to the adapter.
+    """
     files = folders.list_files(adapter.storage_path) if adapter.storage_path else []
     if "adapter_config.json" not in files or not any(f.startswith("adapter_model") for f in files):
         raise ApplicationError(
@@ -107,6 +112,11 @@ def adapter_download(*, adapter: Adapter) -> tuple[str, Iterator[bytes]]:
     extra = {}
     if "README.md" not in files and adapter.model_card:
         extra["README.md"] = adapter.model_card.encode()
+    if not staff:
+        for name in sorted({"adapter_config.json", "README.md"} & set(files)):
+            with folders.open_stream(f"{adapter.storage_path}/{name}") as source:
+                extra[name] = source.read()
+        extra = {name: without_server_paths(data.decode(), adapter).encode() for name, data in extra.items()}
     root = slug(f"{adapter.name}-{adapter.pk}")
     return f"{root}.zip", folders.zip_stream(adapter.storage_path, root, extra)
 

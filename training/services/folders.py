@@ -159,17 +159,21 @@ class _Sink:
 def zip_stream(prefix: str, root: str, extra: dict[str, bytes] | None = None) -> Iterator[bytes]:
     """Yield a zip of the storage folder, chunk by chunk, files under `root/` (nothing held in memory).
 
-    `extra` adds files that are not in storage (e.g. a model card kept only on the row).
+    `extra` adds files that are not in storage (e.g. a model card kept only on the row), or replaces
+    those of the same name.
     """
     sink = _Sink()
+    extra = extra or {}
     with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED) as archive:  # type: ignore[arg-type]
         for relative in list_files(prefix):
+            if relative in extra:
+                continue
             with open_stream(f"{prefix}/{relative}") as source:
                 with archive.open(f"{root}/{relative}", "w") as target:
                     for chunk in iter(lambda: source.read(CHUNK), b""):
                         target.write(chunk)
                         yield sink.drain()
             yield sink.drain()
-        for name, data in (extra or {}).items():
+        for name, data in extra.items():
             archive.writestr(f"{root}/{name}", data)
     yield sink.drain()

@@ -117,7 +117,8 @@ def adapter_delete(request, project_id: int, adapter_id: int):
 @login_required
 def adapter_download(request, project_id: int, adapter_id: int):
     adapter = selectors.adapter_get(permissions.project_for(request.user, project_id), adapter_id)
-    return _stream(*adapter_services.adapter_download(adapter=adapter))
+    staff = model_sources.is_staff(request.user)
+    return _stream(*adapter_services.adapter_download(adapter=adapter, staff=staff))
 
 
 @login_required

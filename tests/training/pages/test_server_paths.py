@@ -4,7 +4,9 @@ model card; staff see the folder."""
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 
@@ -36,3 +38,32 @@ def test_the_adapter_api_shows_no_server_path_to_an_owner(pages, adapter, owner)
     for url in urls:
         _, raw = api(pages, url)
         assert json.dumps(source)[1:-1] in raw, url  # staff see the folder
+
+
+def download(pages, url: str) -> dict[str, bytes]:
+    response = pages.get(url)
+    assert response.status_code == 200, url
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        return {name.split("/", 1)[1]: archive.read(name) for name in archive.namelist()}
+
+
+def test_the_downloaded_adapter_names_a_local_base_by_its_folder_for_an_owner(pages, adapter, owner):
+    source = adapter.base_model.source
+    folder = f"./{Path(source).name}"
+    project = adapter.project_id
+    urls = (
+        f"/projects/{project}/adapters/{adapter.pk}/download/",
+        f"/api/v1/projects/{project}/adapters/{adapter.pk}/download/",
+    )
+    for url in urls:
+        files = download(pages, url)
+        assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == folder, url
+        assert not [name for name, data in files.items() if source.encode() in data], url
+        assert folder.encode() in files["README.md"]
+        assert any(name.startswith("adapter_model") for name in files)  # the weights, as stored
+
+    owner.is_staff = True
+    owner.save()
+    for url in urls:
+        files = download(pages, url)
+        assert json.loads(files["adapter_config.json"])["base_model_name_or_path"] == source, url
