@@ -98,7 +98,7 @@ example = example_create(project=project, author=other, messages=[
     {"role": "user", "content": "Where is my parcel?"},
     {"role": "assistant", "content": "It ships on Monday."},
 ])
-key = api_token_create(user=heavy, name="load test")[1]
+key = api_token_create(user=heavy, name="load test", scope="inference")[1]
 print(json.dumps({"project": project.pk, "example": example.pk, "token": key}))
 """.replace("PASSWORD", repr(PASSWORD))
 

@@ -9,6 +9,8 @@ import pytest
 
 CHROMIUM = Path(os.environ.get("ANNOTUNE_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+# A common laptop screen (issue #23 checks pages at this width and at a phone's 390 px).
+LAPTOP = {"width": 1366, "height": 900}
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make around it
 # are ordinary synchronous code, so Django's async-safety guard does not apply.
@@ -29,7 +31,7 @@ def browser():
 
 @pytest.fixture
 def page(browser, live_server):
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(base_url=live_server.url, viewport=LAPTOP)
     page = context.new_page()
     page.set_default_timeout(15_000)
     yield page

@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from accounts.models import ApiToken
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import LAPTOP, screenshot
 from tests.page_words import snake_codes
 from tests.training.adapter_fixtures import *  # noqa: F403
 
@@ -24,7 +24,7 @@ def fits_a_phone(page, name: str) -> bool:
     page.wait_for_timeout(150)
     fits = page.evaluate("document.documentElement.scrollWidth") <= 390
     screenshot(page, name)
-    page.set_viewport_size({"width": 1280, "height": 900})
+    page.set_viewport_size(LAPTOP)
     return fits
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from annotation.models import Membership, Role
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import LAPTOP, screenshot
 from tests.factories import PASSWORD, UserFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -32,7 +32,7 @@ def test_an_existing_account_and_a_new_person_accept(browser, live_server, page,
     assert not Membership.objects.filter(project=project, user=sam).exists()  # nobody added without accepting
 
     # Sam opens the link, logs in from there, and joins with the account.
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(base_url=live_server.url, viewport=LAPTOP)
     sams = context.new_page()
     sams.set_default_timeout(15_000)
     sams.goto(sam_link)
@@ -49,7 +49,7 @@ def test_an_existing_account_and_a_new_person_accept(browser, live_server, page,
     context.close()
 
     # Someone new sets a password, as the journey does.
-    context = browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(base_url=live_server.url, viewport=LAPTOP)
     new = context.new_page()
     new.set_default_timeout(15_000)
     new.goto(new_link)

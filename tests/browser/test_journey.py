@@ -29,7 +29,7 @@ from annotation.models import Example, ExampleStatus, Project, Role
 from annotune.demo import HELD_OUT_PROMPTS, follows_house_style
 from annotune.demo_data import DEFECT_PROMPTS, DEFECTS
 from curated_data.models import DatasetVersion
-from tests.browser.conftest import SCREENSHOTS, screenshot
+from tests.browser.conftest import LAPTOP, SCREENSHOTS, screenshot
 from tests.page_words import snake_codes
 from tests.workers import ROOT, celery_worker
 from training.engine import results
@@ -122,7 +122,7 @@ def shoot(page, name: str) -> None:
 
 def _accept(browser, base_url: str, link: str, username: str, password: str, name: str):
     """A fresh browser (the invitee's): open the link, choose a password, land in the project."""
-    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+    context = browser.new_context(base_url=base_url, viewport=LAPTOP)
     page = context.new_page()
     page.set_default_timeout(20_000)
     page.goto(link)

@@ -226,8 +226,18 @@ def test_cancel_sweep_leaves_the_page_when_the_sweep_is_over(page, login, journe
     assert "Packing\tyes" in table
     assert "constant with warm-up" in table or "constant with warmup" in table
     assert "varies per member" in table
+    assert "next in line" in page.locator("#sweep-members").inner_text()  # a queued member's place
     assert snake_codes(page.content()) == []
     shoot(page, "sweep-running")
+
+    # The member's own page says why it waits: its place and that no worker takes its queue now.
+    page.goto(f"/projects/{journey.project.pk}/training/{job.pk}/")
+    waiting = page.locator("#job-waiting").inner_text()
+    assert waiting.startswith("Next in line. No live worker takes this queue now")
+    assert snake_codes(page.content()) == []
+    shoot(page, "job-queued")
+    page.goto(f"/projects/{journey.project.pk}/training/sweeps/{sweep.pk}/")
+    cancel.wait_for()
 
     TrainingJob.objects.filter(pk=job.pk).update(status=JobStatus.SUCCEEDED)
     cancel.wait_for(state="detached", timeout=15_000)  # the next poll (every 5 s) drops it

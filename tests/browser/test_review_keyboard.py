@@ -9,6 +9,7 @@ import pytest
 
 from annotation.models import Example, ExampleStatus, Review
 from annotation.services import examples as ex
+from tests.browser.conftest import LAPTOP
 from tests.factories import PASSWORD, conversation
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls around it are plain sync code.
@@ -50,7 +51,7 @@ def open_page(review_browser, live_server):
     contexts = []
 
     def make(user):
-        context = review_browser.new_context(base_url=live_server.url, viewport={"width": 1280, "height": 900})
+        context = review_browser.new_context(base_url=live_server.url, viewport=LAPTOP)
         contexts.append(context)
         page = context.new_page()
         page.set_default_timeout(15_000)

@@ -18,6 +18,7 @@ from annotation.models import Project
 
 from ..engine import results
 from ..models import ACTIVE_STATUSES, JobStatus, Sweep, SweepAxis, TrainingJob
+from .workers import place_in_line
 
 # What the train-validation gap subtracts: the last logged training loss, else the session mean.
 GAP_RULE = "gap = validation loss − final training loss"
@@ -236,6 +237,7 @@ def sweep_report(sweep: Sweep) -> dict[str, Any]:
             "job": job,
             "label": p.label(with_targets=with_targets),
             "status_label": job.get_status_display(),
+            "waiting": place_in_line(job),
             "val_loss": results.format_metric("val_loss_adapter", p.val_loss),
             "train_loss": results.format_metric("final_loss", p.train_loss),
             "gap": "—" if p.gap is None else f"{p.gap:+.4f}",

@@ -101,3 +101,37 @@ def queue_page(user) -> dict[str, list]:
         "running": [QueuedJobRow(j, user.is_superuser or j.project_id in mine) for j in jobs if j.status == "running"],
         "waiting": [QueuedJobRow(j, user.is_superuser or j.project_id in mine) for j in jobs if j.status == "queued"],
     }
+
+
+def waiting_note(job: TrainingJob) -> str:
+    """Why a queued job has not started, in words: its place on its queue and what runs there now.
+
+    Workers take jobs of a queue oldest first, so the jobs ahead are the older queued ones on the same
+    queue; a queue no live worker consumes is said so (the job waits for one to start)."""
+    if job.status != JobStatus.QUEUED:
+        return ""
+    ahead = jobs_ahead(job)
+    running = TrainingJob.objects.filter(queue=job.queue, status=JobStatus.RUNNING).count()
+    consumers = [w for w in with_liveness(TrainingWorker.objects.all()) if w.live and job.queue in (w.queues or [])]
+    if ahead == 0 and running == 0:
+        place = "Next in line"
+    else:
+        queued = f"{ahead} queued job{'' if ahead == 1 else 's'} ahead of it" if ahead else "no queued job ahead"
+        place = f"Waiting: {queued}, {running} running on its queue"
+    if not consumers:
+        return f"{place}. No live worker takes this queue now: the job starts when one does (see the training queue)."
+    workers = f"{len(consumers)} worker{'' if len(consumers) == 1 else 's'}"
+    return f"{place}; {workers} take{'s' if len(consumers) == 1 else ''} this queue."
+
+
+def jobs_ahead(job: TrainingJob) -> int:
+    """Queued jobs a worker of the job's queue takes before it (the older ones: oldest first)."""
+    return TrainingJob.objects.filter(queue=job.queue, status=JobStatus.QUEUED, pk__lt=job.pk).count()
+
+
+def place_in_line(job: TrainingJob) -> str:
+    """A queued job's place in a few words ("next in line", "3 ahead"); "" once it left the queue."""
+    if job.status != JobStatus.QUEUED:
+        return ""
+    ahead = jobs_ahead(job)
+    return "next in line" if ahead == 0 else f"{ahead} ahead on its queue"

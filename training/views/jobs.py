@@ -20,6 +20,7 @@ from ..selectors import adapters as adapter_selectors
 from ..selectors import found as found_selectors
 from ..selectors import jobs as selectors
 from ..selectors import sweeps as sweep_selectors
+from ..selectors import workers as worker_selectors
 from ..selectors.configuration import config_rows
 from ..services import continuation, control_sets, model_sources
 from ..services import jobs as job_services
@@ -286,6 +287,7 @@ def _job_context(request, project_id: int, job_id: int) -> dict:
         "samples": results.samples(adapter.samples) if adapter is not None else [],
         "behaviour": results.behaviour_view(adapter.behaviour) if adapter is not None else None,
         "adapter_size": results.format_bytes(adapter.size_bytes) if adapter is not None else "",
+        "waiting_note": worker_selectors.waiting_note(job),
     }
 
 

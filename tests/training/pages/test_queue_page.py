@@ -103,3 +103,22 @@ def test_launch_form_shows_which_workers_can_take_the_job_and_what_waits(
     assert 'id="placement-refusal"' in page
     assert "cpu@node-2: it cannot train qlora" in page
     assert "gpu0@node-1: it has CUDA devices, the job needs CPU" in page
+
+
+def test_a_queued_job_says_its_place_in_line_and_who_takes_its_queue(client_as, project, owner, base_model):
+    first = make_job(project, owner, base_model, queue="training.cpu")
+    page = client_as(owner).get(reverse("training-job-detail", args=[project.pk, first.pk])).content.decode()
+    assert "Next in line. No live worker takes this queue now: the job starts when one does" in page
+
+    advertise("cpu@node-2", Capacity("cpu", 1, 65536))
+    make_job(project, owner, base_model, queue="training.cpu", status=JobStatus.RUNNING, worker="cpu@node-2")
+    second = make_job(project, owner, base_model, queue="training.cpu")
+    third = make_job(project, owner, base_model, queue="training.cpu")
+    progress = client_as(owner).get(reverse("training-job-progress", args=[project.pk, third.pk])).content.decode()
+    assert "Waiting: 2 queued jobs ahead of it, 1 running on its queue; 1 worker takes this queue." in progress
+    assert second.pk > first.pk
+    # Once it runs, the note is gone.
+    third.status = JobStatus.RUNNING
+    third.save(update_fields=["status"])
+    progress = client_as(owner).get(reverse("training-job-progress", args=[project.pk, third.pk])).content.decode()
+    assert 'id="job-waiting"' not in progress

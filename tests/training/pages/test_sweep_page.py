@@ -75,7 +75,12 @@ def test_page_with_members_in_mixed_end_states(pages, project, sweep, make_job, 
 
 def test_cancel_from_the_page(pages, project, sweep, make_job):
     queued = make_job(sweep=sweep)
+    behind = make_job(sweep=sweep)
     html = pages.get(f"/projects/{project.pk}/training/sweeps/{sweep.pk}/").content.decode()
+    # Each queued member says its place in line.
+    assert '<small class="muted sweep-waiting">next in line</small>' in html
+    assert '<small class="muted sweep-waiting">1 ahead on its queue</small>' in html
+    assert behind.pk > queued.pk
     assert "Cancel sweep" in html
     assert 'hx-trigger="every 5s"' in html
     response = pages.post(f"/projects/{project.pk}/training/sweeps/{sweep.pk}/cancel/")
