@@ -44,7 +44,7 @@ run: install
 	$(RUN_ENV) $(BIN)/python manage.py setup_demo
 	$(RUN_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	@echo
-	@echo "  Annotune is starting at http://$(ANNOTUNE_HOST):$(ANNOTUNE_PORT)/  (web + worker; Ctrl+C stops both)"
+	@echo "  Annotune is starting at http://$(ANNOTUNE_HOST):$(ANNOTUNE_PORT)/  (web, a worker for checks and answers, a training worker; Ctrl+C stops all)"
 	@echo
 	$(RUN_ENV) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start
 

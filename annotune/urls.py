@@ -5,18 +5,12 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from annotation.views import account
-
 from .throttling import ThrottledLoginView
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="project-list", permanent=False)),
     path("login/", ThrottledLoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("account/", account.account, name="account"),
-    path("account/tokens/", account.api_tokens, name="api-tokens"),
-    path("account/tokens/<str:prefix>/revoke/", account.api_token_revoke, name="api-token-revoke"),
-    path("account/token/", RedirectView.as_view(pattern_name="api-tokens", permanent=True)),
     path("", include("accounts.urls")),
     # Browsers ask for /favicon.ico on pages without an icon link (the admin): the static SVG answers.
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg", permanent=False)),

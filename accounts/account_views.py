@@ -1,4 +1,4 @@
-"""Account pages: the signed-in user's account (password change) and API tokens."""
+"""The signed-in person's own account: who they are, their password, their API tokens."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from django.shortcuts import redirect, render
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts import selectors as account_selectors
-from accounts import services as account_services
-from accounts.models import TokenScope
+from annotation.selectors import projects as project_selectors
 from annotune.errors import ApplicationError
 
-from ..selectors import projects as project_selectors
+from . import selectors as account_selectors
+from . import services as account_services
+from .models import TokenScope
 
 
 @sensitive_post_parameters("old_password", "new_password1", "new_password2")
