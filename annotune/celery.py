@@ -18,18 +18,20 @@ app.autodiscover_tasks()
 # so an empty queue is what tells a queued row's message was lost (annotune/dispatch.py).
 @app.task(name="annotune.reap")
 def reap() -> dict[str, dict[str, list[int]]]:
-    """Rows whose worker died (heartbeat stopped) or whose message the broker lost, in every app."""
-    from annotation.services.validation_runs import reap_runs
-    from curated_data.services.import_reaper import reap_imports
-    from training.services.reaper import reap as reap_training
+    """Rows whose worker died (heartbeat stopped) or whose message the broker lost, in every app.
+
+    The apps name their reapers in settings.ANNOTUNE_REAPERS (dotted paths): this module imports no app.
+    """
+    from django.conf import settings
+    from django.utils.module_loading import import_string
 
     # Each app's reaper runs even when another one fails (a bug, the database or broker going away
     # half way): a failure in one must not leave every other app's dead work unreaped. The first
     # failure is raised once all have run, so the task still shows as failed.
     results, failures = {}, []
-    for name, reaper in (("imports", reap_imports), ("validation_runs", reap_runs), ("training", reap_training)):
+    for name, path in settings.ANNOTUNE_REAPERS.items():
         try:
-            results[name] = reaper()
+            results[name] = import_string(path)()
         except Exception as exc:
             log.exception("the %s reaper failed", name)
             failures.append(exc)

@@ -324,6 +324,12 @@ CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 3, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 3}
+# Each app's reaper, run by the periodic `annotune.reap` task (annotune/celery.py) in this order.
+ANNOTUNE_REAPERS = {
+    "imports": "curated_data.services.import_reaper.reap_imports",
+    "validation_runs": "annotation.services.validation_runs.reap_runs",
+    "training": "training.services.reaper.reap",
+}
 # The reaper (Celery beat, `annotune.reap`): rows queued this long while their queue holds no message
 # are sent again; imports and data-health runs whose heartbeat stopped are re-queued (JOB_MAX_ATTEMPTS).
 ANNOTUNE_REAP_EVERY_SECONDS = env_int(

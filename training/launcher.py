@@ -39,7 +39,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .runner import DIED, MALLOC_MMAP_THRESHOLD, ChildOutcome, _plain, conclude, limit_heap_growth, supervise
+from .runner import DIED, MALLOC_MMAP_THRESHOLD, ChildOutcome, conclude, limit_heap_growth, plain_value, supervise
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def run_launched(
     (folder / SPEC).write_text(
         json.dumps(
             {
-                "spec": _plain(spec),
+                "spec": plain_value(spec),
                 "step_delay": step_delay,
                 "mmap_threshold": mmap_threshold,
                 "supervisor": process_identity(os.getpid()),
@@ -293,7 +293,7 @@ class _EventWriter:
         self.path = path
 
     def __call__(self, kind: str, payload: Any) -> None:
-        line = (json.dumps({"kind": kind, "payload": _plain(payload)}, default=str) + "\n").encode()
+        line = (json.dumps({"kind": kind, "payload": plain_value(payload)}, default=str) + "\n").encode()
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             view = memoryview(line)

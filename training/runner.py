@@ -49,14 +49,14 @@ class ChildOutcome:
     last_progress: dict[str, Any] = field(default_factory=dict)
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """Dataclasses and paths to plain JSON-friendly values (the parent never unpickles engine classes)."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _plain(dataclasses.asdict(value))
+        return plain_value(dataclasses.asdict(value))
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_value(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
+        return [plain_value(v) for v in value]
     if isinstance(value, str | int | float | bool) or value is None:
         return value
     return str(value)
@@ -163,17 +163,17 @@ def _child_main(
         job_spec = JobSpec(**{k: v for k, v in spec.items() if k in known})
 
         def on_progress(progress: dict[str, Any]) -> None:
-            q.put(("progress", _plain(progress)))
+            q.put(("progress", plain_value(progress)))
             if step_delay:
                 time.sleep(step_delay)
 
         try:
             result = run_job(job_spec, on_progress=on_progress, should_stop=stop_event.is_set)
         except EngineError as exc:
-            q.put(("error", {"code": exc.code, "message": exc.message, "extra": _plain(exc.extra)}))
+            q.put(("error", {"code": exc.code, "message": exc.message, "extra": plain_value(exc.extra)}))
             exitcode = 1
         else:
-            q.put(("result", _plain(result)))
+            q.put(("result", plain_value(result)))
     except MemoryError:
         q.put(("error", {"code": "out_of_memory", "message": "The training process ran out of memory."}))
         exitcode = 1

@@ -12,6 +12,7 @@ from .. import permissions
 from ..models import ClaimVerification, Example, Fact, KnowledgeDocument
 from ..selectors import examples as example_selectors
 from ..selectors import quality as quality_selectors
+from ..services import examples as example_services
 from ..services import knowledge as knowledge_services
 from ..services import validation
 from ..services import validation_runs as run_services
@@ -101,7 +102,7 @@ class ExampleFixApi(APIView):
         """Apply one fix to a saved example; it is stored as a new revision."""
         example = _example(request, project_id, example_id)
         data = valid_input(FixInput, request.data)
-        example = validation.example_apply_fix(example=example, user=request.user, **data)
+        example = example_services.example_apply_fix(example=example, user=request.user, **data)
         return Response(ExampleOutput(example).data)
 
 

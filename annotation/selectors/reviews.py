@@ -16,6 +16,7 @@ from django.db import connection
 from django.db.models import Count, Exists, Max, OuterRef, Prefetch, Q, QuerySet
 
 from ..models import Comment, Example, ExampleStatus, Membership, Project, Review, ReviewDecision, ReviewFlag
+from .flags import flag_outcome, outcome_detail
 
 S = ExampleStatus
 RETURNED_STATUSES = (S.CHANGES_REQUESTED, S.REJECTED)
@@ -171,8 +172,6 @@ class MyFlag:
 
 def my_flagged_examples(project: Project, user, *, limit: int = 50) -> list[MyFlag]:
     """Training's send-backs of the user's examples, newest first, with what happened since."""
-    from ..services.flags import flag_outcome, outcome_detail
-
     flags = (
         ReviewFlag.objects.filter(project=project, example__author=user)
         .select_related("example", "sent_by")

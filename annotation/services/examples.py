@@ -16,7 +16,7 @@ from .. import permissions
 from ..models import Example, ExampleStatus, Project, Revision
 from .conversations import clean_messages, search_text
 from .transitions import example_transition
-from .validation import refuse_blocking, validate_example_row
+from .validation import fixed_messages, refuse_blocking, validate_example_row
 
 EDITABLE_FIELDS = ("messages", "category", "style_tags", "context")
 
@@ -42,7 +42,7 @@ def _refresh_changed(example: Example) -> None:
     example.refresh_from_db(fields=[f.attname for f in Example._meta.concrete_fields if f.attname not in keep])
 
 
-def _clean_labels(project: Project, category: Any, style_tags: Any, context: Any) -> tuple[str, list[str], str]:
+def clean_labels(project: Project, category: Any, style_tags: Any, context: Any) -> tuple[str, list[str], str]:
     errors: dict[str, list[str]] = {}
     category = "" if category is None else category
     style_tags = [] if style_tags is None else style_tags
@@ -91,7 +91,7 @@ def example_create(
 ) -> Example:
     permissions.require(permissions.can_annotate(author, project), "You are not a member of this project.")
     cleaned = clean_messages(messages, require_complete=submit)
-    category, style_tags, context = _clean_labels(project, category, style_tags, context)
+    category, style_tags, context = clean_labels(project, category, style_tags, context)
     example = Example.objects.create(
         project=project,
         author=author,
@@ -142,7 +142,7 @@ def example_update(
     new = {
         "messages": example.messages if messages is None else clean_messages(messages),
     }
-    new["category"], new["style_tags"], new["context"] = _clean_labels(
+    new["category"], new["style_tags"], new["context"] = clean_labels(
         example.project,
         example.category if category is None else category,
         example.style_tags if style_tags is None else style_tags,
@@ -230,3 +230,19 @@ def example_delete(*, example: Example, user) -> None:
     if not permissions.can_edit_example(user, example):
         raise PermissionDenied("Only the author or an owner can delete an example that is not under review.")
     example.delete()
+
+
+def example_apply_fix(*, example: Example, user, version: Any, code: str) -> Example:
+    """Apply the fix for `code` and save it as a revision (409 when `version` is stale)."""
+    if not permissions.can_edit_example(user, example):
+        raise PermissionDenied("Only the author or a project owner can fix this example while it is editable.")
+    if isinstance(version, int) and not isinstance(version, bool) and version != example.version:
+        # Checked before computing the fix, so a stale page never fixes text it did not see.
+        raise ConflictError(
+            f"Someone else saved this example (now version {example.version}, you saw {version}). "
+            "Nothing was changed: reload, then apply the fix again.",
+            {"version": [f"Current version is {example.version}."]},
+        )
+    new = fixed_messages(example.project, example.messages, code)
+    clean_messages(new)
+    return example_update(example=example, user=user, version=version, messages=new, note=f"fix: {code}"[:200])

@@ -26,7 +26,7 @@ from annotune.errors import ApplicationError, ConflictError
 
 from .. import permissions
 from ..models import Comment, Example, ExampleStatus, Project, ReviewFlag, Revision, Transition
-from .reviews import _clean_comment
+from .reviews import clean_comment
 from .transitions import examples_transition_bulk
 
 S = ExampleStatus
@@ -116,46 +116,6 @@ def flag_comment(*, job_id: int, evidence: FlagEvidence, ranking: str = "", note
     return text
 
 
-# -- what happened since --------------------------------------------------------------------------
-
-OUTCOMES = {
-    "pending": "Pending review",
-    "fixed": "Fixed (edited, then approved)",
-    "confirmed": "Confirmed as correct (approved unchanged)",
-    "removed": "Removed",
-}
-
-
-def flag_outcome(flag: ReviewFlag, example: Example | None) -> str:
-    """What happened to a flagged example since: fixed, confirmed, removed or pending.
-
-    `example` is the flag's example as it is now (None: deleted). Approved in the flag's round or a
-    later one: fixed when its version moved past the flagged one, confirmed otherwise. Rejected:
-    removed from the data. Anything else still waits for a reviewer or its author.
-    """
-    if example is None:
-        return "removed"
-    if example.status == S.REJECTED:
-        return "removed"
-    if example.status == S.APPROVED and example.review_round >= flag.round:
-        return "fixed" if example.version > flag.example_version else "confirmed"
-    return "pending"
-
-
-def outcome_detail(flag: ReviewFlag, example: Example | None) -> str:
-    """One line for the page: the outcome with what makes it so."""
-    outcome = flag_outcome(flag, example)
-    if example is None:
-        return "Removed: the example was deleted."
-    if outcome == "removed":
-        return "Removed: rejected in review."
-    if outcome == "fixed":
-        return f"Fixed: edited (version {flag.example_version} → {example.version}), then approved."
-    if outcome == "confirmed":
-        return "Confirmed as correct: approved unchanged."
-    return f"Pending: {example.get_status_display().lower()}."
-
-
 # -- the write ------------------------------------------------------------------------------------
 
 
@@ -218,7 +178,7 @@ def examples_send_back(
     ids = _clean_ids(example_ids)
     if ranking not in RANKINGS:
         raise ApplicationError(f"Unknown list {ranking!r}.", {"ranking": [f"One of: {', '.join(RANKINGS)}."]})
-    note = _clean_comment(note, required=False, what="note")
+    note = clean_comment(note, required=False, what="note")
     rows = {
         pk: (status, version, review_round)
         for pk, status, version, review_round in Example.objects.filter(project=project, pk__in=ids)

@@ -67,7 +67,7 @@ def _refuse_blocked(example: Example) -> None:
         )
 
 
-def _clean_comment(comment: Any, *, required: bool, what: str = "comment") -> str:
+def clean_comment(comment: Any, *, required: bool, what: str = "comment") -> str:
     if comment is None:
         comment = ""
     if not isinstance(comment, str) or "\x00" in comment:
@@ -314,7 +314,7 @@ def review_approve(*, example: Example, reviewer, comment: Any = "") -> Review:
     """Approve; the example becomes approved once `reviews_required` distinct reviewers approved."""
     locked = _lock(example)
     _check_can_decide(locked, reviewer)
-    return _approve(locked, reviewer, _clean_comment(comment, required=False))
+    return _approve(locked, reviewer, clean_comment(comment, required=False))
 
 
 @transaction.atomic
@@ -328,7 +328,7 @@ def review_reject(*, example: Example, reviewer, reason: Any, comment: Any = "")
             "Choose a reason for the rejection." if not reason else f"Unknown reject reason {reason!r}.",
             {"reason": [f"One of: {', '.join(reasons)}."]},
         )
-    comment = _clean_comment(comment, required=False)
+    comment = clean_comment(comment, required=False)
     review = _record(locked, reviewer, D.REJECT, reason=reason, comment=comment)
     example_transition(example=locked, to_status=S.REJECTED, actor=reviewer, reason=reason, comment=comment, **RELEASED)
     return review
@@ -339,7 +339,7 @@ def review_request_changes(*, example: Example, reviewer, comment: Any) -> Revie
     """Send the example back to its author with a comment saying what to change."""
     locked = _lock(example)
     _check_can_decide(locked, reviewer)
-    comment = _clean_comment(comment, required=True)
+    comment = clean_comment(comment, required=True)
     review = _record(locked, reviewer, D.REQUEST_CHANGES, comment=comment)
     example_transition(example=locked, to_status=S.CHANGES_REQUESTED, actor=reviewer, comment=comment, **RELEASED)
     return review
@@ -360,7 +360,7 @@ def review_edit_and_approve(
     """Fix the example and approve it in one step; the edit is a revision written by the reviewer."""
     locked = _lock(example)
     _check_can_decide(locked, reviewer)
-    comment = _clean_comment(comment, required=False)
+    comment = clean_comment(comment, required=False)
     edited = example_update(
         example=locked,
         user=reviewer,
@@ -388,7 +388,7 @@ def review_reopen(*, example: Example, user, comment: Any = "") -> Example:
         raise ApplicationError(
             f"This example is {locked.get_status_display().lower()}; only approved examples can be reopened."
         )
-    comment = _clean_comment(comment, required=False)
+    comment = clean_comment(comment, required=False)
     _reopen_rows([locked.pk], actor=user, comment=comment or "reopened")
     if comment:
         Comment.objects.create(example=locked, author=user, body=comment)
@@ -422,7 +422,7 @@ def comment_add(*, example: Example, user, body: Any) -> Comment:
     permissions.require(
         permissions.can_see_comments(user, example), "Only the author, reviewers and owners can comment here."
     )
-    return Comment.objects.create(example=example, author=user, body=_clean_comment(body, required=True, what="body"))
+    return Comment.objects.create(example=example, author=user, body=clean_comment(body, required=True, what="body"))
 
 
 # --- bulk actions (owners) -----------------------------------------------------------------------
@@ -494,7 +494,7 @@ def examples_bulk(
         raise ApplicationError(
             f"Unknown bulk action {action!r}.", {"action": [f"One of: {', '.join(BulkAction.ALL)}."]}
         )
-    comment = _clean_comment(comment, required=False)
+    comment = clean_comment(comment, required=False)
     new_author_user = None
     if action == BulkAction.REASSIGN:
         membership = Membership.objects.filter(project=project, user__username=new_author or "").first()

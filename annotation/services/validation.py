@@ -6,7 +6,7 @@
   `services.examples` calls it on every create, update and submit. `findings_checker` is the same
   check prepared once per project, for the import's bulk insert.
 - `validate_draft`: the editor's inline check of unsaved text (no database write).
-- `example_apply_fix`: one-click fixes, written as a revision through `example_update`.
+- `fixed_messages`: one-click fixes (`examples.example_apply_fix` writes one as a revision).
 
 The web process counts tokens with the validators' character estimate; the worker
 (`validation_run_execute`) uses the base model's tokenizer when it can be loaded offline.
@@ -19,14 +19,12 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
 from django.db import connection
 
-from annotune.errors import ApplicationError, ConflictError
+from annotune.errors import ApplicationError
 
 from .. import permissions
 from ..models import ClaimVerification, Example, Fact, KnowledgeDocument, Project
-from .conversations import clean_messages
 
 logger = logging.getLogger(__name__)
 
@@ -254,26 +252,6 @@ def fixed_messages(project: Project, messages: list[dict], code: str) -> list[di
         return apply_fixes({"messages": messages}, code, project_spec(project))
     except ValueError as exc:
         raise ApplicationError(str(exc), {"code": [str(exc)]}) from None
-
-
-def example_apply_fix(*, example: Example, user, version: Any, code: str) -> Example:
-    """Apply the fix for `code` and save it as a revision (409 when `version` is stale)."""
-    from . import examples as example_services
-
-    if not permissions.can_edit_example(user, example):
-        raise PermissionDenied("Only the author or a project owner can fix this example while it is editable.")
-    if isinstance(version, int) and not isinstance(version, bool) and version != example.version:
-        # Checked before computing the fix, so a stale page never fixes text it did not see.
-        raise ConflictError(
-            f"Someone else saved this example (now version {example.version}, you saw {version}). "
-            "Nothing was changed: reload, then apply the fix again.",
-            {"version": [f"Current version is {example.version}."]},
-        )
-    new = fixed_messages(example.project, example.messages, code)
-    clean_messages(new)
-    return example_services.example_update(
-        example=example, user=user, version=version, messages=new, note=f"fix: {code}"[:200]
-    )
 
 
 def tokenizer_for_worker(project: Project) -> Callable[[str], int] | None:

@@ -10,12 +10,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
-from annotune import dispatch
+from annotune import dispatch, work
 from annotune.errors import ApplicationError
-from annotune.heartbeat import beat_time, beating, silent_since
+from annotune.heartbeat import beating
 
 from .. import permissions
 from ..models import Example, ExampleStatus, Project, ValidationRun, ValidationRunStatus
@@ -160,18 +159,10 @@ def run_execute(run_id: int) -> None:
     The worker beats on the row while it computes; the result is stored only if the row is still this
     attempt's (a run the reaper took back from a worker presumed dead ends with one report, not two).
     """
-    now = timezone.now()
-    claimed = ValidationRun.objects.filter(pk=run_id, status=ValidationRunStatus.QUEUED).update(
-        status=ValidationRunStatus.RUNNING,
-        started_at=now,
-        heartbeat_at=beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
-        phase="loading",
-        attempts=F("attempts") + 1,
-    )
-    if claimed != 1:
+    mine = work.claim(ValidationRun, run_id, phase="loading")
+    if mine is None:
         return
     run = ValidationRun.objects.select_related("project", "project__base_model", "dataset_version").get(pk=run_id)
-    mine = ValidationRun.objects.filter(pk=run.pk, status=ValidationRunStatus.RUNNING, attempts=run.attempts)
     with beating(mine, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
         _compute(run, mine)
 
@@ -215,31 +206,11 @@ def reap_runs() -> dict[str, list[int]]:
     queued runs whose message the broker lost: sent again. Returns the ids of each."""
     from ..tasks import run_validation
 
-    stale_after = settings.ANNOTUNE_VALIDATION_STALE_SECONDS
-    # Stale by the database's clock, which the workers' heartbeats are written with (annotune/heartbeat.py).
-    cutoff = silent_since(stale_after)
-    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    requeued, failed = [], []
-    stale = ValidationRun.objects.filter(silent, status=ValidationRunStatus.RUNNING)
-    for pk, attempts in stale.values_list("pk", "attempts"):
-        # Conditional on the same attempt, still silent: a worker that just beat keeps its run.
-        same = stale.filter(pk=pk, attempts=attempts)
-        reason = f"The worker stopped reporting for {stale_after} s (attempt {attempts})"
-        if attempts >= settings.ANNOTUNE_JOB_MAX_ATTEMPTS:
-            if same.update(
-                status=ValidationRunStatus.FAILED,
-                error=f"{reason}, the last of {settings.ANNOTUNE_JOB_MAX_ATTEMPTS}. Start the run again.",
-                finished_at=timezone.now(),
-            ):
-                failed.append(pk)
-            continue
-        with transaction.atomic():
-            if same.update(status=ValidationRunStatus.QUEUED, progress=0.0, phase="queued again: " + reason[:80]):
-                dispatch.send_on_commit(run_validation, pk)
-                requeued.append(pk)
-                logger.warning("validation run %s re-queued: its worker stopped reporting", pk)
-    queued = ValidationRun.objects.filter(status=ValidationRunStatus.QUEUED)
-    resent = dispatch.resend_lost(
-        queued, run_validation, queue="default", older_than=settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS
+    return work.reap_stale(
+        ValidationRun,
+        task=run_validation,
+        stale_after=settings.ANNOTUNE_VALIDATION_STALE_SECONDS,
+        what="validation run",
+        requeued=lambda reason: {"progress": 0.0, "phase": "queued again: " + reason[:80]},
+        failed=lambda reason, limit: {"error": f"{reason}, the last of {limit}. Start the run again."},
     )
-    return {"requeued": requeued, "failed": failed, "resent": resent}

@@ -19,6 +19,7 @@ from ..forms import messages_from_post
 from ..models import Example, Fact, KnowledgeDocument
 from ..selectors import examples as example_selectors
 from ..selectors import quality as quality_selectors
+from ..services import examples as example_services
 from ..services import knowledge as knowledge_services
 from ..services import validation
 from ..services import validation_runs as run_services
@@ -76,7 +77,7 @@ def example_fix(request, project_id: int, example_id: int):
     except ValueError:
         version = -1
     try:
-        validation.example_apply_fix(
+        example_services.example_apply_fix(
             example=example, user=request.user, version=version, code=request.POST.get("code", "")
         )
     except ApplicationError as exc:

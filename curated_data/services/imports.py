@@ -29,15 +29,14 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.db import connection, transaction
-from django.db.models import F
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotation.models import Example, ExampleStatus, Project
 from annotation.services.conversations import clean_messages, content_hash, search_text
-from annotation.services.examples import _clean_labels as clean_labels
+from annotation.services.examples import clean_labels as clean_labels
 from annotation.services.validation import error_findings, findings_checker
-from annotune import dispatch
+from annotune import dispatch, work
 from annotune.errors import ApplicationError
 from annotune.heartbeat import beat_time, beating, silent_since
 from annotune.storage import ArtifactWriter
@@ -635,13 +634,10 @@ def import_run(*, job_id: int, timer: PhaseTimer = NO_TIMER) -> None:
 
     `timer` (the benchmark's) is told which phase the work is in; see `import_phases`."""
     timer.switch(OTHER)
-    now = timezone.now()
-    claimed = ImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
-        status=ImportStatus.RUNNING,
+    mine = work.claim(
+        ImportJob,
+        job_id,
         phase=ImportPhase.VALIDATING,
-        started_at=now,
-        heartbeat_at=beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
-        attempts=F("attempts") + 1,
         bytes_done=0,
         rows_read=0,
         rows_valid=0,
@@ -650,11 +646,10 @@ def import_run(*, job_id: int, timer: PhaseTimer = NO_TIMER) -> None:
         report={},
         error="",
     )
-    if claimed != 1:
+    if mine is None:
         logger.info("import %s is not queued; nothing to do", job_id)
         return
     job = ImportJob.objects.select_related("project").get(pk=job_id)
-    mine = ImportJob.objects.filter(pk=job.pk, status=ImportStatus.RUNNING, attempts=job.attempts)
     try:
         with beating(mine, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS), _fewer_collections():
             _run(job, timer)

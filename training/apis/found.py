@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 
 from annotation import permissions
 from annotation.apis.common import ERRORS, StrictInput, valid_input
+from annotation.selectors.flags import OUTCOMES
 from annotation.services import flags as flag_services
 
 from ..selectors import found
@@ -49,7 +50,7 @@ class ScoreOutput(serializers.Serializer):
     edited_since = serializers.BooleanField(help_text="Edited after the job took its data")
     sent_back = serializers.ChoiceField(
         source="outcome",
-        choices=["", *flag_services.OUTCOMES],
+        choices=["", *OUTCOMES],
         help_text="'' when this job did not send it back; else what happened since",
     )
 
@@ -129,7 +130,7 @@ class FlagOutput(serializers.Serializer):
     sent_by = serializers.CharField(source="flag.sent_by.username")
     created_at = serializers.DateTimeField(source="flag.created_at")
     comment = serializers.CharField(source="flag.comment")
-    outcome = serializers.ChoiceField(choices=list(flag_services.OUTCOMES))
+    outcome = serializers.ChoiceField(choices=list(OUTCOMES))
     detail = serializers.CharField()
 
 

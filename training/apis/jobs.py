@@ -190,13 +190,13 @@ def _launch_arguments(request, project, data: dict) -> dict:
                 {"snapshot": ["Leave out dataset_version, or set snapshot to false."]},
             )
     elif data.get("dataset_version") is not None:
-        arguments["dataset_version"] = _dataset_version(project, data["dataset_version"])
+        arguments["dataset_version"] = dataset_version_for(project, data["dataset_version"])
     else:
         arguments["dataset_version"] = job_services.latest_version(project)
     return arguments
 
 
-def _dataset_version(project, version_id: int):
+def dataset_version_for(project, version_id: int):
     try:
         from curated_data.models import DatasetVersion  # the dataset versions app, when installed
     except ImportError:

@@ -15,7 +15,7 @@ from ..engine.config import PRESETS
 from ..models import AlphaRule, BaseModel, SweepAxis
 from ..selectors import sweeps as selectors
 from ..services import sweeps as sweep_services
-from .jobs import _dataset_version
+from .jobs import dataset_version_for
 
 
 class SweepInput(StrictInput):
@@ -122,7 +122,7 @@ class SweepListApi(APIView):
                 raise ApplicationError("No such base model.", {"base_model": ["Unknown id."]})
         version = None
         if data.get("dataset_version") is not None:
-            version = _dataset_version(project, data["dataset_version"])
+            version = dataset_version_for(project, data["dataset_version"])
         sweep = sweep_services.sweep_launch(
             project=project,
             user=request.user,

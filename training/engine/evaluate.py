@@ -48,7 +48,7 @@ def eval_loss(model: Any, features: list[dict[str, list[int]]], pad_token_id: in
     return {"loss": mean, "perplexity": math.exp(min(mean, 50.0)), "tokens": count}
 
 
-def _prompt_and_reference(messages: Conversation) -> tuple[Conversation, str]:
+def prompt_and_reference(messages: Conversation) -> tuple[Conversation, str]:
     last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
     return messages[:last], messages[last]["content"]
 
@@ -156,7 +156,7 @@ def compare(
     greedy outputs, generated in one batch each.
     """
     pad = tokenizer.pad_token_id
-    prompts = [_prompt_and_reference(c) for c in conversations[:n_samples]]
+    prompts = [prompt_and_reference(c) for c in conversations[:n_samples]]
     with base_mode(model):
         base = losses[0] if losses is not None else eval_loss(model, features, pad, batch_size)
         before = generate_batch(model, tokenizer, [p for p, _ in prompts], max_new_tokens)

@@ -335,7 +335,7 @@ def forgetting_check(
     and adapter). The cost is bounded: `sample_size` conversations, `max_tokens` tokens, `n_generations`
     answers of `max_new_tokens`; in bfloat16 where the CPU has it (see `inference_autocast`)."""
     from .control_set import sample_control
-    from .evaluate import _prompt_and_reference, base_mode, generate_batch
+    from .evaluate import base_mode, generate_batch, prompt_and_reference
 
     chosen = sample_control(list(control), sample_size, seed)
     feats = _bounded(example_features(tokenizer, chosen, max_seq_length), max_tokens)
@@ -353,7 +353,7 @@ def forgetting_check(
     general = [s for s in general_scores if s["tokens"] and s["base_loss"] is not None]
     base_loss, adapter_loss = _pooled([*base, general_base]), _pooled([*adapter, general_adapter])
     val_base, val_adapter = (_pooled([pair]) for pair in pooled_losses(validation_scores))
-    prompts = [_prompt_and_reference(c)[0] for c in chosen[:n_generations]]
+    prompts = [prompt_and_reference(c)[0] for c in chosen[:n_generations]]
     with base_mode(model):
         before = generate_batch(model, tokenizer, prompts, max_new_tokens, inference_autocast(model, autocast))
     after = generate_batch(model, tokenizer, prompts, max_new_tokens, inference_autocast(model, autocast))

@@ -23,14 +23,8 @@ from django.db.models import Case, Count, F, FloatField, Max, QuerySet, Value, W
 from django.db.models.functions import Abs, PercentRank
 
 from annotation.models import Example, Project, Review, ReviewDecision, ReviewFlag, Revision
-from annotation.services.flags import (
-    OUTCOMES,
-    FlagEvidence,
-    flag_evidence,
-    flag_outcome,
-    outcome_detail,
-    top_percent,
-)
+from annotation.selectors.flags import OUTCOMES, flag_outcome, outcome_detail
+from annotation.services.flags import FlagEvidence, flag_evidence, top_percent
 from annotune.errors import ApplicationError
 
 from ..engine import results

@@ -20,9 +20,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from annotation import permissions
 from annotation.models import Project
-from annotune import dispatch
 from annotune.errors import ApplicationError
 from annotune.heartbeat import beat_time, beating
 from annotune.storage import ArtifactWriter, StorageError
@@ -30,6 +28,13 @@ from annotune.storage import ArtifactWriter, StorageError
 from ..models import Adapter, AdapterOperation, BaseModel, GenerationStatus, OperationKind
 from ..selectors.adapters import adapters_by_id, without_server_paths
 from . import folders, vllm_serving
+from .operations import (
+    OperationTaken,
+    adapter_config,
+    operation_enqueue,
+    operation_finish,
+    require_owner,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,10 +44,6 @@ MAX_WEIGHT = 10.0  # a combination's weights lie in [-MAX_WEIGHT, MAX_WEIGHT]
 
 def _valid_weight(weight: Any) -> bool:
     return isinstance(weight, int | float) and not isinstance(weight, bool) and -MAX_WEIGHT <= weight <= MAX_WEIGHT
-
-
-def _require_owner(user, project: Project, action: str) -> None:
-    permissions.require(permissions.can_train(user, project), f"Only project owners can {action}.")
 
 
 def _clean_name(name: Any) -> str:
@@ -64,7 +65,7 @@ def adapter_update(
     *, adapter: Adapter, user, name: Any = None, archived: bool | None = None, active: bool | None = None
 ) -> Adapter:
     """Rename, archive / unarchive, make active / inactive (one active adapter per project)."""
-    _require_owner(user, adapter.project, "change adapters")
+    require_owner(user, adapter.project, "change adapters")
     locked = Adapter.objects.select_for_update().get(pk=adapter.pk)
     if name is not None:
         locked.name = _clean_name(name)
@@ -87,7 +88,7 @@ def adapter_update(
 
 def adapter_delete(*, adapter: Adapter, user) -> None:
     """Delete the row, then (once committed) the adapter's files in storage."""
-    _require_owner(user, adapter.project, "delete adapters")
+    require_owner(user, adapter.project, "delete adapters")
     prefix = adapter.storage_path
     with transaction.atomic():
         vllm_serving.adapter_retire_on_commit(adapter.pk)
@@ -121,32 +122,15 @@ def adapter_download(*, adapter: Adapter, staff: bool = False) -> tuple[str, Ite
     return f"{root}.zip", folders.zip_stream(adapter.storage_path, root, extra)
 
 
-def adapter_config(adapter: Adapter) -> dict[str, Any]:
-    """The adapter's adapter_config.json from storage; ApplicationError when it is missing."""
-    text = folders.read_text(adapter.storage_path, "adapter_config.json") if adapter.storage_path else None
-    if text is None:
-        raise ApplicationError(f"The files of adapter “{adapter.name}” are missing from storage (adapter_config.json).")
-    try:
-        return json.loads(text)
-    except ValueError as exc:
-        raise ApplicationError(f"adapter_config.json of “{adapter.name}” is not valid JSON.") from exc
-
-
 # -- merge and combine (requests) -------------------------------------------------------------------
-def _enqueue(operation: AdapterOperation) -> None:
-    from ..inference_tasks import run_adapter_operation
-
-    dispatch.send_on_commit(run_adapter_operation, operation.pk)
-
-
 @transaction.atomic
 def merge_request(*, adapter: Adapter, user) -> AdapterOperation:
-    _require_owner(user, adapter.project, "merge adapters")
+    require_owner(user, adapter.project, "merge adapters")
     adapter_config(adapter)  # files present
     operation = AdapterOperation.objects.create(
         project_id=adapter.project_id, kind=OperationKind.MERGE, adapter=adapter, created_by=user
     )
-    _enqueue(operation)
+    operation_enqueue(operation)
     return operation
 
 
@@ -158,7 +142,7 @@ def combine_request(
     from training.inference.combine import check_combination
     from training.inference.errors import InferenceError
 
-    _require_owner(user, project, "combine adapters")
+    require_owner(user, project, "combine adapters")
     name = _clean_name(name)
     if method not in COMBINE_METHODS:
         raise ApplicationError(f"Unknown method {method!r}.", {"method": [f"Use one of {', '.join(COMBINE_METHODS)}."]})
@@ -197,14 +181,14 @@ def combine_request(
         params={"method": method, "name": name, "svd_rank": svd_rank},
         created_by=user,
     )
-    _enqueue(operation)
+    operation_enqueue(operation)
     return operation
 
 
 @transaction.atomic
 def merged_register(*, operation: AdapterOperation, user, name: Any) -> BaseModel:
     """Register a finished merge as a base model (loaded from its storage folder, which must be local)."""
-    _require_owner(user, operation.project, "register base models")
+    require_owner(user, operation.project, "register base models")
     # The row as it is now, locked until the registration commits: the same registration sent twice (a
     # double click, a retry) registers one base model; the second is told it is registered already.
     operation = AdapterOperation.objects.select_for_update(of=("self",)).select_related("project").get(pk=operation.pk)
@@ -288,31 +272,18 @@ def operation_execute(operation_id: int) -> str:
         log.warning("adapter operation %s was failed by the reaper before it finished; result discarded", operation_id)
         return "superseded"
     except (InferenceError, EngineError) as exc:
-        _finish(operation, GenerationStatus.FAILED, error_code=exc.code, error=exc.message)
+        operation_finish(operation, GenerationStatus.FAILED, error_code=exc.code, error=exc.message)
         return "failed"
     except StorageError as exc:  # nothing of the result was kept
-        _finish(operation, GenerationStatus.FAILED, error_code="storage", error=exc.message)
+        operation_finish(operation, GenerationStatus.FAILED, error_code="storage", error=exc.message)
         return "failed"
     except Exception as exc:
         log.exception("adapter operation %s failed", operation_id)
-        _finish(operation, GenerationStatus.FAILED, error_code="internal", error=f"{type(exc).__name__}: {exc}")
+        operation_finish(
+            operation, GenerationStatus.FAILED, error_code="internal", error=f"{type(exc).__name__}: {exc}"
+        )
         return "failed"
     return "succeeded"
-
-
-class OperationTaken(Exception):
-    """The operation is no longer running (the reaper failed it, its worker presumed dead): its outcome is
-    not written, and the files of a result are deleted (the writers discard them on this exception)."""
-
-
-def _finish(operation: AdapterOperation, status: str, **fields: Any) -> None:
-    """The outcome, written only while the operation is still running: a late finish (a worker the reaper
-    took for dead) never overwrites the reaper's failure, nor reports success with a result nobody sees."""
-    done = AdapterOperation.objects.filter(pk=operation.pk, status=GenerationStatus.RUNNING).update(
-        status=status, finished_at=timezone.now(), **fields
-    )
-    if not done and status == GenerationStatus.SUCCEEDED:
-        raise OperationTaken(operation.pk)
 
 
 def _run_merge(operation: AdapterOperation) -> None:
@@ -329,7 +300,7 @@ def _run_merge(operation: AdapterOperation) -> None:
         params = {"parameter_count": info.get("parameter_count"), "files": info.get("files", [])}
         try:  # the files, then the row: when either fails, the files written are deleted
             size = folders.save_folder(Path(tmp) / "m", prefix, writer)
-            _finish(operation, GenerationStatus.SUCCEEDED, storage_path=prefix, size_bytes=size, params=params)
+            operation_finish(operation, GenerationStatus.SUCCEEDED, storage_path=prefix, size_bytes=size, params=params)
         except BaseException:
             writer.discard()
             raise
@@ -402,7 +373,9 @@ def _record_combined(
             model_card=card,
             created_by=operation.created_by,
         )
-        _finish(operation, GenerationStatus.SUCCEEDED, result_adapter=adapter, storage_path=prefix, size_bytes=size)
+        operation_finish(
+            operation, GenerationStatus.SUCCEEDED, result_adapter=adapter, storage_path=prefix, size_bytes=size
+        )
 
 
 def _combined_card(params: dict[str, Any], parents: list[dict[str, Any]], base: BaseModel, info: dict) -> str:

@@ -92,8 +92,7 @@ def estimates_warm(base_model: BaseModel) -> int:
     workers and management commands only. Returns how many were computed."""
     from training.estimate_cli import answer as engine_answer
 
-    from .jobs import resolve_config
-    from .launch_plan import METHOD_BY_DEVICE
+    from .configs import METHOD_BY_DEVICE, resolve_config
 
     computed = 0
     configs = [

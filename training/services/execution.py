@@ -25,7 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from annotune.heartbeat import beat_time, beating
-from annotune.storage import ArtifactWriter, StorageError, copy_to_local, open_stream, storage_failures
+from annotune.storage import ArtifactWriter, StorageError, open_stream, storage_failures
 
 from .. import launcher, routing, runner
 from ..engine import artifacts, results
@@ -34,6 +34,7 @@ from . import folders
 from .checkpoints import CheckpointMirror
 from .continuation import parent_adapter_dir, parent_lineage
 from .datasets import MANIFEST_NAME
+from .job_folders import child_environment, download_to, work_dir
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +56,6 @@ def job_claim(job_id: int, *, worker: str = "") -> int:
         worker=worker or f"{socket.gethostname()}:{os.getpid()}",
         child_pid=None,
     )
-
-
-def work_dir(job: TrainingJob) -> Path:
-    return Path(settings.TRAINING_WORK_DIR) / f"job-{job.pk}"
-
-
-def _download(storage_path: str, target: Path) -> str:
-    return str(copy_to_local(storage_path, target))
 
 
 # Errors of a database that is away for a while (they pass); others (a bad value) are bugs and raise.
@@ -230,8 +223,8 @@ def _prepare(job: TrainingJob, reporter: JobReporter, folder: Path) -> dict[str,
     """The engine's spec with its files fetched, or the job's final status when they could not be."""
     try:
         data_dir = folder / "data"
-        train = _download(job.train_path, data_dir / "train.jsonl")
-        validation = _download(job.validation_path, data_dir / "validation.jsonl") if job.validation_path else None
+        train = download_to(job.train_path, data_dir / "train.jsonl")
+        validation = download_to(job.validation_path, data_dir / "validation.jsonl") if job.validation_path else None
     except OSError as exc:
         return _finish_failed(reporter, "invalid_data", f"The dataset files could not be read: {exc}")
     output_dir = folder / "output"
@@ -331,7 +324,7 @@ def _example_facts(job: TrainingJob) -> dict[str, Any]:
 
 def _project_control_set(job: TrainingJob, data_dir: Path) -> str | None:
     path = CONTROL_SET_PATH.format(project_id=job.project_id)
-    return _download(path, data_dir / "control.jsonl") if default_storage.exists(path) else None
+    return download_to(path, data_dir / "control.jsonl") if default_storage.exists(path) else None
 
 
 SHORT_METHOD_NAMES = {"qlora": "QLoRA", "lora": "LoRA", "dora": "DoRA"}
@@ -446,20 +439,6 @@ def yield_cpu(pid: int) -> int | None:
     except OSError as exc:  # the process is gone already, or the system refuses: train at normal priority
         log.warning("could not lower the CPU priority of engine process %s: %s", pid, exc)
         return None
-
-
-def child_environment(processes: int = 1) -> dict[str, str]:
-    """The engine processes' environment: offline, and torch's thread count (the cores left beside the web and
-    the database, shared between the processes of a multi-process CPU run)."""
-    from ..engine.devices import torch_threads
-
-    threads = str(max(torch_threads(settings.TRAINING_TORCH_THREADS) // max(processes, 1), 1))
-    return {
-        "HF_HUB_OFFLINE": "1" if settings.TRAINING_HF_OFFLINE else "0",
-        "TRANSFORMERS_OFFLINE": "1",
-        "OMP_NUM_THREADS": threads,
-        "MKL_NUM_THREADS": threads,
-    }
 
 
 def run_spec(spec: dict[str, Any], *, reporter: JobReporter) -> runner.ChildOutcome:

@@ -23,7 +23,7 @@ from annotune.storage import ArtifactWriter
 from ..engine import local_runtimes
 from ..models import Adapter, AdapterOperation, GenerationStatus, OperationKind
 from . import folders
-from .adapters import _enqueue, _finish, _require_owner, adapter_config
+from .operations import adapter_config, operation_enqueue, operation_finish, require_owner
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ DTYPE = "f16"
 @transaction.atomic
 def gguf_export_request(*, adapter: Adapter, user) -> AdapterOperation:
     """Queue a GGUF export (owners); the adapter's files must be in storage."""
-    _require_owner(user, adapter.project, "export adapters")
+    require_owner(user, adapter.project, "export adapters")
     adapter_config(adapter)  # files present
     operation = AdapterOperation.objects.create(
         project_id=adapter.project_id,
@@ -44,7 +44,7 @@ def gguf_export_request(*, adapter: Adapter, user) -> AdapterOperation:
         params={"dtype": DTYPE},
         created_by=user,
     )
-    _enqueue(operation)
+    operation_enqueue(operation)
     return operation
 
 
@@ -105,5 +105,7 @@ def run_gguf_export(operation: AdapterOperation) -> None:
                 with open(out / entry["file"], "rb") as handle:
                     writer.save(f"{prefix}/{entry['file']}", File(handle))
             size = sum(entry["size_bytes"] for entry in record["files"].values())
-            _finish(operation, GenerationStatus.SUCCEEDED, storage_path=prefix, size_bytes=size, params=dict(record))
+            operation_finish(
+                operation, GenerationStatus.SUCCEEDED, storage_path=prefix, size_bytes=size, params=dict(record)
+            )
     log.info("exported adapter %s as GGUF into %s (%s)", adapter.pk, prefix, ", ".join(files))

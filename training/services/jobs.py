@@ -16,11 +16,11 @@ from annotune import dispatch
 from annotune.errors import ApplicationError
 from annotune.heartbeat import silent_since
 
-from ..engine.config import PRESETS, validate_config
-from ..engine.config import preset as preset_config
+from ..engine.config import PRESETS
 from ..models import Adapter, BaseModel, JobStatus, Sweep, TrainingJob
 from . import continuation, quotas
 from . import datasets as job_data
+from .configs import resolve_config
 from .launch_plan import plan_launch
 
 log = logging.getLogger(__name__)
@@ -33,22 +33,6 @@ def method_named(preset: str | None, config: dict[str, Any] | None) -> bool:
     it for the device the job runs on."""
     named = "method" in (PRESETS.get(preset or "") or {})
     return named or (isinstance(config, dict) and "method" in config)
-
-
-def resolve_config(*, preset: str | None, config: dict[str, Any] | None) -> dict[str, Any]:
-    """A complete, validated configuration: the preset's values, overridden by `config`; field messages."""
-    if preset and preset not in PRESETS:
-        raise ApplicationError(f"Unknown preset {preset!r}.", {"preset": [f"Choose one of: {', '.join(PRESETS)}."]})
-    if config is not None and not isinstance(config, dict):
-        raise ApplicationError("The configuration must be a JSON object.", {"config": ["Send an object."]})
-    merged = {**(preset_config(preset) if preset else {}), **(config or {})}
-    validated, errors = validate_config(merged)
-    if validated is None:
-        raise ApplicationError(
-            "The training configuration is invalid: " + "; ".join(f"{k} {v}" for k, v in errors.items()) + ".",
-            {key: [message] for key, message in errors.items()},
-        )
-    return validated.to_dict()
 
 
 def _data_for_launch(project: Project, dataset_version: Any) -> dict[str, Any]:

@@ -22,12 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..models import BaseModel
+from .configs import METHOD_BY_DEVICE
 from .estimates import estimate_for
 from .placement import Placement, place
 
-# The method a job gets when neither its preset nor its user names one, by the device class it runs on.
-METHOD_BY_DEVICE = {"cuda": "qlora", "cpu": "lora"}
-# Why, in one sentence each, for the launch form and the job page.
+# Why a job gets the method METHOD_BY_DEVICE names for its device class (when neither its preset nor its user
+# names one), in one sentence each, for the launch form and the job page.
 METHOD_REASONS = {
     "cuda": "QLoRA, chosen for a GPU: the 4-bit base needs about a quarter of the memory, so larger bases fit "
     "one card.",

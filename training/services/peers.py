@@ -22,6 +22,7 @@ from django.conf import settings
 from .. import launcher
 from ..models import FINAL_STATUSES, JobStatus, TrainingJob
 from .continuation import parent_adapter_dir
+from .job_folders import child_environment, download_to, work_dir
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +47,14 @@ def _still_mine(job_id: int, attempt: int) -> bool:
 
 def job_join(job_id: int, attempt: int) -> str:
     """On a peer node: run this node's ranks of the job's attempt `attempt`. Returns what happened."""
-    from .execution import _download, child_environment, work_dir
-
     job = TrainingJob.objects.select_related("base_model").filter(pk=job_id).first()
     if job is None or not _still_mine(job_id, attempt):
         return "not-running"
     folder = work_dir(job)
     try:
-        train = _download(job.train_path, folder / "data" / "train.jsonl")
+        train = download_to(job.train_path, folder / "data" / "train.jsonl")
         validation = (
-            _download(job.validation_path, folder / "data" / "validation.jsonl") if job.validation_path else None
+            download_to(job.validation_path, folder / "data" / "validation.jsonl") if job.validation_path else None
         )
     except OSError as exc:
         log.error("peer of training job %s: the dataset files could not be read (%s)", job_id, exc)

@@ -76,7 +76,7 @@ def test_the_row_beats_while_the_worker_fetches_the_jobs_files(project, owner, f
         seen.append(TrainingJob.objects.get(pk=job.pk).heartbeat_at)
         raise OSError("storage gone")
 
-    monkeypatch.setattr(execution, "_download", slow_download)
+    monkeypatch.setattr(execution, "download_to", slow_download)
     job.refresh_from_db()
     assert execution._execute(job, JobReporter(job)) == "failed"
     assert seen[0] > claimed_beat

@@ -80,11 +80,11 @@ def run_engine(base: Path, output: Path, *, config: dict, examples: Any, stop_af
 
     spec = JobSpec(str(base), examples, str(output), config, n_samples=2, max_new_tokens=8)
     try:
-        result = run_job(spec, on_progress=lambda e: events.append(runner._plain(e)), should_stop=should_stop)
+        result = run_job(spec, on_progress=lambda e: events.append(runner.plain_value(e)), should_stop=should_stop)
     except EngineError as exc:
-        error = {"code": exc.code, "message": exc.message, "extra": runner._plain(exc.extra)}
+        error = {"code": exc.code, "message": exc.message, "extra": runner.plain_value(exc.extra)}
         return EngineRun(runner.ChildOutcome(status=runner.FAILED, error=error), events)
-    plain = runner._plain(result)
+    plain = runner.plain_value(result)
     status = runner.CANCELLED if plain["cancelled"] else runner.SUCCEEDED
     return EngineRun(runner.ChildOutcome(status=status, result=plain), events, output)
 
