@@ -254,6 +254,10 @@ ANNOTUNE_IMPORT_MAX_REPORTED_ERRORS = env_int("ANNOTUNE_IMPORT_MAX_REPORTED_ERRO
 ANNOTUNE_IMPORT_BATCH_SIZE = env_int("ANNOTUNE_IMPORT_BATCH_SIZE", 5000)
 # A running import whose worker has not reported for this long may be retried.
 ANNOTUNE_IMPORT_STALE_SECONDS = env_int("ANNOTUNE_IMPORT_STALE_SECONDS", 300)
+# A dataset version of at most this many approved examples is made in the request (a second or two);
+# a larger one is built by a worker (curated_data.models.VersionBuild), with a page to watch it.
+ANNOTUNE_VERSION_INLINE_MAX = env_int("ANNOTUNE_VERSION_INLINE_MAX", 20_000)
+ANNOTUNE_VERSION_BUILD_STALE_SECONDS = env_int("ANNOTUNE_VERSION_BUILD_STALE_SECONDS", 300)
 ANNOTUNE_EXPORT_CHUNK_SIZE = env_int("ANNOTUNE_EXPORT_CHUNK_SIZE", 2000)
 ANNOTUNE_SPLIT_SEED = env_int("ANNOTUNE_SPLIT_SEED", 13)
 ANNOTUNE_VALIDATION_FRACTION = float(env_str("ANNOTUNE_VALIDATION_FRACTION") or 0.1)
@@ -327,6 +331,7 @@ if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
 # Each app's reaper, run by the periodic `annotune.reap` task (annotune/celery.py) in this order.
 ANNOTUNE_REAPERS = {
     "imports": "curated_data.services.import_reaper.reap_imports",
+    "version_builds": "curated_data.services.versions.reap_builds",
     "validation_runs": "annotation.services.validation_runs.reap_runs",
     "training": "training.services.reaper.reap",
 }

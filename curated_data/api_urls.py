@@ -12,6 +12,7 @@ urlpatterns = [
     path("export/", apis.ExportApi.as_view(), name="api-export"),
     path("versions/", apis.VersionListApi.as_view(), name="api-versions"),
     path("versions/<int:number>/", apis.VersionDetailApi.as_view(), name="api-version"),
+    path("version-builds/<int:build_id>/", apis.VersionBuildDetailApi.as_view(), name="api-version-build"),
     path("versions/<int:number>/download/", apis.VersionDownloadApi.as_view(), name="api-version-download"),
     path("versions/<int:number>/diff/<int:other>/", apis.VersionDiffApi.as_view(), name="api-version-diff"),
 ]

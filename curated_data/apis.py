@@ -7,6 +7,7 @@ import json
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, StreamingHttpResponse
+from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -24,6 +25,7 @@ from annotune.errors import ApplicationError
 from annotune.uploads import check_size, upload_view
 
 from . import permissions, selectors
+from .models import VersionBuild
 from .services import exports, formats, imports, versions
 
 
@@ -278,16 +280,50 @@ class VersionCreateInput(StrictInput):
     )
 
 
+class VersionBuildOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    project = serializers.IntegerField(source="project_id")
+    status = serializers.CharField()
+    phase = serializers.CharField()
+    example_count = serializers.IntegerField()
+    attempts = serializers.IntegerField()
+    version = serializers.SerializerMethodField()
+    error = serializers.CharField()
+    report = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    url = serializers.SerializerMethodField()
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_version(self, build) -> int | None:
+        return build.version.number if build.version_id else None
+
+    def get_url(self, build) -> str:
+        path = reverse("api-version-build", args=[build.project_id, build.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path
+
+
 class VersionListApi(APIView):
     @extend_schema(responses={200: VersionOutput(many=True), **ERRORS}, operation_id="versions_list")
     def get(self, request, project_id: int):
         return Response(VersionOutput(selectors.versions(_project(request, project_id)), many=True).data)
 
-    @extend_schema(request=VersionCreateInput, responses={201: VersionOutput, **ERRORS}, operation_id="versions_create")
+    @extend_schema(
+        request=VersionCreateInput,
+        responses={201: VersionOutput, 202: VersionBuildOutput, **ERRORS},
+        operation_id="versions_create",
+        description=(
+            "Create the next version. With at most ANNOTUNE_VERSION_INLINE_MAX approved examples it is made at once "
+            "(201, the version); with more a worker builds it (202, the build: poll its `url` until `status` is "
+            "`succeeded` and `version` is set, or `failed` with `error` and the checks' `report`)."
+        ),
+    )
     def post(self, request, project_id: int):
         project = _project(request, project_id)
         data = valid_input(VersionCreateInput, request.data)
-        version = versions.version_create(
+        made = versions.version_request(
             project=project,
             user=request.user,
             notes=data["notes"],
@@ -295,7 +331,17 @@ class VersionListApi(APIView):
             validation_fraction=data.get("validation_fraction"),
             override_reason=data["override_reason"],
         )
-        return Response(VersionOutput(version).data, status=status.HTTP_201_CREATED)
+        if isinstance(made, VersionBuild):
+            body = VersionBuildOutput(made, context={"request": request}).data
+            return Response(body, status=status.HTTP_202_ACCEPTED, headers={"Location": body["url"]})
+        return Response(VersionOutput(made).data, status=status.HTTP_201_CREATED)
+
+
+class VersionBuildDetailApi(APIView):
+    @extend_schema(responses={200: VersionBuildOutput, **ERRORS}, operation_id="version_builds_retrieve")
+    def get(self, request, project_id: int, build_id: int):
+        build = selectors.build_get(_project(request, project_id), build_id)
+        return Response(VersionBuildOutput(build, context={"request": request}).data)
 
 
 class VersionDetailApi(APIView):

@@ -1,4 +1,4 @@
-"""Import jobs and immutable dataset versions."""
+"""Import jobs, immutable dataset versions, and the builds that make large versions on a worker."""
 
 from __future__ import annotations
 
@@ -104,3 +104,50 @@ class DatasetVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.project_id} v{self.number} ({self.sha256[:12]})"
+
+
+class VersionBuildStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Building"
+    SUCCEEDED = "succeeded", "Built"
+    FAILED = "failed", "Failed"
+
+
+class VersionBuild(models.Model):
+    """A dataset version being built by a worker (projects with many approved examples: see
+    ANNOTUNE_VERSION_INLINE_MAX). A work row (annotune/work.py): claimed, beating, reaped."""
+
+    project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="version_builds")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # What the owner asked for, as the version form takes it.
+    notes = models.TextField(blank=True)
+    seed = models.BigIntegerField(null=True, blank=True)
+    validation_fraction = models.FloatField(null=True, blank=True)
+    override_reason = models.TextField(blank=True)
+    # Indexed: the reaper looks for queued / running rows every minute (tests/test_reaper_indexes.py).
+    status = models.CharField(
+        max_length=20, choices=VersionBuildStatus.choices, default=VersionBuildStatus.QUEUED, db_index=True
+    )
+    phase = models.CharField(max_length=120, blank=True)
+    example_count = models.PositiveIntegerField(default=0, help_text="Approved examples, counted when the build starts")
+    error = models.TextField(blank=True)
+    # The dataset checks' report when their errors refused the version (the page shows it).
+    report = models.JSONField(default=dict, blank=True)
+    version = models.OneToOneField(
+        DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="build"
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"Version build {self.pk} ({self.status})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (VersionBuildStatus.QUEUED, VersionBuildStatus.RUNNING)

@@ -15,7 +15,7 @@ from annotation.models import Project
 from annotune.errors import ApplicationError
 from annotune.storage import StorageError, open_stream, storage_failures, storage_reason
 
-from .models import DatasetVersion, ImportJob
+from .models import DatasetVersion, ImportJob, VersionBuild, VersionBuildStatus
 
 VERSION_PARTS = ("all", "train", "validation", "manifest")
 
@@ -58,6 +58,19 @@ def version_get(project: Project, number: Any) -> DatasetVersion:
         return DatasetVersion.objects.select_related("project", "created_by").get(project=project, number=number)
     except (DatasetVersion.DoesNotExist, ValueError, TypeError):
         raise Http404("No such dataset version in this project.") from None
+
+
+def open_builds(project: Project) -> QuerySet[VersionBuild]:
+    """Builds still queued or running (the versions page links to them)."""
+    active = [VersionBuildStatus.QUEUED, VersionBuildStatus.RUNNING]
+    return VersionBuild.objects.filter(project=project, status__in=active).order_by("pk")
+
+
+def build_get(project: Project, build_id: Any) -> VersionBuild:
+    try:
+        return VersionBuild.objects.select_related("version", "created_by").get(project=project, pk=int(build_id))
+    except (VersionBuild.DoesNotExist, TypeError, ValueError):
+        raise Http404("No such version build in this project.") from None
 
 
 def version_path(version: DatasetVersion, part: str) -> str:

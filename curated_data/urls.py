@@ -13,6 +13,10 @@ urlpatterns = [
     path("export/", views.export_page, name="dataset-export"),
     path("versions/", views.version_list, name="dataset-versions"),
     path("versions/<int:number>/", views.version_detail, name="dataset-version"),
+    path("versions/builds/<int:build_id>/", views.version_build, name="dataset-version-build"),
+    path(
+        "versions/builds/<int:build_id>/progress/", views.version_build_progress, name="dataset-version-build-progress"
+    ),
     path("versions/<int:number>/download/<str:part>/", views.version_download, name="dataset-version-download"),
     path("versions/diff/", views.version_diff, name="dataset-version-diff"),
 ]

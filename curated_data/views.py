@@ -7,6 +7,7 @@ from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import permissions as annotation_permissions
@@ -19,7 +20,7 @@ from annotune.uploads import accept_upload, upload_view
 from . import permissions, selectors
 from .apis import export_response, version_file_response
 from .forms import ImportForm, MappingForm, VersionForm
-from .models import ImportStatus
+from .models import ImportStatus, VersionBuild
 from .services import formats, imports, versions
 
 DIFF_SHOWN = 200
@@ -178,11 +179,13 @@ def version_list(request, project_id: int):
             raise PermissionDenied("Only project owners can create dataset versions.")
         if form.is_valid():
             try:
-                version = versions.version_create(project=project, user=request.user, **form.cleaned_data)
+                version = versions.version_request(project=project, user=request.user, **form.cleaned_data)
             except ApplicationError as exc:
                 report = exc.extra.get("report")
                 _service_errors(form, exc)
             else:
+                if isinstance(version, VersionBuild):  # many examples: a worker builds it
+                    return redirect("dataset-version-build", project_id=project.pk, build_id=version.pk)
                 flash.success(request, f"Version {version.number} created ({version.example_count} examples).")
                 if warning := selectors.validation_warning(version):
                     flash.warning(request, warning)
@@ -190,6 +193,8 @@ def version_list(request, project_id: int):
     context = {
         "project": project,
         "versions": selectors.versions(project),
+        "builds": selectors.open_builds(project),
+        "inline_max": settings.ANNOTUNE_VERSION_INLINE_MAX,
         "form": form,
         "can_create": can_create,
         "report": report,
@@ -197,6 +202,32 @@ def version_list(request, project_id: int):
         "can_train": annotation_permissions.can_train(request.user, project),
     }
     return render(request, "datasets/version_list.html", context, status=400 if form.errors else 200)
+
+
+def _build_context(request, project_id: int, build_id: int) -> dict:
+    project = annotation_permissions.project_for(request.user, project_id)
+    return {
+        "project": project,
+        "build": selectors.build_get(project, build_id),
+        "inline_max": settings.ANNOTUNE_VERSION_INLINE_MAX,
+    }
+
+
+@login_required
+def version_build(request, project_id: int, build_id: int):
+    """A large version being built by a worker: where it is, then a link to the version (or why not)."""
+    return render(request, "datasets/version_build.html", _build_context(request, project_id, build_id))
+
+
+@login_required
+def version_build_progress(request, project_id: int, build_id: int):
+    """htmx: the build's panel, polled while it runs; once built, the page moves to the version."""
+    context = _build_context(request, project_id, build_id)
+    response = render(request, "datasets/_version_build.html", context)
+    build = context["build"]
+    if build.version_id is not None:
+        response["HX-Redirect"] = reverse("dataset-version", args=[project_id, build.version.number])
+    return response
 
 
 @login_required

@@ -1,5 +1,10 @@
 """Create immutable dataset versions: snapshot the approved examples into files in storage.
 
+Small and large: `version_request` makes the version in the request when the project has at most
+ANNOTUNE_VERSION_INLINE_MAX approved examples (a second or two), and otherwise queues a VersionBuild that
+a worker runs (`version_build_run`, the same `version_create`), so a project of a million examples never
+meets the web server's timeout; its page shows the build until the version exists.
+
 Content: one canonical JSON line per example ({"category", "context", "messages", "style_tags"},
 sorted keys, compact), lines sorted by the example's content hash (then by the line itself).
 The version's sha256 is the hash of that file, so identical approved content gives the identical
@@ -21,6 +26,7 @@ usual fraction. A fraction the caller gives is kept as given. Same content and s
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import tempfile
 from collections import defaultdict
@@ -31,15 +37,20 @@ from django.core.exceptions import PermissionDenied
 from django.core.files import File
 from django.db import transaction
 from django.db.models import Max
+from django.utils.timezone import now
 
 from annotation.models import Example, ExampleStatus, Project
 from annotation.services.conversations import canonical_json
+from annotune import dispatch, work
 from annotune.errors import ApplicationError
+from annotune.heartbeat import beating
 from annotune.storage import ArtifactWriter
 
 from .. import permissions
-from ..models import DatasetVersion
+from ..models import DatasetVersion, VersionBuild, VersionBuildStatus
 from .checks import run_dataset_checks
+
+log = logging.getLogger(__name__)
 
 MAX_SEED = 2**63 - 1
 MAX_TEXT_CHARS = 5000  # notes and override reason
@@ -285,4 +296,112 @@ def _write_version(
         override_reason=override_reason if report.get("errors") else "",
         notes=notes,
         created_by=user,
+    )
+
+
+# -- large versions: built by a worker --------------------------------------------------------------
+
+
+def version_request(
+    *,
+    project: Project,
+    user,
+    notes: str = "",
+    seed: Any = None,
+    validation_fraction: Any = None,
+    override_reason: str = "",
+) -> DatasetVersion | VersionBuild:
+    """The next version: made now for a project of at most ANNOTUNE_VERSION_INLINE_MAX approved examples,
+    else a build queued for a worker (one at a time per project). Permission and parameters are checked in
+    the request either way; on a worker the dataset checks' refusal ends the build, with their report."""
+    asked = {
+        "notes": notes,
+        "seed": seed,
+        "validation_fraction": validation_fraction,
+        "override_reason": override_reason,
+    }
+    if not permissions.can_create_version(user, project):
+        raise PermissionDenied("Only project owners can create dataset versions.")
+    # Counted only up to the limit: a count of a million rows would cost the request what the build saves.
+    limit = settings.ANNOTUNE_VERSION_INLINE_MAX
+    approved = Example.objects.filter(project=project, status=ExampleStatus.APPROVED).values("pk")[: limit + 1].count()
+    if approved <= limit:
+        return version_create(project=project, user=user, **asked)
+    notes, override_reason = (notes or "").strip(), (override_reason or "").strip()
+    seed, fraction = _clean_params(seed, validation_fraction, {"notes": notes, "override_reason": override_reason})
+    with transaction.atomic():
+        Project.objects.select_for_update().filter(pk=project.pk).first()
+        active = VersionBuild.objects.filter(
+            project=project, status__in=[VersionBuildStatus.QUEUED, VersionBuildStatus.RUNNING]
+        ).first()
+        if active is not None:
+            raise ApplicationError(
+                f"Version build {active.pk} is still {active.get_status_display().lower()}; wait for it to finish.",
+                {"build": [str(active.pk)]},
+            )
+        build = VersionBuild.objects.create(
+            project=project,
+            created_by=user,
+            notes=notes,
+            seed=seed,
+            validation_fraction=fraction,
+            override_reason=override_reason,
+            phase="waiting for a worker",
+        )
+        from ..tasks import build_version
+
+        dispatch.send_on_commit(build_version, build.pk)
+    return build
+
+
+def version_build_run(build_id: int) -> None:
+    """Worker side: claim the build, make the version (`version_create`), and record how it ended: the
+    version, or why not (the checks' report when their errors refused it)."""
+    mine = work.claim(VersionBuild, build_id, phase="reading and checking the approved examples", error="")
+    if mine is None:
+        return
+    build = VersionBuild.objects.select_related("project", "created_by").get(pk=build_id)
+    approved = Example.objects.filter(project=build.project, status=ExampleStatus.APPROVED).count()
+    mine.update(example_count=approved)
+    with beating(mine, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
+        try:
+            version = version_create(
+                project=build.project,
+                user=build.created_by,
+                notes=build.notes,
+                seed=build.seed,
+                validation_fraction=build.validation_fraction,
+                override_reason=build.override_reason,
+            )
+        except (ApplicationError, PermissionDenied) as exc:
+            report = exc.extra.get("report") if isinstance(exc, ApplicationError) else None
+            message = exc.message if isinstance(exc, ApplicationError) else str(exc)
+            mine.update(
+                status=VersionBuildStatus.FAILED, phase="", error=message, report=report or {}, finished_at=now()
+            )
+            return
+        except Exception as exc:
+            log.exception("version build %s failed", build_id)
+            mine.update(
+                status=VersionBuildStatus.FAILED,
+                phase="",
+                error=f"The build stopped on an unexpected error ({type(exc).__name__}); start it again.",
+                finished_at=now(),
+            )
+            return
+    if not mine.update(status=VersionBuildStatus.SUCCEEDED, phase="", version=version, finished_at=now()):
+        log.warning("version build %s: version %s was made after the build was taken back", build_id, version.number)
+
+
+def reap_builds() -> dict[str, list[int]]:
+    """Builds whose worker died: queued again, or failed after the last attempt; lost messages sent again."""
+    from ..tasks import build_version
+
+    return work.reap_stale(
+        VersionBuild,
+        task=build_version,
+        stale_after=settings.ANNOTUNE_VERSION_BUILD_STALE_SECONDS,
+        what="version build",
+        requeued=lambda reason: {"phase": f"{reason}; queued again"},
+        failed=lambda reason, limit: {"phase": "", "error": f"{reason}, the last of {limit}: start the build again."},
     )
