@@ -166,4 +166,13 @@ def test_import_version_train_download_on_object_storage(s3_storage, api, projec
     assert download.status_code == 200
     archive = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content)))
     root = archive.namelist()[0].split("/")[0]
-    assert {name[len(root) + 1 :]: archive.read(name) for name in archive.namelist()} == stored
+    zipped = {name[len(root) + 1 :]: archive.read(name) for name in archive.namelist()}
+    assert set(zipped) == set(stored)
+    # The weights byte for byte; the owner (not staff) reads the local base by its folder name.
+    source = project.base_model.source
+    shown = {
+        name: data.replace(source.rstrip("/").encode(), f"./{Path(source).name}".encode())
+        for name, data in stored.items()
+    }
+    assert zipped == shown
+    assert json.loads(zipped["adapter_config.json"])["base_model_name_or_path"] == f"./{Path(source).name}"

@@ -12,6 +12,7 @@ from typing import Any
 
 from . import results
 from .data import IGNORE_INDEX, Collator, Conversation
+from .model_text import model_text
 
 
 def _device(model: Any) -> Any:
@@ -70,7 +71,7 @@ def generate(model: Any, tokenizer: Any, prompt: Conversation, max_new_tokens: i
             use_cache=True,
         )
     model.train(was_training)
-    return tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True).strip()
+    return model_text(tokenizer.decode(out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True)).strip()
 
 
 def generate_batch(
@@ -120,7 +121,7 @@ def generate_answers(
         new = row[width:].tolist()
         stop = new.index(tokenizer.eos_token_id) if tokenizer.eos_token_id in new else None
         kept = new if stop is None else new[:stop]
-        text = tokenizer.decode(kept, skip_special_tokens=True)
+        text = model_text(tokenizer.decode(kept, skip_special_tokens=True))
         answers.append(results.behaviour_answer(text, len(kept), stop is None and len(new) >= max_new_tokens))
     return answers
 

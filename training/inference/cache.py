@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..engine.model_text import model_text
 from .errors import AdapterFilesError, BaseModelMismatchError, InferenceError
 from .files import adapter_config, check_fits_base, check_model_folder
 
@@ -282,7 +283,7 @@ def _generate(model, tokenizer, messages, *, adapter, max_new_tokens, temperatur
     seconds = time.perf_counter() - started
     new = output[0, input_ids.shape[1] :]
     return GenerationResult(
-        text=tokenizer.decode(new, skip_special_tokens=True),
+        text=model_text(tokenizer.decode(new, skip_special_tokens=True)),
         prompt_tokens=int(input_ids.shape[1]),
         new_tokens=int(new.shape[0]),
         seconds=seconds,

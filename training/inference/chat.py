@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..engine.model_text import model_text
 from .cache import BaseModelCache, render_prompt, sampling_options
 
 ProgressCallback = Callable[[str, int], None]
@@ -97,7 +98,7 @@ class _Progress:
         return False
 
     def text(self) -> str:
-        return self.tokenizer.decode(self.ids, skip_special_tokens=True)
+        return model_text(self.tokenizer.decode(self.ids, skip_special_tokens=True))
 
     # stopping criterion
     def __call__(self, input_ids, scores, **kwargs):
@@ -150,7 +151,7 @@ def generate_chat(
             )
         seconds = time.perf_counter() - started
         new = output[0, input_ids.shape[1] :].tolist()
-        text, stopped = cut_at_stop(tokenizer.decode(new, skip_special_tokens=True), stop)
+        text, stopped = cut_at_stop(model_text(tokenizer.decode(new, skip_special_tokens=True)), stop)
         ended = stopped or _ends_turn(model, tokenizer, new)
         finish = "stop" if ended or len(new) < max_new_tokens else "length"
         return ChatResult(

@@ -19,6 +19,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine.model_text import model_text
 from .errors import BackendModelNotFoundError, BackendRefusedError, BackendUnavailableError, InferenceError
 
 
@@ -93,7 +94,7 @@ class VllmClient:
         choice = data["choices"][0]
         usage = data.get("usage") or {}
         return ChatResult(
-            text=choice["message"].get("content") or "",
+            text=model_text(choice["message"].get("content") or ""),
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),
             finish_reason=choice.get("finish_reason") or "stop",
@@ -121,7 +122,7 @@ class VllmClient:
                 usage = event.get("usage")
                 for choice in event.get("choices") or []:
                     finish = choice.get("finish_reason") or finish
-                    text = (choice.get("delta") or {}).get("content") or ""
+                    text = model_text((choice.get("delta") or {}).get("content") or "")
                     if text:
                         yield ChatChunk(text=text)
                 if usage:
