@@ -6,6 +6,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from annotune.work import WorkRow
+
 DEFAULT_REJECT_REASONS = ["factual_error", "style", "formatting", "off_topic", "duplicate", "other"]
 
 
@@ -348,8 +350,9 @@ class ValidationRunStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class ValidationRun(models.Model):
-    """A dataset-level validation over the approved pool (or a dataset version), run by a worker."""
+class ValidationRun(WorkRow):
+    """A dataset-level validation over the approved pool (or a dataset version), run by a worker (a work row,
+    annotune/work.py: claimed, beating, re-queued by the reaper whose worker died, up to a limit)."""
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="validation_runs")
     dataset_version = models.ForeignKey(
@@ -365,14 +368,8 @@ class ValidationRun(models.Model):
     example_count = models.PositiveIntegerField(default=0)
     error_count = models.PositiveIntegerField(default=0)
     warning_count = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    # Claims so far; the reaper re-queues a run whose worker's heartbeat stopped, up to a limit.
-    attempts = models.PositiveIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -380,7 +377,3 @@ class ValidationRun(models.Model):
 
     def __str__(self) -> str:
         return f"Validation run {self.pk} ({self.status})"
-
-    @property
-    def active(self) -> bool:
-        return self.status in (ValidationRunStatus.QUEUED, ValidationRunStatus.RUNNING)

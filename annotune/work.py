@@ -1,8 +1,8 @@
 """Background work rows: one claim, one fenced write and one reaper for every app's job-like rows.
 
-A work row is a model with `status` ("queued", "running", then a final status of its own), `attempts`,
-`heartbeat_at`, `started_at`, `finished_at` and `error`; the row is the source of truth, the Celery
-message only says "look at row N". The life of one:
+A work row is a model that inherits `WorkRow` (`attempts`, `heartbeat_at`, `started_at`, `finished_at`,
+`error`) and has a `status` of its own choices with "queued" and "running", then a final status; the row
+is the source of truth, the Celery message only says "look at row N". The life of one:
 
 - `claim(model, pk, ...)`: a worker moves it from queued to running (one worker wins: the update is
   conditional on "queued"), counts the attempt and stamps the start and a first heartbeat by the
@@ -12,11 +12,12 @@ message only says "look at row N". The life of one:
 - while it works, the worker beats on the fenced row (annotune.heartbeat.beating).
 - `reap_stale(...)`, from the periodic reaper (settings.ANNOTUNE_REAPERS): a running row whose heartbeat
   stopped is queued again and its task sent after commit, or failed with the reason once it used
-  ANNOTUNE_JOB_MAX_ATTEMPTS; a queued row whose message the broker lost is sent again (the claim makes a
-  duplicate harmless).
+  ANNOTUNE_JOB_MAX_ATTEMPTS (or the row's own `max_attempts`, where it records one); a queued row whose
+  message the broker lost is sent again (the claim makes a duplicate harmless).
 
-Imports and data-health runs use it; training jobs, adapter operations and
-generation requests still have their own claims (their rows carry more: placement, peers, per-user caps).
+Users: imports and version builds (curated_data), data-health runs (annotation), training jobs and adapter
+operations (training: merges, combinations, GGUF exports). Generation requests still have their own claim
+(they carry per-user caps and are never re-queued: their caller stopped waiting).
 """
 
 from __future__ import annotations
@@ -38,6 +39,34 @@ log = logging.getLogger(__name__)
 QUEUED = "queued"
 RUNNING = "running"
 FAILED = "failed"
+# The final statuses a work row may end in (cancelled: training jobs only).
+DONE = ("succeeded", FAILED, "cancelled")
+
+
+class WorkRow(models.Model):
+    """The columns the kernel reads and writes; each model adds its `status` (its own choices, with
+    "queued" and "running") and what its work needs. Status in words: `is_active` (queued or running: a
+    page polls it) and `is_done` (ended)."""
+
+    # Claims so far; doubles as the fencing token (a worker writes only while its attempt is current).
+    attempts = models.PositiveIntegerField(default=0)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    status: Any  # declared by each model, with its own choices
+
+    class Meta:
+        abstract = True
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in (QUEUED, RUNNING)
+
+    @property
+    def is_done(self) -> bool:
+        return self.status in DONE
 
 
 def fenced(model: type[models.Model], pk: int, attempts: int) -> QuerySet:
@@ -48,19 +77,29 @@ def fenced(model: type[models.Model], pk: int, attempts: int) -> QuerySet:
 def claim(model: type[models.Model], pk: int, **fields: Any) -> QuerySet | None:
     """Take a queued row for this worker (None when it is not queued: another worker has it, or it ended).
 
-    `fields` are set with the claim (a phase, counters reset for this attempt). Returns the row fenced
-    to this attempt."""
-    claimed = model._default_manager.filter(pk=pk, status=QUEUED).update(
-        status=RUNNING,
-        started_at=timezone.now(),
-        heartbeat_at=beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
-        attempts=F("attempts") + 1,
+    `fields` are set with the claim (a phase, counters reset for this attempt, the worker's name); they
+    may replace the start stamp too (a training job keeps its first). Returns the row fenced to this
+    attempt."""
+    values: dict[str, Any] = {
+        "status": RUNNING,
+        "started_at": timezone.now(),
+        "heartbeat_at": beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
+        "attempts": F("attempts") + 1,
         **fields,
-    )
+    }
+    claimed = model._default_manager.filter(pk=pk, status=QUEUED).update(**values)
     if claimed != 1:
         return None
     attempts = model._default_manager.filter(pk=pk).values_list("attempts", flat=True).get()
     return fenced(model, pk, attempts)
+
+
+def silent(model: type[models.Model], stale_after: float) -> QuerySet:
+    """Running rows whose heartbeat (or, before the first one, their start) is older than `stale_after`
+    seconds by the database's clock: their worker died or lost the database."""
+    cutoff = silent_since(stale_after)
+    quiet = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
+    return model._default_manager.filter(quiet, status=RUNNING)
 
 
 def reap_stale(
@@ -71,32 +110,46 @@ def reap_stale(
     what: str,
     requeued: Callable[[str], dict[str, Any]],
     failed: Callable[[str, int], dict[str, Any]],
+    send: Callable[[int], None] | None = None,
+    queue: str | None = "default",
 ) -> dict[str, list[int]]:
     """Rows of `model` whose worker died, and queued rows whose message was lost; returns the ids
     re-queued, failed and sent again.
 
-    A running row is stale when its heartbeat (or, before the first one, its start) is older than
-    `stale_after` seconds by the database's clock. `requeued(reason)` and `failed(reason, limit)` give the
-    fields written with each outcome (a note, a phase, progress back to zero); `what` names the row in
-    the log ("import", "validation run")."""
-    limit = settings.ANNOTUNE_JOB_MAX_ATTEMPTS
-    cutoff = silent_since(stale_after)
-    silent = Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    stale = model._default_manager.filter(silent, status=RUNNING)
+    A running row is stale when `silent`. `requeued(reason)` and `failed(reason, limit)` give the fields
+    written with each outcome (a note, a phase, progress back to zero); `what` names the row in the log
+    ("import", "validation run"). A row that records its own `max_attempts` is failed at that limit.
+    `send(pk)` sends a re-queued row's task after commit (default: `task`); `queue` is where lost
+    messages are looked for, None for rows that name their own (a `queue` column: one per device class).
+    """
+    per_row = any(f.name == "max_attempts" for f in model._meta.get_fields())
+    stale = silent(model, stale_after)
     done: dict[str, list[int]] = {"requeued": [], "failed": []}
-    for pk, attempts in stale.values_list("pk", "attempts"):
+    rows = stale.values_list("pk", "attempts", "max_attempts") if per_row else stale.values_list("pk", "attempts")
+    for pk, attempts, *own in rows:
+        limit = own[0] if own else settings.ANNOTUNE_JOB_MAX_ATTEMPTS
         # Conditional on the same attempt, still silent: a worker that just beat keeps its row.
         same = stale.filter(pk=pk, attempts=attempts)
         reason = f"The worker stopped reporting for {stale_after:g} s on attempt {attempts}"
         if attempts >= limit:
             if same.update(status=FAILED, finished_at=timezone.now(), **failed(reason, limit)):
                 done["failed"].append(pk)
+                log.warning("%s %s failed: its worker stopped reporting on its last attempt", what, pk)
             continue
         with transaction.atomic():
             if same.update(status=QUEUED, **requeued(reason)):
-                dispatch.send_on_commit(task, pk)
+                if send is None:
+                    dispatch.send_on_commit(task, pk)
+                else:
+                    send(pk)
                 done["requeued"].append(pk)
                 log.warning("%s %s re-queued: its worker stopped reporting", what, pk)
     queued = model._default_manager.filter(status=QUEUED)
-    resent = dispatch.resend_lost(queued, task, queue="default", older_than=settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS)
+    after = settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS
+    if queue is not None:
+        resent = dispatch.resend_lost(queued, task, queue=queue, older_than=after)
+    else:
+        resent = []
+        for name in queued.order_by().values_list("queue", flat=True).distinct():
+            resent += dispatch.resend_lost(queued.filter(queue=name), task, queue=name, older_than=after)
     return {**done, "resent": resent}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from annotune.work import WorkRow
+
 
 class ImportStatus(models.TextChoices):
     AWAITING_MAPPING = "awaiting_mapping", "Waiting for the column mapping"
@@ -21,8 +23,9 @@ class ImportPhase(models.TextChoices):
     DONE = "done", "Done"
 
 
-class ImportJob(models.Model):
-    """One uploaded file and its processing: the row is the source of truth for the task."""
+class ImportJob(WorkRow):
+    """One uploaded file and its processing: the row is the source of truth for the task (a work row,
+    annotune/work.py)."""
 
     project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="import_jobs")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -43,12 +46,7 @@ class ImportJob(models.Model):
     rows_imported = models.PositiveIntegerField(default=0)
     # {"errors": [{"line", "field", "reason"}...], "error_count", "truncated", "notes": [...]}
     report = models.JSONField(default=dict, blank=True)
-    error = models.TextField(blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -64,10 +62,6 @@ class ImportJob(models.Model):
         if not self.size_bytes:
             return 0
         return min(99, int(self.bytes_done * 100 / self.size_bytes))
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in (ImportStatus.QUEUED, ImportStatus.RUNNING)
 
 
 class DatasetVersion(models.Model):
@@ -113,7 +107,7 @@ class VersionBuildStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
-class VersionBuild(models.Model):
+class VersionBuild(WorkRow):
     """A dataset version being built by a worker (projects with many approved examples: see
     ANNOTUNE_VERSION_INLINE_MAX). A work row (annotune/work.py): claimed, beating, reaped."""
 
@@ -130,24 +124,15 @@ class VersionBuild(models.Model):
     )
     phase = models.CharField(max_length=120, blank=True)
     example_count = models.PositiveIntegerField(default=0, help_text="Approved examples, counted when the build starts")
-    error = models.TextField(blank=True)
     # The dataset checks' report when their errors refused the version (the page shows it).
     report = models.JSONField(default=dict, blank=True)
     version = models.OneToOneField(
         DatasetVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="build"
     )
-    attempts = models.PositiveIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
 
     def __str__(self) -> str:
         return f"Version build {self.pk} ({self.status})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in (VersionBuildStatus.QUEUED, VersionBuildStatus.RUNNING)

@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from annotune.work import WorkRow
+
 from .routing import Needs
 
 
@@ -122,8 +124,9 @@ class Sweep(models.Model):
         return f"Sweep {self.pk}"
 
 
-class TrainingJob(models.Model):
-    """One training run. The row is the source of truth: the worker claims it, reports into it, finishes it."""
+class TrainingJob(WorkRow):
+    """One training run. The row is the source of truth: the worker claims it, reports into it, finishes it
+    (a work row, annotune/work.py; `attempts` is the fencing token, `max_attempts` its limit, shown on the page)."""
 
     project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="training_jobs")
     base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="training_jobs")
@@ -159,9 +162,6 @@ class TrainingJob(models.Model):
     grad_norm = models.FloatField(null=True, blank=True)
     tokens_per_second = models.FloatField(null=True, blank=True)
     eta_seconds = models.FloatField(null=True, blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    # Attempts double as a fencing token: a worker only writes while the attempt it claimed is current.
-    attempts = models.PositiveSmallIntegerField(default=0)
     max_attempts = models.PositiveSmallIntegerField(default=3)
     checkpoint_dir = models.CharField(max_length=500, blank=True, help_text="Worker-local folder of checkpoints")
     resumed_from_step = models.PositiveIntegerField(null=True, blank=True)
@@ -174,7 +174,6 @@ class TrainingJob(models.Model):
     memory_mb = models.PositiveIntegerField(default=0, help_text="Estimated memory per process (MiB)")
     queue = models.CharField(max_length=60, default="training.cpu", db_index=True)
     error_code = models.CharField(max_length=50, blank=True)
-    error = models.TextField(blank=True)
     log_tail = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True, help_text="Engine result: metrics, truncation, versions")
 
@@ -192,8 +191,6 @@ class TrainingJob(models.Model):
 
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
@@ -201,10 +198,6 @@ class TrainingJob(models.Model):
 
     def __str__(self) -> str:
         return f"Job {self.pk} ({self.status})"
-
-    @property
-    def is_active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
 
     @property
     def needs(self) -> Needs:
@@ -400,10 +393,11 @@ class OperationKind(models.TextChoices):
     GGUF = "gguf", "GGUF export for llama.cpp / Ollama"
 
 
-class AdapterOperation(models.Model):
+class AdapterOperation(WorkRow):
     """Background work on adapters (default queue): a merge (result: a model folder), a combination
     (result: a new adapter) or a GGUF export (result: a folder of GGUF files, `params` holds its
-    `training.engine.local_runtimes.GGUFExport`). The row is the source of truth; the task claims it like a job."""
+    `training.engine.local_runtimes.GGUFExport`). A work row (annotune/work.py): claimed, beating, re-queued
+    by the reaper when its worker died, failed with `worker_lost` after the last attempt."""
 
     project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="adapter_operations")
     kind = models.CharField(max_length=10, choices=OperationKind.choices)
@@ -427,24 +421,14 @@ class AdapterOperation(models.Model):
         BaseModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     error_code = models.CharField(max_length=50, blank=True)
-    error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    # Written by the running worker on the database's clock (annotune/heartbeat.py); the reaper fails a
-    # running operation whose heartbeat stopped (its worker died) with error_code "worker_lost".
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-id"]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.pk} ({self.status})"
-
-    @property
-    def is_done(self) -> bool:
-        return self.status in (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED)
 
 
 class EvaluationStatus(models.TextChoices):

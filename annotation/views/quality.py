@@ -196,7 +196,7 @@ def data_health(request, project_id: int):
         return redirect("data-health", project_id=project.pk)
     runs = quality_selectors.run_history(project)
     latest = quality_selectors.latest_finished_run(project)
-    active = next((r for r in runs if r.active), None)
+    active = next((r for r in runs if r.is_active), None)
     context = {
         "project": project,
         "runs": runs,
@@ -217,7 +217,7 @@ def run_progress(request, project_id: int, run_id: int):
     run = quality_selectors.run_for(project, run_id)
     context = {"project": project, "run": run, "waiting_note": quality_selectors.waiting_note(run)}
     response = render(request, "annotation/quality/_run_progress.html", context)
-    if not run.active:
+    if not run.is_active:
         response["HX-Refresh"] = "true"
     return response
 
@@ -231,7 +231,7 @@ def run_detail(request, project_id: int, run_id: int):
         "project": project,
         "run": run,
         "latest": run,
-        "view": quality_selectors.report_view(project, run.report if not run.active else None),
+        "view": quality_selectors.report_view(project, run.report if not run.is_active else None),
         "runs": [],
         "can_run": False,
     }
