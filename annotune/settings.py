@@ -336,7 +336,8 @@ ANNOTUNE_REAPERS = {
     "training": "training.services.reaper.reap",
 }
 # The reaper (Celery beat, `annotune.reap`): rows queued this long while their queue holds no message
-# are sent again; imports and data-health runs whose heartbeat stopped are re-queued (JOB_MAX_ATTEMPTS).
+# are sent again; work rows (annotune/work.py) whose heartbeat stopped are re-queued, and failed after
+# JOB_MAX_ATTEMPTS attempts (training jobs: TRAINING_MAX_ATTEMPTS, recorded on each job at launch).
 ANNOTUNE_REAP_EVERY_SECONDS = env_int(
     "ANNOTUNE_REAP_EVERY_SECONDS", env_int("ANNOTUNE_TRAINING_REAP_EVERY_SECONDS", 60)
 )
@@ -345,7 +346,8 @@ ANNOTUNE_JOB_HEARTBEAT_SECONDS = env_int("ANNOTUNE_JOB_HEARTBEAT_SECONDS", 10)
 ANNOTUNE_JOB_MAX_ATTEMPTS = env_int("ANNOTUNE_JOB_MAX_ATTEMPTS", 3)
 ANNOTUNE_VALIDATION_STALE_SECONDS = env_int("ANNOTUNE_VALIDATION_STALE_SECONDS", 300)
 # Adapter operations (merge, combine, GGUF export) and evaluations generating answers beat every
-# JOB_HEARTBEAT_SECONDS; silent this long, their worker is taken for dead and the reaper fails them.
+# JOB_HEARTBEAT_SECONDS; silent this long, their worker is taken for dead: the reaper queues an operation
+# again (failed after JOB_MAX_ATTEMPTS) and fails an evaluation.
 ANNOTUNE_OPERATION_STALE_SECONDS = env_int("ANNOTUNE_OPERATION_STALE_SECONDS", 300)
 
 # Adapters: the inference worker keeps base models loaded and switches adapters on them.
@@ -431,7 +433,8 @@ TRAINING_SHARE_CHECKPOINTS = env_bool(
 )
 # A running job whose heartbeat is older than this is re-queued (resuming from its last checkpoint).
 TRAINING_STALE_AFTER_SECONDS = env_int("ANNOTUNE_TRAINING_STALE_AFTER_SECONDS", 120)
-TRAINING_MAX_ATTEMPTS = env_int("ANNOTUNE_TRAINING_MAX_ATTEMPTS", 3)
+# Attempts of a training job (it resumes from its checkpoint each time); by default those of every work row.
+TRAINING_MAX_ATTEMPTS = env_int("ANNOTUNE_TRAINING_MAX_ATTEMPTS", ANNOTUNE_JOB_MAX_ATTEMPTS)
 # After a cancel, the child gets this long to stop cooperatively before it is killed.
 TRAINING_CANCEL_GRACE_SECONDS = env_int("ANNOTUNE_TRAINING_CANCEL_GRACE_SECONDS", 30)
 TRAINING_TIME_LIMIT_SECONDS = env_int("ANNOTUNE_TRAINING_TIME_LIMIT_SECONDS", 48 * 3600)

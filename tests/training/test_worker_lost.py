@@ -1,9 +1,10 @@
-"""Adapter operations (merge, combine, GGUF export) and evaluations whose worker dies while they run end
-failed with `worker_lost`, not "running" / "generating" forever.
+"""Adapter operations (merge, combine, GGUF export) and evaluations whose worker dies while they run are not
+left "running" / "generating" forever: an operation is queued again, and after its last attempt fails with
+`worker_lost` (a work row, annotune/work.py); an evaluation fails with `worker_lost`.
 
-The worker beats on the row (database clock, annotune/heartbeat.py); the reaper (`annotune.reap`) fails a
-row whose heartbeat went silent and keeps one that beats. The worker's own final write is conditional on
-the status: a worker the reaper took for dead neither reports success over the failure nor keeps files,
+The worker beats on the row (database clock, annotune/heartbeat.py); the reaper (`annotune.reap`) takes back
+a row whose heartbeat went silent and keeps one that beats. The worker's own final write is fenced to its
+attempt: a worker the reaper took for dead neither reports success over the reaper's write nor keeps files,
 an adapter or answers nobody can see.
 """
 
@@ -32,7 +33,7 @@ from training.models import (
 )
 from training.services import adapters as adapter_services
 from training.services import evaluations
-from training.services.reaper import reap, reap_silent_work
+from training.services.reaper import reap, reap_evaluations, reap_operations
 
 
 def silent(model, pk: int, minutes: int = 10) -> None:
@@ -58,9 +59,16 @@ def page(user, url: str) -> str:
         ("gguf", "start the export again"),
     ],
 )
-def test_a_running_operation_whose_heartbeat_stopped_fails_with_worker_lost(project, owner, kind, again):
+def test_a_running_operation_whose_heartbeat_stopped_on_its_last_attempt_fails_with_worker_lost(
+    project, owner, kind, again, settings
+):
     dead = AdapterOperation.objects.create(
-        project=project, kind=kind, status=GenerationStatus.RUNNING, started_at=timezone.now(), created_by=owner
+        project=project,
+        kind=kind,
+        status=GenerationStatus.RUNNING,
+        attempts=settings.ANNOTUNE_JOB_MAX_ATTEMPTS,
+        started_at=timezone.now(),
+        created_by=owner,
     )
     alive = AdapterOperation.objects.create(
         project=project, kind=kind, status=GenerationStatus.RUNNING, started_at=timezone.now(), created_by=owner
@@ -77,7 +85,7 @@ def test_a_running_operation_whose_heartbeat_stopped_fails_with_worker_lost(proj
     assert again in dead.error
     assert dead.finished_at is not None
     assert AdapterOperation.objects.get(pk=alive.pk).status == GenerationStatus.RUNNING  # it beats: kept
-    assert reap_silent_work()["operations_failed"] == []  # once
+    assert reap_operations()["failed"] == []  # once
     text = page(owner, f"/projects/{project.pk}/adapter-operations/{dead.pk}/")
     assert "status-failed" in text
     assert again in text
@@ -85,13 +93,19 @@ def test_a_running_operation_whose_heartbeat_stopped_fails_with_worker_lost(proj
 
 
 @pytest.mark.django_db
-def test_a_failed_gguf_export_shows_its_error_on_the_adapter_page(project, owner, make_adapter, adapter_dirs):
+def test_a_failed_gguf_export_shows_its_error_on_the_adapter_page(project, owner, make_adapter, adapter_dirs, settings):
+    settings.ANNOTUNE_JOB_MAX_ATTEMPTS = 1
     adapter = make_adapter("Lawyer", adapter_dirs["a"])
     export = AdapterOperation.objects.create(
-        project=project, kind=OperationKind.GGUF, adapter=adapter, status=GenerationStatus.RUNNING, created_by=owner
+        project=project,
+        kind=OperationKind.GGUF,
+        adapter=adapter,
+        status=GenerationStatus.RUNNING,
+        attempts=1,
+        created_by=owner,
     )
     silent(AdapterOperation, export.pk)
-    assert reap_silent_work()["operations_failed"] == [export.pk]
+    assert reap_operations()["failed"] == [export.pk]
     text = page(owner, f"/projects/{project.pk}/adapters/{adapter.pk}/")
     assert 'data-status="failed"' in text
     assert f"GGUF export #{export.pk} failed: worker_lost" in text
@@ -129,15 +143,19 @@ def test_an_evaluation_whose_heartbeat_stopped_while_generating_fails_with_worke
 
 # -- a late finish from a worker the reaper took for dead -----------------------------------------
 def reaped_meanwhile(model, pk: int) -> None:
-    """What the reaper does while the worker still works (it was silent, e.g. stalled on storage)."""
+    """What the reaper does while the worker still works (it was silent, e.g. stalled on storage): an
+    operation is queued again for another attempt, an evaluation failed."""
     silent(model, pk)
-    assert pk in reap_silent_work()["operations_failed" if model is AdapterOperation else "evaluations_failed"]
+    if model is AdapterOperation:
+        assert pk in reap_operations()["requeued"]
+    else:
+        assert pk in reap_evaluations()["evaluations_failed"]
 
 
 @pytest.mark.slow  # merges and combines a tiny real model in this process
 @pytest.mark.django_db
 @pytest.mark.parametrize("kind", ["merge", "combine"])
-def test_a_late_finish_keeps_the_reapers_failure_and_no_result(
+def test_a_late_finish_keeps_the_reapers_requeue_and_no_result(
     kind, project, owner, make_adapter, adapter_dirs, storage, monkeypatch, django_capture_on_commit_callbacks
 ):
     from training.inference import combine, merge
@@ -166,8 +184,8 @@ def test_a_late_finish_keeps_the_reapers_failure_and_no_result(
     assert adapter_services.operation_execute(operation.pk) == "superseded"
 
     operation.refresh_from_db()
-    assert operation.status == GenerationStatus.FAILED
-    assert operation.error_code == "worker_lost"
+    assert operation.status == GenerationStatus.QUEUED  # for the next attempt, which the reaper sent
+    assert "queued again" in operation.error
     assert operation.storage_path == ""
     assert operation.result_adapter_id is None
     assert set(Adapter.objects.values_list("pk", flat=True)) == {first.pk, second.pk}
@@ -230,14 +248,14 @@ def test_a_killed_inference_worker_leaves_a_failed_evaluation_not_generating_for
             interval=0.1,
             message="the worker's heartbeat while it generates",
         )
-        assert reap_silent_work()["evaluations_failed"] == []  # it beats: the reaper keeps it
+        assert reap_evaluations()["evaluations_failed"] == []  # it beats: the reaper keeps it
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
     evaluation.refresh_from_db()
     assert evaluation.status == EvaluationStatus.GENERATING, "it finished before the kill: make it bigger"
 
     # The heartbeat stops with the process; once silent for the stale time, the reaper fails it.
-    failed = wait_for(lambda: reap_silent_work()["evaluations_failed"], timeout=30, interval=0.5, message="the reap")
+    failed = wait_for(lambda: reap_evaluations()["evaluations_failed"], timeout=30, interval=0.5, message="the reap")
     assert failed == [evaluation.pk]
     evaluation.refresh_from_db()
     assert (evaluation.status, evaluation.error_code) == (EvaluationStatus.FAILED, "worker_lost")

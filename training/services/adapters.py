@@ -18,11 +18,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.utils import timezone
 
 from annotation.models import Project
+from annotune import work
 from annotune.errors import ApplicationError
-from annotune.heartbeat import beat_time, beating
+from annotune.heartbeat import beating
 from annotune.storage import ArtifactWriter, StorageError
 
 from ..models import Adapter, AdapterOperation, BaseModel, GenerationStatus, OperationKind
@@ -34,6 +34,7 @@ from .operations import (
     operation_enqueue,
     operation_finish,
     require_owner,
+    result_folder,
 )
 
 log = logging.getLogger(__name__)
@@ -248,18 +249,13 @@ def operation_execute(operation_id: int) -> str:
     from training.engine.errors import EngineError
     from training.inference.errors import InferenceError
 
-    claimed = AdapterOperation.objects.filter(id=operation_id, status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.RUNNING,
-        started_at=timezone.now(),
-        heartbeat_at=beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
-    )
-    if claimed != 1:
+    mine = work.claim(AdapterOperation, operation_id, error="", error_code="")
+    if mine is None:
         return "skipped"
     operation = AdapterOperation.objects.select_related("adapter__base_model", "project").get(pk=operation_id)
-    # The worker beats on the row while it runs; one whose worker died is failed by the reaper.
-    running = AdapterOperation.objects.filter(pk=operation_id, status=GenerationStatus.RUNNING)
+    # The worker beats on the row while it runs; one whose worker died is queued again by the reaper.
     try:
-        with beating(running, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
+        with beating(mine, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
             if operation.kind == OperationKind.MERGE:
                 _run_merge(operation)
             elif operation.kind == OperationKind.GGUF:
@@ -268,8 +264,10 @@ def operation_execute(operation_id: int) -> str:
                 run_gguf_export(operation)
             else:
                 _run_combine(operation)
-    except OperationTaken:  # the reaper failed it meanwhile: its result was deleted, its error stays
-        log.warning("adapter operation %s was failed by the reaper before it finished; result discarded", operation_id)
+    except OperationTaken:  # the reaper took it back meanwhile: its result was deleted, the reaper's write stays
+        log.warning(
+            "adapter operation %s was taken back by the reaper before it finished; result discarded", operation_id
+        )
         return "superseded"
     except (InferenceError, EngineError) as exc:
         operation_finish(operation, GenerationStatus.FAILED, error_code=exc.code, error=exc.message)
@@ -293,7 +291,7 @@ def _run_merge(operation: AdapterOperation) -> None:
     adapter = operation.adapter
     if adapter is None:
         raise AdapterFilesError("The adapter to merge was deleted.")
-    prefix = f"merged/project-{operation.project_id}/merge-{operation.pk}"
+    prefix = result_folder(operation, f"merged/project-{operation.project_id}/merge-{operation.pk}")
     writer = ArtifactWriter("the merged model")
     with tempfile.TemporaryDirectory(prefix="merge-") as tmp:
         info = merge_adapter(adapter.base_model.source, folders.local_folder(adapter.storage_path), Path(tmp) / "m")
@@ -320,7 +318,7 @@ def _run_combine(operation: AdapterOperation) -> None:
         raise BaseModelMismatchError("The adapters belong to different base models.")
     first = adapters[ids[0]]
     params = operation.params
-    prefix = f"adapters/project-{operation.project_id}/combined-{operation.pk}"
+    prefix = result_folder(operation, f"adapters/project-{operation.project_id}/combined-{operation.pk}")
     writer = ArtifactWriter("the combined adapter")
     with tempfile.TemporaryDirectory(prefix="combine-") as tmp:
         out = Path(tmp) / "c"

@@ -1,7 +1,8 @@
 """The worker side of a job: claim it, run the engine in a child process, report, finish.
 
-Every write after the claim is fenced by (status RUNNING, attempts == the claimed attempt): a worker
-whose job was re-queued by the reaper (or cancelled) can no longer change it.
+The job is a work row (annotune/work.py): every write after the claim is fenced by (status RUNNING,
+attempts == the claimed attempt), so a worker whose job was re-queued by the reaper (or cancelled) can no
+longer change it.
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, Value
+from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotune import work
 from annotune.heartbeat import beat_time, beating
 from annotune.storage import ArtifactWriter, StorageError, open_stream, storage_failures
 
@@ -42,16 +44,17 @@ PROGRESS_FIELDS = ("step", "max_steps", "epoch", "loss", "eval_loss", "learning_
 PROGRESS_FIELDS += ("tokens_per_second", "eta_seconds")
 
 
-def job_claim(job_id: int, *, worker: str = "") -> int:
-    """Take a queued job: 1 when this worker now owns it, 0 when someone else did (or it is not queued).
+def job_claim(job_id: int, *, worker: str = "") -> QuerySet | None:
+    """Take a queued job (`work.claim`): the job fenced to this attempt, None when someone else took it
+    (or it is not queued).
 
-    `worker`: the Celery node name (what the queue page shows); host:pid without one."""
-    now = timezone.now()
-    return TrainingJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING,
-        attempts=F("attempts") + 1,
-        heartbeat_at=beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
-        started_at=Coalesce(F("started_at"), Value(now)),
+    `worker`: the Celery node name (what the queue and job pages show); host:pid without one. The job
+    keeps the start of its first attempt (its page counts the time from there); the engine process of an
+    earlier attempt is forgotten."""
+    return work.claim(
+        TrainingJob,
+        job_id,
+        started_at=Coalesce(F("started_at"), Value(timezone.now())),
         finished_at=None,
         worker=worker or f"{socket.gethostname()}:{os.getpid()}",
         child_pid=None,
@@ -75,8 +78,8 @@ class JobReporter:
         self.lost = False  # the row is no longer ours (re-queued or finished elsewhere)
         self.mirror: CheckpointMirror | None = None  # copies checkpoints to storage (other workers resume)
 
-    def mine(self):
-        return TrainingJob.objects.filter(pk=self.job.pk, status=JobStatus.RUNNING, attempts=self.attempt)
+    def mine(self) -> QuerySet:
+        return work.fenced(TrainingJob, self.job.pk, self.attempt)
 
     def line(self, text: str) -> None:
         stamp = timezone.now().strftime("%H:%M:%S")
@@ -199,7 +202,7 @@ def job_execute(job_id: int, *, worker: str = "", capacity: routing.Capacity | N
     if reason:
         log.error("training job %s reached worker %s, which cannot take it: %s", job_id, worker, reason)
         return "does-not-fit"
-    if job_claim(job_id, worker=worker) != 1:
+    if job_claim(job_id, worker=worker) is None:
         log.info("training job %s was not queued (already claimed, cancelled or gone)", job_id)
         return "not-claimed"
     job = TrainingJob.objects.select_related("base_model", "project", "dataset_version").get(pk=job_id)
@@ -269,9 +272,7 @@ def _execute(job: TrainingJob, reporter: JobReporter) -> str:
     if reporter.mirror is not None:
         if status == "died":  # the reaper re-queues it: the newest checkpoint must be in storage
             reporter.stored(reporter.mirror.finish())
-            TrainingJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=reporter.attempt).update(
-                log_tail=reporter.tail
-            )
+            reporter.mine().update(log_tail=reporter.tail)
         elif status != "lost":  # ended here; a lost job belongs to another attempt now
             reporter.mirror.discard()
     return status
@@ -417,9 +418,7 @@ def finish_outcome(reporter: JobReporter, outcome: runner.ChildOutcome, output_d
     # The child died without a word (killed, OOM killer): stop the heartbeat and leave the job to the
     # reaper, which re-queues it to resume from its last checkpoint.
     reporter.line(f"the engine process exited abnormally (exit code {outcome.exitcode}); waiting for the reaper")
-    TrainingJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, attempts=reporter.attempt).update(
-        log_tail=reporter.tail
-    )
+    reporter.mine().update(log_tail=reporter.tail)
     log.error("training job %s: engine process died with exit code %s", job.pk, outcome.exitcode)
     return "died"
 

@@ -23,7 +23,7 @@ from annotune.storage import ArtifactWriter
 from ..engine import local_runtimes
 from ..models import Adapter, AdapterOperation, GenerationStatus, OperationKind
 from . import folders
-from .operations import adapter_config, operation_enqueue, operation_finish, require_owner
+from .operations import adapter_config, operation_enqueue, operation_finish, require_owner, result_folder
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def run_gguf_export(operation: AdapterOperation) -> None:
     base_dir = Path(adapter.base_model.source)
     adapter_dir = folders.local_folder(adapter.storage_path)
     dtype = str(operation.params.get("dtype") or DTYPE)
-    prefix = f"gguf/project-{operation.project_id}/export-{operation.pk}"
+    prefix = result_folder(operation, f"gguf/project-{operation.project_id}/export-{operation.pk}")
     label = adapter.base_model.name
     with tempfile.TemporaryDirectory(prefix="gguf-") as tmp:
         out = Path(tmp)

@@ -1,4 +1,4 @@
-"""Launch, cancel and reap training jobs (the web side and the periodic reaper)."""
+"""Launch, cancel and reap training jobs (the web side and the periodic reaper, on annotune/work.py)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from django.utils import timezone
 
 from annotation import permissions
 from annotation.models import Project
-from annotune import dispatch
+from annotune import dispatch, work
 from annotune.errors import ApplicationError
-from annotune.heartbeat import silent_since
 
 from ..engine.config import PRESETS
 from ..models import Adapter, BaseModel, JobStatus, Sweep, TrainingJob
@@ -190,20 +189,8 @@ def _enqueue_on_commit(job_id: int) -> None:
 
 
 def _note_broker_down(job_id: int) -> None:
-    """The job stays queued (`resend_lost_jobs` sends it again); its page says why it waits."""
+    """The job stays queued (the reaper sends it again); its page says why it waits."""
     TrainingJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(error=dispatch.BROKER_DOWN_NOTE)
-
-
-def resend_lost_jobs() -> list[int]:
-    """Queued jobs whose message the broker lost (restarted, say): sent again; returns their ids."""
-    from ..tasks import run_training_job
-
-    queued = TrainingJob.objects.filter(status=JobStatus.QUEUED)
-    after, resent = settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS, []
-    for queue in queued.order_by().values_list("queue", flat=True).distinct():  # one queue per device class
-        resent += dispatch.resend_lost(queued.filter(queue=queue), run_training_job, queue=queue, older_than=after)
-    TrainingJob.objects.filter(pk__in=resent, error=dispatch.BROKER_DOWN_NOTE).update(error="")
-    return resent
 
 
 def job_cancel(*, job: TrainingJob, user) -> TrainingJob:
@@ -229,38 +216,32 @@ def job_cancel(*, job: TrainingJob, user) -> TrainingJob:
     return job
 
 
-def reap_stale_jobs(*, stale_after: float | None = None) -> list[int]:
-    """Running jobs whose heartbeat stopped: re-queue them (they resume from their last checkpoint).
+def reap_stale_jobs(*, stale_after: float | None = None) -> dict[str, list[int]]:
+    """Running jobs whose heartbeat stopped are re-queued (`work.reap_stale`: they resume from their last
+    checkpoint) or, after their last attempt (`max_attempts`), failed with the reason; one whose owner asked
+    to cancel it ends cancelled. Queued jobs whose message the broker lost are sent again, to their own
+    queue. Returns the ids of each."""
+    from ..tasks import run_training_job
 
-    A job that has used up its attempts ends `failed` with the reason. Returns the re-queued job ids.
-    """
     stale_after = settings.TRAINING_STALE_AFTER_SECONDS if stale_after is None else stale_after
-    # Stale by the database's clock, which the workers' heartbeats are written with (annotune/heartbeat.py).
-    stale = TrainingJob.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=silent_since(stale_after))
-    requeued = []
-    candidates = stale.values_list("pk", "attempts", "max_attempts", "cancel_requested", "heartbeat_at")
-    for pk, attempts, max_attempts, cancel_requested, heartbeat_at in candidates:
-        # Conditional on the same attempt, still silent: a worker that just wrote keeps its job.
-        still_stale = stale.filter(pk=pk, attempts=attempts)
-        silent = f"The worker stopped reporting (last heartbeat {heartbeat_at:%Y-%m-%d %H:%M:%S} UTC)"
-        if cancel_requested:
-            still_stale.update(status=JobStatus.CANCELLED, finished_at=timezone.now(), error=f"{silent}; cancelled.")
-            continue
-        if attempts >= max_attempts:
-            still_stale.update(
-                status=JobStatus.FAILED,
-                finished_at=timezone.now(),
-                error_code="worker_lost",
-                error=f"{silent} on attempt {attempts} of {max_attempts}; giving up.",
-            )
-            log.warning("training job %s failed after %s attempts", pk, attempts)
-            continue
-        with transaction.atomic():
-            if still_stale.update(
-                status=JobStatus.QUEUED,
-                error=f"{silent}; re-queued to resume from its last checkpoint (attempt {attempts + 1}).",
-            ):
-                _enqueue_on_commit(pk)
-                requeued.append(pk)
-                log.warning("training job %s re-queued after its heartbeat stopped", pk)
-    return requeued
+    # Cancelled while its worker was dying: ended, with no new attempt (conditional on the row still silent,
+    # as every write of the reaper).
+    stopping, cancelled = work.silent(TrainingJob, stale_after).filter(cancel_requested=True), []
+    for pk in stopping.values_list("pk", flat=True):
+        if stopping.filter(pk=pk).update(
+            status=JobStatus.CANCELLED, finished_at=timezone.now(), error="The worker stopped reporting; cancelled."
+        ):
+            cancelled.append(pk)
+    reaped = work.reap_stale(
+        TrainingJob,
+        task=run_training_job,
+        stale_after=stale_after,
+        what="training job",
+        requeued=lambda reason: {"error": f"{reason}; re-queued to resume from its last checkpoint."},
+        failed=lambda reason, limit: {"error_code": "worker_lost", "error": f"{reason} of {limit}; giving up."},
+        send=_enqueue_on_commit,
+        queue=None,  # each job waits in the queue of its device class
+    )
+    # Sent again: the note that the broker was down no longer holds.
+    TrainingJob.objects.filter(pk__in=reaped["resent"], error=dispatch.BROKER_DOWN_NOTE).update(error="")
+    return {**reaped, "cancelled": cancelled}

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from annotation import permissions
 from annotation.models import Project
-from annotune import dispatch
+from annotune import dispatch, work
 from annotune.errors import ApplicationError
 
 from ..models import Adapter, AdapterOperation, GenerationStatus
@@ -39,14 +39,24 @@ def operation_enqueue(operation: AdapterOperation) -> None:
 
 
 class OperationTaken(Exception):
-    """The operation is no longer running (the reaper failed it, its worker presumed dead): its outcome is
-    not written, and the files of a result are deleted (the writers discard them on this exception)."""
+    """The operation is no longer this attempt's (the reaper queued it again or failed it, its worker
+    presumed dead): its outcome is not written, and the files of a result are deleted (the writers discard
+    them on this exception)."""
+
+
+def result_folder(operation: AdapterOperation, prefix: str) -> str:
+    """Where this attempt writes its result: `prefix`, with the attempt after a first one (the files an
+    attempt whose worker died left behind are deleted; a late writer of theirs never meets this attempt's)."""
+    for earlier in range(1, operation.attempts):
+        folders.delete_folder(prefix if earlier == 1 else f"{prefix}-attempt-{earlier}")
+    return prefix if operation.attempts <= 1 else f"{prefix}-attempt-{operation.attempts}"
 
 
 def operation_finish(operation: AdapterOperation, status: str, **fields: Any) -> None:
-    """The outcome, written only while the operation is still running: a late finish (a worker the reaper
-    took for dead) never overwrites the reaper's failure, nor reports success with a result nobody sees."""
-    done = AdapterOperation.objects.filter(pk=operation.pk, status=GenerationStatus.RUNNING).update(
+    """The outcome, written only while the operation is still this attempt's (`work.fenced`): a late finish
+    (a worker the reaper took for dead) never overwrites what the reaper or a later attempt wrote, nor
+    reports success with a result nobody sees."""
+    done = work.fenced(AdapterOperation, operation.pk, operation.attempts).update(
         status=status, finished_at=timezone.now(), **fields
     )
     if not done and status == GenerationStatus.SUCCEEDED:

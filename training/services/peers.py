@@ -19,8 +19,10 @@ from pathlib import Path
 
 from django.conf import settings
 
+from annotune import work
+
 from .. import launcher
-from ..models import FINAL_STATUSES, JobStatus, TrainingJob
+from ..models import FINAL_STATUSES, TrainingJob
 from .continuation import parent_adapter_dir
 from .job_folders import child_environment, download_to, work_dir
 
@@ -42,7 +44,7 @@ def ask_peers(job: TrainingJob, attempt: int) -> list[str]:
 
 
 def _still_mine(job_id: int, attempt: int) -> bool:
-    return TrainingJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, attempts=attempt).exists()
+    return work.fenced(TrainingJob, job_id, attempt).exists()
 
 
 def job_join(job_id: int, attempt: int) -> str:

@@ -1,20 +1,23 @@
 """The training app's reaper (Celery beat): work whose worker died, or whose message the broker lost.
 
-Training jobs whose heartbeat stopped resume from their checkpoint (`jobs.reap_stale_jobs`). Queued
-rows left without a message (a broker restart drops what it held in memory) are sent again; their
-tasks claim the row first, so a duplicate message is a no-op. Generation requests fail instead
-(`reap_generations`): their caller stopped waiting long ago. Adapter operations (merge, combine, GGUF
-export) and evaluations whose worker died while running fail with `worker_lost` (`reap_silent_work`):
-the user starts them again; their worker's own final write is conditional on the status, so a late
-one never lands over the failure.
+Training jobs and adapter operations (merge, combine, GGUF export) are work rows (annotune/work.py): one
+whose heartbeat stopped is queued again (a job resumes from its checkpoint) and fails with the reason after
+its last attempt (`jobs.reap_stale_jobs`, `reap_operations`). Queued rows left without a message (a broker
+restart drops what it held in memory) are sent again; their tasks claim the row first, so a duplicate
+message is a no-op. Generation requests fail instead (`reap_generations`): their caller stopped waiting
+long ago. Evaluations whose worker died while generating fail with `worker_lost` (`reap_evaluations`).
+A worker's own final write is fenced to its attempt, so a late one never lands over the reaper's.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, Q, TextField, Value, When
 from django.utils import timezone
 
+from annotune import work
 from annotune.dispatch import lost_messages, resend_lost
 from annotune.heartbeat import silent_since
 
@@ -34,19 +37,12 @@ from . import jobs
 def reap() -> dict[str, list[int]]:
     """Returns the ids acted on, by kind."""
     from ..evaluation_tasks import generate_evaluation_answers
-    from ..inference_tasks import run_adapter_operation
     from ..tasks import build_tiny_base_model, check_base_model
 
     after = settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS
     return {
-        "jobs_requeued": jobs.reap_stale_jobs(),
-        "jobs_resent": jobs.resend_lost_jobs(),
-        "operations_resent": resend_lost(
-            AdapterOperation.objects.filter(status=GenerationStatus.QUEUED),
-            run_adapter_operation,
-            queue="default",
-            older_than=after,
-        ),
+        **{f"jobs_{k}": v for k, v in jobs.reap_stale_jobs().items()},
+        **{f"operations_{k}": v for k, v in reap_operations().items()},
         "evaluations_resent": resend_lost(
             Evaluation.objects.filter(status=EvaluationStatus.QUEUED),
             generate_evaluation_answers,
@@ -69,7 +65,7 @@ def reap() -> dict[str, list[int]]:
             since="status_changed_at",
         ),
         **{f"generations_{k}": v for k, v in reap_generations().items()},
-        **reap_silent_work(),
+        **reap_evaluations(),
     }
 
 
@@ -81,29 +77,44 @@ _AGAIN = {
 }
 
 
-def reap_silent_work() -> dict[str, list[int]]:
-    """Periodic: running adapter operations and generating evaluations whose heartbeat stopped (their
-    worker died, or lost the database) fail with error_code `worker_lost` and what to do."""
+def reap_operations() -> dict[str, list[int]]:
+    """Periodic: running adapter operations whose heartbeat stopped (their worker died, or lost the
+    database) are queued again; after the last attempt they fail with error_code `worker_lost` and what
+    to do. Queued ones whose message was lost are sent again."""
+    from ..inference_tasks import run_adapter_operation
+
+    return work.reap_stale(
+        AdapterOperation,
+        task=run_adapter_operation,
+        stale_after=settings.ANNOTUNE_OPERATION_STALE_SECONDS,
+        what="adapter operation",
+        requeued=lambda reason: {"error": f"{reason}; queued again."},
+        failed=_operation_lost,
+    )
+
+
+def _operation_lost(reason: str, limit: int) -> dict[str, Any]:
+    """worker_lost, with what the user starts again for the row's kind of operation."""
+    lost = f"worker_lost: {reason[0].lower()}{reason[1:]} of {limit}"
+    messages = {
+        kind: f"{lost} while running this {what} (it died or was restarted); nothing of the result was kept. "
+        f"Start it again: {again}."
+        for kind, (what, again) in _AGAIN.items()
+    }
+    error = Case(
+        *(When(kind=kind, then=Value(message)) for kind, message in messages.items()),
+        default=Value(f"{lost}; nothing of the result was kept. Start it again."),
+        output_field=TextField(),
+    )
+    return {"error_code": "worker_lost", "error": error}
+
+
+def reap_evaluations() -> dict[str, list[int]]:
+    """Periodic: evaluations whose heartbeat stopped while generating (their worker died, or lost the
+    database) fail with error_code `worker_lost` and what to do."""
     stale_after = settings.ANNOTUNE_OPERATION_STALE_SECONDS
     # Silent by the database's clock, which the workers' heartbeats are written with (annotune/heartbeat.py).
     cutoff = silent_since(stale_after)
-    now = timezone.now()
-    operations = AdapterOperation.objects.filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff),
-        status=GenerationStatus.RUNNING,
-    )
-    failed_operations = []
-    for pk, kind in operations.values_list("pk", "kind"):
-        what, again = _AGAIN.get(kind, ("operation", "start it again"))
-        # Conditional on the row still running and still silent: a worker that just beat keeps its work.
-        if operations.filter(pk=pk).update(
-            status=GenerationStatus.FAILED,
-            error_code="worker_lost",
-            error=f"worker_lost: the worker stopped reporting for {stale_after} s while running this {what} "
-            f"(it died or was restarted); nothing of the result was kept. Start it again: {again}.",
-            finished_at=now,
-        ):
-            failed_operations.append(pk)
     evaluations = Evaluation.objects.filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff),
         status=EvaluationStatus.GENERATING,
@@ -117,7 +128,7 @@ def reap_silent_work() -> dict[str, list[int]]:
             "(it died or was restarted); no answer was kept. Create the evaluation again.",
         ):
             failed_evaluations.append(pk)
-    return {"operations_failed": failed_operations, "evaluations_failed": failed_evaluations}
+    return {"evaluations_failed": failed_evaluations}
 
 
 def reap_generations() -> dict[str, list[int]]:

@@ -84,7 +84,7 @@ def test_a_killed_rank_fails_the_attempt_and_the_job_resumes_to_success(api, pro
         os.kill(first_ranks[1], signal.SIGKILL)  # rank 1, not the process the worker started
         killed_at_step = job.step
         # The launcher ends the other rank and exits; the worker stops the heartbeat; the reaper re-queues.
-        wait_for(lambda: reap_stale_jobs(stale_after=3) == [pk], 120, interval=0.5, message="the reaper")
+        wait_for(lambda: reap_stale_jobs(stale_after=3)["requeued"] == [pk], 120, interval=0.5, message="the reaper")
         job = wait_for(lambda: finished(pk), 300, message="the resumed job to finish")
         log = Path(worker.log_path).read_text()
     assert job.status == JobStatus.SUCCEEDED, (job.error, job.log_tail, log[-3000:])

@@ -34,7 +34,7 @@ def database_away():
 
 def test_a_database_blip_while_training_neither_stops_nor_fails_the_job(project, owner, fake_base_model):
     job = make_job(project, owner, fake_base_model)
-    assert job_claim(job.pk) == 1
+    assert job_claim(job.pk) is not None
     job.refresh_from_db()
     reporter = JobReporter(job)
 
@@ -67,7 +67,7 @@ def test_the_row_beats_while_the_worker_fetches_the_jobs_files(project, owner, f
 
     settings.TRAINING_HEARTBEAT_SECONDS = 0.2
     job = make_job(project, owner, fake_base_model)
-    assert job_claim(job.pk) == 1
+    assert job_claim(job.pk) is not None
     claimed_beat = TrainingJob.objects.get(pk=job.pk).heartbeat_at
     seen = []
 
@@ -120,7 +120,7 @@ def test_an_adapter_is_made_of_this_attempts_files_not_a_dead_attempts_leftovers
     job = make_job(project, owner, fake_base_model)
     prefix = f"adapters/project-{project.pk}/job-{job.pk}"
     default_storage.save(f"{prefix}/adapter_model.safetensors", ContentFile(b"half of attempt 1"))
-    assert job_claim(job.pk) == 1
+    assert job_claim(job.pk) is not None
     job.refresh_from_db()
     output = tmp_path / "work" / "output"
     (output / "adapter").mkdir(parents=True)

@@ -138,7 +138,7 @@ def test_killed_engine_process_is_resumed_from_its_checkpoint_by_the_reaper(
         os.kill(job.child_pid, signal.SIGKILL)
         killed_at_step = job.step
         # The worker leaves the job running without a heartbeat; the reaper (as beat would) re-queues it.
-        wait_for(lambda: reap_stale_jobs(stale_after=3) == [pk], 60, interval=0.5, message="the reaper")
+        wait_for(lambda: reap_stale_jobs(stale_after=3)["requeued"] == [pk], 60, interval=0.5, message="the reaper")
         job = wait_for(lambda: finished(pk), 300, message="the resumed job to finish")
         log = Path(worker.log_path).read_text()
     assert job.status == JobStatus.SUCCEEDED, (job.error, job.log_tail, log[-3000:])

@@ -153,7 +153,7 @@ def make_job(project, owner, base_model):
 
 
 def claim(job: TrainingJob) -> execution.JobReporter:
-    assert execution.job_claim(job.pk) == 1
+    assert execution.job_claim(job.pk) is not None
     row = TrainingJob.objects.select_related("base_model", "project", "dataset_version").get(pk=job.pk)
     reporter = execution.JobReporter(row)
     reporter.on_start(12345)
@@ -216,7 +216,7 @@ def resume_job(make_job, store, engine_runs):
         first = claim(job)
         replay(first, engine_runs["interrupted"])  # the child died after its checkpoint at step 2
         TrainingJob.objects.filter(pk=job.pk).update(heartbeat_at=first.job.heartbeat_at)
-        assert reap_stale_jobs(stale_after=-1) == [job.pk]
+        assert reap_stale_jobs(stale_after=-1)["requeued"] == [job.pk]
         return store(job, engine_runs["resumed"])
 
     return run
