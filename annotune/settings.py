@@ -338,9 +338,7 @@ ANNOTUNE_REAPERS = {
 # The reaper (Celery beat, `annotune.reap`): rows queued this long while their queue holds no message
 # are sent again; work rows (annotune/work.py) whose heartbeat stopped are re-queued, and failed after
 # JOB_MAX_ATTEMPTS attempts (training jobs: TRAINING_MAX_ATTEMPTS, recorded on each job at launch).
-ANNOTUNE_REAP_EVERY_SECONDS = env_int(
-    "ANNOTUNE_REAP_EVERY_SECONDS", env_int("ANNOTUNE_TRAINING_REAP_EVERY_SECONDS", 60)
-)
+ANNOTUNE_REAP_EVERY_SECONDS = env_int("ANNOTUNE_REAP_EVERY_SECONDS", 60)
 ANNOTUNE_REDISPATCH_AFTER_SECONDS = env_int("ANNOTUNE_REDISPATCH_AFTER_SECONDS", 120)
 ANNOTUNE_JOB_HEARTBEAT_SECONDS = env_int("ANNOTUNE_JOB_HEARTBEAT_SECONDS", 10)
 ANNOTUNE_JOB_MAX_ATTEMPTS = env_int("ANNOTUNE_JOB_MAX_ATTEMPTS", 3)

@@ -27,15 +27,6 @@ def join_training_job(job_id: int, attempt: int) -> str:
     return peers.job_join(job_id, attempt)
 
 
-# The name predates the other reaping steps; kept so beat schedules and queued messages still match.
-@shared_task(name="training.tasks.reap_stale_jobs")
-def reap_stale_jobs() -> dict[str, list[int]]:
-    """Periodic (Celery beat): stale training jobs, lost messages, unanswered generation requests."""
-    from .services.reaper import reap
-
-    return reap()
-
-
 @shared_task(name="training.tasks.build_tiny_base_model", acks_late=True, time_limit=3600)
 def build_tiny_base_model(base_model_id: int) -> str:
     """Build the queued tiny base model (default queue); a row that is not queued is left alone."""

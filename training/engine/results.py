@@ -46,40 +46,29 @@ def _text(value: Any) -> str:
 
 
 def _messages(value: Any) -> list[Message]:
-    if isinstance(value, str):
-        return [{"role": "user", "content": value}] if value else []
-    if isinstance(value, Mapping):
-        value = value.get("messages", [])
     if not isinstance(value, list):
         return []
-    turns: list[Message] = []
-    for item in value:
-        if isinstance(item, Mapping):
-            turns.append({"role": _text(item.get("role") or "user"), "content": _text(item.get("content"))})
-        elif item is not None:
-            turns.append({"role": "user", "content": _text(item)})
-    return turns
+    return [
+        {"role": _text(item.get("role") or "user"), "content": _text(item.get("content"))}
+        for item in value
+        if isinstance(item, Mapping)
+    ]
 
 
 def samples(raw: Any) -> list[Sample]:
-    """Stored samples as `Sample`s. Rows written by older versions (`messages` / `base` / `adapter` keys,
-    a prompt stored as plain text) are mapped onto the current keys; anything else is skipped."""
+    """Stored samples as `Sample`s (the keys `sample` writes); anything else is skipped."""
     if not isinstance(raw, list):
         return []
-    out: list[Sample] = []
-    for row in raw:
-        if not isinstance(row, Mapping):
-            continue
-        prompt = row.get("prompt", row.get("messages"))
-        out.append(
-            {
-                "prompt": _messages(prompt),
-                "reference": _text(row.get("reference")),
-                "before": _text(row.get("before", row.get("base"))),
-                "after": _text(row.get("after", row.get("adapter"))),
-            }
-        )
-    return out
+    return [
+        {
+            "prompt": _messages(row.get("prompt")),
+            "reference": _text(row.get("reference")),
+            "before": _text(row.get("before")),
+            "after": _text(row.get("after")),
+        }
+        for row in raw
+        if isinstance(row, Mapping)
+    ]
 
 
 # -- histories ----------------------------------------------------------------------------------------

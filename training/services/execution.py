@@ -500,13 +500,6 @@ def _stored_result(result: dict[str, Any]) -> dict[str, Any]:
     return stored
 
 
-def _adapter_folder(result: dict[str, Any], output_dir: Path) -> Path:
-    for key in ("adapter_dir", "adapter_path", "final_dir"):
-        if result.get(key):
-            return Path(result[key])
-    return output_dir / "adapter"
-
-
 def _behaviour(reporter: JobReporter, raw: Any, card: Path) -> results.BehaviourReport | None:
     """The behavioural evaluation's report: the project's checks on the engine's answers, also written into
     the model card (`card`). None without answers; a failure of the checks is logged and leaves the job
@@ -532,7 +525,7 @@ def _behaviour(reporter: JobReporter, raw: Any, card: Path) -> results.Behaviour
 def _finish_succeeded(reporter: JobReporter, outcome: runner.ChildOutcome, output_dir: Path) -> str:
     job, result = reporter.job, _stored_result(outcome.result or {})
     scores = (outcome.result or {}).get("example_scores") or []
-    source = _adapter_folder(result, output_dir)
+    source = Path(result.get("adapter_dir") or output_dir)  # JobResult.adapter_dir, set by every successful run
     if not (source / "adapter_config.json").is_file():
         return _finish_failed(reporter, "internal", f"The engine reported success but wrote no adapter in {source}.")
     behaviour = _behaviour(reporter, (outcome.result or {}).get("behaviour"), source / "README.md")

@@ -126,7 +126,8 @@ def test_an_adapter_is_made_of_this_attempts_files_not_a_dead_attempts_leftovers
     (output / "adapter").mkdir(parents=True)
     (output / "adapter" / "adapter_config.json").write_text("{}")
     (output / "adapter" / "adapter_model.safetensors").write_bytes(b"attempt 2")
-    outcome = runner.ChildOutcome(status=runner.SUCCEEDED, result={"metrics": {"global_step": 3}})
+    result = {"adapter_dir": str(output / "adapter"), "metrics": {"global_step": 3}}
+    outcome = runner.ChildOutcome(status=runner.SUCCEEDED, result=result)
 
     assert execution.finish_outcome(JobReporter(job), outcome, output) == "succeeded"
     adapter = Adapter.objects.get(job=job)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -139,7 +140,11 @@ def test_adapter_page_renders_a_real_adapter(pages, adapter):
     assert f'href="/projects/{adapter.project_id}/training/{adapter.job_id}/"' in html
 
 
-def test_adapter_page_tolerates_samples_stored_by_older_versions(pages, adapter):
+def test_samples_stored_by_older_versions_are_shown_once_migrated(pages, adapter):
+    """Migration 0021 gives old samples the current keys; the page reads that one shape."""
+    from django.apps import apps
+
+    migration = importlib.import_module("training.migrations.0021_samples_current_keys")
     Adapter.objects.filter(pk=adapter.pk).update(
         samples=[
             {"messages": [{"role": "user", "content": "Old <em>style</em>"}], "base": "old base", "adapter": "old new"},
@@ -147,6 +152,7 @@ def test_adapter_page_tolerates_samples_stored_by_older_versions(pages, adapter)
             "not a sample",
         ]
     )
+    migration.forwards(apps, None)
     html = text(pages.get(adapter_url(adapter)))
     assert escape("Old <em>style</em>") in html
     assert "old base" in html
