@@ -393,7 +393,9 @@ def test_an_evaluation_that_fails_on_the_worker_stores_plain_words(owner, projec
     from training.services import evaluations
 
     class Broken:
-        def generate(self, *args, **kwargs):
+        worker, inline = "broken", False
+
+        def answer(self, **kwargs):
             raise AdapterFilesError("The base model at /srv/annotune/models/x could not be loaded: OSError")
 
     assert evaluations.evaluation_generate(systems_for_failure.pk, Broken()) == "failed"
