@@ -248,7 +248,10 @@ def generation_cancel(request_id: int, *, code: str = "cancelled", message: str 
 def generation_claim(request_id: int, *, worker: str, capped: bool = True) -> str:
     """queued -> running for this worker: "claimed"; "skipped" when the row is not queued (answered,
     cancelled, failed); "deferred" when its user already has ANNOTUNE_GENERATE_RUNNING_PER_USER requests
-    being answered (`capped`): it stays queued and the task sends it again, so others go first."""
+    being answered (`capped`): it stays queued and the task sends it again, so others go first.
+
+    Not `annotune.work.claim`: a request is never queued again (the reaper fails it), so it has no
+    `attempts` to fence on, and the cap is read and the row taken in one transaction with the user locked."""
     with transaction.atomic():
         queued = GenerationRequest.objects.filter(id=request_id, status=GenerationStatus.QUEUED)
         user_id = queued.values_list("created_by_id", flat=True).first()
