@@ -20,6 +20,7 @@ from annotation.models import ValidationRun
 from annotation.services import validation_runs
 from curated_data.models import ImportJob
 from curated_data.services import import_reaper, imports
+from tests.training.scripted_backend import Scripted, finished
 from training.models import BaseModel, GenerationRequest, JobStatus, TrainingJob, TrainingWorker
 from training.routing import Capacity
 from training.selectors.workers import worker_list
@@ -151,13 +152,13 @@ def test_generation_of_a_worker_whose_clock_is_behind_is_not_failed(project, own
     )
     seen = {}
 
-    def answer_while_the_reaper_looks(request, adapter, report):
+    def answer_while_the_reaper_looks(report):
         clock.offset = timedelta(0)
         seen["stale"] = reap_generations()["stale"]
-        return {"text": "Hello!"}
+        return finished("Hello!")
 
     clock.offset = -BEHIND
-    assert generation._execute(row.pk, answer_while_the_reaper_looks, worker="slow-clock") == "succeeded"
+    assert generation.generation_execute(row.pk, Scripted(answer_while_the_reaper_looks)) == "succeeded"
     assert seen["stale"] == []
     row.refresh_from_db()
     assert row.status == "succeeded"

@@ -1,7 +1,7 @@
 """Tasks of blind pairwise evaluations: the answers are generated on the `inference` queue.
 
-Thin: takes an id and calls a service, with the inference worker's cached base models (adapters
-switch in place), the same cache the playground's `generate_answers` uses.
+Thin: takes an id and calls a service, with the serving backend the playground's `generate_answers`
+uses (the inference worker's cached base models, adapters switched in place, or the vLLM server).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from celery import shared_task
 @shared_task(name="training.tasks.generate_evaluation_answers", acks_late=True)
 def generate_evaluation_answers(evaluation_id: int) -> str:
     from .inference_tasks import model_cache
+    from .services.backends import current_backend
     from .services.evaluations import evaluation_generate
 
-    return evaluation_generate(evaluation_id, model_cache())
+    return evaluation_generate(evaluation_id, current_backend(model_cache))

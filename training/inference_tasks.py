@@ -47,20 +47,23 @@ def send_again(task, request_id: int) -> None:
 # The name matches the `training.tasks.*generate*` route in settings: it runs on the `inference` queue.
 @shared_task(name="training.tasks.generate_answers", acks_late=True)
 def generate_answers(request_id: int) -> str:
+    from .services.backends import current_backend
     from .services.generation import generation_execute
 
-    outcome = generation_execute(request_id, model_cache())
+    outcome = generation_execute(request_id, current_backend(model_cache))
     if outcome == "deferred":
         send_again(generate_answers, request_id)
     return outcome
 
 
-# OpenAI-compatible chat completions (training/openai_compat); "generate" in the name routes it to `inference`.
+# OpenAI-compatible chat completions (training/openai_compat), answered as the playground's requests are;
+# a task of its own name (routes and queued messages name it); "generate" in the name routes it to `inference`.
 @shared_task(name="training.tasks.generate_chat_completion", acks_late=True)
 def generate_chat_completion(request_id: int) -> str:
-    from .openai_compat.execute import chat_completion_execute
+    from .services.backends import current_backend
+    from .services.generation import generation_execute
 
-    outcome = chat_completion_execute(request_id, model_cache())
+    outcome = generation_execute(request_id, current_backend(model_cache))
     if outcome == "deferred":
         send_again(generate_chat_completion, request_id)
     return outcome

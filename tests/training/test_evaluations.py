@@ -17,7 +17,7 @@ from curated_data.services import versions
 from tests.factories import ExampleFactory
 from tests.training.adapter_fixtures import *  # noqa: F403
 from training.engine import pairwise
-from training.inference.cache import GenerationResult
+from training.inference.outputs import Answer
 from training.models import Adapter, BaseModel, Evaluation, EvaluationItem, EvaluationStatus, Judgment
 from training.selectors import evaluations as selectors
 from training.services import evaluations as services
@@ -69,11 +69,13 @@ def test_agreement_percent_and_kappa():
     assert mixed.kappa == pytest.approx(0)
 
 
-# -- the web and API side (answers from a stand-in cache; the real one is tested at the end) --------
-class EchoCache:
-    def generate(self, base_path, messages, *, adapter_name=None, **kwargs):
-        text = f"{adapter_name or 'plain'} answers {messages[-1]['content']}"
-        return GenerationResult(text=text, prompt_tokens=3, new_tokens=4, seconds=0.0, adapter=adapter_name)
+# -- the web and API side (answers from a stand-in backend; the real one is tested at the end) ------
+class EchoBackend:
+    worker, inline = "echo", False
+
+    def answer(self, *, base_model, adapter, messages, decoding, **kwargs):
+        text = f"{f'adapter-{adapter.pk}' if adapter else 'plain'} answers {messages[-1]['content']}"
+        return Answer(text=text, prompt_tokens=3, completion_tokens=4, finish_reason="stop", seconds=0.0)
 
 
 @pytest.fixture
@@ -97,7 +99,7 @@ def evaluation(project, owner, systems):
         prompts_text="Where is my parcel?\n\nHow do I reset my password?\n",
         max_new_tokens=16,
     )
-    assert services.evaluation_generate(created.pk, EchoCache()) == "succeeded"
+    assert services.evaluation_generate(created.pk, EchoBackend()) == "succeeded"
     created.refresh_from_db()
     return created
 
@@ -353,7 +355,7 @@ def test_owner_creates_on_the_page_and_reads_results_per_category(project, owner
     assert response.status_code == 302
     assert response.url == f"/projects/{project.pk}/evaluations/{evaluation.pk}/"
     assert b"generating the answers" in client.get(response.url).content
-    services.evaluation_generate(evaluation.pk, EchoCache())
+    services.evaluation_generate(evaluation.pk, EchoBackend())
     evaluation.refresh_from_db()
     evaluation.prompts.filter(position=0).update(category="billing")
     judge(owner, evaluation, "1")

@@ -1,7 +1,7 @@
 """The inference worker publishes each answer while it grows; the playground's reads get it back in order.
 
-The worker side (`generation._execute` / `generation_execute`) writes the finished answers and the one
-so far on the request row (fenced on the row still running, refreshing its heartbeat); the read side
+The worker side (`generation.generation_execute`, whatever the serving backend) writes the finished
+answers and the one so far on the request row (fenced on the row still running, refreshing its heartbeat); the read side
 (`selectors.generations`) turns the row into what the page shows. A real tiny model checks that what
 is published grows token by token and ends as the same answer a plain generation gives.
 """
@@ -15,9 +15,11 @@ from django.db.models.functions import Now
 
 from tests.training.adapter_fixtures import *  # noqa: F403
 from tests.training.adapter_helpers import CHAT
+from tests.training.scripted_backend import Scripted, finished
 from training.models import GenerationRequest, GenerationStatus
 from training.selectors import generations as watch_selectors
 from training.services import generation
+from training.services.backends import WorkerBackend
 from training.services.reaper import reap_generations
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +47,7 @@ def test_partial_text_is_published_and_read_back_in_order(queued):
     row = queued()
     seen = []
 
-    def answer(request, adapter, report):
+    def answer(report):
         label = "first" if not seen else "second"
         words = ["One", "One two", "One two three"] if label == "first" else ["Four", "Four five"]
         for text in words:
@@ -54,9 +56,9 @@ def test_partial_text_is_published_and_read_back_in_order(queued):
             seen.append(
                 (watch.generation.status, [(c.state, c.output["text"] if c.output else None) for c in watch.columns])
             )
-        return {"text": words[-1] + ".", "new_tokens": len(words), "seconds": 0.5}
+        return finished(words[-1] + ".", len(words), 0.5)
 
-    assert generation._execute(row.pk, answer, worker="test") == "succeeded"
+    assert generation.generation_execute(row.pk, Scripted(answer)) == "succeeded"
     assert seen == [
         ("running", [("writing", "One"), ("waiting", None)]),
         ("running", [("writing", "One two"), ("waiting", None)]),
@@ -69,6 +71,7 @@ def test_partial_text_is_published_and_read_back_in_order(queued):
     assert [(c.state, c.output["text"]) for c in watch.columns] == [("done", "One two three."), ("done", "Four five.")]
     assert [c.tokens_per_second for c in watch.columns] == [6.0, 4.0]
     assert all("partial" not in output for output in watch.generation.outputs)
+    assert [(o["finish_reason"], o["prompt_tokens"]) for o in watch.generation.outputs] == [("stop", 5)] * 2
     assert watch.elapsed is not None
     assert watch.elapsed >= 0
 
@@ -77,7 +80,7 @@ def test_each_write_refreshes_the_heartbeat_and_a_failed_request_takes_no_more_t
     row = queued()
     beats = []
 
-    def answer(request, adapter, report):
+    def answer(report):
         GenerationRequest.objects.filter(pk=row.pk).update(heartbeat_at=Now() - timedelta(hours=1))
         beats.append(GenerationRequest.objects.get(pk=row.pk).heartbeat_at)
         report("Hello", 1)
@@ -87,9 +90,9 @@ def test_each_write_refreshes_the_heartbeat_and_a_failed_request_takes_no_more_t
         GenerationRequest.objects.filter(pk=row.pk).update(heartbeat_at=Now() - timedelta(seconds=5))
         assert reap_generations()["stale"] == [row.pk]
         report("Hello there", 2)
-        return {"text": "Hello there!", "new_tokens": 3, "seconds": 0.1}
+        return finished("Hello there!", 3, 0.1)
 
-    generation._execute(row.pk, answer, worker="test")
+    assert generation.generation_execute(row.pk, Scripted(answer)) == "cancelled"
     row.refresh_from_db()
     assert beats[1] - beats[0] > timedelta(minutes=59)  # the write beat: fresh, not the hour-old value
     assert (row.status, row.error_code) == ("failed", "worker_lost")
@@ -102,11 +105,11 @@ def test_a_failure_mid_answer_keeps_the_text_so_far_with_the_reason(queued):
 
     row = queued()
 
-    def answer(request, adapter, report):
+    def answer(report):
         report("Half an", 2)
         raise InferenceError("The base model ran out of memory.")
 
-    assert generation._execute(row.pk, answer, worker="test") == "failed"
+    assert generation.generation_execute(row.pk, Scripted(answer)) == "failed"
     watch = page_read(row)
     assert (watch.generation.status, watch.generation.error) == ("failed", "The base model ran out of memory.")
     assert [(c.state, c.output and c.output["text"]) for c in watch.columns] == [
@@ -167,7 +170,7 @@ def test_a_real_tiny_model_publishes_its_answer_as_it_grows(queued, monkeypatch,
 
     monkeypatch.setattr(generation.AnswerPublisher, "report", spy)
     cache = BaseModelCache()
-    assert generation.generation_execute(row.pk, cache) == "succeeded"
+    assert generation.generation_execute(row.pk, WorkerBackend(cache)) == "succeeded"
     row.refresh_from_db()
     final = row.outputs[0]
     plain = cache.generate(str(tiny_model_dir), CHAT, **PARAMS)

@@ -195,10 +195,10 @@ def test_refusals_in_openai_shape(live_server, owner, outsider, project, make_ad
     assert_openai_error(body, code="unknown_url")
 
 
-def test_openai_views_do_not_import_torch():
+def test_openai_views_and_the_serving_backends_do_not_import_torch():
     code = (
         "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotune.settings'); django.setup()\n"
-        "import annotune.urls, training.openai_compat.views, training.openai_compat.execute, training.inference_tasks\n"
+        "import annotune.urls, training.openai_compat.views, training.services.backends, training.inference_tasks\n"
         "print('torch' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"DEBUG": "1", "PATH": ""})
@@ -288,7 +288,8 @@ def test_a_chat_completion_answered_after_the_reaper_failed_it_stays_failed(owne
     from django.utils import timezone
 
     from training.inference.cache import BaseModelCache
-    from training.openai_compat.execute import chat_completion_execute
+    from training.services.backends import WorkerBackend
+    from training.services.generation import generation_execute
     from training.services.reaper import reap_generations
 
     settings.ANNOTUNE_GENERATE_STALE_SECONDS = 60
@@ -310,6 +311,6 @@ def test_a_chat_completion_answered_after_the_reaper_failed_it_stays_failed(owne
             with super().serving(*args, **kwargs) as served:
                 yield served
 
-    chat_completion_execute(row.pk, SlowCache())
+    generation_execute(row.pk, WorkerBackend(SlowCache()))
     row.refresh_from_db()
     assert (row.status, row.error_code, row.outputs) == ("failed", "worker_lost", [])

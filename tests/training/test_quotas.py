@@ -23,6 +23,7 @@ from training.openai_compat import services as openai_services
 from training.openai_compat.catalog import catalog
 from training.openai_compat.schema import parse_chat_request
 from training.services import generation, quotas
+from training.services.backends import WorkerBackend
 
 pytestmark = pytest.mark.django_db
 
@@ -320,7 +321,7 @@ def test_a_cancelled_request_stops_the_tiny_model_between_tokens(owner, project,
 
     monkeypatch.setattr(chat._Progress, "put", counting)
     monkeypatch.setattr(generation.AnswerPublisher, "report", leave_after_first)
-    assert generation.generation_execute(row.pk, BaseModelCache()) == "cancelled"
+    assert generation.generation_execute(row.pk, WorkerBackend(BaseModelCache())) == "cancelled"
     row.refresh_from_db()
     assert (row.status, row.error_code) == ("cancelled", "disconnected")
     assert row.outputs[0]["text"] == published[0]  # what was written before the cancel, nothing after
@@ -332,7 +333,6 @@ def test_a_cancelled_request_stops_the_tiny_model_between_tokens(owner, project,
 def test_a_cancelled_chat_completion_stops_on_the_worker(owner, project, base_model, monkeypatch):
     from training.inference import chat
     from training.inference.cache import BaseModelCache
-    from training.openai_compat.execute import chat_completion_execute
 
     monkeypatch.setattr(generation, "STOP_CHECK_SECONDS", 0.0)
     params = parse_chat_request({"model": "tiny-llama", "messages": CHAT, "max_tokens": 200, "temperature": 0})
@@ -347,7 +347,7 @@ def test_a_cancelled_chat_completion_stops_on_the_worker(owner, project, base_mo
             generation.generation_cancel(row.pk, code="disconnected")
 
     monkeypatch.setattr(chat._Progress, "put", cancel_at_five)
-    assert chat_completion_execute(row.pk, BaseModelCache()) == "cancelled"
+    assert generation.generation_execute(row.pk, WorkerBackend(BaseModelCache())) == "cancelled"
     row.refresh_from_db()
     assert row.status == "cancelled"
     assert max(tokens) <= 6
@@ -393,7 +393,9 @@ def test_an_evaluation_that_fails_on_the_worker_stores_plain_words(owner, projec
     from training.services import evaluations
 
     class Broken:
-        def generate(self, *args, **kwargs):
+        worker, inline = "broken", False
+
+        def answer(self, **kwargs):
             raise AdapterFilesError("The base model at /srv/annotune/models/x could not be loaded: OSError")
 
     assert evaluations.evaluation_generate(systems_for_failure.pk, Broken()) == "failed"

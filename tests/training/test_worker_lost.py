@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from tests.training.adapter_fixtures import *  # noqa: F403
 from tests.workers import celery_worker, wait_for
-from training.inference.cache import GenerationResult
+from training.inference.outputs import Answer
 from training.models import (
     Adapter,
     AdapterOperation,
@@ -199,13 +199,15 @@ def test_a_late_evaluation_writes_no_answers_over_the_reapers_failure(project, o
         project=project, user=owner, name="Late", adapter_ids=[adapter.pk], prompts_text="Hi\nWhere is my parcel?"
     )
 
-    class StalledCache:
-        def generate(self, base_path, messages, *, adapter_name=None, **kwargs):
+    class StalledBackend:
+        worker, inline = "stalled", False
+
+        def answer(self, **kwargs):
             if Evaluation.objects.filter(pk=evaluation.pk, status=EvaluationStatus.GENERATING).exists():
                 reaped_meanwhile(Evaluation, evaluation.pk)
-            return GenerationResult(text="late", prompt_tokens=1, new_tokens=1, seconds=0.0, adapter=adapter_name)
+            return Answer(text="late", prompt_tokens=1, completion_tokens=1, finish_reason="stop", seconds=0.0)
 
-    assert evaluations.evaluation_generate(evaluation.pk, StalledCache()) == "superseded"
+    assert evaluations.evaluation_generate(evaluation.pk, StalledBackend()) == "superseded"
 
     evaluation.refresh_from_db()
     assert evaluation.status == EvaluationStatus.FAILED
@@ -261,6 +263,6 @@ def test_a_killed_inference_worker_leaves_a_failed_evaluation_not_generating_for
     assert (evaluation.status, evaluation.error_code) == (EvaluationStatus.FAILED, "worker_lost")
     assert not EvaluationItem.objects.filter(evaluation=evaluation).exists()
     # A late redelivery of the message (Redis' visibility timeout) is a no-op.
-    assert evaluations.evaluation_generate(evaluation.pk, cache=None) == "skipped"
+    assert evaluations.evaluation_generate(evaluation.pk, backend=None) == "skipped"
     assert Evaluation.objects.get(pk=evaluation.pk).status == EvaluationStatus.FAILED
     assert "worker_lost" in page(owner, f"/projects/{project.pk}/evaluations/{evaluation.pk}/")

@@ -13,23 +13,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from ..engine.model_text import model_text
 from .cache import BaseModelCache, render_prompt, sampling_options
+from .outputs import Answer
 
 ProgressCallback = Callable[[str, int], None]
 StopCheck = Callable[[], bool]
-
-
-@dataclass
-class ChatResult:
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str  # "stop" | "length" | "cancelled"
-    seconds: float
 
 
 def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
@@ -126,7 +117,7 @@ def generate_chat(
     interval: float = 0.05,
     should_stop: StopCheck | None = None,
     quantized: bool = False,
-) -> ChatResult:
+) -> Answer:
     """Answer a conversation on the cached base (or one adapter on it), reporting text as it grows and
     stopping early when `should_stop()` turns true."""
     import torch
@@ -154,7 +145,7 @@ def generate_chat(
         text, stopped = cut_at_stop(model_text(tokenizer.decode(new, skip_special_tokens=True)), stop)
         ended = stopped or _ends_turn(model, tokenizer, new)
         finish = "stop" if ended or len(new) < max_new_tokens else "length"
-        return ChatResult(
+        return Answer(
             text=text,
             prompt_tokens=int(input_ids.shape[1]),
             completion_tokens=len(new),

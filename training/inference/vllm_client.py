@@ -21,17 +21,7 @@ from typing import Any
 
 from ..engine.model_text import model_text
 from .errors import BackendModelNotFoundError, BackendRefusedError, BackendUnavailableError, InferenceError
-
-
-@dataclass
-class ChatResult:
-    """One finished answer (the fields the worker backend records too)."""
-
-    text: str
-    prompt_tokens: int
-    completion_tokens: int
-    finish_reason: str
-    seconds: float
+from .outputs import Answer
 
 
 @dataclass
@@ -85,7 +75,7 @@ class VllmClient:
             return False
 
     # -- answers ----------------------------------------------------------------------------------
-    def chat(self, model: str, messages: list[dict[str, str]], **params: Any) -> ChatResult:
+    def chat(self, model: str, messages: list[dict[str, str]], **params: Any) -> Answer:
         """A whole answer; `params`: max_tokens, temperature, top_p, seed, stop (OpenAI's names)."""
         started = time.monotonic()
         body = {"model": model, "messages": messages, **_sampling(params)}
@@ -93,7 +83,7 @@ class VllmClient:
             data = json.loads(self._read(response))
         choice = data["choices"][0]
         usage = data.get("usage") or {}
-        return ChatResult(
+        return Answer(
             text=model_text(choice["message"].get("content") or ""),
             prompt_tokens=int(usage.get("prompt_tokens", 0)),
             completion_tokens=int(usage.get("completion_tokens", 0)),

@@ -18,8 +18,9 @@ client's `project=` option) narrows it to that one project (404 when the user is
 everywhere in Annotune; OpenAI's own `proj_…` ids, which the client sends from OPENAI_PROJECT_ID, are
 ignored). `GET /v1/models` lists the scope's models.
 
-Requests become `GenerationRequest` rows on the `inference` queue: an inference worker answers on its
-cached base model with the adapter switched in place (`training.inference.chat.generate_chat`) and,
-for `stream: true`, writes the answer to the row every few tokens while the web process streams the
-new text as Server-Sent Events. The web process never imports torch.
+Requests become `GenerationRequest` rows with one target, answered as the playground's are
+(`training.services.generation.generation_execute` through the serving backend): an inference worker
+answers on its cached base model with the adapter switched in place and, for `stream: true`, writes the
+answer to the row every few tokens while the web process streams the new text as Server-Sent Events
+(or the vLLM server answers). The web process never imports torch.
 """

@@ -1,8 +1,9 @@
 """Web side of the OpenAI-compatible endpoints: queue a chat completion, wait for it or stream it.
 
 Nothing here imports torch: the answer comes from an inference worker through the
-`GenerationRequest` row (`execute.chat_completion_execute` writes it) or, with the vLLM backend
-(ANNOTUNE_INFERENCE_BACKEND=vllm), from the vLLM server over HTTP, written to the same row.
+`GenerationRequest` row (`services.generation.generation_execute` writes it, as for the playground) or,
+with the vLLM backend (ANNOTUNE_INFERENCE_BACKEND=vllm), from the vLLM server over HTTP, written to the
+same row by the same path (a stream relays vLLM's own stream, then writes the row the same way).
 
 A request is admitted against the caps of `services.quotas` (429 beyond them, nothing
 queued). A client that goes away, or that the server stops waiting for, cancels its request: the
@@ -23,10 +24,11 @@ from django.db import transaction
 from annotation import permissions
 from annotune import dispatch
 from annotune.errors import ApplicationError
-from annotune.heartbeat import beat_time
+from training.inference.outputs import Answer, AnswerOutput, answer_output, answer_so_far, finish_reason, usage
 from training.models import GenerationRequest, GenerationStatus
 from training.selectors.generations import generation_error_message
 from training.services import quotas, vllm_serving
+from training.services.backends import VllmBackend
 from training.services.generation import (
     CLIENT_LEFT,
     GAVE_UP,
@@ -34,11 +36,14 @@ from training.services.generation import (
     fail_broker_down,
     generation_cancel,
     generation_claim,
+    generation_execute,
+    generation_finish,
     generation_wait,
     refuse_unservable,
+    request_adapters,
+    target_adapter,
 )
 
-from . import execute
 from .catalog import ServedModel
 from .errors import OpenAIError
 from .schema import ChatParams
@@ -93,11 +98,6 @@ def failure(code: str, message: str, *, staff: bool = False) -> OpenAIError:
     return OpenAIError(message, status=400, code=code or None)
 
 
-def _usage(output: dict[str, Any]) -> dict[str, int]:
-    prompt, completion = int(output.get("prompt_tokens", 0)), int(output.get("new_tokens", 0))
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
 def chat_completion_wait(
     request: GenerationRequest,
     *,
@@ -109,7 +109,7 @@ def chat_completion_wait(
     """The `chat.completion` object once the worker answered; OpenAIError on failure or timeout. A
     request the server stops waiting for, or whose client went away (`gone()`), is cancelled."""
     if vllm_serving.enabled():
-        execute.chat_completion_execute_vllm(request.pk)
+        generation_execute(request.pk, VllmBackend())
     request = generation_wait(request, timeout, gone=gone)
     if request.status in (GenerationStatus.FAILED, GenerationStatus.CANCELLED):
         raise failure(request.error_code, request.error, staff=staff)
@@ -121,7 +121,7 @@ def chat_completion_wait(
             type="server_error",
             code="timeout",
         )
-    output = request.outputs[0]
+    output: AnswerOutput = request.outputs[0]
     return {
         "id": f"chatcmpl-{request.pk}",
         "object": "chat.completion",
@@ -132,10 +132,10 @@ def chat_completion_wait(
                 "index": 0,
                 "message": {"role": "assistant", "content": output["text"], "refusal": None},
                 "logprobs": None,
-                "finish_reason": output.get("finish_reason", "stop"),
+                "finish_reason": finish_reason(output),
             }
         ],
-        "usage": _usage(output),
+        "usage": usage(output),
         "system_fingerprint": None,
     }
 
@@ -226,9 +226,9 @@ def _worker_stream(
     if status in (GenerationStatus.FAILED, GenerationStatus.CANCELLED):
         yield _event(failure(code, error, staff=staff).body())
         return
-    yield chunk({}, output.get("finish_reason", "stop"))
+    yield chunk({}, finish_reason(output))
     if include_usage:
-        yield _event({**head, "choices": [], "usage": _usage(output)})
+        yield _event({**head, "choices": [], "usage": usage(output)})
     yield _event("[DONE]")
 
 
@@ -240,26 +240,24 @@ def chat_completion_stream_vllm(
     or a refusal is an error response (503 / 400), not an error event inside a 200 stream."""
     from training.inference.errors import InferenceError
 
-    rows = GenerationRequest.objects.filter(pk=request.pk)
     if generation_claim(request.pk, worker="vllm", capped=False) != "claimed":  # admitted when it was made
         raise OpenAIError("This request was already answered.", status=409, code="conflict")
     target = request.targets[0]
-    entry = {"adapter_id": target["adapter_id"], "label": target["label"]}
     started = time.monotonic()
     try:
-        adapter = None if target["adapter_id"] is None else execute.target_adapter(target)
+        adapter = target_adapter(target, request_adapters(request))
         pieces = vllm_serving.chat_stream(
             base_model=request.base_model, adapter=adapter, messages=request.messages, params=request.params
         )
     except (InferenceError, ApplicationError) as exc:
         code = getattr(exc, "code", "invalid")
-        execute.finish(rows, GenerationStatus.FAILED, [], code, exc.message)
+        generation_finish(request.pk, GenerationStatus.FAILED, [], code, exc.message)
         raise failure(code, exc.message, staff=staff) from None
     return _relay(
-        rows,
+        request.pk,
         pieces,
         head=_chunk_head(request, model_id),
-        entry=entry,
+        target=target,
         include_usage=include_usage,
         started=started,
         staff=staff,
@@ -267,12 +265,23 @@ def chat_completion_stream_vllm(
 
 
 def _relay(
-    rows, pieces, *, head: dict[str, Any], entry: dict[str, Any], include_usage: bool, started: float, staff: bool
+    request_id: int,
+    pieces,
+    *,
+    head: dict[str, Any],
+    target: dict[str, Any],
+    include_usage: bool,
+    started: float,
+    staff: bool,
 ):
     from training.inference.errors import InferenceError
 
     yield _chunk(head, {"role": "assistant", "content": ""})
     text, last = "", None
+
+    def so_far() -> list[AnswerOutput]:  # vLLM counts the tokens only in its last chunk
+        return [answer_so_far(target, text=text, new_tokens=0, seconds=time.monotonic() - started)]
+
     try:
         for piece in pieces:
             if piece.text:
@@ -281,29 +290,23 @@ def _relay(
             if piece.finish_reason:
                 last = piece
     except InferenceError as exc:
-        execute.finish(rows, GenerationStatus.FAILED, [{**entry, "text": text}], exc.code, exc.message)
+        generation_finish(request_id, GenerationStatus.FAILED, so_far(), exc.code, exc.message)
         yield _event(failure(exc.code, exc.message, staff=staff).body())
         return
     except GeneratorExit:  # the client went away: stop vLLM's stream too
         pieces.close()
-        rows.filter(status=GenerationStatus.RUNNING).update(
-            status=GenerationStatus.CANCELLED,
-            outputs=[{**entry, "text": text}],
-            error_code="disconnected",
-            error=CLIENT_LEFT,
-            finished_at=beat_time(),
-        )
+        generation_finish(request_id, GenerationStatus.CANCELLED, so_far(), "disconnected", CLIENT_LEFT)
         raise
-    output = {
-        **entry,
-        "text": text,
-        "new_tokens": last.completion_tokens if last else 0,
-        "prompt_tokens": last.prompt_tokens if last else 0,
-        "finish_reason": last.finish_reason if last else "stop",
-        "seconds": round(time.monotonic() - started, 4),
-    }
-    execute.finish(rows, GenerationStatus.SUCCEEDED, [output])
-    yield _chunk(head, {}, output["finish_reason"])
+    answer = Answer(
+        text=text,
+        prompt_tokens=(last.prompt_tokens or 0) if last else 0,
+        completion_tokens=(last.completion_tokens or 0) if last else 0,
+        finish_reason=(last.finish_reason or "stop") if last else "stop",
+        seconds=time.monotonic() - started,
+    )
+    output = answer_output(target, answer)
+    generation_finish(request_id, GenerationStatus.SUCCEEDED, [output])
+    yield _chunk(head, {}, answer.finish_reason)
     if include_usage:
-        yield _event({**head, "choices": [], "usage": _usage(output)})
+        yield _event({**head, "choices": [], "usage": usage(output)})
     yield _event("[DONE]")

@@ -11,7 +11,6 @@ import itertools
 import json
 import logging
 import secrets
-import socket
 from typing import Any
 
 from django.conf import settings
@@ -38,7 +37,8 @@ from ..models import (
 )
 from ..selectors.adapters import adapters_by_id
 from ..selectors.generations import generation_error_message
-from . import quotas, serving
+from . import quotas
+from .backends import Decoding, ServingBackend
 from .generation import AdapterDeleted
 
 log = logging.getLogger(__name__)
@@ -258,8 +258,9 @@ def _fail(generating, evaluation_id: int, code: str, detail: str) -> None:
     generating.update(status=EvaluationStatus.FAILED, error_code=code[:50], error=message)
 
 
-def evaluation_generate(evaluation_id: int, cache) -> str:
-    """Claim the evaluation, answer every prompt with every system (greedy), then build the items.
+def evaluation_generate(evaluation_id: int, backend: ServingBackend) -> str:
+    """Claim the evaluation, answer every prompt with every system (greedy) through `backend` (the
+    playground's: the inference worker's cached model, or the vLLM server), then build the items.
 
     The worker beats on the row while it generates; the reaper fails an evaluation whose worker died.
     Every write after the claim is conditional on the row still generating: a worker the reaper took
@@ -276,8 +277,8 @@ def evaluation_generate(evaluation_id: int, cache) -> str:
     generating = Evaluation.objects.filter(pk=evaluation_id, status=EvaluationStatus.GENERATING)
     prompts = list(evaluation.prompts.all())
     ids = [s["adapter_id"] for s in evaluation.systems if s["adapter_id"] is not None]
-    adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids)}
-    max_new_tokens = int(evaluation.params.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS))
+    adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids).select_related("base_model")}
+    decoding = Decoding(max_new_tokens=int(evaluation.params.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)))
     answers: dict[tuple[int, str], EvaluationAnswer] = {}
     try:
         with beating(generating, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
@@ -286,15 +287,11 @@ def evaluation_generate(evaluation_id: int, cache) -> str:
                 if system["adapter_id"] is not None and adapter is None:
                     raise AdapterDeleted(f"Adapter “{system['label']}” was deleted.")
                 for prompt in prompts:
-                    result = cache.generate(
-                        evaluation.base_model.source,
-                        prompt.messages,
-                        **serving.cache_target(adapter),
-                        max_new_tokens=max_new_tokens,
-                        temperature=0.0,
+                    answer = backend.answer(
+                        base_model=evaluation.base_model, adapter=adapter, messages=prompt.messages, decoding=decoding
                     )
                     answers[(prompt.pk, system["key"])] = EvaluationAnswer(
-                        prompt=prompt, system=system["key"], text=result.text, new_tokens=result.new_tokens
+                        prompt=prompt, system=system["key"], text=answer.text, new_tokens=answer.completion_tokens
                     )
     except (InferenceError, ApplicationError) as exc:
         code = getattr(exc, "code", "") or "refused"
@@ -309,7 +306,7 @@ def evaluation_generate(evaluation_id: int, cache) -> str:
         if not generating.update(
             status=EvaluationStatus.OPEN,
             generated_at=timezone.now(),
-            params={**evaluation.params, "worker": socket.gethostname()[:200]},
+            params={**evaluation.params, "worker": backend.worker[:200]},
         ):
             log.warning("evaluation %s was failed by the reaper before it finished; answers discarded", evaluation_id)
             return "superseded"

@@ -1,16 +1,22 @@
-"""Playground and generate API: a conversation answered by the base model and / or adapters.
+"""Playground, generate API and /v1/: a conversation answered by the base model and / or adapters.
 
 The web side validates and queues a `GenerationRequest` (inference queue); an inference worker keeps
-the base models loaded (`training.inference.cache.BaseModelCache`) and writes the answers back.
+the base models loaded (`training.inference.cache.BaseModelCache`) and writes the answers back. With
+the vLLM backend the web process answers it at once through the vLLM server.
+
+`generation_execute` is the one way a request is answered: claim, answer each target through a
+`backends.ServingBackend`, publish as it grows (`AnswerPublisher`), finish (`generation_finish`). It
+replaced four copies (the playground's worker and vLLM executes and /v1/'s two in
+`openai_compat/execute.py`, with their own finish), and every output entry is built by
+`training.inference.outputs.answer_output`.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -21,11 +27,12 @@ from annotation.services.conversations import clean_messages
 from annotune import dispatch
 from annotune.errors import ApplicationError
 from annotune.heartbeat import beat_time, beating
-from training.inference.outputs import AnswerOutput, answer_so_far
+from training.inference.outputs import Answer, AnswerOutput, answer_output, answer_so_far
 
 from ..models import Adapter, GenerationRequest, GenerationStatus
 from ..selectors.adapters import adapters_by_id, serving_refusal
-from . import quotas, serving, vllm_serving
+from . import quotas, vllm_serving
+from .backends import Decoding, ServingBackend, VllmBackend
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +171,7 @@ def generation_request(
     if vllm_serving.enabled():
         # The vLLM server is the queue: answered in this process once the row is committed.
         def answer_now() -> None:
-            generation_execute_vllm(request.pk)
+            generation_execute(request.pk, VllmBackend())
             request.refresh_from_db()
 
         transaction.on_commit(answer_now)
@@ -241,7 +248,10 @@ def generation_cancel(request_id: int, *, code: str = "cancelled", message: str 
 def generation_claim(request_id: int, *, worker: str, capped: bool = True) -> str:
     """queued -> running for this worker: "claimed"; "skipped" when the row is not queued (answered,
     cancelled, failed); "deferred" when its user already has ANNOTUNE_GENERATE_RUNNING_PER_USER requests
-    being answered (`capped`): it stays queued and the task sends it again, so others go first."""
+    being answered (`capped`): it stays queued and the task sends it again, so others go first.
+
+    Not `annotune.work.claim`: a request is never queued again (the reaper fails it), so it has no
+    `attempts` to fence on, and the cap is read and the row taken in one transaction with the user locked."""
     with transaction.atomic():
         queued = GenerationRequest.objects.filter(id=request_id, status=GenerationStatus.QUEUED)
         user_id = queued.values_list("created_by_id", flat=True).first()
@@ -256,62 +266,11 @@ def generation_claim(request_id: int, *, worker: str, capped: bool = True) -> st
 # -- worker side ----------------------------------------------------------------------------------
 # The worker publishes the answer so far at most this often (each write is one small UPDATE).
 STREAM_INTERVAL_SECONDS = 0.2
+# A /v1/ stream's reader polls the row every 0.05 s: the worker writes that often for `stream` requests.
+STREAMED_INTERVAL_SECONDS = 0.05
 
 # How often a generating worker looks whether its request is still wanted (cancelled, or failed by the reaper).
 STOP_CHECK_SECONDS = 0.25
-
-# (request, adapter or None, report) -> the finished answer's fields; `report(text, new_tokens)` may be
-# called any number of times before it returns with the answer so far. `report` is the request's
-# `AnswerPublisher`: `report.stop_requested()` says whether to stop (the answer then returns early).
-Answer = Callable[[GenerationRequest, Adapter | None, "AnswerPublisher"], dict[str, Any]]
-
-
-def generation_execute(request_id: int, cache) -> str:
-    """Claim the request and answer it with every target on the cached base model, publishing each
-    answer as it grows (`STREAM_INTERVAL_SECONDS`)."""
-    from training.inference.chat import generate_chat
-
-    def answer(request: GenerationRequest, adapter: Adapter | None, report) -> dict[str, Any]:
-        result = generate_chat(
-            cache,
-            request.base_model.source,
-            request.messages,
-            **serving.cache_target(adapter),
-            max_new_tokens=request.params["max_new_tokens"],
-            temperature=request.params["temperature"],
-            top_p=request.params["top_p"],
-            seed=request.params["seed"],
-            on_text=report,
-            interval=STREAM_INTERVAL_SECONDS,
-            should_stop=report.stop_requested,
-        )
-        return {
-            "text": result.text,
-            "new_tokens": result.completion_tokens,
-            "prompt_tokens": result.prompt_tokens,
-            "finish_reason": result.finish_reason,
-            "seconds": round(result.seconds, 4),
-        }
-
-    return _execute(request_id, answer, worker=socket.gethostname())
-
-
-def generation_execute_vllm(request_id: int) -> str:
-    """The same, answered by the vLLM server (ANNOTUNE_INFERENCE_BACKEND=vllm) from the calling process
-    (whole answers: the request that queued it waits for them)."""
-
-    def answer(request: GenerationRequest, adapter: Adapter | None, report) -> dict[str, Any]:
-        result = vllm_serving.chat(
-            base_model=request.base_model, adapter=adapter, messages=request.messages, params=request.params
-        )
-        return {
-            "text": result.text,
-            "new_tokens": result.completion_tokens,
-            "finish_reason": result.finish_reason,
-            "seconds": round(result.seconds, 4),
-        }
-
-    return _execute(request_id, answer, worker="vllm", capped=False)  # admitted against the running cap
 
 
 class AnswerPublisher:
@@ -319,7 +278,7 @@ class AnswerPublisher:
 
     Every write is fenced on the row still running (a request the reaper failed keeps its failure) and
     refreshes its heartbeat. A write the database refuses (SQLite busy, a blip) is skipped: the next one
-    carries the whole text anyway, and the final write is the worker's own (`_finish`).
+    carries the whole text anyway, and the final write is the worker's own (`generation_finish`).
 
     A write that finds the row no longer running (cancelled because its client left, or failed by the
     reaper) means nobody wants the rest: `stop_requested()` turns true, and the generation stops at the
@@ -361,8 +320,8 @@ class AnswerPublisher:
         if settings.INFERENCE_STREAM_DELAY_MS:  # tests: a tiny model answers faster than a page can watch
             time.sleep(settings.INFERENCE_STREAM_DELAY_MS / 1000)
 
-    def finished(self, output: AnswerOutput) -> None:
-        self.done.append(output)
+    def finished(self, answer: Answer) -> None:
+        self.done.append(answer_output(self._target, answer))
         self.current = None
         self._write(self.done)
 
@@ -379,47 +338,83 @@ class AnswerPublisher:
             log.info("answer so far not written for generation %s: %s", self.request_id, exc)
 
 
-def _execute(request_id: int, answer: Answer, *, worker: str, capped: bool = True) -> str:
-    """Claim, answer every target, finish; "cancelled" when the request stopped being wanted meanwhile
-    (its row then keeps what the cancel or the reaper wrote, with the text so far)."""
+def request_adapters(request: GenerationRequest) -> dict[int, Adapter]:
+    """The adapters a request's targets name that still exist, by id."""
+    ids = [t["adapter_id"] for t in request.targets if t["adapter_id"] is not None]
+    return {a.pk: a for a in Adapter.objects.filter(pk__in=ids).select_related("base_model")}
+
+
+def target_adapter(target: dict[str, Any], adapters: dict[int, Adapter]) -> Adapter | None:
+    """The adapter a target names (None: the base model alone); AdapterDeleted when it is gone."""
+    adapter_id = target["adapter_id"]
+    if adapter_id is None:
+        return None
+    if adapter_id not in adapters:
+        raise AdapterDeleted(f"Adapter “{target['label']}” was deleted.")
+    return adapters[adapter_id]
+
+
+def generation_execute(request_id: int, backend: ServingBackend) -> str:
+    """Claim the request and answer every target through `backend`, publishing each answer as it grows,
+    then finish the row: "succeeded", "failed", "cancelled" when the request stopped being wanted
+    meanwhile (its row then keeps what the cancel or the reaper wrote, with the text so far), or the
+    claim's "skipped" / "deferred".
+
+    The one path for the playground, the generate API and /v1/ (a request with one target), on either
+    backend. A /v1/ request's `stop` strings end its answer, and with `stream` the text so far is written
+    every STREAMED_INTERVAL_SECONDS for the reader polling the row."""
     from training.inference.errors import InferenceError
 
-    claim = generation_claim(request_id, worker=worker, capped=capped)
+    # A backend answering in the caller's process: the request was admitted against the running cap.
+    claim = generation_claim(request_id, worker=backend.worker, capped=not backend.inline)
     if claim != "claimed":
         return claim
     request = GenerationRequest.objects.select_related("base_model").get(pk=request_id)
-    ids = [t["adapter_id"] for t in request.targets if t["adapter_id"] is not None]
-    adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids).select_related("base_model")}
+    decoding = Decoding.from_params({**DEFAULT_PARAMS, **request.params})
+    interval = STREAMED_INTERVAL_SECONDS if request.params.get("stream") else STREAM_INTERVAL_SECONDS
     publisher = AnswerPublisher(request_id)
     try:
+        adapters = request_adapters(request)
         # Loading a base model or an adapter reports nothing for a while: the heartbeat says the worker lives.
         with beating(publisher.rows, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
             for target in request.targets:
-                adapter_id = target["adapter_id"]
-                if adapter_id is not None and adapter_id not in adapters:
-                    raise AdapterDeleted(f"Adapter “{target['label']}” was deleted.")
-                entry = {"adapter_id": adapter_id, "label": target["label"]}
-                publisher.start(entry)
-                fields = answer(request, adapters.get(adapter_id), publisher)
-                if publisher.stop_requested() or fields.get("finish_reason") == "cancelled":
+                adapter = target_adapter(target, adapters)
+                publisher.start(target)
+                answer = backend.answer(
+                    base_model=request.base_model,
+                    adapter=adapter,
+                    messages=request.messages,
+                    decoding=decoding,
+                    on_text=publisher,
+                    interval=interval,
+                    should_stop=publisher.stop_requested,
+                )
+                if publisher.stop_requested() or answer.finish_reason == "cancelled":
                     return "cancelled"
-                publisher.finished(cast(AnswerOutput, {**entry, **fields}))
+                publisher.finished(answer)
                 if publisher.stopped:
                     return "cancelled"
     except (InferenceError, ApplicationError) as exc:
-        _finish(request, GenerationStatus.FAILED, publisher.outputs(), getattr(exc, "code", "invalid"), exc.message)
+        code = getattr(exc, "code", "invalid")
+        generation_finish(request_id, GenerationStatus.FAILED, publisher.outputs(), code, exc.message)
         return "failed"
     except Exception as exc:
         log.exception("generation %s failed", request_id)
-        _finish(request, GenerationStatus.FAILED, publisher.outputs(), "internal", f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        generation_finish(request_id, GenerationStatus.FAILED, publisher.outputs(), "internal", error)
         return "failed"
-    _finish(request, GenerationStatus.SUCCEEDED, publisher.outputs())
+    generation_finish(request_id, GenerationStatus.SUCCEEDED, publisher.outputs())
     return "succeeded"
 
 
-def _finish(request: GenerationRequest, status: str, outputs: list, code: str = "", error: str = "") -> None:
-    # Only a running request: one the reaper failed meanwhile (its caller was told so) keeps that answer.
+def generation_finish(
+    request_id: int, status: str, outputs: list[AnswerOutput], code: str = "", error: str = ""
+) -> bool:
+    """End a running request with its outputs (built by `training.inference.outputs`); False when it was
+    no longer running: one the reaper failed or its client cancelled meanwhile keeps what was written."""
     # finished_at by the database's clock, as started_at: the page shows the time between them.
-    GenerationRequest.objects.filter(pk=request.pk, status=GenerationStatus.RUNNING).update(
-        status=status, outputs=outputs, error_code=code[:50], error=error, finished_at=beat_time()
+    return bool(
+        GenerationRequest.objects.filter(pk=request_id, status=GenerationStatus.RUNNING).update(
+            status=status, outputs=outputs, error_code=code[:50], error=error, finished_at=beat_time()
+        )
     )

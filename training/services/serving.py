@@ -1,5 +1,5 @@
-"""How an adapter is served by the inference worker's cache: one place for the three callers (playground,
-blind evaluations, the OpenAI-compatible API), so all of them serve an adapter the same way."""
+"""How an adapter is served by the inference worker's cache, for `backends.WorkerBackend` (which every
+caller goes through: the playground, blind evaluations, the OpenAI-compatible API)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,8 @@ from training.inference.errors import (
     BackendModelNotFoundError,
     BackendUnavailableError,
 )
-from training.inference.vllm_client import ChatChunk, ChatResult, VllmClient
+from training.inference.outputs import Answer
+from training.inference.vllm_client import ChatChunk, VllmClient
 
 from ..models import Adapter, BaseModel
 from ..selectors.adapters import vllm_refusal
@@ -168,7 +169,7 @@ def sampling(params: dict[str, Any]) -> dict[str, Any]:
 
 def chat(
     *, base_model: BaseModel, adapter: Adapter | None, messages: list[dict[str, str]], params: dict[str, Any]
-) -> ChatResult:
+) -> Answer:
     """A whole answer from vLLM; InferenceError subclasses say what went wrong."""
     return _served(base_model, adapter, lambda vllm, model: vllm.chat(model, messages, **sampling(params)))
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from tests.training.scripted_backend import Scripted, finished
 from training.models import GenerationRequest
 from training.services import generation
 from training.services.reaper import reap_generations
@@ -24,12 +25,12 @@ def test_an_answer_after_the_reaper_failed_the_request_is_not_stored(project, ow
         created_by=owner,
     )
 
-    def slow_answer(request, adapter, report):
+    def slow_answer(report):
         # The worker is slow; meanwhile the reaper gives up on it (the started time is long past).
-        GenerationRequest.objects.filter(pk=request.pk).update(started_at=timezone.now() - timedelta(hours=1))
-        assert reap_generations()["stale"] == [request.pk]
-        return {"text": "Hello!"}
+        GenerationRequest.objects.filter(pk=row.pk).update(started_at=timezone.now() - timedelta(hours=1))
+        assert reap_generations()["stale"] == [row.pk]
+        return finished("Hello!")
 
-    generation._execute(row.pk, slow_answer, worker="test")
+    assert generation.generation_execute(row.pk, Scripted(slow_answer)) == "cancelled"
     row.refresh_from_db()
     assert (row.status, row.error_code, row.outputs) == ("failed", "worker_lost", [])
