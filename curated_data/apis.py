@@ -25,8 +25,10 @@ from annotune.errors import ApplicationError
 from annotune.uploads import check_size, upload_view
 
 from . import permissions, selectors
+from .formats.records import IMPORT_FORMATS
+from .formats.rendering import EXPORT_FORMATS
 from .models import VersionBuild
-from .services import exports, formats, imports, versions
+from .services import exports, imports, versions
 
 
 class FileRenderer(BaseRenderer):
@@ -102,7 +104,7 @@ class ImportJobOutput(serializers.Serializer):
 
 class ImportCreateInput(StrictInput):
     file = serializers.FileField(help_text="JSONL, JSON array or CSV, UTF-8.")
-    file_format = serializers.ChoiceField(choices=formats.IMPORT_FORMATS, default="auto")
+    file_format = serializers.ChoiceField(choices=IMPORT_FORMATS, default="auto")
     skip_bad_rows = serializers.BooleanField(
         default=False, help_text="Import the good rows and report the bad ones (default: all or nothing)."
     )
@@ -207,7 +209,7 @@ def export_response(project, user, params) -> StreamingHttpResponse:
     file_format = exports.clean_format(params.get("file_format") or "messages")
     chunks = exports.export_chunks(project=project, user=user, filters=filters, file_format=file_format)
     response = StreamingHttpResponse(
-        (chunk.encode() for chunk in chunks), content_type=formats.EXPORT_FORMATS[file_format][1] + "; charset=utf-8"
+        (chunk.encode() for chunk in chunks), content_type=EXPORT_FORMATS[file_format][1] + "; charset=utf-8"
     )
     name = exports.export_filename(project, file_format, filters)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -217,7 +219,7 @@ def export_response(project, user, params) -> StreamingHttpResponse:
 # One documented media type per export format (the JSON one holds an array of records).
 EXPORT_RESPONSES = {
     (200, media): OpenApiResponse(OpenApiTypes.ANY if media == "application/json" else OpenApiTypes.BINARY)
-    for media in sorted({spec[1] for spec in formats.EXPORT_FORMATS.values()})
+    for media in sorted({spec[1] for spec in EXPORT_FORMATS.values()})
 }
 
 
@@ -226,7 +228,7 @@ class ExportApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("file_format", str, enum=list(formats.EXPORT_FORMATS), default="messages"),
+            OpenApiParameter("file_format", str, enum=list(EXPORT_FORMATS), default="messages"),
             *[p for p in EXAMPLE_FILTERS if p.name != "page_size"],
         ],
         responses={**EXPORT_RESPONSES, **ERRORS},
