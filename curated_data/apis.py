@@ -17,11 +17,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions as annotation_permissions
-from annotation.apis.common import ERRORS, ErrorSerializer, StrictInput, valid_input
 from annotation.apis.examples import EXAMPLE_FILTERS
 from annotation.models import ExampleStatus
 from annotation.selectors.examples import ExampleFilters
+from annotune.api_errors import ERRORS, ErrorSerializer
 from annotune.errors import ApplicationError
+from annotune.serializers import StrictInput, valid_input
 from annotune.uploads import check_size, upload_view
 
 from . import permissions, selectors
