@@ -11,6 +11,7 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
@@ -308,10 +309,37 @@ class VersionBuildOutput(serializers.Serializer):
         return request.build_absolute_uri(path) if request else path
 
 
+class VersionListQuery(StrictInput):
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
+
+
+class VersionPages(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+    invalid_page_message = "No page {page_number} of versions: the list has fewer pages. Start at page 1."
+
+    @property
+    def page_size(self) -> int:  # read per request, as the versions page does, not once at import
+        return settings.ANNOTUNE_PAGE_SIZE
+
+
 class VersionListApi(APIView):
-    @extend_schema(responses={200: VersionOutput(many=True), **ERRORS}, operation_id="versions_list")
+    # Declared on the view so that the schema describes the paged object ({count, next, previous, results}).
+    pagination_class = VersionPages
+
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+        responses={200: VersionOutput(many=True), **ERRORS},
+        operation_id="versions_list",
+        description="The project's versions, newest first, a page at a time; a page past the last is a 404.",
+    )
     def get(self, request, project_id: int):
-        return Response(VersionOutput(selectors.versions(_project(request, project_id)), many=True).data)
+        project = _project(request, project_id)
+        valid_input(VersionListQuery, request.query_params)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(selectors.versions(project), request, view=self)
+        return paginator.get_paginated_response(VersionOutput(page, many=True).data)
 
     @extend_schema(
         request=VersionCreateInput,

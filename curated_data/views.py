@@ -192,9 +192,12 @@ def version_list(request, project_id: int):
                 if warning := selectors.validation_warning(version):
                     flash.warning(request, warning)
                 return redirect("dataset-version", project_id=project.pk, number=version.number)
+    page = selectors.version_page(project, request.GET.get("page"))
     context = {
         "project": project,
-        "versions": selectors.versions(project),
+        "page": page,
+        "versions": page.object_list,
+        "numbers": selectors.version_numbers(project),
         "builds": selectors.open_builds(project),
         "inline_max": settings.ANNOTUNE_VERSION_INLINE_MAX,
         "form": form,
