@@ -11,22 +11,26 @@ from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
+from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions as annotation_permissions
-from annotation.apis.common import ERRORS, ErrorSerializer, StrictInput, valid_input
 from annotation.apis.examples import EXAMPLE_FILTERS
 from annotation.models import ExampleStatus
 from annotation.selectors.examples import ExampleFilters
+from annotune.api_errors import ERRORS, ErrorSerializer
 from annotune.errors import ApplicationError
+from annotune.serializers import StrictInput, valid_input
 from annotune.uploads import check_size, upload_view
 
 from . import permissions, selectors
+from .formats.records import IMPORT_FORMATS
+from .formats.rendering import EXPORT_FORMATS
 from .models import VersionBuild
-from .services import exports, formats, imports, versions
+from .services import exports, imports, versions
 
 
 class FileRenderer(BaseRenderer):
@@ -102,7 +106,7 @@ class ImportJobOutput(serializers.Serializer):
 
 class ImportCreateInput(StrictInput):
     file = serializers.FileField(help_text="JSONL, JSON array or CSV, UTF-8.")
-    file_format = serializers.ChoiceField(choices=formats.IMPORT_FORMATS, default="auto")
+    file_format = serializers.ChoiceField(choices=IMPORT_FORMATS, default="auto")
     skip_bad_rows = serializers.BooleanField(
         default=False, help_text="Import the good rows and report the bad ones (default: all or nothing)."
     )
@@ -207,7 +211,7 @@ def export_response(project, user, params) -> StreamingHttpResponse:
     file_format = exports.clean_format(params.get("file_format") or "messages")
     chunks = exports.export_chunks(project=project, user=user, filters=filters, file_format=file_format)
     response = StreamingHttpResponse(
-        (chunk.encode() for chunk in chunks), content_type=formats.EXPORT_FORMATS[file_format][1] + "; charset=utf-8"
+        (chunk.encode() for chunk in chunks), content_type=EXPORT_FORMATS[file_format][1] + "; charset=utf-8"
     )
     name = exports.export_filename(project, file_format, filters)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
@@ -217,7 +221,7 @@ def export_response(project, user, params) -> StreamingHttpResponse:
 # One documented media type per export format (the JSON one holds an array of records).
 EXPORT_RESPONSES = {
     (200, media): OpenApiResponse(OpenApiTypes.ANY if media == "application/json" else OpenApiTypes.BINARY)
-    for media in sorted({spec[1] for spec in formats.EXPORT_FORMATS.values()})
+    for media in sorted({spec[1] for spec in EXPORT_FORMATS.values()})
 }
 
 
@@ -226,7 +230,7 @@ class ExportApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("file_format", str, enum=list(formats.EXPORT_FORMATS), default="messages"),
+            OpenApiParameter("file_format", str, enum=list(EXPORT_FORMATS), default="messages"),
             *[p for p in EXAMPLE_FILTERS if p.name != "page_size"],
         ],
         responses={**EXPORT_RESPONSES, **ERRORS},
@@ -305,10 +309,37 @@ class VersionBuildOutput(serializers.Serializer):
         return request.build_absolute_uri(path) if request else path
 
 
+class VersionListQuery(StrictInput):
+    page = serializers.IntegerField(required=False, min_value=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=500)
+
+
+class VersionPages(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+    invalid_page_message = "No page {page_number} of versions: the list has fewer pages. Start at page 1."
+
+    @property
+    def page_size(self) -> int:  # read per request, as the versions page does, not once at import
+        return settings.ANNOTUNE_PAGE_SIZE
+
+
 class VersionListApi(APIView):
-    @extend_schema(responses={200: VersionOutput(many=True), **ERRORS}, operation_id="versions_list")
+    # Declared on the view so that the schema describes the paged object ({count, next, previous, results}).
+    pagination_class = VersionPages
+
+    @extend_schema(
+        parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+        responses={200: VersionOutput(many=True), **ERRORS},
+        operation_id="versions_list",
+        description="The project's versions, newest first, a page at a time; a page past the last is a 404.",
+    )
     def get(self, request, project_id: int):
-        return Response(VersionOutput(selectors.versions(_project(request, project_id)), many=True).data)
+        project = _project(request, project_id)
+        valid_input(VersionListQuery, request.query_params)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(selectors.versions(project), request, view=self)
+        return paginator.get_paginated_response(VersionOutput(page, many=True).data)
 
     @extend_schema(
         request=VersionCreateInput,

@@ -6,14 +6,15 @@ from django import forms
 
 from annotation.models import ExampleStatus
 
-from .services import formats
+from .formats.containers import CSV_FIELDS, CSV_REQUIRED
+from .formats.records import IMPORT_FORMAT_LABELS
 from .services.versions import MAX_TEXT_CHARS
 
 
 class ImportForm(forms.Form):
     file = forms.FileField(help_text="JSONL, a JSON array or CSV, in UTF-8; plain, gzip (.gz) or a .zip of one file.")
     file_format = forms.ChoiceField(
-        label="Format", choices=list(formats.IMPORT_FORMAT_LABELS.items()), initial="auto", required=False
+        label="Format", choices=list(IMPORT_FORMAT_LABELS.items()), initial="auto", required=False
     )
     skip_bad_rows = forms.BooleanField(
         required=False,
@@ -48,10 +49,8 @@ class MappingForm(forms.Form):
     def __init__(self, *args, columns: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         choices = [("", "—")] + [(c, c) for c in columns]
-        for key in formats.CSV_FIELDS:
-            self.fields[key] = forms.ChoiceField(
-                label=self.LABELS[key], choices=choices, required=key in formats.CSV_REQUIRED
-            )
+        for key in CSV_FIELDS:
+            self.fields[key] = forms.ChoiceField(label=self.LABELS[key], choices=choices, required=key in CSV_REQUIRED)
 
 
 class VersionForm(forms.Form):

@@ -7,7 +7,9 @@ import json
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.files.storage import default_storage
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404
 
@@ -51,6 +53,17 @@ def validation_warning(version: DatasetVersion) -> str:
 
 def versions(project: Project) -> QuerySet[DatasetVersion]:
     return DatasetVersion.objects.filter(project=project).select_related("created_by").order_by("-number")
+
+
+def version_page(project: Project, page: Any) -> Page:
+    """One page of the versions list, newest first (a project can have hundreds). Like the other listed
+    pages: a page that is not a number gives the first, one past the end the last."""
+    return Paginator(versions(project), settings.ANNOTUNE_PAGE_SIZE).get_page(page)
+
+
+def version_numbers(project: Project) -> list[int]:
+    """Every version's number, newest first: the diff form compares any two, not only those on a page."""
+    return list(DatasetVersion.objects.filter(project=project).order_by("-number").values_list("number", flat=True))
 
 
 def version_get(project: Project, number: Any) -> DatasetVersion:

@@ -19,9 +19,11 @@ from annotune.uploads import accept_upload, upload_view
 
 from . import permissions, selectors
 from .apis import export_response, version_file_response
+from .formats.containers import guess_csv_mapping
+from .formats.rendering import EXPORT_FORMATS
 from .forms import ImportForm, MappingForm, VersionForm
 from .models import ImportStatus, VersionBuild
-from .services import formats, imports, versions
+from .services import imports, versions
 
 DIFF_SHOWN = 200
 
@@ -96,7 +98,7 @@ def import_mapping(request, project_id: int, job_id: int):
         columns, header_error = [], exc.message
     else:
         header_error = ""
-    initial = formats.guess_csv_mapping(columns)
+    initial = guess_csv_mapping(columns)
     form = MappingForm(request.POST or None, columns=columns, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -161,7 +163,7 @@ def export_page(request, project_id: int):
         "filters": example_selectors.ExampleFilters.from_query(request.GET),
         "statuses": ExampleStatus.choices,
         "members": project_selectors.project_members(project),
-        "formats": [(name, spec[2]) for name, spec in formats.EXPORT_FORMATS.items()],
+        "formats": [(name, spec[2]) for name, spec in EXPORT_FORMATS.items()],
         "file_format": request.GET.get("file_format") or "messages",
     }
     return render(request, "datasets/export.html", context)
@@ -190,9 +192,12 @@ def version_list(request, project_id: int):
                 if warning := selectors.validation_warning(version):
                     flash.warning(request, warning)
                 return redirect("dataset-version", project_id=project.pk, number=version.number)
+    page = selectors.version_page(project, request.GET.get("page"))
     context = {
         "project": project,
-        "versions": selectors.versions(project),
+        "page": page,
+        "versions": page.object_list,
+        "numbers": selectors.version_numbers(project),
         "builds": selectors.open_builds(project),
         "inline_max": settings.ANNOTUNE_VERSION_INLINE_MAX,
         "form": form,

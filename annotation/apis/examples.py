@@ -10,11 +10,13 @@ from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotune.api_errors import ERRORS
+from annotune.serializers import NoInput, StrictInput, valid_input
+
 from .. import permissions
 from ..models import Example, ExampleStatus
 from ..selectors import examples as example_selectors
 from ..services import examples as example_services
-from .common import ERRORS, NoInput, StrictInput, valid_input
 
 
 class MessageSerializer(serializers.Serializer):

@@ -9,14 +9,15 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotune.api_errors import ERRORS
 from annotune.errors import ApplicationError
+from annotune.serializers import NoInput, StrictInput, valid_input
 from training.models import BaseModel
 
 from .. import permissions
 from ..models import Membership, Role
 from ..selectors import projects as project_selectors
 from ..services import projects as project_services
-from .common import ERRORS, NoInput, StrictInput, valid_input
 
 
 class CategorySerializer(serializers.Serializer):

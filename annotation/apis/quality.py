@@ -8,6 +8,9 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotune.api_errors import ERRORS
+from annotune.serializers import NoInput, StrictInput, valid_input
+
 from .. import permissions
 from ..models import ClaimVerification, Example, Fact, KnowledgeDocument
 from ..selectors import examples as example_selectors
@@ -16,7 +19,6 @@ from ..services import examples as example_services
 from ..services import knowledge as knowledge_services
 from ..services import validation
 from ..services import validation_runs as run_services
-from .common import ERRORS, NoInput, StrictInput, valid_input
 from .examples import ExampleOutput
 
 

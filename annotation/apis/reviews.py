@@ -9,12 +9,14 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotune.api_errors import ERRORS
+from annotune.serializers import StrictInput, valid_input
+
 from .. import permissions
 from ..models import Example, ExampleStatus, ReviewDecision
 from ..selectors import examples as example_selectors
 from ..selectors import reviews as review_selectors
 from ..services import reviews as review_services
-from .common import ERRORS, StrictInput, valid_input
 from .examples import ExampleOutput
 
 

@@ -1,1 +1,1 @@
-"""Writes and file work of the curated_data app: imports, exports, dataset versions, formats."""
+"""Writes and file work of the curated_data app: imports, exports, dataset versions (formats: `..formats`)."""

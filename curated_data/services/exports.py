@@ -15,21 +15,21 @@ from annotation.selectors.examples import ExampleFilters, example_queryset
 from annotune.errors import ApplicationError
 
 from .. import permissions
-from . import formats
+from ..formats.rendering import EXPORT_FORMATS, render
 
 RAW_JSON_FORMATS = ("messages", "json")
 
 
 def clean_format(value: object) -> str:
-    if value not in formats.EXPORT_FORMATS:
+    if value not in EXPORT_FORMATS:
         raise ApplicationError(
-            f"Unknown export format {value!r}.", {"file_format": [f"Use one of {', '.join(formats.EXPORT_FORMATS)}."]}
+            f"Unknown export format {value!r}.", {"file_format": [f"Use one of {', '.join(EXPORT_FORMATS)}."]}
         )
     return str(value)
 
 
 def export_filename(project: Project, file_format: str, filters: ExampleFilters) -> str:
-    extension = formats.EXPORT_FORMATS[file_format][0]
+    extension = EXPORT_FORMATS[file_format][0]
     # Only a known status names the file: the filter value is user input and goes into a header.
     suffix = f"-{filters.status}" if filters.status in ExampleStatus.values else ""
     return f"project-{project.pk}-examples{suffix}-{file_format}.{extension}"
@@ -54,13 +54,13 @@ def export_chunks(*, project: Project, user, filters: ExampleFilters, file_forma
             TextField(),
         )
         lines = queryset.annotate(_record=record).values_list("_record", flat=True).iterator(chunk_size=chunk_size)
-        return formats.render(file_format, lines, prebuilt=True)
+        return render(file_format, lines, prebuilt=True)
     if file_format in RAW_JSON_FORMATS:
         rows = (
             queryset.annotate(_messages=Cast("messages", TextField()), _tags=Cast("style_tags", TextField()))
             .values_list("_messages", "category", "_tags", "context")
             .iterator(chunk_size=chunk_size)
         )
-        return formats.render(file_format, rows, raw_json=True)
+        return render(file_format, rows, raw_json=True)
     rows = queryset.values_list("messages", "category", "style_tags", "context").iterator(chunk_size=chunk_size)
-    return formats.render(file_format, rows)
+    return render(file_format, rows)

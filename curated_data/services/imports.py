@@ -43,9 +43,23 @@ from annotune.storage import ArtifactWriter
 from validators import ExampleInput, Message
 
 from .. import permissions
+from ..formats.archives import COMPRESSION_LABELS, Opened, open_data
+from ..formats.containers import (
+    CSV_FIELDS,
+    CSV_REQUIRED,
+    Item,
+    csv_header,
+    detect_container,
+    element,
+    guess_csv_mapping,
+    iter_csv,
+    iter_json_array,
+    iter_jsonl,
+)
+from ..formats.errors import FileInvalid, RowError, RowInvalid
+from ..formats.records import IMPORT_FORMATS, Record, source_field, to_record
+from ..formats.text import sniff_encoding
 from ..models import ImportJob, ImportPhase, ImportStatus
-from . import formats
-from .formats import RowError, RowInvalid
 from .import_phases import NO_TIMER, OTHER, PARSE, VALIDATE, WRITE, PhaseTimer
 from .import_writer import Prepared, write_rows
 
@@ -76,8 +90,8 @@ def _storage_name(project: Project, original: str) -> str:
 def _clean_options(file_format: Any, skip_bad_rows: Any, initial_status: Any, keep_duplicates: Any = False
                    ) -> dict[str, Any]:  # fmt: skip
     errors: dict[str, list[str]] = {}
-    if file_format not in formats.IMPORT_FORMATS:
-        errors["file_format"] = [f"Unknown format {file_format!r}; use one of {', '.join(formats.IMPORT_FORMATS)}."]
+    if file_format not in IMPORT_FORMATS:
+        errors["file_format"] = [f"Unknown format {file_format!r}; use one of {', '.join(IMPORT_FORMATS)}."]
     if initial_status not in IMPORT_STATUSES:
         errors["status"] = ["Imported examples start as draft or submitted (sent to review)."]
     if not isinstance(skip_bad_rows, bool):
@@ -97,11 +111,11 @@ def _clean_mapping(mapping: Any) -> dict[str, str]:
             "The column mapping must map fields to column names.",
             {"mapping": ['An object like {"prompt": "question", "response": "answer"}.']},
         )
-    unknown = set(mapping) - set(formats.CSV_FIELDS)
+    unknown = set(mapping) - set(CSV_FIELDS)
     if unknown:
         raise ApplicationError(
             f"Unknown mapping field(s): {', '.join(sorted(unknown))}.",
-            {"mapping": [f"Map some of: {', '.join(formats.CSV_FIELDS)}."]},
+            {"mapping": [f"Map some of: {', '.join(CSV_FIELDS)}."]},
         )
     return {k: v.strip() for k, v in mapping.items() if v.strip()}
 
@@ -111,15 +125,15 @@ def _max_ratio() -> int:
     return int(getattr(settings, "ANNOTUNE_IMPORT_MAX_RATIO", 100))
 
 
-def _open_data(raw, original_name: str, size: int) -> formats.Opened:
+def _open_data(raw, original_name: str, size: int) -> Opened:
     """The upload's data, decompressed (gzip, zip of one file) under the size and ratio caps."""
-    return formats.open_data(
+    return open_data(
         raw, original_name, size=size, max_bytes=settings.ANNOTUNE_IMPORT_MAX_FILE_BYTES, max_ratio=_max_ratio()
     )
 
 
 @contextmanager
-def _opened(name: str, original_name: str, size: int) -> Iterator[formats.Opened]:
+def _opened(name: str, original_name: str, size: int) -> Iterator[Opened]:
     with default_storage.open(name, "rb") as raw:
         yield _open_data(raw, original_name, size)
 
@@ -129,9 +143,9 @@ def _sniff(name: str, original_name: str, size: int) -> str | None:
     try:
         with _opened(name, original_name, size) as opened:
             head = opened.stream.read(65536)
-            skip, _ = formats.sniff_encoding(head)
-            return formats.detect_container(head[skip:].decode("utf-8", errors="replace"), opened.name)
-    except formats.FileInvalid:
+            skip, _ = sniff_encoding(head)
+            return detect_container(head[skip:].decode("utf-8", errors="replace"), opened.name)
+    except FileInvalid:
         return None
 
 
@@ -151,8 +165,8 @@ def csv_columns(job: ImportJob) -> list[str]:
     """The header of an uploaded CSV file, for the mapping step."""
     try:
         with _opened(job.file, job.original_name, job.size_bytes) as opened:
-            return formats.csv_header(opened.stream, max_line_bytes=settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES)
-    except formats.FileInvalid as exc:
+            return csv_header(opened.stream, max_line_bytes=settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES)
+    except FileInvalid as exc:
         raise ApplicationError(f"Line {max(exc.error.line, 1)}: {exc.error.reason}") from None
 
 
@@ -191,7 +205,7 @@ def import_create(
     original = PurePath(upload.name or "upload").name[:255]
     try:
         _check_upload(upload, original)
-    except formats.FileInvalid as exc:
+    except FileInvalid as exc:
         raise ApplicationError(exc.error.reason, {"file": [exc.error.reason]}) from None
     # A full or read-only storage: a StorageError saying so, and no file or job left behind.
     with ArtifactWriter("the uploaded file") as writer:
@@ -206,12 +220,10 @@ def import_create(
             else:
                 try:
                     with _opened(name, original, upload.size) as opened:
-                        header = formats.csv_header(
-                            opened.stream, max_line_bytes=settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES
-                        )
-                except formats.FileInvalid:
+                        header = csv_header(opened.stream, max_line_bytes=settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES)
+                except FileInvalid:
                     header = []
-                mapping = formats.guess_csv_mapping(header)
+                mapping = guess_csv_mapping(header)
         job = ImportJob.objects.create(
             project=project,
             created_by=user,
@@ -233,7 +245,7 @@ def import_set_mapping(*, job: ImportJob, user, mapping: Any) -> ImportJob:
     if not permissions.can_import(user, job.project):
         raise PermissionDenied("Only project owners can import examples.")
     mapping = _clean_mapping(mapping)
-    missing = [key for key in formats.CSV_REQUIRED if not mapping.get(key)]
+    missing = [key for key in CSV_REQUIRED if not mapping.get(key)]
     if missing:
         raise ApplicationError(
             "Choose the prompt and response columns.", {key: ["Choose a column."] for key in missing}
@@ -334,7 +346,7 @@ class _Progress:
         )
 
 
-def _items(job: ImportJob, opened: formats.Opened, container: str, progress: _Progress):
+def _items(job: ImportJob, opened: Opened, container: str, progress: _Progress):
     max_line = settings.ANNOTUNE_IMPORT_MAX_LINE_BYTES
     stream = opened.stream
 
@@ -342,13 +354,13 @@ def _items(job: ImportJob, opened: formats.Opened, container: str, progress: _Pr
         progress.bytes(opened.progress(count))
 
     if container == "jsonl":
-        return formats.iter_jsonl(stream, max_line_bytes=max_line, progress=done)
+        return iter_jsonl(stream, max_line_bytes=max_line, progress=done)
     if container == "json":
-        return formats.iter_json_array(stream, max_record_bytes=max_line, progress=done)
-    return formats.iter_csv(stream, max_line_bytes=max_line, mapping=job.options.get("mapping") or {}, progress=done)
+        return iter_json_array(stream, max_record_bytes=max_line, progress=done)
+    return iter_csv(stream, max_line_bytes=max_line, mapping=job.options.get("mapping") or {}, progress=done)
 
 
-def _parsing(items: Iterator[formats.Item], timer: PhaseTimer) -> Iterator[formats.Item]:
+def _parsing(items: Iterator[Item], timer: PhaseTimer) -> Iterator[Item]:
     """The items, with the time spent reading and decoding each one counted as parsing."""
     iterator = iter(items)
     while True:
@@ -359,7 +371,7 @@ def _parsing(items: Iterator[formats.Item], timer: PhaseTimer) -> Iterator[forma
         yield item
 
 
-def _clean_record(project: Project, record: formats.Record, *, complete: bool, limits: tuple[int, int]
+def _clean_record(project: Project, record: Record, *, complete: bool, limits: tuple[int, int]
                   ) -> Prepared | list[RowError]:  # fmt: skip
     errors: list[RowError] = []
     messages: list[dict[str, str]] = []
@@ -372,7 +384,7 @@ def _clean_record(project: Project, record: formats.Record, *, complete: bool, l
         generic = exc.message.startswith("Some turns are invalid")
         for key, problems in (exc.extra or {"": [exc.message]}).items():
             reason = "; ".join(map(str, problems)) if generic or len(exc.extra) != 1 else exc.message
-            errors.append(RowError(record.line, formats.source_field(record, key), reason))
+            errors.append(RowError(record.line, source_field(record, key), reason))
     try:
         labels = clean_labels(project, record.category, record.style_tags, record.context)
     except ApplicationError as exc:
@@ -461,9 +473,9 @@ def _validate(job: ImportJob, progress: _Progress, timer: PhaseTimer = NO_TIMER)
     try:
         with _opened(job.file, job.original_name, job.size_bytes) as opened:
             if opened.compression:
-                notes.append(f"Read “{opened.name}” from the {formats.COMPRESSION_LABELS[opened.compression]}.")
+                notes.append(f"Read “{opened.name}” from the {COMPRESSION_LABELS[opened.compression]}.")
             stream = opened.stream
-            skip, note = formats.sniff_encoding(stream.read(4096))
+            skip, note = sniff_encoding(stream.read(4096))
             if note:
                 notes.append(note)
             stream.seek(skip)
@@ -472,9 +484,9 @@ def _validate(job: ImportJob, progress: _Progress, timer: PhaseTimer = NO_TIMER)
             if job.file_format == "csv":
                 container = "csv"
             else:
-                container = formats.detect_container(head.decode("utf-8", errors="replace"), opened.name)
+                container = detect_container(head.decode("utf-8", errors="replace"), opened.name)
                 if job.file_format != "auto" and container == "csv":
-                    raise formats.FileInvalid(
+                    raise FileInvalid(
                         1, f"The file does not look like {job.file_format} JSON (it should start with {{ or [)."
                     )
             schema = "csv" if container == "csv" else job.file_format
@@ -484,7 +496,7 @@ def _validate(job: ImportJob, progress: _Progress, timer: PhaseTimer = NO_TIMER)
                 last_line = max(last_line, line)
 
                 def at(field: str, index: int = index) -> str:
-                    return formats.element(index, field) if container == "json" else field
+                    return element(index, field) if container == "json" else field
 
                 if error is not None:
                     if error.fatal:
@@ -503,7 +515,7 @@ def _validate(job: ImportJob, progress: _Progress, timer: PhaseTimer = NO_TIMER)
                     break
                 read += 1
                 try:
-                    record = formats.to_record(line, value, schema)
+                    record = to_record(line, value, schema)
                 except RowInvalid as exc:
                     invalid += 1
                     errors.extend(RowError(line, at(field), reason) for field, reason in exc.errors)
@@ -523,11 +535,11 @@ def _validate(job: ImportJob, progress: _Progress, timer: PhaseTimer = NO_TIMER)
                     if not keep_duplicates:
                         continue
                 else:
-                    element = f", element [{index}]" if container == "json" else ""
-                    seen[cleaned.content_hash] = f"line {line}{element}"
+                    in_array = f", element [{index}]" if container == "json" else ""
+                    seen[cleaned.content_hash] = f"line {line}{in_array}"
                 rows.append(cleaned)
                 progress.tick(read, valid, invalid)
-    except formats.FileInvalid as exc:
+    except FileInvalid as exc:
         stop(exc.error)
     timer.switch(VALIDATE)
     if not fatal and rows:

@@ -20,8 +20,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.services import api_token_create
 from annotation.models import Example, ExampleStatus
+from curated_data.formats.csv_escaping import csv_escape, csv_unescape
+from curated_data.formats.rendering import render
 from curated_data.models import ImportStatus
-from curated_data.services import formats, imports
+from curated_data.services import imports
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
 from tests.live_http import Visitor
 
@@ -48,9 +50,9 @@ def starts_formula(text: str) -> bool:
 
 @pytest.mark.parametrize("cell", ATTACKS)
 def test_every_line_of_a_cell_is_neutralised_and_the_import_gives_it_back(cell):
-    escaped = formats.csv_escape(cell)
+    escaped = csv_escape(cell)
     assert not [line for line in lines(escaped) if starts_formula(line)], repr(escaped)
-    assert formats.csv_unescape(escaped) == cell
+    assert csv_unescape(escaped) == cell
 
 
 def test_escape_then_unescape_is_exact_for_any_text():
@@ -58,15 +60,15 @@ def test_escape_then_unescape_is_exact_for_any_text():
     alphabet = ["a", " ", "=", "+", "-", "@", "\t", "\r", "\n", "'", '"', ","]
     for _ in range(20_000):
         cell = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8)))
-        escaped = formats.csv_escape(cell)
-        assert formats.csv_unescape(escaped) == cell, repr(cell)
+        escaped = csv_escape(cell)
+        assert csv_unescape(escaped) == cell, repr(cell)
         assert not [line for line in lines(escaped) if starts_formula(line)], repr(cell)
 
 
 def test_the_file_has_one_row_per_example_and_no_line_starts_a_formula():
     rows = [([{"role": "user", "content": attack}, {"role": "assistant", "content": attack}], "", [], attack)
             for attack in ATTACKS]  # fmt: skip
-    text = "".join(formats.render("csv", rows))
+    text = "".join(render("csv", rows))
     parsed = list(csv.reader(io.StringIO(text, newline="")))
     assert len(parsed) == 1 + len(ATTACKS)  # the header and one row each: no cell split into a new row
     for row in parsed[1:]:
@@ -142,7 +144,7 @@ def test_libreoffice_opens_the_export_without_a_formula(tmp_path):
 
     rows = [([{"role": "user", "content": attack}, {"role": "assistant", "content": attack}], "", [], attack)
             for attack in ATTACKS]  # fmt: skip
-    sheet = spreadsheet_of("".join(formats.render("csv", rows)), tmp_path / "export")
+    sheet = spreadsheet_of("".join(render("csv", rows)), tmp_path / "export")
     assert "table:formula" not in sheet
     assert sheet.count("<table:table-row") == 1 + len(ATTACKS)  # no cell spilled into a row of its own
     assert "Where is my parcel?" in sheet

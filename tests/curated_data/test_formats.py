@@ -8,14 +8,19 @@ import json
 
 import pytest
 
-from curated_data.services import formats
+from curated_data.formats.containers import iter_json_array, iter_jsonl
+from curated_data.formats.csv_escaping import csv_escape, csv_unescape
+from curated_data.formats.errors import FileInvalid, RowInvalid
+from curated_data.formats.records import detect_schema, source_field, to_record
+from curated_data.formats.rendering import render
+from curated_data.formats.text import sniff_encoding
 
 
 def items(data: bytes, container: str, **kwargs):
     stream = io.BytesIO(data)
     if container == "jsonl":
-        return list(formats.iter_jsonl(stream, max_line_bytes=kwargs.pop("max_line_bytes", 1 << 20)))
-    return list(formats.iter_json_array(stream, max_record_bytes=kwargs.pop("max_record_bytes", 1 << 20), **kwargs))
+        return list(iter_jsonl(stream, max_line_bytes=kwargs.pop("max_line_bytes", 1 << 20)))
+    return list(iter_json_array(stream, max_record_bytes=kwargs.pop("max_record_bytes", 1 << 20), **kwargs))
 
 
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 7, 64, 1 << 20])
@@ -62,13 +67,13 @@ def test_long_lines_are_skipped_in_pieces():
     ],
 )
 def test_other_encodings_are_named(head, reason):
-    with pytest.raises(formats.FileInvalid) as info:
-        formats.sniff_encoding(head)
+    with pytest.raises(FileInvalid) as info:
+        sniff_encoding(head)
     assert reason in info.value.error.reason
 
 
 def test_utf8_bom_is_skipped():
-    assert formats.sniff_encoding(codecs.BOM_UTF8 + b"{}") == (
+    assert sniff_encoding(codecs.BOM_UTF8 + b"{}") == (
         3,
         "The file starts with a UTF-8 byte order mark; it was skipped.",
     )
@@ -84,11 +89,11 @@ def test_utf8_bom_is_skipped():
     ],
 )
 def test_schema_detection(value, schema):
-    assert formats.detect_schema(value) == schema
+    assert detect_schema(value) == schema
 
 
 def test_alpaca_record_keeps_system_history_and_input():
-    record = formats.to_record(
+    record = to_record(
         4,
         {
             "instruction": "Translate",
@@ -109,21 +114,21 @@ def test_alpaca_record_keeps_system_history_and_input():
         {"role": "assistant", "content": "hello"},
     ]
     assert (record.category, record.style_tags) == ("general", ["formal", "short"])
-    assert formats.source_field(record, "messages[4].content") == "output"
+    assert source_field(record, "messages[4].content") == "output"
 
 
 def test_sharegpt_unknown_speaker_names_the_field():
-    with pytest.raises(formats.RowInvalid) as info:
-        formats.to_record(1, {"conversations": [{"from": "robot", "value": "x"}]}, "sharegpt")
+    with pytest.raises(RowInvalid) as info:
+        to_record(1, {"conversations": [{"from": "robot", "value": "x"}]}, "sharegpt")
     assert info.value.errors == [("conversations[0].from", "Unknown speaker 'robot'; use human, gpt or system.")]
 
 
 def test_renderers_flush_in_chunks_and_escape_csv():
     rows = [([{"role": "user", "content": 'a "quoted", comma\nnewline'}, {"role": "assistant", "content": "b"}],
              "c", ["t"], "")] * 3  # fmt: skip
-    text = "".join(formats.render("csv", rows, flush_bytes=10))
+    text = "".join(render("csv", rows, flush_bytes=10))
     assert text.count('"a ""quoted"", comma\nnewline"') == 3
-    chunks = list(formats.render("messages", rows, flush_bytes=1))
+    chunks = list(render("messages", rows, flush_bytes=1))
     assert len(chunks) == 3
     assert all(json.loads(c)["messages"][1]["content"] == "b" for c in chunks)
 
@@ -145,7 +150,7 @@ def test_renderers_flush_in_chunks_and_escape_csv():
     ],
 )
 def test_csv_cells_that_spreadsheets_would_run_get_a_quote_the_import_removes(cell, escaped):
-    assert formats.csv_escape(cell) == escaped
-    assert formats.csv_unescape(escaped) == cell
-    record = formats.to_record(2, {"prompt": escaped or "q", "response": "a"}, "csv")
+    assert csv_escape(cell) == escaped
+    assert csv_unescape(escaped) == cell
+    record = to_record(2, {"prompt": escaped or "q", "response": "a"}, "csv")
     assert record.messages[0]["content"] == (cell or "q")

@@ -19,8 +19,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.models import Example, Revision
 from annotune.errors import ApplicationError
+from curated_data.formats.archives import compression_of
+from curated_data.formats.containers import DEPTH_REASON, too_deep
 from curated_data.models import ImportJob, ImportStatus
-from curated_data.services import formats, imports
+from curated_data.services import imports
 
 pytestmark = pytest.mark.django_db
 
@@ -238,7 +240,7 @@ def test_jsonl_nested_100k_levels_is_refused_with_its_line_and_no_retry_advice(r
     job = run_import(jsonl(row(1), "[" * 100_000 + "]" * 100_000))
     assert job.status == ImportStatus.FAILED
     assert job.report["errors"] == [
-        {"line": 2, "field": "", "reason": formats.DEPTH_REASON},
+        {"line": 2, "field": "", "reason": DEPTH_REASON},
     ]
     assert "retry" not in job.error.lower()
     assert "unexpected" not in job.error.lower()
@@ -443,13 +445,13 @@ def test_upload_page_shows_the_archive_refusal(client, project, owner):
     ],
 )
 def test_compression_is_told_by_magic_bytes(head, kind):
-    assert formats.compression_of(head) == kind
+    assert compression_of(head) == kind
 
 
 def test_too_deep_skips_brackets_inside_strings():
-    assert not formats.too_deep(json.dumps({"messages": [{"role": "user", "content": "[" * 500}]}))
-    assert formats.too_deep("[" * 101)
-    assert not formats.too_deep("[" * 100 + "]" * 100)
+    assert not too_deep(json.dumps({"messages": [{"role": "user", "content": "[" * 500}]}))
+    assert too_deep("[" * 101)
+    assert not too_deep("[" * 100 + "]" * 100)
 
 
 @pytest.mark.parametrize("keep", [True, False])

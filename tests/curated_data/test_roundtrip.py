@@ -14,8 +14,9 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.models import Example, ExampleStatus, Role
+from curated_data.formats.rendering import EXPORT_FORMATS
 from curated_data.models import ImportStatus
-from curated_data.services import formats, imports
+from curated_data.services import imports
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory
 
 pytestmark = pytest.mark.django_db
@@ -66,15 +67,15 @@ def target(owner):
 def export(api, user, project, file_format: str, **filters) -> bytes:
     response = api(user).get(f"/api/v1/projects/{project.pk}/export/", {"file_format": file_format, **filters})
     assert response.status_code == 200, response.content
-    assert response["Content-Type"].startswith(formats.EXPORT_FORMATS[file_format][1])
+    assert response["Content-Type"].startswith(EXPORT_FORMATS[file_format][1])
     assert "attachment" in response["Content-Disposition"]
     return b"".join(response.streaming_content)
 
 
-@pytest.mark.parametrize("file_format", list(formats.EXPORT_FORMATS))
+@pytest.mark.parametrize("file_format", list(EXPORT_FORMATS))
 def test_export_then_import_gives_the_same_conversations(api, source, target, owner, annotator, file_format):
     data = export(api, annotator, source, file_format, status="approved")
-    name = f"export.{formats.EXPORT_FORMATS[file_format][0]}"
+    name = f"export.{EXPORT_FORMATS[file_format][0]}"
     job = imports.import_create(project=target, user=owner, upload=SimpleUploadedFile(name, data))
     imports.import_run(job_id=job.pk)
     job.refresh_from_db()
@@ -157,7 +158,7 @@ def test_an_unknown_export_format_is_a_400(api, source, annotator):
 def test_export_query_count_does_not_grow_with_rows(api, source, annotator, django_assert_max_num_queries):
     for _ in range(30):
         ExampleFactory(project=source, author=annotator, status=ExampleStatus.APPROVED)
-    for file_format in formats.EXPORT_FORMATS:
+    for file_format in EXPORT_FORMATS:
         with django_assert_max_num_queries(6):
             export(api, annotator, source, file_format)
 
@@ -184,7 +185,7 @@ def test_csv_export_neutralises_formulas_and_the_other_formats_keep_the_text(api
     lines = export(api, annotator, project, "messages").decode().splitlines()
     assert [json.loads(line)["messages"] for line in lines] == [messages for messages, *_ in FORMULAS]
     assert json.loads(lines[1])["context"] == "+a context"
-    for file_format in set(formats.EXPORT_FORMATS) - {"csv"}:
+    for file_format in set(EXPORT_FORMATS) - {"csv"}:
         text = export(api, annotator, project, file_format).decode()
         assert r"=HYPERLINK(\"http://x\",\"y\")" in text, file_format  # as JSON writes it
         assert not [quoted for quoted in ("'=", "'@", "'-", "'+") if quoted in text], file_format

@@ -155,7 +155,7 @@ def test_versions_api_create_detail_download_and_diff(api, project, owner, annot
     approved(2, start=50)
     assert client.post(base, {}, format="json").status_code == 201
     member = api(annotator)
-    assert [v["number"] for v in member.get(base).json()] == [2, 1]
+    assert [v["number"] for v in member.get(base).json()["results"]] == [2, 1]
     assert member.get(f"{base}1/").json()["sha256"] == body["sha256"]
     download = member.get(f"{base}1/download/", {"part": "train"})
     assert download.status_code == 200

@@ -18,7 +18,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions
-from annotation.apis.common import ERRORS, ErrorSerializer, NoInput, StrictInput, valid_input
+from annotune.api_errors import ERRORS, ErrorSerializer
+from annotune.serializers import NoInput, StrictInput, valid_input
 
 from ..engine import results
 from ..selectors import adapters as selectors

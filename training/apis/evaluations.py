@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions
-from annotation.apis.common import ERRORS, NoInput, StrictInput, valid_input
+from annotune.api_errors import ERRORS
+from annotune.serializers import NoInput, StrictInput, valid_input
 
 from ..models import Verdict
 from ..selectors import evaluations as selectors

@@ -14,9 +14,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions
-from annotation.apis.common import ERRORS, StrictInput, valid_input
 from annotation.selectors.flags import OUTCOMES
 from annotation.services import flags as flag_services
+from annotune.api_errors import ERRORS
+from annotune.serializers import StrictInput, valid_input
 
 from ..selectors import found
 from ..selectors import jobs as selectors

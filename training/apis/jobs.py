@@ -9,8 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions
-from annotation.apis.common import ERRORS, NoInput, StrictInput, valid_input
+from annotune.api_errors import ERRORS
 from annotune.errors import ApplicationError
+from annotune.serializers import NoInput, StrictInput, valid_input
 
 from ..engine.config import PRESETS, config_schema
 from ..models import Adapter, BaseModel, JobStatus

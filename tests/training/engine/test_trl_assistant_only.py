@@ -23,7 +23,7 @@ def test_sft_trainer_assistant_only_loss_on_the_chat_export(llama_path, tokenize
     from trl import SFTConfig, SFTTrainer
     from trl.chat_template_utils import is_chat_template_stop_token_trained
 
-    from curated_data.services.formats import render
+    from curated_data.formats.rendering import render
 
     conversations = [MULTI_TURN, *toy_conversations(7)]
     path = tmp_path / "export.jsonl"

@@ -1,12 +1,9 @@
-"""Pieces every API module shares: the error body and input parsing (strict: see annotune.serializers)."""
+"""The error body every API operation documents: `{"detail", "errors"}`, as `errors.api_exception_handler`
+writes it. Views list `ERRORS` in their schema's responses."""
 
 from __future__ import annotations
 
 from rest_framework import serializers
-
-from annotune.serializers import NoInput, StrictInput, valid_input
-
-__all__ = ["ERRORS", "ErrorSerializer", "NoInput", "StrictInput", "valid_input"]
 
 
 class ErrorSerializer(serializers.Serializer):
