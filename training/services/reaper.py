@@ -17,13 +17,12 @@ from django.utils import timezone
 
 from annotune.dispatch import lost_messages, resend_lost
 from annotune.heartbeat import silent_since
+from evaluation.models import Evaluation, EvaluationStatus
 
 from ..models import (
     AdapterOperation,
     BaseModel,
     BaseModelStatus,
-    Evaluation,
-    EvaluationStatus,
     GenerationRequest,
     GenerationStatus,
     OperationKind,
@@ -33,7 +32,8 @@ from . import jobs
 
 def reap() -> dict[str, list[int]]:
     """Returns the ids acted on, by kind."""
-    from ..evaluation_tasks import generate_evaluation_answers
+    from evaluation.tasks import generate_evaluation_answers
+
     from ..inference_tasks import run_adapter_operation
     from ..tasks import build_tiny_base_model, check_base_model
 
