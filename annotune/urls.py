@@ -17,8 +17,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("projects/", include("annotation.urls")),
     path("", include("training.urls")),  # projects/<id>/training|adapters|playground/…, base-models/…
+    path("", include("evaluation.urls")),  # projects/<id>/evaluations/…
     path("api/v1/", include("annotation.api_urls")),
     path("api/v1/", include("training.api_urls")),
+    path("api/v1/", include("evaluation.api_urls")),
     path("projects/<int:project_id>/datasets/", include("curated_data.urls")),
     path("api/v1/projects/<int:project_id>/", include("curated_data.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),

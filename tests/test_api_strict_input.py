@@ -13,15 +13,12 @@ from rest_framework import serializers
 from annotation.models import ClaimVerification, ExampleStatus, Fact, KnowledgeDocument, ValidationRun
 from annotune.serializers import StrictInput, valid_input
 from curated_data.models import DatasetVersion, ImportJob
+from evaluation.models import Evaluation, EvaluationAnswer, EvaluationItem, EvaluationPrompt
 from tests.factories import ExampleFactory
 from training.models import (
     Adapter,
     AdapterOperation,
     BaseModel,
-    Evaluation,
-    EvaluationAnswer,
-    EvaluationItem,
-    EvaluationPrompt,
     GenerationRequest,
     OperationKind,
     Sweep,
@@ -217,6 +214,7 @@ def test_every_input_serializer_derives_from_the_strict_base():
     import annotation.apis.quality
     import annotation.apis.reviews
     import curated_data.apis
+    import evaluation.apis.evaluations
     import training.apis.adapters
     import training.apis.base_models
     import training.apis.found
@@ -228,6 +226,7 @@ def test_every_input_serializer_derives_from_the_strict_base():
         annotation.apis.quality,
         annotation.apis.reviews,
         curated_data.apis,
+        evaluation.apis.evaluations,
         training.apis.adapters,
         training.apis.base_models,
         training.apis.found,

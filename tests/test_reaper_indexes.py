@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from annotation.models import ValidationRun
 from curated_data.models import ImportJob, VersionBuild
-from training.models import AdapterOperation, Evaluation, GenerationRequest
+from evaluation.models import Evaluation
+from training.models import AdapterOperation, GenerationRequest
 
 pytestmark = pytest.mark.django_db
 

@@ -2,11 +2,10 @@
 
 from django.urls import path
 
-from .apis import adapters, base_models, evaluations, found, jobs, sweeps
+from .apis import adapters, base_models, found, jobs, sweeps
 
 P = "projects/<int:project_id>"
 JOB = f"{P}/training-jobs/<int:job_id>"
-EVAL = f"{P}/evaluations/<int:evaluation_id>"
 
 urlpatterns = [
     # Base models and the training config schema.
@@ -59,11 +58,4 @@ urlpatterns = [
         adapters.OperationGGUFDownloadApi.as_view(),
         name="api-gguf-download",
     ),
-    # Blind pairwise evaluations.
-    path(f"{P}/evaluations/", evaluations.EvaluationListApi.as_view(), name="api-evaluations"),
-    path(f"{EVAL}/", evaluations.EvaluationDetailApi.as_view(), name="api-evaluation"),
-    path(f"{EVAL}/next/", evaluations.EvaluationNextApi.as_view(), name="api-evaluation-next"),
-    path(f"{EVAL}/items/<int:item_id>/judgment/", evaluations.JudgmentApi.as_view(), name="api-evaluation-judge"),
-    path(f"{EVAL}/close/", evaluations.EvaluationCloseApi.as_view(), name="api-evaluation-close"),
-    path(f"{EVAL}/preferences/", evaluations.PreferencesApi.as_view(), name="api-evaluation-preferences"),
 ]

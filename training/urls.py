@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import adapters, base_models, evaluations, found, jobs, sweeps, workers
+from .views import adapters, base_models, found, jobs, sweeps, workers
 
 P = "projects/<int:project_id>"
 
@@ -52,21 +52,6 @@ urlpatterns = [
     ),
     path(f"{P}/playground/", adapters.playground, name="playground"),
     path(f"{P}/playground/<int:request_id>/", adapters.generation_partial, name="generation-partial"),
-    # Blind pairwise evaluations.
-    path(f"{P}/evaluations/", evaluations.evaluation_list, name="evaluation-list"),
-    path(f"{P}/evaluations/<int:evaluation_id>/", evaluations.evaluation_detail, name="evaluation-detail"),
-    path(f"{P}/evaluations/<int:evaluation_id>/judge/", evaluations.evaluation_judge, name="evaluation-judge"),
-    path(f"{P}/evaluations/<int:evaluation_id>/close/", evaluations.evaluation_close, name="evaluation-close"),
-    path(
-        f"{P}/evaluations/<int:evaluation_id>/judgments/<int:judgment_id>/promote/",
-        evaluations.judgment_promote,
-        name="evaluation-judgment-promote",
-    ),
-    path(
-        f"{P}/evaluations/<int:evaluation_id>/preferences.jsonl",
-        evaluations.evaluation_preferences,
-        name="evaluation-preferences",
-    ),
     # Training workers and the jobs waiting for them (not per project).
     path("training/queue/", workers.training_queue, name="training-queue"),
     # Base models (not per project).

@@ -29,11 +29,12 @@ from annotation.models import Example, ExampleStatus, Project, Role
 from annotune.demo import HELD_OUT_PROMPTS, follows_house_style
 from annotune.demo_data import DEFECT_PROMPTS, DEFECTS
 from curated_data.models import DatasetVersion
+from evaluation.models import Evaluation, Judgment
 from tests.browser.conftest import LAPTOP, SCREENSHOTS, screenshot
 from tests.page_words import snake_codes
 from tests.workers import ROOT, celery_worker
 from training.engine import results
-from training.models import Adapter, BaseModel, Evaluation, JobStatus, Judgment, TrainingJob
+from training.models import Adapter, BaseModel, JobStatus, TrainingJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

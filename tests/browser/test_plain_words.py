@@ -155,7 +155,8 @@ def test_other_annotation_pages_at_both_widths(page, login, journey, name):
 
 
 def _open_evaluation(journey):
-    from training.models import BaseModel, Evaluation, EvaluationStatus
+    from evaluation.models import Evaluation, EvaluationStatus
+    from training.models import BaseModel
 
     base = BaseModel.objects.create(name="tiny-llama", source="/models/tiny", architecture="LlamaForCausalLM")
     return Evaluation.objects.create(
@@ -171,7 +172,7 @@ def _open_evaluation(journey):
 
 
 def test_close_and_reveal_asks_before_it_closes(page, login, journey):
-    from training.models import EvaluationStatus
+    from evaluation.models import EvaluationStatus
 
     evaluation = _open_evaluation(journey)
     login(journey.owner)

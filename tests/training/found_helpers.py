@@ -7,8 +7,9 @@ from datetime import timedelta
 from django.utils import timezone
 
 from annotation.models import Example, ExampleStatus, Review, ReviewDecision, Revision
+from evaluation.models import ExampleScore
 from tests.factories import ExampleFactory, conversation
-from training.models import BaseModel, ExampleScore, JobStatus, TrainingJob
+from training.models import BaseModel, JobStatus, TrainingJob
 
 
 def make_job(project, owner, **fields) -> TrainingJob:

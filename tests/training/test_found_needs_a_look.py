@@ -57,7 +57,7 @@ def test_warned_examples_first_then_the_hardest_within_their_split(project, owne
     ],
 )
 def test_a_rows_place_in_its_split_reads_as_words(rank, of, split, words):
-    from training.models import ExampleScore
+    from evaluation.models import ExampleScore
 
     row = found.FoundRow(
         score=ExampleScore(split=split),

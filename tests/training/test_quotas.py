@@ -16,9 +16,10 @@ import pytest
 from django.db.models.functions import Now
 
 from annotune.errors import TooManyRequestsError
+from evaluation.models import Evaluation, EvaluationStatus
 from tests.training.adapter_fixtures import *  # noqa: F403
 from tests.training.adapter_helpers import CHAT
-from training.models import Evaluation, EvaluationStatus, GenerationRequest, GenerationStatus
+from training.models import GenerationRequest, GenerationStatus
 from training.openai_compat import services as openai_services
 from training.openai_compat.catalog import catalog
 from training.openai_compat.schema import parse_chat_request
@@ -389,8 +390,8 @@ def test_v1_failures_name_no_internal_detail_unless_staff():
 
 
 def test_an_evaluation_that_fails_on_the_worker_stores_plain_words(owner, project, systems_for_failure):
+    from evaluation.services import evaluations
     from training.inference.errors import AdapterFilesError
-    from training.services import evaluations
 
     class Broken:
         worker, inline = "broken", False

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import pytest
 
+from evaluation.models import EvaluationAnswer
 from tests.training.adapter_fixtures import *  # noqa: F403
 from tests.training.adapter_helpers import CHAT
 from tests.training.fake_vllm import FakeVllm
 from training.inference.outputs import Answer, answer_output
-from training.models import EvaluationAnswer, GenerationRequest
+from training.models import GenerationRequest
 from training.services import backends, serving
 from training.services.backends import Decoding, ServingBackend, VllmBackend, WorkerBackend
 
@@ -137,9 +138,9 @@ def test_the_backend_follows_the_setting_and_only_the_worker_loads_a_model(setti
 def test_evaluations_answer_through_vllm_when_it_is_the_backend(
     vllm, project, owner, base_model, make_adapter, adapter_dirs, monkeypatch
 ):
+    from evaluation.services import evaluations
+    from evaluation.tasks import generate_evaluation_answers
     from training import inference_tasks
-    from training.evaluation_tasks import generate_evaluation_answers
-    from training.services import evaluations
 
     def no_model():
         raise AssertionError("an evaluation on the vLLM backend loads no model in the worker")

@@ -18,21 +18,13 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
+from evaluation.models import Evaluation, EvaluationAnswer, EvaluationItem, EvaluationStatus
+from evaluation.services import evaluations
 from tests.training.adapter_fixtures import *  # noqa: F403
 from tests.workers import celery_worker, wait_for
 from training.inference.outputs import Answer
-from training.models import (
-    Adapter,
-    AdapterOperation,
-    Evaluation,
-    EvaluationAnswer,
-    EvaluationItem,
-    EvaluationStatus,
-    GenerationStatus,
-    OperationKind,
-)
+from training.models import Adapter, AdapterOperation, GenerationStatus, OperationKind
 from training.services import adapters as adapter_services
-from training.services import evaluations
 from training.services.reaper import reap, reap_evaluations, reap_operations
 
 

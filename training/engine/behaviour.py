@@ -1,7 +1,7 @@
 """Behavioural evaluation, the engine's part: greedy answers of the base and of the adapter to the job's
 validation prompts and a sample of the control set, recorded with how they were decoded.
 
-The platform then runs the project's own per-example checks on every answer (training/services/behaviour.py)
+The platform then runs the project's own per-example checks on every answer (evaluation/services/behaviour.py)
 and reports pass rates per check and per category, base against adapter: whether the adapter learned the
 project's rules, not only a lower loss.
 

@@ -608,7 +608,7 @@ def behaviour_run(raw: Any) -> BehaviourRun | None:
 
 
 # The report the training worker builds from a `BehaviourRun` by running the project's own per-example
-# checks on every answer (training/services/behaviour.py). Stored on the adapter (`Adapter.behaviour`),
+# checks on every answer (evaluation/services/behaviour.py). Stored on the adapter (`Adapter.behaviour`),
 # served by the API, read by the job, adapter and compare pages through `behaviour_view`.
 
 

@@ -16,9 +16,10 @@ from django.db.models.functions import Now
 from django.http import Http404
 
 from annotation.models import Project
+from evaluation.models import Evaluation, EvaluationStatus
 from training.inference.outputs import AnswerOutput, is_partial, tokens_per_second
 
-from ..models import Evaluation, EvaluationStatus, GenerationRequest, GenerationStatus, JobStatus, TrainingJob
+from ..models import GenerationRequest, GenerationStatus, JobStatus, TrainingJob
 
 # Why a request failed, as the worker or the reaper recorded it (error_code): these messages are plain
 # words written by Annotune itself, shown to everyone as they are.

@@ -28,10 +28,11 @@ from django.utils import timezone
 from annotune import work
 from annotune.heartbeat import beat_time, beating
 from annotune.storage import ArtifactWriter, StorageError, open_stream, storage_failures
+from evaluation.models import ExampleScore
 
 from .. import launcher, routing, runner
 from ..engine import artifacts, results
-from ..models import Adapter, ExampleScore, JobStatus, TrainingJob, TrainingMetric
+from ..models import Adapter, JobStatus, TrainingJob, TrainingMetric
 from . import folders
 from .checkpoints import CheckpointMirror
 from .continuation import parent_adapter_dir, parent_lineage
@@ -504,7 +505,7 @@ def _behaviour(reporter: JobReporter, raw: Any, card: Path) -> results.Behaviour
     """The behavioural evaluation's report: the project's checks on the engine's answers, also written into
     the model card (`card`). None without answers; a failure of the checks is logged and leaves the job
     successful without a report."""
-    from . import behaviour as behaviour_services
+    from evaluation.services import behaviour as behaviour_services
 
     run = results.behaviour_run(raw)
     if run is None:

@@ -20,13 +20,12 @@ from django.utils import timezone
 from annotune import work
 from annotune.dispatch import lost_messages, resend_lost
 from annotune.heartbeat import silent_since
+from evaluation.models import Evaluation, EvaluationStatus
 
 from ..models import (
     AdapterOperation,
     BaseModel,
     BaseModelStatus,
-    Evaluation,
-    EvaluationStatus,
     GenerationRequest,
     GenerationStatus,
     OperationKind,
@@ -36,7 +35,8 @@ from . import jobs
 
 def reap() -> dict[str, list[int]]:
     """Returns the ids acted on, by kind."""
-    from ..evaluation_tasks import generate_evaluation_answers
+    from evaluation.tasks import generate_evaluation_answers
+
     from ..tasks import build_tiny_base_model, check_base_model
 
     after = settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS

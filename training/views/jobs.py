@@ -13,6 +13,7 @@ from annotation import permissions
 from annotune.errors import ApplicationError
 from annotune.uploads import accept_upload, upload_view
 from curated_data import selectors as dataset_selectors
+from evaluation.services import control_sets
 
 from ..engine import results
 from ..forms import LaunchForm, SweepForm, split_counts
@@ -22,7 +23,7 @@ from ..selectors import jobs as selectors
 from ..selectors import sweeps as sweep_selectors
 from ..selectors import workers as worker_selectors
 from ..selectors.configuration import config_rows
-from ..services import continuation, control_sets, model_sources
+from ..services import continuation, model_sources
 from ..services import jobs as job_services
 from ..services import sweeps as sweep_services
 from ..services.estimates import GIB, total_bytes

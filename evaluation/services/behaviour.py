@@ -31,8 +31,7 @@ from annotation.services.validation import (
     project_policy,
     project_spec,
 )
-
-from ..engine import results
+from training.engine import results
 
 # Codes whose finding says a claim holds: a note, not a failure.
 POSITIVE_CODES = frozenset({"fact.supported", "fact.verified"})

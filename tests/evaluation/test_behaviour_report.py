@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from evaluation.services.behaviour import answer_failures, behaviour_report, checks_ran
 from training.engine import results
 from training.engine.artifacts import BEHAVIOUR_HEADING, card_with_behaviour
-from training.services.behaviour import answer_failures, behaviour_report, checks_ran
 
 pytestmark = pytest.mark.django_db
 

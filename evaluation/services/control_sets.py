@@ -18,11 +18,10 @@ from annotation import permissions
 from annotation.models import Project
 from annotune.errors import ApplicationError
 from annotune.uploads import iter_text
-
-from ..engine.control_set import BUILTIN_SIZE
-from ..engine.data import check_conversation
-from ..engine.errors import DataError
-from .execution import CONTROL_SET_PATH
+from training.engine.control_set import BUILTIN_SIZE
+from training.engine.data import check_conversation
+from training.engine.errors import DataError
+from training.services.execution import CONTROL_SET_PATH
 
 MIN_CONVERSATIONS = 8
 MAX_CONVERSATIONS = 5000

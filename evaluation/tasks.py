@@ -1,4 +1,5 @@
-"""Tasks of blind pairwise evaluations: the answers are generated on the `inference` queue.
+"""Background work of the evaluation app: blind pairwise evaluations' answers, generated on the `inference`
+queue.
 
 Thin: takes an id and calls a service, with the serving backend the playground's `generate_answers`
 uses (the inference worker's cached base models, adapters switched in place, or the vLLM server).
@@ -9,11 +10,13 @@ from __future__ import annotations
 from celery import shared_task
 
 
-# "generate" in the name matches the `training.tasks.*generate*` route: it runs on the `inference` queue.
+# The name predates this app and stays (queued messages carry it); settings.CELERY_TASK_ROUTES sends it to
+# the `inference` queue by this name.
 @shared_task(name="training.tasks.generate_evaluation_answers", acks_late=True)
 def generate_evaluation_answers(evaluation_id: int) -> str:
-    from .inference_tasks import model_cache
-    from .services.backends import current_backend
+    from training.inference_tasks import model_cache
+    from training.services.backends import current_backend
+
     from .services.evaluations import evaluation_generate
 
     return evaluation_generate(evaluation_id, current_backend(model_cache))

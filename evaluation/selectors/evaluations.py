@@ -11,8 +11,8 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 
 from annotation import permissions
+from training.engine import pairwise
 
-from ..engine import pairwise
 from ..models import Evaluation, EvaluationItem, EvaluationStatus, Judgment, Verdict
 
 # A verdict on an item as an outcome of system `first` (a) against system `second` (b).

@@ -13,9 +13,10 @@ from django.views.decorators.http import require_POST
 from annotation import permissions
 from annotune.errors import ApplicationError
 from curated_data.models import DatasetVersion
+from training.models import Adapter
+from training.selectors import adapters as adapter_selectors
 
-from ..models import Adapter, EvaluationStatus, Judgment, Verdict
-from ..selectors import adapters as adapter_selectors
+from ..models import EvaluationStatus, Judgment, Verdict
 from ..selectors import evaluations as selectors
 from ..services import evaluations as services
 
@@ -74,7 +75,7 @@ def evaluation_list(request, project_id: int):
         "form": form,
         "prefilled": initial is not None,
     }
-    return render(request, "training/evaluations/list.html", context)
+    return render(request, "evaluation/evaluations/list.html", context)
 
 
 def _prefill(request, project) -> dict | None:
@@ -108,7 +109,7 @@ def evaluation_detail(request, project_id: int, evaluation_id: int):
         "promotable": selectors.promotable(evaluation, request.user),
         "polling": evaluation.status in (EvaluationStatus.QUEUED, EvaluationStatus.GENERATING),
     }
-    return render(request, "training/evaluations/detail.html", context)
+    return render(request, "evaluation/evaluations/detail.html", context)
 
 
 @login_required
@@ -134,7 +135,7 @@ def evaluation_judge(request, project_id: int, evaluation_id: int):
         "item": selectors.queue_next(evaluation, request.user),
         "verdicts": Verdict.choices,
     }
-    return render(request, "training/evaluations/judge.html", context)
+    return render(request, "evaluation/evaluations/judge.html", context)
 
 
 @login_required

@@ -14,13 +14,14 @@ from django.test import Client
 from annotation.models import ExampleStatus
 from annotune.errors import ApplicationError
 from curated_data.services import versions
+from evaluation.models import Evaluation, EvaluationItem, EvaluationStatus, Judgment
+from evaluation.selectors import evaluations as selectors
+from evaluation.services import evaluations as services
 from tests.factories import ExampleFactory
 from tests.training.adapter_fixtures import *  # noqa: F403
 from training.engine import pairwise
 from training.inference.outputs import Answer
-from training.models import Adapter, BaseModel, Evaluation, EvaluationItem, EvaluationStatus, Judgment
-from training.selectors import evaluations as selectors
-from training.services import evaluations as services
+from training.models import Adapter, BaseModel
 
 NAMES = ("Lawyerbot", "Supportbot")
 
@@ -322,7 +323,7 @@ def test_prompts_get_the_projects_system_prompt_as_training_gave_it(project, own
 # -- one real generation: tiny base model and adapter, through the inference task ------------------
 @pytest.mark.django_db(transaction=True)
 def test_the_inference_task_answers_with_the_cached_base_and_adapter(project, owner, make_adapter, adapter_dirs):
-    from training.evaluation_tasks import generate_evaluation_answers
+    from evaluation.tasks import generate_evaluation_answers
 
     adapter = make_adapter("Lawyer", adapter_dirs["a"])
     evaluation = services.evaluation_create(

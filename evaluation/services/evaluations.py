@@ -24,9 +24,14 @@ from annotune import dispatch
 from annotune.errors import ApplicationError
 from annotune.heartbeat import beat_time, beating
 from curated_data.models import DatasetVersion
+from training.models import Adapter
+from training.selectors.adapters import adapters_by_id
+from training.selectors.generations import generation_error_message
+from training.services import quotas
+from training.services.backends import Decoding, ServingBackend
+from training.services.generation import AdapterDeleted
 
 from ..models import (
-    Adapter,
     Evaluation,
     EvaluationAnswer,
     EvaluationItem,
@@ -35,11 +40,6 @@ from ..models import (
     Judgment,
     Verdict,
 )
-from ..selectors.adapters import adapters_by_id
-from ..selectors.generations import generation_error_message
-from . import quotas
-from .backends import Decoding, ServingBackend
-from .generation import AdapterDeleted
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,7 @@ def evaluation_create(
         EvaluationPrompt(evaluation=evaluation, position=i, messages=m, category=c[:100])
         for i, (m, c) in enumerate(prompts)
     )
-    from ..evaluation_tasks import generate_evaluation_answers
+    from ..tasks import generate_evaluation_answers
 
     dispatch.send_on_commit(generate_evaluation_answers, evaluation.pk)
     return evaluation

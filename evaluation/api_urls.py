@@ -1,0 +1,18 @@
+"""REST API v1 of evaluation: included under api/v1/."""
+
+from django.urls import path
+
+from .apis import evaluations
+
+P = "projects/<int:project_id>"
+EVAL = f"{P}/evaluations/<int:evaluation_id>"
+
+urlpatterns = [
+    # Blind pairwise evaluations.
+    path(f"{P}/evaluations/", evaluations.EvaluationListApi.as_view(), name="api-evaluations"),
+    path(f"{EVAL}/", evaluations.EvaluationDetailApi.as_view(), name="api-evaluation"),
+    path(f"{EVAL}/next/", evaluations.EvaluationNextApi.as_view(), name="api-evaluation-next"),
+    path(f"{EVAL}/items/<int:item_id>/judgment/", evaluations.JudgmentApi.as_view(), name="api-evaluation-judge"),
+    path(f"{EVAL}/close/", evaluations.EvaluationCloseApi.as_view(), name="api-evaluation-close"),
+    path(f"{EVAL}/preferences/", evaluations.PreferencesApi.as_view(), name="api-evaluation-preferences"),
+]

@@ -1,0 +1,1 @@
+"""REST API v1 of evaluation, a module per subject."""

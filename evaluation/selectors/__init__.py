@@ -1,0 +1,1 @@
+"""Reads of evaluation, a module per subject, shared by pages and the API."""

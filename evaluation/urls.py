@@ -1,0 +1,25 @@
+"""Pages of evaluation: included at the site root (project pages under projects/)."""
+
+from django.urls import path
+
+from .views import evaluations
+
+P = "projects/<int:project_id>"
+
+urlpatterns = [
+    # Blind pairwise evaluations.
+    path(f"{P}/evaluations/", evaluations.evaluation_list, name="evaluation-list"),
+    path(f"{P}/evaluations/<int:evaluation_id>/", evaluations.evaluation_detail, name="evaluation-detail"),
+    path(f"{P}/evaluations/<int:evaluation_id>/judge/", evaluations.evaluation_judge, name="evaluation-judge"),
+    path(f"{P}/evaluations/<int:evaluation_id>/close/", evaluations.evaluation_close, name="evaluation-close"),
+    path(
+        f"{P}/evaluations/<int:evaluation_id>/judgments/<int:judgment_id>/promote/",
+        evaluations.judgment_promote,
+        name="evaluation-judgment-promote",
+    ),
+    path(
+        f"{P}/evaluations/<int:evaluation_id>/preferences.jsonl",
+        evaluations.evaluation_preferences,
+        name="evaluation-preferences",
+    ),
+]

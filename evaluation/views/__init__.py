@@ -1,0 +1,1 @@
+"""Pages of evaluation, a module per subject."""
