@@ -29,11 +29,10 @@ from annotune.storage import ArtifactWriter, StorageError, open_stream, storage_
 
 from .. import launcher, routing, runner
 from ..engine import artifacts, results
-from ..models import Adapter, ExampleScore, JobStatus, TrainingJob, TrainingMetric
+from ..models import Adapter, ExampleScore, JobPhase, JobStatus, TrainingJob, TrainingMetric
 from . import folders
 from .checkpoints import CheckpointMirror
 from .continuation import parent_adapter_dir, parent_lineage
-from .datasets import MANIFEST_NAME
 from .job_folders import child_environment, download_to, work_dir
 
 log = logging.getLogger(__name__)
@@ -47,7 +46,8 @@ def job_claim(job_id: int, *, worker: str = "") -> int:
 
     `worker`: the Celery node name (what the queue page shows); host:pid without one."""
     now = timezone.now()
-    return TrainingJob.objects.filter(id=job_id, status=JobStatus.QUEUED).update(
+    placed = TrainingJob.objects.filter(id=job_id, status=JobStatus.QUEUED).exclude(phase=JobPhase.ESTIMATING)
+    return placed.update(
         status=JobStatus.RUNNING,
         attempts=F("attempts") + 1,
         heartbeat_at=beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
@@ -277,13 +277,17 @@ def _execute(job: TrainingJob, reporter: JobReporter) -> str:
     return status
 
 
+# Jobs launched before every launch read a dataset version saved their data in their own folder, with this
+# manifest of example ids next to it (their rows and adapters remain).
+MANIFEST_NAME = "manifest.jsonl"
+
 # A project's own control set for the forgetting check replaces the built-in one when this file exists.
 CONTROL_SET_PATH = "control-sets/project-{project_id}.jsonl"
 
 
 def example_ids(job: TrainingJob) -> dict[str, list[int]]:
     """Example ids per data file ("train" / "validation"), in line order: from the dataset version's
-    manifest, or the manifest a launch wrote next to its snapshot. Empty when there is none."""
+    manifest, or the manifest an older launch wrote next to the data it saved. Empty when there is none."""
     if job.dataset_version is not None:
         path = job.dataset_version.manifest_path
     else:
