@@ -74,9 +74,10 @@ def fenced(model: type[models.Model], pk: int, attempts: int) -> QuerySet:
     return model._default_manager.filter(pk=pk, status=RUNNING, attempts=attempts)
 
 
-def claim(model: type[models.Model], pk: int, **fields: Any) -> QuerySet | None:
+def claim(model: type[models.Model], pk: int, *, ready: Q | None = None, **fields: Any) -> QuerySet | None:
     """Take a queued row for this worker (None when it is not queued: another worker has it, or it ended).
 
+    `ready` narrows what may be claimed (a training job still being estimated is queued, not ready).
     `fields` are set with the claim (a phase, counters reset for this attempt, the worker's name); they
     may replace the start stamp too (a training job keeps its first). Returns the row fenced to this
     attempt."""
@@ -87,7 +88,7 @@ def claim(model: type[models.Model], pk: int, **fields: Any) -> QuerySet | None:
         "attempts": F("attempts") + 1,
         **fields,
     }
-    claimed = model._default_manager.filter(pk=pk, status=QUEUED).update(**values)
+    claimed = model._default_manager.filter(ready or Q(), pk=pk, status=QUEUED).update(**values)
     if claimed != 1:
         return None
     attempts = model._default_manager.filter(pk=pk).values_list("attempts", flat=True).get()
@@ -112,6 +113,7 @@ def reap_stale(
     failed: Callable[[str, int], dict[str, Any]],
     send: Callable[[int], None] | None = None,
     queue: str | None = "default",
+    ready: Q | None = None,
 ) -> dict[str, list[int]]:
     """Rows of `model` whose worker died, and queued rows whose message was lost; returns the ids
     re-queued, failed and sent again.
@@ -120,7 +122,8 @@ def reap_stale(
     written with each outcome (a note, a phase, progress back to zero); `what` names the row in the log
     ("import", "validation run"). A row that records its own `max_attempts` is failed at that limit.
     `send(pk)` sends a re-queued row's task after commit (default: `task`); `queue` is where lost
-    messages are looked for, None for rows that name their own (a `queue` column: one per device class).
+    messages are looked for, None for rows that name their own (a `queue` column: one per device class);
+    `ready` narrows the queued rows whose lost message is `task`'s (as in `claim`).
     """
     per_row = any(f.name == "max_attempts" for f in model._meta.get_fields())
     stale = silent(model, stale_after)
@@ -144,7 +147,7 @@ def reap_stale(
                     send(pk)
                 done["requeued"].append(pk)
                 log.warning("%s %s re-queued: its worker stopped reporting", what, pk)
-    queued = model._default_manager.filter(status=QUEUED)
+    queued = model._default_manager.filter(ready or Q(), status=QUEUED)
     after = settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS
     if queue is not None:
         resent = dispatch.resend_lost(queued, task, queue=queue, older_than=after)

@@ -34,9 +34,9 @@ from annotune.demo import (
 from curated_data.services.versions import version_create
 from training.engine.config import PRESETS
 from training.models import BaseModel, BaseModelStatus
+from training.services.configs import resolve_config
 from training.services.default_model import default_model_name
 from training.services.estimates import estimate_key
-from training.services.jobs import resolve_config
 
 
 @pytest.fixture(autouse=True)

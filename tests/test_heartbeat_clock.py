@@ -25,8 +25,9 @@ from training.models import BaseModel, GenerationRequest, JobStatus, TrainingJob
 from training.routing import Capacity
 from training.selectors.workers import worker_list
 from training.services import generation
+from training.services.configs import resolve_config
 from training.services.execution import JobReporter, job_claim
-from training.services.jobs import reap_stale_jobs, resolve_config
+from training.services.jobs import reap_stale_jobs
 from training.services.reaper import reap_generations
 from training.services.workers import worker_register
 

@@ -56,10 +56,6 @@ def _field_for(name: str, spec: dict[str, Any]) -> forms.Field:
     return forms.FloatField(label=label, required=False, help_text=help_text, widget=forms.NumberInput(attrs))
 
 
-SNAPSHOT = "snapshot"
-SNAPSHOT_LABEL = "Approved examples now (snapshot at launch, not a version)"
-
-
 def split_counts(version: Any) -> str:
     """The one wording of a version's split, used on every page that shows it."""
     return f"{version.train_count} train / {version.validation_count} validation"
@@ -82,7 +78,8 @@ def adapter_label(adapter: Any) -> str:
 
 
 class LaunchForm(forms.Form):
-    """`versions`: the project's dataset versions, newest first; the newest is preselected."""
+    """`versions`: the project's dataset versions, newest first; the newest is preselected. A project without
+    one has no choice to make: the launch makes its first version of the approved examples."""
 
     dataset = forms.ChoiceField(
         label="Data",
@@ -113,7 +110,8 @@ class LaunchForm(forms.Form):
         self.versions = {str(v.number): v for v in versions}
         self.fields["dataset"].choices = [
             (str(v.number), version_label(v, latest=i == 0)) for i, v in enumerate(versions)
-        ] + [(SNAPSHOT, SNAPSHOT_LABEL)]
+        ]
+        self.fields["dataset"].required = bool(versions)
         if versions and "dataset" not in self.initial:
             self.initial["dataset"] = str(versions[0].number)
         self.config_fields = []
@@ -126,11 +124,11 @@ class LaunchForm(forms.Form):
         return self.adapters.get(self.cleaned_data.get("continue_from") or "")
 
     def dataset_version(self) -> Any:
-        """The chosen version, or None for the snapshot of the approved examples."""
-        return self.versions.get(self.cleaned_data["dataset"])
+        """The chosen version; None when the project has none yet (the launch makes the first one)."""
+        return self.versions.get(self.cleaned_data.get("dataset") or "")
 
     def version_choices(self) -> list[tuple[Any, Any]]:
-        """(radio widget, version or None for the snapshot) for the template."""
+        """(radio widget, version) for the template."""
         return [(choice, self.versions.get(str(choice.data["value"]))) for choice in self["dataset"]]
 
     def advanced(self):

@@ -78,6 +78,15 @@ class JobStatus(models.TextChoices):
 
 
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+class JobPhase(models.TextChoices):
+    """Where a queued job stands before a worker of its device class can take it."""
+
+    PLACED = "", "Placed"
+    ESTIMATING = "estimating", "Estimating its memory"
+
+
 FINAL_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 
@@ -130,8 +139,8 @@ class TrainingJob(WorkRow):
 
     project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="training_jobs")
     base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="training_jobs")
-    # Data: a dataset version's files, or (until a version is chosen) a snapshot of the approved examples
-    # written to storage at launch. Either way the job records the JSONL files and their sha256.
+    # Data: a dataset version's files (jobs launched before versions were required may have trained on a
+    # snapshot of the approved examples saved with the job: their dataset_version is empty).
     train_path = models.CharField(max_length=500, help_text="Storage path of the training JSONL")
     validation_path = models.CharField(max_length=500, blank=True, help_text="Storage path of the validation JSONL")
     dataset_version = models.ForeignKey(
@@ -140,7 +149,7 @@ class TrainingJob(WorkRow):
         blank=True,
         on_delete=models.PROTECT,
         related_name="training_jobs",
-        help_text="The version trained on; empty when the job took a snapshot of the approved examples",
+        help_text="The version trained on (empty only on jobs from before every launch read a version)",
     )
     dataset_sha256 = models.CharField(max_length=64)
     train_examples = models.PositiveIntegerField(default=0)
@@ -151,6 +160,12 @@ class TrainingJob(WorkRow):
     estimate = models.JSONField(default=dict, blank=True, help_text="Memory and adapter size estimate at launch")
 
     status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
+    # A launch whose memory estimate was not known yet is queued "estimating" (no queue); a default-queue task
+    # estimates, places and dispatches it (training/services/estimating.py).
+    phase = models.CharField(max_length=20, choices=JobPhase.choices, default=JobPhase.PLACED, blank=True)
+    method_fixed = models.BooleanField(
+        default=True, help_text="False: the launch plan picks the method for the device class it places the job on"
+    )
     cancel_requested = models.BooleanField(default=False)
     # Progress, written by the worker at each logging step.
     step = models.PositiveIntegerField(default=0)

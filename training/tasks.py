@@ -6,7 +6,7 @@ from celery import shared_task
 from django.conf import settings
 
 from . import worker_advert
-from .services import base_models, execution, peers
+from .services import base_models, estimates, estimating, execution, peers
 
 
 @shared_task(
@@ -37,3 +37,15 @@ def build_tiny_base_model(base_model_id: int) -> str:
 def check_base_model(base_model_id: int, user_id: int | None = None) -> str:
     """Check a base model added on the page (default queue); a row that is not queued is left alone."""
     return base_models.base_model_check_run(base_model_id=base_model_id, user_id=user_id)
+
+
+@shared_task(name="training.tasks.estimate_training_job", acks_late=True, time_limit=600)
+def estimate_training_job(job_id: int) -> str:
+    """Estimate, place and send a job launched before its estimate was known (default queue)."""
+    return estimating.job_estimate_run(job_id)
+
+
+@shared_task(name="training.tasks.fill_estimates", acks_late=True, time_limit=600)
+def fill_estimates(base_model_id: int, configs: list[dict]) -> int:
+    """Compute the estimates a page or API client asked for and keep them on the base model (default queue)."""
+    return estimates.estimates_fill(base_model_id=base_model_id, configs=configs)

@@ -302,6 +302,15 @@ def _write_version(
 # -- large versions: built by a worker --------------------------------------------------------------
 
 
+def builds_inline(project: Project) -> bool:
+    """Whether the project's next version is made in the request: at most ANNOTUNE_VERSION_INLINE_MAX
+    approved examples (counted only up to the limit: a count of a million rows would cost the request what
+    the build saves)."""
+    limit = settings.ANNOTUNE_VERSION_INLINE_MAX
+    approved = Example.objects.filter(project=project, status=ExampleStatus.APPROVED).values("pk")[: limit + 1].count()
+    return approved <= limit
+
+
 def version_request(
     *,
     project: Project,
@@ -322,10 +331,7 @@ def version_request(
     }
     if not permissions.can_create_version(user, project):
         raise PermissionDenied("Only project owners can create dataset versions.")
-    # Counted only up to the limit: a count of a million rows would cost the request what the build saves.
-    limit = settings.ANNOTUNE_VERSION_INLINE_MAX
-    approved = Example.objects.filter(project=project, status=ExampleStatus.APPROVED).values("pk")[: limit + 1].count()
-    if approved <= limit:
+    if builds_inline(project):
         return version_create(project=project, user=user, **asked)
     notes, override_reason = (notes or "").strip(), (override_reason or "").strip()
     seed, fraction = _clean_params(seed, validation_fraction, {"notes": notes, "override_reason": override_reason})

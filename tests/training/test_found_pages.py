@@ -328,7 +328,7 @@ def real_run(tmp_path_factory):
     """A tiny model trained a few steps in-process, as the worker's child runs it (scores included)."""
     from tests.training.adapter_helpers import cached_base
     from tests.training.pages.conftest import CONFIG, conversations, run_engine
-    from training.services.jobs import resolve_config
+    from training.services.configs import resolve_config
 
     root = tmp_path_factory.mktemp("found-run")
     config = resolve_config(preset=None, config=CONFIG)
@@ -343,8 +343,8 @@ def test_the_page_from_a_real_jobs_stored_scores(real_run, project, owner, annot
     from tests.training.pages import conftest as pages
     from training.models import BaseModel, TrainingJob
     from training.services import execution
-    from training.services.datasets import MANIFEST_NAME
-    from training.services.jobs import resolve_config
+    from training.services.configs import resolve_config
+    from training.services.execution import MANIFEST_NAME
 
     root = tmp_path / "storage"
     root.mkdir()

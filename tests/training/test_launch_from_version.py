@@ -8,15 +8,14 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from curated_data.models import DatasetVersion, VersionBuild
 from curated_data.services.versions import version_create
 from training.models import BaseModel, TrainingJob
 from training.services.jobs import job_launch_latest
 
-from .jobs.conftest import approve, tiny_models, training_folders  # noqa: F401 - fixtures
+from .jobs.conftest import approve, estimated, tiny_models, training_folders  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.django_db
-
-SNAPSHOT_LABEL = b"Approved examples now (snapshot at launch, not a version)"
 
 
 @pytest.fixture
@@ -64,8 +63,7 @@ def test_form_lists_versions_with_their_split_latest_preselected(browser, traina
     assert b"Version 1 \xc2\xb7 " + split(v1) in html
     assert b'name="dataset" value="2"' in html
     assert checked(html) == "2"
-    assert SNAPSHOT_LABEL in html
-    assert b"snapshot at launch" not in html.split(b"<fieldset")[0]  # the page head no longer promises a snapshot
+    assert b'value="snapshot"' not in html  # training reads versions only
 
     chosen = browser.get(f"/projects/{trainable.pk}/training/new/?version=1").content
     assert checked(chosen) == "1"
@@ -97,15 +95,6 @@ def test_form_launch_trains_the_chosen_version(browser, trainable, versions, dja
     assert str(v1.validation_count).encode() in header
 
 
-def test_snapshot_is_an_explicit_alternative(browser, trainable, versions, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=False):
-        response = browser.post(f"/projects/{trainable.pk}/training/new/", {"dataset": "snapshot", "preset": "quick"})
-    assert response.status_code == 302
-    job = TrainingJob.objects.get()
-    assert job.dataset_version is None
-    assert job.dataset_sha256 not in {v.sha256 for v in versions}
-
-
 def test_bad_data_choice_is_refused_and_launches_nothing(browser, trainable, versions):
     response = browser.post(f"/projects/{trainable.pk}/training/new/", {"dataset": "7", "preset": "quick"})
     assert response.status_code == 400
@@ -117,6 +106,7 @@ def test_bad_data_choice_is_refused_and_launches_nothing(browser, trainable, ver
 
 
 def test_estimate_does_not_depend_on_the_data_choice(browser, trainable):
+    estimated(trainable.base_model, preset="quick")
     response = browser.post(f"/projects/{trainable.pk}/training/estimate/", {"preset": "quick"})
     assert response.status_code == 200
     assert b"GiB" in response.content
@@ -138,28 +128,76 @@ def test_one_click_trains_the_latest_version(browser, trainable, versions, djang
     assert b"can&#x27;t be trusted" in response.content
 
 
-def test_one_click_without_a_version_explains_and_links(browser, trainable, owner, approve):  # noqa: F811
-    approve(trainable, owner, 4)
-    project_page = browser.get(f"/projects/{trainable.pk}/").content
-    assert b"Create a dataset version first" in project_page
-    assert f'href="/projects/{trainable.pk}/datasets/versions/"'.encode() in project_page
-    response = browser.post(f"/projects/{trainable.pk}/training/one-click/", follow=True)
+def test_one_click_without_a_version_creates_it_and_says_so(
+    browser,
+    trainable,
+    owner,
+    approve,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    """A new user's first click: the launch makes version 1 of the approved examples and trains on it."""
+    approve(trainable, owner, 12)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = browser.post(f"/projects/{trainable.pk}/training/one-click/", follow=True)
     assert response.status_code == 200
+    version = DatasetVersion.objects.get(project=trainable)
+    job = TrainingJob.objects.get()
+    assert (job.dataset_version, job.dataset_sha256, job.train_path) == (version, version.sha256, version.train_path)
+    assert response.redirect_chain[-1][0] == f"/projects/{trainable.pk}/training/{job.pk}/"
+    assert b"Version 1 was created from the 12 approved examples." in response.content
+
+
+def test_one_click_on_a_project_too_large_for_a_version_in_the_request_links_to_the_versions_page(
+    browser,
+    trainable,
+    owner,
+    approve,  # noqa: F811
+    settings,
+):
+    settings.ANNOTUNE_VERSION_INLINE_MAX = 5
+    approve(trainable, owner, 6)
+    response = browser.post(f"/projects/{trainable.pk}/training/one-click/", follow=True)
     assert response.redirect_chain[-1][0] == f"/projects/{trainable.pk}/datasets/versions/"
-    assert b"Create a dataset version first" in response.content
+    assert b"more than 5 approved examples" in response.content
+    assert b"create it on the versions page" in response.content
     assert b"Create version" in response.content  # the form that makes one is right there
     assert not TrainingJob.objects.exists()
-    form = browser.get(f"/projects/{trainable.pk}/training/new/").content
-    assert b"Create a dataset version first" in form
+    assert not DatasetVersion.objects.exists()
+    assert not VersionBuild.objects.exists()  # nothing queued behind the user's back either
 
 
-def test_service_refuses_without_a_version(trainable, owner):
+def test_one_click_without_approved_examples_explains(browser, trainable):
+    response = browser.post(f"/projects/{trainable.pk}/training/one-click/", follow=True)
+    assert response.redirect_chain[-1][0] == f"/projects/{trainable.pk}/"
+    assert b"no approved examples to train on yet" in response.content
+    assert not DatasetVersion.objects.exists()
+
+
+def test_a_refused_launch_keeps_no_version_it_made(trainable, owner, approve, settings):  # noqa: F811
     from annotune.errors import ApplicationError
 
-    with pytest.raises(ApplicationError) as caught:
+    approve(trainable, owner, 12)
+    settings.ANNOTUNE_TRAINING_QUEUED_PER_OWNER = 1
+    TrainingJob.objects.create(  # one queued job already: the cap refuses this launch after its version is made
+        project=trainable,
+        base_model=trainable.base_model,
+        train_path="x/train.jsonl",
+        dataset_sha256="0" * 64,
+        method="lora",
+        config={},
+        created_by=owner,
+    )
+    with pytest.raises(ApplicationError, match="waiting in the queue"):
         job_launch_latest(project=trainable, user=owner)
-    assert "Create a dataset version first" in caught.value.message
-    assert "dataset_version" in caught.value.extra
+    assert not DatasetVersion.objects.exists()
+    assert TrainingJob.objects.count() == 1
+
+
+def test_the_form_without_a_version_says_the_launch_makes_one(browser, trainable, owner, approve):  # noqa: F811
+    approve(trainable, owner, 12)
+    form = browser.get(f"/projects/{trainable.pk}/training/new/").content
+    assert b"launching creates version 1 from the approved examples" in form
+    assert f'href="/projects/{trainable.pk}/datasets/versions/"'.encode() in form
 
 
 def test_version_pages_offer_train_with_the_same_counts(browser, trainable, versions, reviewer):
@@ -184,7 +222,6 @@ def test_api_launch_reads_the_version(api, trainable, owner, versions, django_ca
     with django_capture_on_commit_callbacks(execute=False):
         chosen = client.post(url, {"preset": "quick", "dataset_version": v1.pk}, format="json")
         latest = client.post(url, {"preset": "quick"}, format="json")
-        snapshot = client.post(url, {"preset": "quick", "snapshot": True}, format="json")
     assert chosen.status_code == 201, chosen.json()
     assert (chosen.json()["dataset_version"], chosen.json()["dataset_sha256"]) == (v1.pk, v1.sha256)
     assert (chosen.json()["train_examples"], chosen.json()["validation_examples"]) == (
@@ -192,15 +229,31 @@ def test_api_launch_reads_the_version(api, trainable, owner, versions, django_ca
         v1.validation_count,
     )
     assert (latest.json()["dataset_version"], latest.json()["dataset_sha256"]) == (v2.pk, v2.sha256)
-    assert snapshot.json()["dataset_version"] is None
 
-    both = client.post(url, {"preset": "quick", "snapshot": True, "dataset_version": v1.pk}, format="json")
-    assert both.status_code == 400
-    assert "snapshot" in both.json()["errors"]
+    snapshot = client.post(url, {"preset": "quick", "snapshot": True}, format="json")
+    assert snapshot.status_code == 400  # no such field any more: said, not ignored
+    assert "snapshot" in snapshot.json()["errors"]
     unknown = client.post(url, {"preset": "quick", "dataset_version": 987654}, format="json")
     assert unknown.status_code == 400
     assert "dataset_version" in unknown.json()["errors"]
-    assert TrainingJob.objects.count() == 3
+    assert TrainingJob.objects.count() == 2
+
+
+def test_api_launch_without_a_version_creates_the_first(
+    api,
+    trainable,
+    owner,
+    approve,  # noqa: F811
+    django_capture_on_commit_callbacks,
+):
+    approve(trainable, owner, 12)
+    with django_capture_on_commit_callbacks(execute=False):
+        response = api(owner).post(
+            f"/api/v1/projects/{trainable.pk}/training-jobs/", {"preset": "quick"}, format="json"
+        )
+    assert response.status_code == 201, response.json()
+    version = DatasetVersion.objects.get(project=trainable)
+    assert (response.json()["dataset_version_number"], response.json()["dataset_sha256"]) == (1, version.sha256)
 
 
 def test_openapi_documents_the_dataset_version(api, owner):
@@ -208,4 +261,5 @@ def test_openapi_documents_the_dataset_version(api, owner):
     assert schema.status_code == 200
     text = schema.content.decode()
     assert "Id of the dataset version to train on" in text
-    assert "snapshot saved with the job" in text
+    assert "gets its first one made" in text
+    assert "snapshot" not in text

@@ -17,8 +17,8 @@ from ..engine.config import PRESETS, config_schema
 from ..models import Adapter, BaseModel, JobStatus
 from ..selectors import jobs as selectors
 from ..services import jobs as job_services
-from ..services.estimates import total_bytes
-from ..services.launch_plan import plan_launch
+from ..services.estimates import estimates_request, total_bytes
+from ..services.launch_plan import job_spec
 from .adapters import BehaviourOutput, behaviour_data, shown_to
 from .base_models import BaseModelOutput
 
@@ -93,14 +93,9 @@ class LaunchInput(StrictInput):
         allow_null=True,
         help_text="Id of the dataset version to train on (`GET /api/v1/projects/{project_id}/versions/` lists "
         "them with their train / validation counts); the job's dataset_sha256 is the version's sha256. "
-        "Omitted or null: the project's latest version; a project without any version trains on a snapshot "
-        "of its approved examples (the job's dataset_version is then null).",
-    )
-    snapshot = serializers.BooleanField(
-        required=False,
-        default=False,
-        help_text="true: train on the approved examples as they are now (a snapshot saved with the job, not a "
-        "dataset version) instead of a version. Cannot be combined with dataset_version.",
+        "Omitted or null: the project's latest version; a project without any version gets its first one made "
+        "from its approved examples by the launch (refused, naming dataset_version, when the project is too "
+        "large for that: create the version with `POST /api/v1/projects/{project_id}/versions/` first).",
     )
     parent_adapter = serializers.IntegerField(
         required=False,
@@ -149,6 +144,15 @@ class SchemaOutput(serializers.Serializer):
     presets = serializers.DictField()
 
 
+class EstimatingOutput(serializers.Serializer):
+    status = serializers.CharField(help_text="`estimating`: a worker computes the estimate; ask again")
+    message = serializers.CharField()
+    retry_after = serializers.IntegerField(help_text="Seconds to wait before asking again")
+
+
+ESTIMATE_RETRY_SECONDS = 2
+
+
 class EstimateOutput(serializers.Serializer):
     class WorkerOutput(serializers.Serializer):
         name = serializers.CharField()
@@ -184,13 +188,7 @@ def _launch_arguments(request, project, data: dict) -> dict:
         if base_model is None:
             raise ApplicationError("No such base model.", {"base_model": ["Unknown id."]})
         arguments["base_model"] = base_model
-    if data.get("snapshot"):
-        if data.get("dataset_version") is not None:
-            raise ApplicationError(
-                "Choose either a dataset version or the snapshot of the approved examples, not both.",
-                {"snapshot": ["Leave out dataset_version, or set snapshot to false."]},
-            )
-    elif data.get("dataset_version") is not None:
+    if data.get("dataset_version") is not None:
         arguments["dataset_version"] = dataset_version_for(project, data["dataset_version"])
     else:
         arguments["dataset_version"] = job_services.latest_version(project)
@@ -266,23 +264,36 @@ class JobAdapterApi(APIView):
 
 
 class EstimateApi(APIView):
-    @extend_schema(request=LaunchInput, responses={200: EstimateOutput, **ERRORS}, operation_id="training_estimate")
+    @extend_schema(
+        request=LaunchInput,
+        responses={200: EstimateOutput, 202: EstimatingOutput, **ERRORS},
+        operation_id="training_estimate",
+        description="The launch plan of these settings: method, memory estimate and placement. An estimate "
+        "not computed yet for this base model and these settings is computed by a worker (seconds): the "
+        "answer is then 202 with Retry-After; ask again with the same body.",
+    )
     def post(self, request, project_id: int):
         project = permissions.project_for(request.user, project_id)
         permissions.require(permissions.can_train(request.user, project), "Only project owners can train adapters.")
         data = valid_input(LaunchInput, request.data)
         arguments = _launch_arguments(request, project, data)
-        base_model = arguments.get("base_model") or project.base_model
-        if base_model is None:
-            raise ApplicationError("Choose a base model first.", {"base_model": ["No base model chosen."]})
-        preset = arguments["preset"] or (None if arguments["config"] is not None else job_services.DEFAULT_PRESET)
-        config = job_services.resolve_config(preset=preset, config=arguments["config"])
-        plan = plan_launch(
-            base_model=base_model,
-            config=config,
-            method_fixed=arguments.get("parent_adapter") is not None
-            or job_services.method_named(preset, arguments["config"]),
+        spec = job_spec(
+            project=project,
+            preset=arguments["preset"],
+            config=arguments["config"],
+            base_model=arguments.get("base_model"),
+            parent_adapter=arguments.get("parent_adapter"),
         )
+        if spec.estimate is None or spec.placement is None:
+            estimates_request(base_model=spec.base_model, configs=spec.missing)
+            body = {
+                "status": "estimating",
+                "message": "A worker is estimating the memory this job needs; ask again in a few seconds.",
+                "retry_after": ESTIMATE_RETRY_SECONDS,
+            }
+            headers = {"Retry-After": str(ESTIMATE_RETRY_SECONDS)}
+            return Response(EstimatingOutput(body).data, status=status.HTTP_202_ACCEPTED, headers=headers)
+        plan = spec.plan
         estimate, placement = plan.estimate, plan.placement
         body = {
             "method": plan.config["method"],

@@ -348,6 +348,7 @@ FAILURE_ADVICE = {
     "worker_lost": (
         "The training worker stopped repeatedly: check that it is running and has enough memory, then launch again."
     ),
+    "not_placed": "Nothing ran: change what the message names (the settings or the base model) and launch again.",
     "internal": "This is a problem on the platform side: the log below has the details; launch again or report it.",
 }
 

@@ -9,7 +9,7 @@ from django.db.models import Case, Count, QuerySet, When
 
 from annotune.heartbeat import silent_since
 
-from ..models import JobStatus, TrainingJob, TrainingWorker
+from ..models import JobPhase, JobStatus, TrainingJob, TrainingWorker
 from ..routing import Capacity
 
 
@@ -110,6 +110,11 @@ def waiting_note(job: TrainingJob) -> str:
     queue; a queue no live worker consumes is said so (the job waits for one to start)."""
     if job.status != JobStatus.QUEUED:
         return ""
+    if job.phase == JobPhase.ESTIMATING:
+        return (
+            "Estimating the memory this job needs (seconds, once per base model and settings); then it goes to "
+            "the queue of a worker that can take it."
+        )
     ahead = jobs_ahead(job)
     running = TrainingJob.objects.filter(queue=job.queue, status=JobStatus.RUNNING).count()
     consumers = [w for w in with_liveness(TrainingWorker.objects.all()) if w.live and job.queue in (w.queues or [])]
@@ -133,5 +138,10 @@ def place_in_line(job: TrainingJob) -> str:
     """A queued job's place in a few words ("next in line", "3 ahead"); "" once it left the queue."""
     if job.status != JobStatus.QUEUED:
         return ""
+    if job.phase == JobPhase.ESTIMATING:
+        return (
+            "Estimating the memory this job needs (seconds, once per base model and settings); then it goes to "
+            "the queue of a worker that can take it."
+        )
     ahead = jobs_ahead(job)
     return "next in line" if ahead == 0 else f"{ahead} ahead on its queue"

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import InterfaceError, OperationalError, connection, transaction
-from django.db.models import F, QuerySet, Value
+from django.db.models import F, Q, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -32,11 +32,10 @@ from evaluation.models import ExampleScore
 
 from .. import launcher, routing, runner
 from ..engine import artifacts, results
-from ..models import Adapter, JobStatus, TrainingJob, TrainingMetric
+from ..models import Adapter, JobPhase, JobStatus, TrainingJob, TrainingMetric
 from . import folders
 from .checkpoints import CheckpointMirror
 from .continuation import parent_adapter_dir, parent_lineage
-from .datasets import MANIFEST_NAME
 from .job_folders import child_environment, download_to, work_dir
 
 log = logging.getLogger(__name__)
@@ -55,6 +54,7 @@ def job_claim(job_id: int, *, worker: str = "") -> QuerySet | None:
     return work.claim(
         TrainingJob,
         job_id,
+        ready=~Q(phase=JobPhase.ESTIMATING),  # not placed yet: its estimate task sends it when it is
         started_at=Coalesce(F("started_at"), Value(timezone.now())),
         finished_at=None,
         worker=worker or f"{socket.gethostname()}:{os.getpid()}",
@@ -279,13 +279,17 @@ def _execute(job: TrainingJob, reporter: JobReporter) -> str:
     return status
 
 
+# Jobs launched before every launch read a dataset version saved their data in their own folder, with this
+# manifest of example ids next to it (their rows and adapters remain).
+MANIFEST_NAME = "manifest.jsonl"
+
 # A project's own control set for the forgetting check replaces the built-in one when this file exists.
 CONTROL_SET_PATH = "control-sets/project-{project_id}.jsonl"
 
 
 def example_ids(job: TrainingJob) -> dict[str, list[int]]:
     """Example ids per data file ("train" / "validation"), in line order: from the dataset version's
-    manifest, or the manifest a launch wrote next to its snapshot. Empty when there is none."""
+    manifest, or the manifest an older launch wrote next to the data it saved. Empty when there is none."""
     if job.dataset_version is not None:
         path = job.dataset_version.manifest_path
     else:

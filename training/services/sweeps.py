@@ -17,7 +17,9 @@ from annotune.errors import ApplicationError
 
 from ..models import AlphaRule, BaseModel, JobStatus, Sweep, SweepAxis, TrainingJob
 from . import quotas
-from .jobs import NO_VERSION, job_launch, latest_version, resolve_config
+from .configs import resolve_config
+from .jobs import NO_VERSION, job_create, latest_version, version_data
+from .launch_plan import DEFAULT_PRESET, JobSpec, job_spec
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +79,14 @@ def sweep_launch(
     tolerance: float = DEFAULT_TOLERANCE,
     base_model: BaseModel | None = None,
 ) -> Sweep:
-    """Create the sweep and one queued job per member (through `job_launch`) in one transaction.
+    """Create the sweep and one queued job per member in one transaction.
 
     Every member shares the dataset version (default: the latest), base model, seed and settings;
-    rank, alpha (per `alpha_rule`) and, on the targets axis, `target_modules` vary. A member that
-    `job_launch` refuses (e.g. memory) refuses the whole sweep, naming the member; beyond the caps on
-    unfinished sweeps or queued jobs (`quotas.sweep_admit`) nothing is created (429).
+    rank, alpha (per `alpha_rule`) and, on the targets axis, `target_modules` vary. Each member is planned
+    (`launch_plan.job_spec`) before the transaction opens; a member the plan refuses (e.g. memory) refuses
+    the whole sweep, naming the member; a member whose estimate is not kept yet is created "estimating"
+    (training/services/estimating.py). Beyond the caps on unfinished sweeps or queued jobs
+    (`quotas.sweep_admit`) nothing is created (429).
     """
     permissions.require(permissions.can_train(user, project), "Only project owners can train adapters.")
     ranks = clean_ranks(ranks)
@@ -99,19 +103,19 @@ def sweep_launch(
     dataset_version = dataset_version or latest_version(project)
     if dataset_version is None:
         raise ApplicationError(NO_VERSION, {"dataset_version": ["The project has no dataset version yet."]})
-    if dataset_version.project_id != project.pk:
-        raise ApplicationError(
-            "That dataset version belongs to another project.",
-            {"dataset_version": ["Choose a version of this project."]},
-        )
+    data = version_data(project, dataset_version)
     base_model = base_model or project.base_model
     if base_model is None:
         raise ApplicationError(
             "Choose a base model for this project before training.", {"base_model": ["No base model chosen."]}
         )
     if preset is None and config is None:
-        preset = "balanced"
+        preset = DEFAULT_PRESET
     base_config = resolve_config(preset=preset, config=config)
+    specs = [
+        _member_spec(project, base_model, member, axis)
+        for member in member_configs(base_config, ranks=ranks, alpha_rule=alpha_rule, axis=axis)
+    ]
     with transaction.atomic():
         # 429 beyond the caps on unfinished sweeps, and on queued jobs for all its members at once
         quotas.sweep_admit(user=user, project=project, jobs=members)
@@ -127,23 +131,21 @@ def sweep_launch(
             axis=axis,
             tolerance=float(tolerance),
         )
-        for member in member_configs(base_config, ranks=ranks, alpha_rule=alpha_rule, axis=axis):
-            try:
-                job_launch(
-                    project=project,
-                    user=user,
-                    config=member,
-                    dataset_version=dataset_version,
-                    base_model=base_model,
-                    sweep=sweep,
-                )
-            except ApplicationError as exc:
-                name = f"rank {member['rank']}" + (
-                    f" ({member['target_modules']})" if axis == SweepAxis.TARGETS else ""
-                )
-                raise ApplicationError(f"The sweep was not launched: {name}: {exc.message}", exc.extra) from exc
+        for spec in specs:
+            job_create(project=project, user=user, spec=spec, data=data, sweep=sweep)
     log.info("rank sweep %s launched by %s for project %s (%s jobs)", sweep.pk, user, project.pk, members)
     return sweep
+
+
+def _member_spec(project: Project, base_model: BaseModel, member: dict[str, Any], axis: str) -> JobSpec:
+    name = f"rank {member['rank']}" + (f" ({member['target_modules']})" if axis == SweepAxis.TARGETS else "")
+    try:
+        spec = job_spec(project=project, preset=None, config=member, base_model=base_model)
+    except ApplicationError as exc:
+        raise ApplicationError(f"The sweep was not launched: {name}: {exc.message}", exc.extra) from exc
+    if spec.refusal:
+        raise ApplicationError(f"The sweep was not launched: {name}: {spec.refusal}", {"config": [spec.refusal]})
+    return spec
 
 
 def sweep_cancel(*, sweep: Sweep, user) -> Sweep:

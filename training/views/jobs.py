@@ -17,17 +17,18 @@ from evaluation.services import control_sets
 
 from ..engine import results
 from ..forms import LaunchForm, SweepForm, split_counts
+from ..models import JobPhase
 from ..selectors import adapters as adapter_selectors
 from ..selectors import found as found_selectors
 from ..selectors import jobs as selectors
 from ..selectors import sweeps as sweep_selectors
 from ..selectors import workers as worker_selectors
 from ..selectors.configuration import config_rows
-from ..services import continuation, model_sources
 from ..services import jobs as job_services
+from ..services import model_sources
 from ..services import sweeps as sweep_services
-from ..services.estimates import GIB, total_bytes
-from ..services.launch_plan import method_reason_for, plan_launch
+from ..services.estimates import GIB, estimates_request, total_bytes
+from ..services.launch_plan import job_spec, method_reason_for
 
 
 def _apply_errors(form, exc: ApplicationError) -> None:
@@ -120,7 +121,7 @@ def job_new(request, project_id: int):
                 return redirect("training-sweep-detail", project_id=project.pk, sweep_id=sweep.pk)
         else:
             try:
-                job = job_services.job_launch(
+                launch = job_services.job_start(
                     project=project,
                     user=request.user,
                     preset=form.cleaned_data["preset"],
@@ -131,8 +132,8 @@ def job_new(request, project_id: int):
             except ApplicationError as exc:
                 _apply_errors(form, exc)
             else:
-                flash.success(request, f"Training job {job.pk} queued.")
-                return redirect("training-job-detail", project_id=project.pk, job_id=job.pk)
+                _launched(request, launch)
+                return redirect("training-job-detail", project_id=project.pk, job_id=launch.job.pk)
     elif comparing:
         sweep_form.is_valid()  # show its errors too
     context = {"project": project, "form": form, "sweep_form": sweep_form, "versions": versions}
@@ -145,7 +146,7 @@ def _launch_sweep(request, project, form, sweep_form):
         form.add_error("continue_from", "A rank sweep trains new adapters: choose “No” to compare ranks.")
         return None
     if form.dataset_version() is None:
-        form.add_error("dataset", "A rank sweep reads a dataset version: choose one (not the snapshot).")
+        form.add_error("dataset", "A rank sweep reads a dataset version: create one on the versions page first.")
         return None
     if not sweep_form.is_valid():
         return None
@@ -170,34 +171,46 @@ def _launch_sweep(request, project, form, sweep_form):
 @login_required
 @require_POST
 def job_one_click(request, project_id: int):
-    """The Train buttons: the latest dataset version, the project's base model, the balanced preset.
+    """The Train buttons: the latest dataset version (the first one, made now, when there is none), the
+    project's base model, the balanced preset.
 
-    Without a base model: back to the project page with the reason. Without a dataset version: to the
+    Without a base model or approved examples: back to the project page with the reason. When no version
+    can be made here (too many examples for one request, or the dataset checks found errors): to the
     versions page (where one is created) with the reason. Never an error page.
     """
     project = permissions.project_for(request.user, project_id)
     try:
-        job = job_services.job_launch_latest(project=project, user=request.user)
+        launch = job_services.job_launch_latest(project=project, user=request.user)
     except ApplicationError as exc:
         flash.error(request, exc.message)
         if "dataset_version" in exc.extra and permissions.can_train(request.user, project):
             return redirect("dataset-versions", project_id=project.pk)
         return redirect("project-detail", project_id=project.pk)
-    version = job.dataset_version
+    _launched(request, launch, preset="the balanced preset")
+    return redirect("training-job-detail", project_id=project.pk, job_id=launch.job.pk)
+
+
+def _launched(request, launch: job_services.Launch, *, preset: str = "") -> None:
+    """The messages the job page shows after a launch: the version it made, where the job waits, warnings."""
+    job, version = launch.job, launch.job.dataset_version
+    if launch.note:
+        flash.info(request, launch.note)
+    settings_used = f" with {preset}" if preset else ""
+    waits = " It is estimating the memory it needs first." if job.phase == JobPhase.ESTIMATING else ""
     flash.success(
         request,
-        f"Training job {job.pk} queued on dataset version {version.number} ({split_counts(version)}) "
-        "with the balanced preset.",
+        f"Training job {job.pk} queued on dataset version {version.number} ({split_counts(version)})"
+        f"{settings_used}.{waits}",
     )
     if warning := dataset_selectors.validation_warning(version):
         flash.warning(request, warning)
-    return redirect("training-job-detail", project_id=project.pk, job_id=job.pk)
 
 
 @login_required
 @require_POST
 def job_estimate(request, project_id: int):
-    """htmx: the memory / size estimate of what the launch form holds now (the data choice plays no part)."""
+    """htmx: the memory / size estimate of what the launch form holds now (the data choice plays no part).
+    An estimate not kept yet answers "estimating…" at once and asks a worker (training/services/estimating.py)."""
     project = permissions.project_for(request.user, project_id)
     permissions.require(permissions.can_train(request.user, project), "Only project owners can train adapters.")
     form = LaunchForm(request.POST, versions=_versions(project), adapters=_continuable(project))
@@ -206,31 +219,28 @@ def job_estimate(request, project_id: int):
         form.is_valid()
         if any(name != "dataset" for name in form.errors):
             raise ApplicationError("Fix the highlighted fields to see an estimate.")
-        base_model, overrides = project.base_model, form.overrides()
-        if form.parent_adapter() is not None:  # the adapter's base model and shape
-            base_model, overrides = continuation.continue_from(
-                project=project, parent=form.parent_adapter(), base_model=None, config=overrides, dataset_version=None
-            )
-        if base_model is None:
-            raise ApplicationError("Choose a base model in the project settings first.")
-        preset = form.cleaned_data["preset"]
-        config = job_services.resolve_config(preset=preset, config=overrides)
-        plan = plan_launch(
-            base_model=base_model,
-            config=config,
-            method_fixed=form.parent_adapter() is not None or job_services.method_named(preset, overrides),
+        spec = job_spec(
+            project=project,
+            preset=form.cleaned_data["preset"],
+            config=form.overrides(),
+            parent_adapter=form.parent_adapter(),
         )
+        if spec.missing:  # computed by a worker: this panel asks again until it is kept
+            estimates_request(base_model=spec.base_model, configs=spec.missing)
     except ApplicationError as exc:
         context["error"] = exc.message
     else:
-        estimate, placement = plan.estimate, plan.placement
+        estimate, placement = spec.estimate, spec.placement
+        if estimate is None or placement is None:
+            context["estimating"] = True
+            return render(request, "training/_estimate.html", context)
         context.update(
             estimate=estimate,
             total_gib=(total_bytes(estimate) or 0) / GIB,
             placement=placement,
             refusal=placement.refusal,
-            method=plan.config["method"],
-            method_reason=plan.method_reason,
+            method=spec.config["method"],
+            method_reason=spec.plan.method_reason,
             parts=[
                 (label, estimate.get(key, 0) / GIB)
                 for key, label in (

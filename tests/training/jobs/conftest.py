@@ -65,3 +65,19 @@ def approve():
         return [ExampleFactory(project=project, author=author, status=ExampleStatus.APPROVED) for _ in range(n)]
 
     return make
+
+
+def estimated(base_model: BaseModel, *, preset: str | None = None, config: dict | None = None) -> None:
+    """Keep the estimates a launch with these settings reads, so it is placed in the request. A cold launch
+    waits for a default-queue worker to make them (training/services/estimating.py); tests that start only
+    a training worker make them first, as `make run` does for the presets."""
+    from training.services.configs import resolve_config
+    from training.services.estimates import estimate_for
+    from training.services.launch_plan import DEFAULT_PRESET, method_named, plan_launch
+
+    if preset is None and config is None:
+        preset = DEFAULT_PRESET
+    full = resolve_config(preset=preset, config=config)
+    plan = plan_launch(base_model=base_model, config=full, method_fixed=method_named(preset, config))
+    for missing in plan.missing:
+        estimate_for(base_model=base_model, config=missing)

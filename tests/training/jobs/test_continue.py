@@ -13,8 +13,9 @@ from curated_data.services.versions import version_create
 from training.engine.config import PRESETS
 from training.models import Adapter, JobStatus, TrainingJob
 from training.services import launch_plan
+from training.services.configs import resolve_config
 from training.services.continuation import parent_adapter_dir, parent_lineage
-from training.services.jobs import job_launch, resolve_config
+from training.services.jobs import job_launch
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def setup(project, owner, fake_base_model, approve, monkeypatch):
     """Two dataset versions and an adapter (rank 8, all-linear) trained on version 2 by a finished job."""
-    monkeypatch.setattr(launch_plan, "estimate_for", lambda **kwargs: {})
+    monkeypatch.setattr(launch_plan, "known_estimate", lambda **kwargs: {})
     project.base_model = fake_base_model
     project.save()
     approve(project, owner, 8)

@@ -8,8 +8,8 @@ from training.engine.config import PRESETS
 from training.models import BaseModel
 from training.services import estimates
 from training.services.base_models import base_model_register
+from training.services.configs import resolve_config
 from training.services.estimates import estimate_for, estimate_key, estimates_warm
-from training.services.jobs import resolve_config
 
 pytestmark = pytest.mark.django_db
 

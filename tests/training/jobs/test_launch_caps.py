@@ -24,7 +24,7 @@ SMALL = {"max_steps": 4, "batch_size": 4, "max_seq_length": 64, "rank": 4, "alph
 @pytest.fixture
 def version(project, owner, fake_base_model, approve, monkeypatch, settings):
     """A project with a base model and a dataset version; the memory estimate (a subprocess) is stubbed."""
-    monkeypatch.setattr(launch_plan, "estimate_for", lambda **kwargs: {})
+    monkeypatch.setattr(launch_plan, "known_estimate", lambda **kwargs: {})
     settings.ANNOTUNE_TRAINING_QUEUED_PER_OWNER = 3
     settings.ANNOTUNE_TRAINING_QUEUED_PER_PROJECT = 5
     settings.ANNOTUNE_SWEEPS_ACTIVE_PER_OWNER = 1

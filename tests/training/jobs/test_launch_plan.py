@@ -11,8 +11,8 @@ import pytest
 
 from training.routing import Capacity
 from training.services import launch_plan
-from training.services.jobs import method_named, resolve_config
-from training.services.launch_plan import METHOD_REASONS, plan_launch
+from training.services.configs import resolve_config
+from training.services.launch_plan import METHOD_REASONS, method_named, plan_launch
 
 from .test_placement import GIB, advertise
 
@@ -23,10 +23,10 @@ FULL_PRECISION = {"lora": 3 * GIB, "dora": 3 * GIB, "qlora": 1 * GIB}  # what ea
 
 @pytest.fixture(autouse=True)
 def estimates(monkeypatch):
-    def estimate_for(*, base_model, config):
+    def known_estimate(*, base_model, config):
         return {"total_bytes": FULL_PRECISION[config["method"]], "base_weights_bytes": GIB // 2}
 
-    monkeypatch.setattr(launch_plan, "estimate_for", estimate_for)
+    monkeypatch.setattr(launch_plan, "known_estimate", known_estimate)
 
 
 def plan(fake_base_model, preset="balanced", overrides=None):

@@ -33,7 +33,7 @@ def test_a_job_the_broker_refused_waits_then_the_reaper_sends_it(project, owner,
     with monkeypatch.context() as broker_down:
         broker_down.setattr(Task, "apply_async", lambda *a, **k: (_ for _ in ()).throw(OperationalError("refused")))
         with transaction.atomic():
-            jobs._enqueue_on_commit(job.pk)
+            jobs.job_send_on_commit(job.pk)
     job.refresh_from_db()
     assert (job.status, job.error) == ("queued", dispatch.BROKER_DOWN_NOTE)
     assert reaper.reap()["jobs_resent"] == []  # too recent: its message may still be on the way

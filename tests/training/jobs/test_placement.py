@@ -14,7 +14,7 @@ from django.utils import timezone
 from training.models import JobStatus, TrainingJob, TrainingWorker
 from training.routing import Capacity
 from training.services import execution
-from training.services.jobs import resolve_config
+from training.services.configs import resolve_config
 from training.services.placement import place
 from training.services.workers import worker_heartbeat, worker_register, worker_stopped
 from training.task_routes import route_training_job

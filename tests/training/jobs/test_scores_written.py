@@ -15,7 +15,7 @@ from training.models import Adapter, BaseModel, JobStatus
 from training.services import execution
 from training.services.jobs import job_launch
 
-from .conftest import TINY_CONFIG
+from .conftest import TINY_CONFIG, estimated
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 
@@ -44,13 +44,17 @@ def check_scores(job, train_lines, validation_lines):
     return rows
 
 
-def test_snapshot_job_writes_one_score_per_example(project, owner, approve, tiny_models, training_folders):
+def test_a_job_on_the_version_its_launch_made_writes_one_score_per_example(
+    project, owner, approve, tiny_models, training_folders
+):
     project.base_model = BaseModel.objects.create(name="tiny", source=tiny_models("llama"))
     project.general_category = "general"
     project.save()
     examples = approve(project, owner, 12)
     Example.objects.filter(pk__in=[e.pk for e in examples[:6]]).update(category="general")
+    estimated(project.base_model, preset="quick", config=TINY_CONFIG)
     job = job_launch(project=project, user=owner, preset="quick", config=TINY_CONFIG)
+    assert job.dataset_version is not None  # the project had none: the launch made version 1
 
     assert execution.job_execute(job.pk) == "succeeded"
     job.refresh_from_db()
@@ -80,6 +84,7 @@ def test_version_job_maps_scores_through_the_manifest_and_uses_the_projects_cont
     version = version_create(project=project, user=owner, validation_fraction=0.25)
     own = "".join(json.dumps({"messages": m}) + "\n" for m in control_conversations(20, seed=3))
     default_storage.save(execution.CONTROL_SET_PATH.format(project_id=project.pk), ContentFile(own.encode()))
+    estimated(project.base_model, config=TINY_CONFIG)
     job = job_launch(project=project, user=owner, config=TINY_CONFIG, dataset_version=version)
 
     assert execution.job_execute(job.pk) == "succeeded"

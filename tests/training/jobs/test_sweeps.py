@@ -99,7 +99,7 @@ def test_status_is_derived_from_the_members():
 @pytest.fixture
 def version(db, project, owner, fake_base_model, approve, monkeypatch):
     """A project with a base model and a dataset version; the memory estimate (a subprocess) is stubbed."""
-    monkeypatch.setattr(launch_plan, "estimate_for", lambda **kwargs: {})
+    monkeypatch.setattr(launch_plan, "known_estimate", lambda **kwargs: {})
     project.base_model = fake_base_model
     project.save()
     approve(project, owner, 8)
@@ -151,7 +151,7 @@ def test_a_refused_member_refuses_the_whole_sweep(project, owner, version, monke
             raise ApplicationError("Too big.", {"config": ["Too big."]})
         return {}
 
-    monkeypatch.setattr(launch_plan, "estimate_for", refuse)
+    monkeypatch.setattr(launch_plan, "known_estimate", refuse)
     with pytest.raises(ApplicationError, match="rank 32: Too big"):
         sweep_launch(project=project, user=owner, dataset_version=version)
     assert not Sweep.objects.exists()

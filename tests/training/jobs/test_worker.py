@@ -17,7 +17,7 @@ from tests.workers import celery_worker, wait_for
 from training.models import Adapter, BaseModel, JobStatus, TrainingJob, TrainingMetric
 from training.services.jobs import reap_stale_jobs
 
-from .conftest import TINY_CONFIG
+from .conftest import TINY_CONFIG, estimated
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -34,6 +34,8 @@ def finished(pk: int):
 
 
 def launch(client, project, **body) -> int:
+    """Launch through the API with the estimate kept (only a training worker runs here)."""
+    estimated(project.base_model, preset=body.get("preset"), config=body.get("config"))
     response = client.post(f"/api/v1/projects/{project.pk}/training-jobs/", body, format="json")
     assert response.status_code == 201, response.json()
     return response.json()["id"]

@@ -15,7 +15,7 @@ import pytest
 from tests.workers import celery_worker, wait_for
 from training.models import Adapter, BaseModel, JobStatus, TrainingJob, TrainingWorker
 
-from .conftest import TINY_CONFIG
+from .conftest import TINY_CONFIG, estimated
 from .test_worker import WORKER_ENV, finished
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -39,6 +39,9 @@ def test_each_worker_takes_the_jobs_that_fit_it_and_a_job_none_fits_is_refused(
         assert adverts["cuda"].queues == ["training.cuda"]
 
         # More memory than any worker has (64 x 8192 tokens: about 7.4 GiB): refused, nothing queued.
+        for device in ("cuda", "cpu"):
+            estimated(project.base_model, config={**TINY_CONFIG, "device": device})
+        estimated(project.base_model, config={**TINY_CONFIG, "batch_size": 64, "max_seq_length": 8192})
         response = client.post(
             url, {"config": {**TINY_CONFIG, "batch_size": 64, "max_seq_length": 8192}}, format="json"
         )

@@ -21,7 +21,8 @@ from tests.training.adapter_helpers import cached_base
 from training import runner
 from training.models import Adapter, BaseModel, JobStatus, TrainingJob
 from training.services import execution
-from training.services.jobs import reap_stale_jobs, resolve_config
+from training.services.configs import resolve_config
+from training.services.jobs import reap_stale_jobs
 
 # A prompt with markup and a second user turn: the pages must show each turn, escaped.
 SYSTEM = "Answer <b>briefly</b> & politely."

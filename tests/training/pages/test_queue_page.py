@@ -83,7 +83,7 @@ def test_queue_page_lists_workers_and_jobs_across_projects_without_naming_others
 def test_launch_form_shows_which_workers_can_take_the_job_and_what_waits(
     client_as, project, owner, base_model, monkeypatch
 ):
-    monkeypatch.setattr(launch_plan, "estimate_for", lambda **kwargs: ESTIMATE)
+    monkeypatch.setattr(launch_plan, "known_estimate", lambda **kwargs: ESTIMATE)
     project.base_model = base_model
     project.save()
     advertise("gpu0@node-1", Capacity("cuda", 1, 81920))
