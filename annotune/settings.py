@@ -340,6 +340,7 @@ ANNOTUNE_REAPERS = {
     "version_builds": "curated_data.services.versions.reap_builds",
     "validation_runs": "annotation.services.validation_runs.reap_runs",
     "training": "training.services.reaper.reap",
+    "evaluation": "evaluation.services.reaper.reap",
 }
 # The reaper (Celery beat, `annotune.reap`): rows queued this long while their queue holds no message
 # are sent again; work rows (annotune/work.py) whose heartbeat stopped are re-queued, and failed after

@@ -1,8 +1,9 @@
-"""Pages of evaluation: included at the site root (project pages under projects/)."""
+"""Pages of evaluation: included at the site root (project pages under projects/; "what training found" keeps
+the paths it had under the training app's jobs and adapters)."""
 
 from django.urls import path
 
-from .views import evaluations
+from .views import evaluations, found
 
 P = "projects/<int:project_id>"
 
@@ -22,4 +23,8 @@ urlpatterns = [
         evaluations.evaluation_preferences,
         name="evaluation-preferences",
     ),
+    # What training found: per-example loss after a job, and sending examples back to review.
+    path(f"{P}/training/<int:job_id>/found/", found.job_found, name="training-found"),
+    path(f"{P}/training/<int:job_id>/found/send-back/", found.send_back, name="training-send-back"),
+    path(f"{P}/adapters/<int:adapter_id>/found/", found.adapter_found, name="adapter-found"),
 ]

@@ -215,9 +215,9 @@ def test_every_input_serializer_derives_from_the_strict_base():
     import annotation.apis.reviews
     import curated_data.apis
     import evaluation.apis.evaluations
+    import evaluation.apis.found
     import training.apis.adapters
     import training.apis.base_models
-    import training.apis.found
     import training.apis.jobs
 
     modules = [
@@ -227,9 +227,9 @@ def test_every_input_serializer_derives_from_the_strict_base():
         annotation.apis.reviews,
         curated_data.apis,
         evaluation.apis.evaluations,
+        evaluation.apis.found,
         training.apis.adapters,
         training.apis.base_models,
-        training.apis.found,
         training.apis.jobs,
     ]
     loose = [

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .apis import adapters, base_models, found, jobs, sweeps
+from .apis import adapters, base_models, jobs, sweeps
 
 P = "projects/<int:project_id>"
 JOB = f"{P}/training-jobs/<int:job_id>"
@@ -22,11 +22,6 @@ urlpatterns = [
     path(f"{P}/sweeps/", sweeps.SweepListApi.as_view(), name="api-sweeps"),
     path(f"{P}/sweeps/<int:sweep_id>/", sweeps.SweepDetailApi.as_view(), name="api-sweep"),
     path(f"{P}/sweeps/<int:sweep_id>/cancel/", sweeps.SweepCancelApi.as_view(), name="api-sweep-cancel"),
-    # What training found.
-    path(f"{JOB}/scores/", found.JobScoresApi.as_view(), name="api-training-job-scores"),
-    path(f"{JOB}/found/", found.JobFoundApi.as_view(), name="api-training-job-found"),
-    path(f"{JOB}/send-back/", found.JobSendBackApi.as_view(), name="api-training-job-send-back"),
-    path(f"{JOB}/forgetting/", found.JobForgettingApi.as_view(), name="api-training-job-forgetting"),
     # Adapters, generation and adapter operations.
     path(f"{P}/generate", adapters.GenerateApi.as_view(), name="api-generate"),
     path(f"{P}/generations/<int:request_id>/", adapters.GenerationDetailApi.as_view(), name="api-generation"),

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .views import adapters, base_models, found, jobs, sweeps, workers
+from .views import adapters, base_models, jobs, sweeps, workers
 
 P = "projects/<int:project_id>"
 
@@ -20,10 +20,6 @@ urlpatterns = [
     # Rank sweeps.
     path(f"{P}/training/sweeps/<int:sweep_id>/", sweeps.sweep_detail, name="training-sweep-detail"),
     path(f"{P}/training/sweeps/<int:sweep_id>/cancel/", sweeps.sweep_cancel, name="training-sweep-cancel"),
-    # What training found.
-    path(f"{P}/training/<int:job_id>/found/", found.job_found, name="training-found"),
-    path(f"{P}/training/<int:job_id>/found/send-back/", found.send_back, name="training-send-back"),
-    path(f"{P}/adapters/<int:adapter_id>/found/", found.adapter_found, name="adapter-found"),
     # Adapters, their operations and the playground.
     path(f"{P}/adapters/", adapters.adapter_list, name="adapter-list"),
     path(f"{P}/adapters/compare/", adapters.adapter_compare, name="adapter-compare"),

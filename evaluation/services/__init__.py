@@ -1,1 +1,1 @@
-"""Writes of evaluation: blind pairwise evaluations, the behavioural report, a project's control set."""
+"""Writes of evaluation: blind pairwise evaluations, the behavioural report, a project's control set, the reaper."""

@@ -10,9 +10,9 @@ from annotation.services import examples as example_services
 from annotation.services import flags
 from annotation.services import reviews as review_services
 from annotune.errors import ApplicationError
+from evaluation.selectors import found
+from tests.evaluation.found_helpers import approved_example, make_job, scored_set
 from tests.factories import ExampleFactory, conversation
-from tests.training.found_helpers import approved_example, make_job, scored_set
-from training.selectors import found
 
 pytestmark = pytest.mark.django_db
 S = ExampleStatus

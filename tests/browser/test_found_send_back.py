@@ -6,8 +6,8 @@ import pytest
 
 from annotation.models import ExampleStatus
 from tests.browser.conftest import screenshot
+from tests.evaluation.found_helpers import make_job, scored_set
 from tests.factories import ExampleFactory, conversation
-from tests.training.found_helpers import make_job, scored_set
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -1,31 +1,25 @@
-"""Adapter operations (merge, combine, GGUF export) and evaluations whose worker dies while they run are not
-left "running" / "generating" forever: an operation is queued again, and after its last attempt fails with
-`worker_lost` (a work row, annotune/work.py); an evaluation fails with `worker_lost`.
+"""Adapter operations (merge, combine, GGUF export) whose worker dies while they run are not left "running"
+forever: an operation is queued again, and after its last attempt fails with `worker_lost` (a work row,
+annotune/work.py). Evaluations have their own reaper (tests/evaluation/test_reaper.py).
 
 The worker beats on the row (database clock, annotune/heartbeat.py); the reaper (`annotune.reap`) takes back
 a row whose heartbeat went silent and keeps one that beats. The worker's own final write is fenced to its
-attempt: a worker the reaper took for dead neither reports success over the reaper's write nor keeps files,
-an adapter or answers nobody can see.
+attempt: a worker the reaper took for dead neither reports success over the reaper's write nor keeps files
+or an adapter nobody can see.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from evaluation.models import Evaluation, EvaluationAnswer, EvaluationItem, EvaluationStatus
-from evaluation.services import evaluations
 from tests.training.adapter_fixtures import *  # noqa: F403
-from tests.workers import celery_worker, wait_for
-from training.inference.outputs import Answer
 from training.models import Adapter, AdapterOperation, GenerationStatus, OperationKind
 from training.services import adapters as adapter_services
-from training.services.reaper import reap, reap_evaluations, reap_operations
+from training.services.reaper import reap, reap_operations
 
 
 def silent(model, pk: int, minutes: int = 10) -> None:
@@ -104,44 +98,12 @@ def test_a_failed_gguf_export_shows_its_error_on_the_adapter_page(project, owner
     assert "start the export again" in text
 
 
-@pytest.mark.django_db
-def test_an_evaluation_whose_heartbeat_stopped_while_generating_fails_with_worker_lost(
-    project, owner, make_adapter, adapter_dirs
-):
-    adapter = make_adapter("Lawyer", adapter_dirs["a"])
-    dead, alive = (
-        evaluations.evaluation_create(
-            project=project, user=owner, name=name, adapter_ids=[adapter.pk], prompts_text="Where is my parcel?"
-        )
-        for name in ("Dead", "Alive")
-    )
-    Evaluation.objects.filter(pk__in=[dead.pk, alive.pk]).update(
-        status=EvaluationStatus.GENERATING, heartbeat_at=timezone.now()
-    )
-    silent(Evaluation, dead.pk)
-
-    assert reap()["evaluations_failed"] == [dead.pk]
-
-    dead.refresh_from_db()
-    assert dead.status == EvaluationStatus.FAILED
-    assert dead.error_code == "worker_lost"
-    assert "Create the evaluation again" in dead.error
-    assert Evaluation.objects.get(pk=alive.pk).status == EvaluationStatus.GENERATING
-    text = page(owner, f"/projects/{project.pk}/evaluations/{dead.pk}/")
-    assert "worker_lost: the worker stopped" in text
-    assert "generating the answers…" not in text  # not polling
-    assert "shown once the owner closes" not in text
-
-
 # -- a late finish from a worker the reaper took for dead -----------------------------------------
 def reaped_meanwhile(model, pk: int) -> None:
-    """What the reaper does while the worker still works (it was silent, e.g. stalled on storage): an
-    operation is queued again for another attempt, an evaluation failed."""
+    """What the reaper does while the worker still works (it was silent, e.g. stalled on storage): the
+    operation is queued again for another attempt."""
     silent(model, pk)
-    if model is AdapterOperation:
-        assert pk in reap_operations()["requeued"]
-    else:
-        assert pk in reap_evaluations()["evaluations_failed"]
+    assert pk in reap_operations()["requeued"]
 
 
 @pytest.mark.slow  # merges and combines a tiny real model in this process
@@ -182,79 +144,3 @@ def test_a_late_finish_keeps_the_reapers_requeue_and_no_result(
     assert operation.result_adapter_id is None
     assert set(Adapter.objects.values_list("pk", flat=True)) == {first.pk, second.pk}
     assert {p for p in storage.rglob("*") if p.is_file()} == before  # the result's files were deleted
-
-
-@pytest.mark.django_db
-def test_a_late_evaluation_writes_no_answers_over_the_reapers_failure(project, owner, make_adapter, adapter_dirs):
-    adapter = make_adapter("Lawyer", adapter_dirs["a"])
-    evaluation = evaluations.evaluation_create(
-        project=project, user=owner, name="Late", adapter_ids=[adapter.pk], prompts_text="Hi\nWhere is my parcel?"
-    )
-
-    class StalledBackend:
-        worker, inline = "stalled", False
-
-        def answer(self, **kwargs):
-            if Evaluation.objects.filter(pk=evaluation.pk, status=EvaluationStatus.GENERATING).exists():
-                reaped_meanwhile(Evaluation, evaluation.pk)
-            return Answer(text="late", prompt_tokens=1, completion_tokens=1, finish_reason="stop", seconds=0.0)
-
-    assert evaluations.evaluation_generate(evaluation.pk, StalledBackend()) == "superseded"
-
-    evaluation.refresh_from_db()
-    assert evaluation.status == EvaluationStatus.FAILED
-    assert evaluation.error_code == "worker_lost"
-    assert not EvaluationAnswer.objects.filter(prompt__evaluation=evaluation).exists()
-    assert not EvaluationItem.objects.filter(evaluation=evaluation).exists()
-
-
-# -- a real worker process, killed while it generates -----------------------------------------------
-@pytest.mark.slow
-@pytest.mark.faults
-@pytest.mark.timeout(300)
-@pytest.mark.django_db(transaction=True)
-def test_a_killed_inference_worker_leaves_a_failed_evaluation_not_generating_forever(
-    project, owner, make_adapter, adapter_dirs, storage, settings
-):
-    adapter = make_adapter("Lawyer", adapter_dirs["a"])
-    prompts = "\n".join(f"Question {i}: where is parcel {i}, and when will it arrive?" for i in range(200))
-    env = {"ANNOTUNE_STORAGE_ROOT": str(storage), "ANNOTUNE_JOB_HEARTBEAT_SECONDS": "1"}
-    settings.ANNOTUNE_OPERATION_STALE_SECONDS = 4
-
-    with celery_worker("inference", env=env) as worker:
-        evaluation = evaluations.evaluation_create(
-            project=project, user=owner, name="Killed", adapter_ids=[adapter.pk], prompts_text=prompts,
-            max_new_tokens=64,
-        )  # fmt: skip
-        claimed = wait_for(
-            lambda: (
-                Evaluation.objects.filter(pk=evaluation.pk, status="generating")
-                .values_list("heartbeat_at", flat=True)
-                .first()
-            ),
-            timeout=120,
-            interval=0.05,
-            message="the worker to claim the evaluation",
-        )
-        wait_for(
-            lambda: Evaluation.objects.filter(pk=evaluation.pk, status="generating", heartbeat_at__gt=claimed).exists(),
-            timeout=30,
-            interval=0.1,
-            message="the worker's heartbeat while it generates",
-        )
-        assert reap_evaluations()["evaluations_failed"] == []  # it beats: the reaper keeps it
-        os.killpg(worker.pid, signal.SIGKILL)
-        worker.wait(10)
-    evaluation.refresh_from_db()
-    assert evaluation.status == EvaluationStatus.GENERATING, "it finished before the kill: make it bigger"
-
-    # The heartbeat stops with the process; once silent for the stale time, the reaper fails it.
-    failed = wait_for(lambda: reap_evaluations()["evaluations_failed"], timeout=30, interval=0.5, message="the reap")
-    assert failed == [evaluation.pk]
-    evaluation.refresh_from_db()
-    assert (evaluation.status, evaluation.error_code) == (EvaluationStatus.FAILED, "worker_lost")
-    assert not EvaluationItem.objects.filter(evaluation=evaluation).exists()
-    # A late redelivery of the message (Redis' visibility timeout) is a no-op.
-    assert evaluations.evaluation_generate(evaluation.pk, backend=None) == "skipped"
-    assert Evaluation.objects.get(pk=evaluation.pk).status == EvaluationStatus.FAILED
-    assert "worker_lost" in page(owner, f"/projects/{project.pk}/evaluations/{evaluation.pk}/")

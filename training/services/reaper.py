@@ -5,8 +5,7 @@ whose heartbeat stopped is queued again (a job resumes from its checkpoint) and 
 its last attempt (`jobs.reap_stale_jobs`, `reap_operations`). Queued rows left without a message (a broker
 restart drops what it held in memory) are sent again; their tasks claim the row first, so a duplicate
 message is a no-op. Generation requests fail instead (`reap_generations`): their caller stopped waiting
-long ago. Evaluations whose worker died while generating fail with `worker_lost` (`reap_evaluations`).
-A worker's own final write is fenced to its attempt, so a late one never lands over the reaper's.
+long ago. A worker's own final write is fenced to its attempt, so a late one never lands over the reaper's.
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from django.utils import timezone
 from annotune import work
 from annotune.dispatch import lost_messages, resend_lost
 from annotune.heartbeat import silent_since
-from evaluation.models import Evaluation, EvaluationStatus
 
 from ..models import (
     AdapterOperation,
@@ -35,20 +33,12 @@ from . import jobs
 
 def reap() -> dict[str, list[int]]:
     """Returns the ids acted on, by kind."""
-    from evaluation.tasks import generate_evaluation_answers
-
     from ..tasks import build_tiny_base_model, check_base_model
 
     after = settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS
     return {
         **{f"jobs_{k}": v for k, v in jobs.reap_stale_jobs().items()},
         **{f"operations_{k}": v for k, v in reap_operations().items()},
-        "evaluations_resent": resend_lost(
-            Evaluation.objects.filter(status=EvaluationStatus.QUEUED),
-            generate_evaluation_answers,
-            queue="inference",
-            older_than=after,
-        ),
         "builds_resent": resend_lost(
             BaseModel.objects.filter(status=BaseModelStatus.QUEUED).exclude(build_size=""),
             build_tiny_base_model,
@@ -65,7 +55,6 @@ def reap() -> dict[str, list[int]]:
             since="status_changed_at",
         ),
         **{f"generations_{k}": v for k, v in reap_generations().items()},
-        **reap_evaluations(),
     }
 
 
@@ -107,28 +96,6 @@ def _operation_lost(reason: str, limit: int) -> dict[str, Any]:
         output_field=TextField(),
     )
     return {"error_code": "worker_lost", "error": error}
-
-
-def reap_evaluations() -> dict[str, list[int]]:
-    """Periodic: evaluations whose heartbeat stopped while generating (their worker died, or lost the
-    database) fail with error_code `worker_lost` and what to do."""
-    stale_after = settings.ANNOTUNE_OPERATION_STALE_SECONDS
-    # Silent by the database's clock, which the workers' heartbeats are written with (annotune/heartbeat.py).
-    cutoff = silent_since(stale_after)
-    evaluations = Evaluation.objects.filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, created_at__lt=cutoff),
-        status=EvaluationStatus.GENERATING,
-    )
-    failed_evaluations = []
-    for pk in evaluations.values_list("pk", flat=True):
-        if evaluations.filter(pk=pk).update(
-            status=EvaluationStatus.FAILED,
-            error_code="worker_lost",
-            error=f"worker_lost: the worker stopped reporting for {stale_after} s while generating the answers "
-            "(it died or was restarted); no answer was kept. Create the evaluation again.",
-        ):
-            failed_evaluations.append(pk)
-    return {"evaluations_failed": failed_evaluations}
 
 
 def reap_generations() -> dict[str, list[int]]:

@@ -15,10 +15,10 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import permissions
 from annotune.errors import ApplicationError, retry_headers
+from evaluation.selectors import found as found_selectors
 
 from ..models import OperationKind
 from ..selectors import adapters as selectors
-from ..selectors import found as found_selectors
 from ..selectors import generations as generation_selectors
 from ..selectors import gguf_exports as gguf_selectors
 from ..selectors.configuration import labelled_rows

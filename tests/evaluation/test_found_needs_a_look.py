@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.selectors import found
+from evaluation.selectors import found
 from training.services.execution import check_warnings
 
 from .found_helpers import approved_example, make_job, score

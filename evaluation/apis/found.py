@@ -18,9 +18,9 @@ from annotation.selectors.flags import OUTCOMES
 from annotation.services import flags as flag_services
 from annotune.api_errors import ERRORS
 from annotune.serializers import StrictInput, valid_input
+from training.selectors import jobs as selectors
 
 from ..selectors import found
-from ..selectors import jobs as selectors
 
 
 def _job(request, project_id: int, job_id: int):

@@ -26,10 +26,10 @@ from annotation.models import Example, Project, Review, ReviewDecision, ReviewFl
 from annotation.selectors.flags import OUTCOMES, flag_outcome, outcome_detail
 from annotation.services.flags import FlagEvidence, flag_evidence, top_percent
 from annotune.errors import ApplicationError
-from evaluation.models import ExampleScore
+from training.engine import results
+from training.models import Adapter, JobStatus, TrainingJob
 
-from ..engine import results
-from ..models import Adapter, JobStatus, TrainingJob
+from ..models import ExampleScore
 
 SPLITS = ("train", "validation")
 # (key, label, what it tells, ordering): the page's tabs and the API's `ranking`.

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from annotation.models import Example, ExampleStatus, ReviewFlag
+from tests.evaluation.found_helpers import approved_example, make_job, score, scored_set
 from tests.factories import conversation
-from tests.training.found_helpers import approved_example, make_job, score, scored_set
 from training.models import Adapter, JobStatus
 
 pytestmark = pytest.mark.django_db

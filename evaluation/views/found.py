@@ -18,9 +18,9 @@ from django.views.decorators.http import require_POST
 from annotation import permissions
 from annotation.services import flags as flag_services
 from annotune.errors import ApplicationError
+from training.selectors import jobs as selectors
 
 from ..selectors import found
-from ..selectors import jobs as selectors
 
 FILTER_KEYS = ("ranking", "category", "author", "split")
 
@@ -84,7 +84,7 @@ def _context(request, job, *, adapter=None) -> dict:
 def job_found(request, project_id: int, job_id: int):
     job = selectors.job_for(request.user, project_id, job_id)
     _require_reviewer(request.user, job.project)
-    return render(request, "training/found/found.html", _context(request, job))
+    return render(request, "evaluation/found/found.html", _context(request, job))
 
 
 @login_required
@@ -93,8 +93,8 @@ def adapter_found(request, project_id: int, adapter_id: int):
     _require_reviewer(request.user, adapter.project)
     if job is None:
         context = {"project": adapter.project, "adapter": adapter}
-        return render(request, "training/found/no_job.html", context)
-    return render(request, "training/found/found.html", _context(request, job, adapter=adapter))
+        return render(request, "evaluation/found/no_job.html", context)
+    return render(request, "evaluation/found/found.html", _context(request, job, adapter=adapter))
 
 
 def _posted_ids(post) -> list[int]:
