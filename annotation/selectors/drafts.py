@@ -95,6 +95,11 @@ class DraftNote:
         return f"Drafted by {self.adapter_name} — {self.state}"
 
 
+def plain(text: str) -> str:
+    """Text as an annotator sees it: a browser sends line breaks as CRLF and a draft may end in spaces."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
 def draft_notes(example: Example | None, messages: list[dict[str, str]] | None = None) -> dict[int, DraftNote]:
     """The latest kept draft of each turn against `messages` (the turns shown; default: the example's)."""
     if example is None or example.pk is None:
@@ -108,7 +113,7 @@ def draft_notes(example: Example | None, messages: list[dict[str, str]] | None =
             continue
         if messages[:turn] != draft.prompt:
             state = "question changed"
-        elif str(messages[turn].get("content") or "").strip() == draft.text.strip():
+        elif plain(str(messages[turn].get("content") or "")) == plain(draft.text):
             state = "unchanged"
         else:
             state = "edited"
