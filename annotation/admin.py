@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Example, Membership, Project, Revision, Transition
+from .models import Example, ExampleDraft, Membership, Project, Revision, Transition
 
 
 class MembershipInline(admin.TabularInline):
@@ -35,3 +35,10 @@ class RevisionAdmin(admin.ModelAdmin):
 class TransitionAdmin(admin.ModelAdmin):
     list_display = ["example", "from_status", "to_status", "actor", "reason", "created_at"]
     raw_id_fields = ["example", "actor"]
+
+
+@admin.register(ExampleDraft)
+class ExampleDraftAdmin(admin.ModelAdmin):
+    list_display = ["example", "turn_index", "adapter_name", "requested_by", "created_at"]
+    raw_id_fields = ["example", "adapter", "generation", "requested_by"]
+    readonly_fields = ["text", "prompt", "params"]  # the worker's answer, as kept: evidence for preference pairs

@@ -200,6 +200,45 @@ class Transition(models.Model):
         return f"Example {self.example_id}: {self.from_status} → {self.to_status}"
 
 
+class ExampleDraft(models.Model):
+    """An answer the project's model drafted for one assistant turn of an example, as the worker wrote it.
+
+    One row per draft, not fields on Example: a conversation has several assistant turns, an annotator may
+    draft a turn again, and the example keeps changing after the draft. Each row keeps the conversation it
+    answered (`prompt`, the turns before `turn_index`) beside the text, so a later export can pair them
+    with the approved example: where `example.messages[:turn_index] == prompt` and the approved answer at
+    `turn_index` differs from `text`, (prompt, chosen=approved answer, rejected=text) is a preference pair;
+    an answer kept unchanged counts towards the adapter's accepted share (the adapter is kept by name too,
+    for when it is deleted).
+
+    Written only by `annotation.services.drafts.draft_keep`, from the GenerationRequest row the inference
+    worker answered (never from text the browser sends), when the editor saves the example.
+    """
+
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="drafts")
+    turn_index = models.PositiveIntegerField(help_text="Index in the example's messages of the answered turn")
+    prompt = models.JSONField(help_text="The turns the draft answered (the messages before turn_index)")
+    text = models.TextField()
+    adapter = models.ForeignKey("training.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    adapter_name = models.CharField(max_length=200, help_text="Who answered: the adapter's name, or “Base model”")
+    base_model_name = models.CharField(max_length=200)
+    params = models.JSONField(default=dict, help_text="Decoding: max_new_tokens, temperature, top_p, seed")
+    finish_reason = models.CharField(max_length=20, blank=True)
+    # One draft row per answer; SET_NULL so that pruning generation requests keeps the drafts.
+    generation = models.OneToOneField(
+        "training.GenerationRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    requested_at = models.DateTimeField(help_text="When the draft was asked for")
+    created_at = models.DateTimeField(auto_now_add=True, help_text="When it was kept with the example")
+
+    class Meta:
+        ordering = ["example_id", "turn_index", "-id"]
+
+    def __str__(self) -> str:
+        return f"Draft of example {self.example_id} turn {self.turn_index} by {self.adapter_name}"
+
+
 class ReviewDecision(models.TextChoices):
     APPROVE = "approve", "Approve"
     REJECT = "reject", "Reject"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import examples, projects, quality, reviews
+from .views import drafts, examples, projects, quality, reviews
 
 urlpatterns = [
     path("", projects.project_list, name="project-list"),
@@ -14,6 +14,11 @@ urlpatterns = [
     path("<int:project_id>/examples/<int:example_id>/", examples.example_detail, name="example-detail"),
     path("<int:project_id>/examples/<int:example_id>/edit/", examples.example_edit, name="example-edit"),
     path("<int:project_id>/examples/<int:example_id>/submit/", examples.example_submit, name="example-submit"),
+    # Drafting an answer with the project's model (the editor of a new example, or of a saved one).
+    path("<int:project_id>/examples/draft/", drafts.draft_start, name="draft-start"),
+    path("<int:project_id>/examples/<int:example_id>/draft/", drafts.draft_start, name="example-draft-start"),
+    path("<int:project_id>/examples/drafts/<int:request_id>/", drafts.draft_poll, name="draft-poll"),
+    path("<int:project_id>/examples/drafts/<int:request_id>/cancel/", drafts.draft_cancel, name="draft-cancel"),
     path("<int:project_id>/examples/<int:example_id>/comments/", reviews.comment_add, name="example-comment"),
     path("<int:project_id>/examples/<int:example_id>/reopen/", reviews.example_reopen, name="example-reopen"),
     path("<int:project_id>/review/", reviews.review_next, name="review-next"),

@@ -16,9 +16,11 @@ from annotune.errors import ApplicationError
 from .. import permissions
 from ..forms import messages_from_post
 from ..models import Example, ExampleStatus
+from ..selectors import drafts as draft_selectors
 from ..selectors import examples as example_selectors
 from ..selectors import projects as project_selectors
 from ..selectors import reviews as review_selectors
+from ..services import drafts as draft_services
 from ..services import examples as example_services
 
 
@@ -49,10 +51,12 @@ def example_list(request, project_id: int):
 
 
 def _editor(request, project, *, example: Example | None, turns, form_values, errors=None, status=200):
+    notes = draft_selectors.draft_notes(example, turns)
     context = {
         "project": project,
         "example": example,
-        "turns": turns,
+        "turns": [{**turn, "draft_note": notes.get(i)} for i, turn in enumerate(turns)],
+        "drafter": draft_selectors.drafter(project),
         "values": form_values,
         "errors": errors or {},
         "error_message": (errors or {}).get("__message__", ""),
@@ -86,16 +90,27 @@ def example_create(request, project_id: int):
         "style_tags": request.POST.getlist("style_tags"),
         "context": request.POST.get("context", "").replace("\r\n", "\n"),
     }
+    drafted = request.POST.getlist("draft_generation")
     submit = request.POST.get("action") == "submit"
     try:
-        example = example_services.example_create(
-            project=project, author=request.user, messages=turns, submit=submit, **values
-        )
+        with transaction.atomic():
+            example = example_services.example_create(
+                project=project, author=request.user, messages=turns, submit=submit, **values
+            )
+            not_kept = draft_services.drafts_keep(example=example, user=request.user, generation_ids=drafted)
     except ApplicationError as exc:
         return _editor(
-            request, project, example=None, turns=turns, form_values=values, errors=_error_context(exc), status=400
+            request,
+            project,
+            example=None,
+            turns=turns,
+            form_values={**values, "draft_generations": drafted},
+            errors=_error_context(exc),
+            status=400,
         )
     flash.success(request, "Example submitted for review." if submit else "Draft saved.")
+    for note in not_kept:
+        flash.info(request, note)
     if submit:
         return redirect("example-list", project_id=project.pk)
     return redirect("example-edit", project_id=project.pk, example_id=example.pk)
@@ -132,16 +147,21 @@ def example_edit(request, project_id: int, example_id: int):
         version = int(request.POST.get("version", ""))
     except ValueError:
         version = -1
+    drafted = request.POST.getlist("draft_generation")
     submit = request.POST.get("action") == "submit"
     try:
         # Save and submit are one transaction: a refused submit keeps nothing of the save, as the page
-        # then says ("Not saved."), and the version the page keeps is still the current one.
+        # then says ("Not saved."), and the version the page keeps is still the current one. The drafts
+        # the page asked for are kept with what was saved, in the same transaction.
         with transaction.atomic():
             example = example_services.example_update(
                 example=example, user=request.user, version=version, messages=turns, **values
             )
+            not_kept = draft_services.drafts_keep(example=example, user=request.user, generation_ids=drafted)
             if submit:
                 example_services.example_submit(example=example, user=request.user)
+        for note in not_kept:
+            flash.info(request, note)
         if submit:
             flash.success(request, "Example submitted for review.")
             return redirect("example-list", project_id=project.pk)
@@ -153,7 +173,7 @@ def example_edit(request, project_id: int, example_id: int):
             project,
             example=example,
             turns=turns,
-            form_values=values,
+            form_values={**values, "draft_generations": drafted},
             errors=_error_context(exc),
             status=exc.status_code,
         )
