@@ -9,7 +9,8 @@ a reviewer, who set their passwords through their one-time links; the annotator 
 dataset version and clicks Train; the job page shows progress until Succeeded; the adapter page opens with the
 behavioural evaluation (the adapter keeps the demo's house style, the base model does not); the playground
 answers a question the demo never trained on with the base model and the adapter side by side, and only the
-adapter answers in the house style; the base and the adapter are compared blind; the downloaded zip loads with
+adapter answers in the house style; made active, the adapter drafts a new example's answer in the editor, in
+the house style; the base and the adapter are compared blind; the downloaded zip loads with
 `PeftModel.from_pretrained`; the GGUF export lists its files for llama.cpp and Ollama. Screenshots of every
 step go to var/screenshots/journey-*.png.
 """
@@ -25,7 +26,7 @@ import zipfile
 import pytest
 from django.core.management import call_command
 
-from annotation.models import Example, ExampleStatus, Project, Role
+from annotation.models import Example, ExampleDraft, ExampleStatus, Project, Role
 from annotune.demo import HELD_OUT_PROMPTS, follows_house_style
 from annotune.demo_data import DEFECT_PROMPTS, DEFECTS
 from curated_data.models import DatasetVersion
@@ -390,6 +391,25 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     assert follows_house_style(adapter_text), adapter_text
     assert not follows_house_style(base_text), base_text
     shoot(page, "journey-10-playground")
+
+    # 7b. The adapter drafts the next example: made active, it writes a new question's answer into the editor
+    # in the house style; kept as written, the editor says so (and the draft is stored with the example).
+    page.goto(f"/projects/{project.pk}/adapters/{adapter.pk}/")
+    page.get_by_role("button", name="Make active").click()
+    page.get_by_role("button", name="Stop using as active").wait_for()
+    page.goto(f"/projects/{project.pk}/examples/new/")
+    assert f"with the adapter “{adapter.name}”" in page.locator(".draft-bar").inner_text()
+    turns = page.locator("fieldset.turn textarea")
+    turns.nth(0).fill(HELD_OUT_PROMPTS[2])
+    page.get_by_role("button", name="Draft answer").click()
+    page.locator("#draft-status .draft[data-state=succeeded]").wait_for(timeout=180_000)
+    drafted = turns.nth(1).input_value()
+    assert follows_house_style(drafted), drafted
+    shoot(page, "journey-10a-drafted-by-the-adapter")
+    page.get_by_role("button", name="Save draft").click()
+    page.wait_for_url("**/edit/")
+    assert page.locator(".draft-note").inner_text() == f"Drafted by {adapter.name} — unchanged"
+    assert ExampleDraft.objects.filter(example__project=project, adapter=adapter).count() == 1
 
     # 8. A blind judgment between the base model and the adapter: names hidden until the owner closes.
     page.goto(f"/projects/{project.pk}/adapters/")
