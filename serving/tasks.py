@@ -25,8 +25,8 @@ def model_cache():
     if _cache is None:
         import torch
 
+        from serving.inference.cache import BaseModelCache
         from training.engine.devices import torch_threads
-        from training.inference.cache import BaseModelCache
 
         # The same thread count as training gets: on a shared host torch's one thread per core waits on
         # the web and the database, and generation slows down several times.
@@ -44,7 +44,8 @@ def send_again(task, request_id: int) -> None:
     dispatch.send(task, request_id)
 
 
-# The name matches the `training.tasks.*generate*` route in settings: it runs on the `inference` queue.
+# The name predates this app and stays (queued messages carry it); settings.CELERY_TASK_ROUTES sends it to the
+# `inference` queue by this name.
 @shared_task(name="training.tasks.generate_answers", acks_late=True)
 def generate_answers(request_id: int) -> str:
     from .services.backends import current_backend
@@ -56,8 +57,8 @@ def generate_answers(request_id: int) -> str:
     return outcome
 
 
-# OpenAI-compatible chat completions (training/openai_compat), answered as the playground's requests are;
-# a task of its own name (routes and queued messages name it); "generate" in the name routes it to `inference`.
+# OpenAI-compatible chat completions (serving/openai_compat), answered as the playground's requests are;
+# a task of its own name (routes and queued messages name it), routed to `inference` by name in settings.
 @shared_task(name="training.tasks.generate_chat_completion", acks_late=True)
 def generate_chat_completion(request_id: int) -> str:
     from .services.backends import current_backend
@@ -69,6 +70,7 @@ def generate_chat_completion(request_id: int) -> str:
     return outcome
 
 
+# Merges, combinations and GGUF exports: on `default` (settings.CELERY_TASK_ROUTES names it).
 @shared_task(name="training.tasks.run_adapter_operation", acks_late=True)
 def run_adapter_operation(operation_id: int) -> str:
     from .services.adapters import operation_execute

@@ -20,14 +20,14 @@ from rest_framework.views import APIView
 from annotation import permissions
 from annotune.api_errors import ERRORS, ErrorSerializer
 from annotune.serializers import NoInput, StrictInput, valid_input
+from training.engine import results
+from training.services import model_sources, quotas
 
-from ..engine import results
 from ..selectors import adapters as selectors
 from ..selectors.generations import generation_error_message
 from ..services import adapters as adapter_services
 from ..services import generation as generation_services
 from ..services import gguf_exports as gguf_services
-from ..services import model_sources, quotas
 
 TAG = ["adapters"]
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..engine.model_text import model_text
+from training.engine.model_text import model_text
+
 from .errors import AdapterFilesError, BaseModelMismatchError, InferenceError
 from .files import adapter_config, check_fits_base, check_model_folder
 

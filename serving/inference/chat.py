@@ -15,7 +15,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from ..engine.model_text import model_text
+from training.engine.model_text import model_text
+
 from .cache import BaseModelCache, render_prompt, sampling_options
 from .outputs import Answer
 

@@ -19,7 +19,8 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.model_text import model_text
+from training.engine.model_text import model_text
+
 from .errors import BackendModelNotFoundError, BackendRefusedError, BackendUnavailableError, InferenceError
 from .outputs import Answer
 

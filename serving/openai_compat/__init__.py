@@ -19,7 +19,7 @@ everywhere in Annotune; OpenAI's own `proj_…` ids, which the client sends from
 ignored). `GET /v1/models` lists the scope's models.
 
 Requests become `GenerationRequest` rows with one target, answered as the playground's are
-(`training.services.generation.generation_execute` through the serving backend): an inference worker
+(`serving.services.generation.generation_execute` through the serving backend): an inference worker
 answers on its cached base model with the adapter switched in place and, for `stream: true`, writes the
 answer to the row every few tokens while the web process streams the new text as Server-Sent Events
 (or the vLLM server answers). The web process never imports torch.

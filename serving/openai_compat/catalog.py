@@ -10,8 +10,9 @@ from django.http import Http404
 
 from annotation import permissions
 from annotation.models import Project
+from training.models import BaseModel, BaseModelStatus
 
-from ..models import Adapter, BaseModel, BaseModelStatus
+from ..models import Adapter
 from .errors import OpenAIError, model_not_found
 
 BASE_ALIAS = "base"

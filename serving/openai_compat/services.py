@@ -24,12 +24,12 @@ from django.db import transaction
 from annotation import permissions
 from annotune import dispatch
 from annotune.errors import ApplicationError
-from training.inference.outputs import Answer, AnswerOutput, answer_output, answer_so_far, finish_reason, usage
-from training.models import GenerationRequest, GenerationStatus
-from training.selectors.generations import generation_error_message
-from training.services import quotas, vllm_serving
-from training.services.backends import VllmBackend
-from training.services.generation import (
+from serving.inference.outputs import Answer, AnswerOutput, answer_output, answer_so_far, finish_reason, usage
+from serving.models import GenerationRequest, GenerationStatus
+from serving.selectors.generations import generation_error_message
+from serving.services import vllm_serving
+from serving.services.backends import VllmBackend
+from serving.services.generation import (
     CLIENT_LEFT,
     GAVE_UP,
     clean_prompt,
@@ -43,6 +43,7 @@ from training.services.generation import (
     request_adapters,
     target_adapter,
 )
+from training.services import quotas
 
 from .catalog import ServedModel
 from .errors import OpenAIError
@@ -76,7 +77,7 @@ def chat_completion_queue(*, user, served: ServedModel, params: ChatParams) -> G
         )
         if vllm_serving.enabled():
             return request  # answered by the vLLM server when the caller waits or streams
-        from training.inference_tasks import generate_chat_completion
+        from serving.tasks import generate_chat_completion
 
         dispatch.send_on_commit(generate_chat_completion, request.pk, on_failure=lambda: fail_broker_down(request))
     return request
@@ -238,7 +239,7 @@ def chat_completion_stream_vllm(
     """vLLM's stream relayed as Annotune's chunks (this request's id and model id); the row gets the
     whole answer at the end. The request reaches vLLM before this returns, so an unreachable server
     or a refusal is an error response (503 / 400), not an error event inside a 200 stream."""
-    from training.inference.errors import InferenceError
+    from serving.inference.errors import InferenceError
 
     if generation_claim(request.pk, worker="vllm", capped=False) != "claimed":  # admitted when it was made
         raise OpenAIError("This request was already answered.", status=409, code="conflict")
@@ -274,7 +275,7 @@ def _relay(
     started: float,
     staff: bool,
 ):
-    from training.inference.errors import InferenceError
+    from serving.inference.errors import InferenceError
 
     yield _chunk(head, {"role": "assistant", "content": ""})
     text, last = "", None

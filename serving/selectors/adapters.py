@@ -11,11 +11,11 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from annotation.models import Project
+from training.engine import results
+from training.selectors.configuration import config_label, config_value
+from training.services.base_model_probe import looks_like_path
 
-from ..engine import results
 from ..models import Adapter, AdapterOperation, GenerationRequest
-from ..services.base_model_probe import looks_like_path
-from .configuration import config_label, config_value
 
 
 def adapter_list(project: Project, *, include_archived: bool = False) -> QuerySet[Adapter]:

@@ -17,9 +17,10 @@ from django.http import Http404
 
 from annotation.models import Project
 from evaluation.models import Evaluation, EvaluationStatus
-from training.inference.outputs import AnswerOutput, is_partial, tokens_per_second
+from serving.inference.outputs import AnswerOutput, is_partial, tokens_per_second
+from training.models import JobStatus, TrainingJob
 
-from ..models import GenerationRequest, GenerationStatus, JobStatus, TrainingJob
+from ..models import GenerationRequest, GenerationStatus
 
 # Why a request failed, as the worker or the reaper recorded it (error_code): these messages are plain
 # words written by Annotune itself, shown to everyone as they are.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..engine import local_runtimes, results
+from training.engine import local_runtimes, results
+
 from ..models import Adapter, AdapterOperation, GenerationStatus, OperationKind
 
 

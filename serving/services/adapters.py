@@ -24,10 +24,12 @@ from annotune import work
 from annotune.errors import ApplicationError
 from annotune.heartbeat import beating
 from annotune.storage import ArtifactWriter, StorageError
+from training.models import BaseModel
+from training.services import folders
 
-from ..models import Adapter, AdapterOperation, BaseModel, GenerationStatus, OperationKind
+from ..models import Adapter, AdapterOperation, GenerationStatus, OperationKind
 from ..selectors.adapters import adapters_by_id, without_server_paths
-from . import folders, vllm_serving
+from . import vllm_serving
 from .operations import (
     OperationTaken,
     adapter_config,
@@ -140,8 +142,8 @@ def combine_request(
     *, project: Project, user, sources: list[dict[str, Any]], method: str, name: Any, svd_rank: int | None = None
 ) -> AdapterOperation:
     """Check the combination now (same base model, ranks for linear, LoRA only) and queue it."""
-    from training.inference.combine import check_combination
-    from training.inference.errors import InferenceError
+    from serving.inference.combine import check_combination
+    from serving.inference.errors import InferenceError
 
     require_owner(user, project, "combine adapters")
     name = _clean_name(name)
@@ -246,8 +248,8 @@ def merged_download(*, operation: AdapterOperation) -> tuple[str, Iterator[bytes
 # -- merge and combine (worker side) ----------------------------------------------------------------
 def operation_execute(operation_id: int) -> str:
     """Claim a queued operation and run it; the outcome (and a readable error) goes on the row."""
+    from serving.inference.errors import InferenceError
     from training.engine.errors import EngineError
-    from training.inference.errors import InferenceError
 
     mine = work.claim(AdapterOperation, operation_id, error="", error_code="")
     if mine is None:
@@ -285,8 +287,8 @@ def operation_execute(operation_id: int) -> str:
 
 
 def _run_merge(operation: AdapterOperation) -> None:
-    from training.inference.errors import AdapterFilesError
-    from training.inference.merge import merge_adapter
+    from serving.inference.errors import AdapterFilesError
+    from serving.inference.merge import merge_adapter
 
     adapter = operation.adapter
     if adapter is None:
@@ -306,8 +308,8 @@ def _run_merge(operation: AdapterOperation) -> None:
 
 
 def _run_combine(operation: AdapterOperation) -> None:
-    from training.inference.combine import combine_adapters
-    from training.inference.errors import AdapterFilesError, BaseModelMismatchError
+    from serving.inference.combine import combine_adapters
+    from serving.inference.errors import AdapterFilesError, BaseModelMismatchError
 
     ids = [s["adapter_id"] for s in operation.sources]
     adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids).select_related("base_model")}

@@ -4,10 +4,10 @@ Every answer Annotune generates for a user goes through a `ServingBackend`: the 
 generate API, /v1/ (both through `generation.generation_execute`) and blind evaluations
 (`evaluations.evaluation_generate`). Before, the worker's cached model and the vLLM server were called
 in four places, each with its own copy of the call and of the result's shape; now there is one
-interface, two implementations, and one typed result (`training.inference.outputs.Answer`):
+interface, two implementations, and one typed result (`serving.inference.outputs.Answer`):
 
 - `WorkerBackend`: the inference worker's cached base models with adapters switched in place
-  (`training.inference.chat.generate_chat`); streams the text so far and stops when asked;
+  (`serving.inference.chat.generate_chat`); streams the text so far and stops when asked;
 - `VllmBackend`: the vLLM server over HTTP (`vllm_serving.chat`); whole answers, so it never calls
   `on_text` and cannot stop an answer halfway.
 
@@ -23,9 +23,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from training.inference.outputs import Answer
+from serving.inference.outputs import Answer
+from training.models import BaseModel
 
-from ..models import Adapter, BaseModel
+from ..models import Adapter
 from . import serving, vllm_serving
 
 TextCallback = Callable[[str, int], None]  # (the answer so far, tokens generated so far)
@@ -85,7 +86,7 @@ class ServingBackend(Protocol):
 
 
 class WorkerBackend:
-    """The inference worker's cache of base models (`training.inference.cache.BaseModelCache`)."""
+    """The inference worker's cache of base models (`serving.inference.cache.BaseModelCache`)."""
 
     inline = False
 
@@ -104,7 +105,7 @@ class WorkerBackend:
         interval: float = DEFAULT_INTERVAL_SECONDS,
         should_stop: StopCheck | None = None,
     ) -> Answer:
-        from training.inference.chat import generate_chat  # torch: the worker only
+        from serving.inference.chat import generate_chat  # torch: the worker only
 
         return generate_chat(
             self.cache,

@@ -1,14 +1,14 @@
 """Playground, generate API and /v1/: a conversation answered by the base model and / or adapters.
 
 The web side validates and queues a `GenerationRequest` (inference queue); an inference worker keeps
-the base models loaded (`training.inference.cache.BaseModelCache`) and writes the answers back. With
+the base models loaded (`serving.inference.cache.BaseModelCache`) and writes the answers back. With
 the vLLM backend the web process answers it at once through the vLLM server.
 
 `generation_execute` is the one way a request is answered: claim, answer each target through a
 `backends.ServingBackend`, publish as it grows (`AnswerPublisher`), finish (`generation_finish`). It
 replaced four copies (the playground's worker and vLLM executes and /v1/'s two in
 `openai_compat/execute.py`, with their own finish), and every output entry is built by
-`training.inference.outputs.answer_output`.
+`serving.inference.outputs.answer_output`.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ from annotation.services.conversations import clean_messages
 from annotune import dispatch
 from annotune.errors import ApplicationError
 from annotune.heartbeat import beat_time, beating
-from training.inference.outputs import Answer, AnswerOutput, answer_output, answer_so_far
+from serving.inference.outputs import Answer, AnswerOutput, answer_output, answer_so_far
+from training.services import quotas
 
 from ..models import Adapter, GenerationRequest, GenerationStatus
 from ..selectors.adapters import adapters_by_id, serving_refusal
-from . import quotas, vllm_serving
+from . import vllm_serving
 from .backends import Decoding, ServingBackend, VllmBackend
 
 log = logging.getLogger(__name__)
@@ -176,7 +177,7 @@ def generation_request(
 
         transaction.on_commit(answer_now)
         return request
-    from ..inference_tasks import generate_answers
+    from ..tasks import generate_answers
 
     dispatch.send_on_commit(generate_answers, request.pk, on_failure=lambda: fail_broker_down(request))
     return request
@@ -363,7 +364,7 @@ def generation_execute(request_id: int, backend: ServingBackend) -> str:
     The one path for the playground, the generate API and /v1/ (a request with one target), on either
     backend. A /v1/ request's `stop` strings end its answer, and with `stream` the text so far is written
     every STREAMED_INTERVAL_SECONDS for the reader polling the row."""
-    from training.inference.errors import InferenceError
+    from serving.inference.errors import InferenceError
 
     # A backend answering in the caller's process: the request was admitted against the running cap.
     claim = generation_claim(request_id, worker=backend.worker, capped=not backend.inline)
@@ -410,7 +411,7 @@ def generation_execute(request_id: int, backend: ServingBackend) -> str:
 def generation_finish(
     request_id: int, status: str, outputs: list[AnswerOutput], code: str = "", error: str = ""
 ) -> bool:
-    """End a running request with its outputs (built by `training.inference.outputs`); False when it was
+    """End a running request with its outputs (built by `serving.inference.outputs`); False when it was
     no longer running: one the reaper failed or its client cancelled meanwhile keeps what was written."""
     # finished_at by the database's clock, as started_at: the page shows the time between them.
     return bool(

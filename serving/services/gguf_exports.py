@@ -19,10 +19,10 @@ from django.db import transaction
 
 from annotune.errors import ApplicationError
 from annotune.storage import ArtifactWriter
+from training.engine import local_runtimes
+from training.services import folders
 
-from ..engine import local_runtimes
 from ..models import Adapter, AdapterOperation, GenerationStatus, OperationKind
-from . import folders
 from .operations import adapter_config, operation_enqueue, operation_finish, require_owner, result_folder
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,8 @@ def run_gguf_export(operation: AdapterOperation) -> None:
     Engine refusals (an architecture or tokenizer it cannot write) raise `EngineError`, which
     `operation_execute` puts on the row with its message.
     """
+    from serving.inference.errors import AdapterFilesError
     from training.engine.gguf_export import chat_facts, export_lora, export_model, lora_refusal
-    from training.inference.errors import AdapterFilesError
 
     adapter = operation.adapter
     if adapter is None:

@@ -12,9 +12,9 @@ from annotation import permissions
 from annotation.models import Project
 from annotune import dispatch, work
 from annotune.errors import ApplicationError
+from training.services import folders
 
 from ..models import Adapter, AdapterOperation, GenerationStatus
-from . import folders
 
 
 def require_owner(user, project: Project, action: str) -> None:
@@ -33,7 +33,7 @@ def adapter_config(adapter: Adapter) -> dict[str, Any]:
 
 
 def operation_enqueue(operation: AdapterOperation) -> None:
-    from ..inference_tasks import run_adapter_operation
+    from ..tasks import run_adapter_operation
 
     dispatch.send_on_commit(run_adapter_operation, operation.pk)
 

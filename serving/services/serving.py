@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..models import Adapter, Method
-from . import folders
+from training.models import Method
+from training.services import folders
+
+from ..models import Adapter
 
 
 def cache_target(adapter: Adapter | None) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The vLLM backend: a vLLM server started with `--enable-lora` answers instead of the inference worker.
 
 With ANNOTUNE_INFERENCE_BACKEND=vllm the playground, the generate API and /v1/ ask the server at
-ANNOTUNE_VLLM_URL over HTTP (training/inference/vllm_client.py; no torch here). The server serves
+ANNOTUNE_VLLM_URL over HTTP (serving/inference/vllm_client.py; no torch here). The server serves
 one base model under the Annotune base model's name (`--served-model-name <name>`), and the adapter
 registry stays the source of truth for the rest:
 
@@ -23,18 +23,19 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import transaction
 
-from training.inference.errors import (
+from serving.inference.errors import (
     AdapterFilesError,
     AdapterNotServableError,
     BackendModelNotFoundError,
     BackendUnavailableError,
 )
-from training.inference.outputs import Answer
-from training.inference.vllm_client import ChatChunk, VllmClient
+from serving.inference.outputs import Answer
+from serving.inference.vllm_client import ChatChunk, VllmClient
+from training.models import BaseModel
+from training.services import folders
 
-from ..models import Adapter, BaseModel
+from ..models import Adapter
 from ..selectors.adapters import vllm_refusal
-from . import folders
 
 log = logging.getLogger(__name__)
 

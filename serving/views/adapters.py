@@ -15,17 +15,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import permissions
 from annotune.errors import ApplicationError, retry_headers
+from training.selectors import found as found_selectors
+from training.selectors.configuration import labelled_rows
+from training.services import model_sources
 
 from ..models import OperationKind
 from ..selectors import adapters as selectors
-from ..selectors import found as found_selectors
 from ..selectors import generations as generation_selectors
 from ..selectors import gguf_exports as gguf_selectors
-from ..selectors.configuration import labelled_rows
 from ..services import adapters as adapter_services
 from ..services import generation as generation_services
 from ..services import gguf_exports as gguf_services
-from ..services import model_sources
 from ..services.generation import DEFAULT_PARAMS
 
 
@@ -49,7 +49,7 @@ def adapter_list(request, project_id: int):
         "can_manage": permissions.can_train(request.user, project),
         "operations": selectors.operation_list(project)[:10],
     }
-    return render(request, "training/adapters/list.html", context)
+    return render(request, "serving/adapters/list.html", context)
 
 
 @login_required
@@ -71,7 +71,7 @@ def adapter_detail(request, project_id: int, adapter_id: int):
         "chain": selectors.adapter_chains(project).get(adapter.pk, []),
         "blind_prefill": selectors.behaviour_prefill(adapter) is not None,
     }
-    return render(request, "training/adapters/detail.html", context)
+    return render(request, "serving/adapters/detail.html", context)
 
 
 @login_required
@@ -111,7 +111,7 @@ def adapter_delete(request, project_id: int, adapter_id: int):
             adapter_services.adapter_delete(adapter=adapter, user=request.user)
             flash.success(request, f"Adapter “{adapter.name}” and its files were deleted.")
             return redirect("adapter-list", project_id=project.pk)
-    return render(request, "training/adapters/delete.html", {"project": project, "adapter": adapter})
+    return render(request, "serving/adapters/delete.html", {"project": project, "adapter": adapter})
 
 
 @login_required
@@ -174,14 +174,14 @@ def adapter_compare(request, project_id: int):
         "forgetting_b": found_selectors.forgetting_for(b.job) if b else None,
         "behaviour": selectors.behaviour_compare(a, b) if a and b else None,
     }
-    return render(request, "training/adapters/compare.html", context)
+    return render(request, "serving/adapters/compare.html", context)
 
 
 DORA_REASON = "DoRA adapter: its magnitude vectors have no weighted sum, so it cannot be combined (merge it instead)."
 
 
 def _combine_ineligible(adapter) -> str:
-    """Why `add_weighted_adapter` cannot take this adapter (training/inference/combine.py), or ""."""
+    """Why `add_weighted_adapter` cannot take this adapter (serving/inference/combine.py), or ""."""
     if selectors.is_dora(adapter):
         return DORA_REASON
     if not adapter.storage_path:
@@ -253,7 +253,7 @@ def adapter_combine(request, project_id: int):
         "posted": posted,
         "methods": adapter_services.COMBINE_METHODS,
     }
-    return render(request, "training/adapters/combine.html", context, status=400 if error else 200)
+    return render(request, "serving/adapters/combine.html", context, status=400 if error else 200)
 
 
 @login_required
@@ -262,8 +262,8 @@ def operation_detail(request, project_id: int, operation_id: int):
     operation = selectors.operation_get(project, operation_id)
     context = {"project": project, "operation": operation, "can_manage": permissions.can_train(request.user, project)}
     if request.headers.get("HX-Request"):
-        return render(request, "training/adapters/_operation.html", context)
-    return render(request, "training/adapters/operation.html", context)
+        return render(request, "serving/adapters/_operation.html", context)
+    return render(request, "serving/adapters/operation.html", context)
 
 
 @login_required
@@ -317,7 +317,7 @@ def playground(request, project_id: int):
             )
         except ApplicationError as exc:  # 400: what to fix; 429: too many requests in flight (Retry-After)
             context = {"error": exc, **refusal_lines(exc)}
-            refused = render(request, "training/adapters/_generation.html", context, status=exc.status_code)
+            refused = render(request, "serving/adapters/_generation.html", context, status=exc.status_code)
             for name, value in retry_headers(exc).items():
                 refused[name] = value
             return refused
@@ -349,7 +349,7 @@ def playground(request, project_id: int):
         "conversation": conversation,
         "watched": watched,
     }
-    return render(request, "training/adapters/playground.html", context)
+    return render(request, "serving/adapters/playground.html", context)
 
 
 @login_required
@@ -440,4 +440,4 @@ def _watch_context(generation, *, staff: bool = False) -> dict:
 
 def _generation(request, project, generation):
     context = {"project": project, **_watch_context(generation, staff=model_sources.is_staff(request.user))}
-    return render(request, "training/adapters/_generation.html", context)
+    return render(request, "serving/adapters/_generation.html", context)

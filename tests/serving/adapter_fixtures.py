@@ -1,14 +1,15 @@
 """Fixtures of the adapter tests: a tiny base model row, adapters in a per-test storage folder.
 
-Imported by the test modules that use them (`from tests.training.adapter_fixtures import *`).
+Imported by the test modules that use them (`from tests.serving.adapter_fixtures import *`).
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.training.adapter_helpers import cached_base, random_adapter
-from training.models import Adapter, BaseModel
+from serving.models import Adapter
+from tests.serving.adapter_helpers import cached_base, random_adapter
+from training.models import BaseModel
 from training.services import folders
 
 __all__ = ["adapter_dirs", "base_model", "make_adapter", "storage", "tiny_model_dir"]

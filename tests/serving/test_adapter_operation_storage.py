@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.training.adapter_fixtures import *  # noqa: F403
-from training.models import Adapter, GenerationStatus
-from training.services.adapters import combine_request, merge_request, operation_execute
+from serving.models import Adapter, GenerationStatus
+from serving.services.adapters import combine_request, merge_request, operation_execute
+from tests.serving.adapter_fixtures import *  # noqa: F403
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]  # merges a tiny real model in this process
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.training.adapter_fixtures import *  # noqa: F403
-from training.models import Adapter, AdapterOperation, GenerationRequest
+from serving.models import Adapter, AdapterOperation, GenerationRequest
+from tests.serving.adapter_fixtures import *  # noqa: F403
 
 CHAT = [{"role": "user", "content": "Hello?"}]
 

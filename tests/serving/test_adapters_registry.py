@@ -9,8 +9,9 @@ import zipfile
 
 import pytest
 
-from tests.training.adapter_fixtures import *  # noqa: F403
-from training.models import Adapter, AdapterOperation, BaseModel
+from serving.models import Adapter, AdapterOperation
+from tests.serving.adapter_fixtures import *  # noqa: F403
+from training.models import BaseModel
 
 API = "/api/v1/projects/{}/adapters/"
 
@@ -192,8 +193,8 @@ def test_playground_refuses_adapters_of_different_base_models(client, owner, pro
 def test_web_modules_do_not_import_torch():
     code = (
         "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotune.settings'); django.setup()\n"
-        "import annotune.urls, training.views.adapters, training.apis.adapters, training.inference_tasks\n"
-        "import training.services.adapters, training.services.generation, training.inference.combine\n"
+        "import annotune.urls, serving.views.adapters, serving.apis.adapters, serving.tasks\n"
+        "import serving.services.adapters, serving.services.generation, serving.inference.combine\n"
         "print('torch' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"DEBUG": "1", "PATH": ""})
@@ -228,7 +229,7 @@ def finished_merge(project, owner, storage):
 def test_a_merge_registered_twice_at_once_gives_one_base_model(owner, finished_merge):
     """Both requests loaded the operation before either committed (a double click on Register)."""
     from annotune.errors import ApplicationError
-    from training.services.adapters import merged_register
+    from serving.services.adapters import merged_register
 
     first, second = (AdapterOperation.objects.get(pk=finished_merge.pk) for _ in range(2))
     base = merged_register(operation=first, user=owner, name="merged-a")
@@ -240,7 +241,7 @@ def test_a_merge_registered_twice_at_once_gives_one_base_model(owner, finished_m
 
 def test_a_name_taken_during_registration_is_a_clear_refusal(api, owner, project, finished_merge, monkeypatch):
     """Another registration takes the name after this one checked it: 400 naming it, not an IntegrityError."""
-    from training.services import adapters as services
+    from serving.services import adapters as services
 
     local_folder = services.folders.local_folder
 

@@ -12,11 +12,12 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tests.training.adapter_fixtures import *  # noqa: F403
-from tests.training.adapter_helpers import CHAT
+from serving.inference.cache import render_prompt
+from serving.models import Adapter, AdapterOperation, GenerationRequest
+from tests.serving.adapter_fixtures import *  # noqa: F403
+from tests.serving.adapter_helpers import CHAT
 from tests.workers import celery_worker, wait_for
-from training.inference.cache import render_prompt
-from training.models import Adapter, AdapterOperation, BaseModel, GenerationRequest
+from training.models import BaseModel
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

@@ -9,8 +9,9 @@ from django.test import Client
 from django.urls import reverse
 
 from annotune.errors import ApplicationError
-from training.models import Adapter, AdapterOperation, BaseModel, GenerationRequest, GenerationStatus
-from training.views.adapters import DORA_REASON, answer_hint
+from serving.models import Adapter, AdapterOperation, GenerationRequest, GenerationStatus
+from serving.views.adapters import DORA_REASON, answer_hint
+from training.models import BaseModel
 
 pytestmark = pytest.mark.django_db
 

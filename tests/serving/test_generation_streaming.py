@@ -13,13 +13,13 @@ from datetime import timedelta
 import pytest
 from django.db.models.functions import Now
 
-from tests.training.adapter_fixtures import *  # noqa: F403
-from tests.training.adapter_helpers import CHAT
-from tests.training.scripted_backend import Scripted, finished
-from training.models import GenerationRequest, GenerationStatus
-from training.selectors import generations as watch_selectors
-from training.services import generation
-from training.services.backends import WorkerBackend
+from serving.models import GenerationRequest, GenerationStatus
+from serving.selectors import generations as watch_selectors
+from serving.services import generation
+from serving.services.backends import WorkerBackend
+from tests.serving.adapter_fixtures import *  # noqa: F403
+from tests.serving.adapter_helpers import CHAT
+from tests.serving.scripted_backend import Scripted, finished
 from training.services.reaper import reap_generations
 
 pytestmark = pytest.mark.django_db
@@ -101,7 +101,7 @@ def test_each_write_refreshes_the_heartbeat_and_a_failed_request_takes_no_more_t
 
 
 def test_a_failure_mid_answer_keeps_the_text_so_far_with_the_reason(queued):
-    from training.inference.errors import InferenceError
+    from serving.inference.errors import InferenceError
 
     row = queued()
 
@@ -157,7 +157,7 @@ def test_what_a_queued_request_waits_for(queued, project, owner, base_model):
 
 
 def test_a_real_tiny_model_publishes_its_answer_as_it_grows(queued, monkeypatch, tiny_model_dir):
-    from training.inference.cache import BaseModelCache
+    from serving.inference.cache import BaseModelCache
 
     monkeypatch.setattr(generation, "STREAM_INTERVAL_SECONDS", 0.0)  # every token that adds stable text
     row = queued([{"adapter_id": None, "label": "Base model"}])

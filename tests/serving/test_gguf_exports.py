@@ -13,11 +13,11 @@ from html import unescape
 
 import pytest
 
-from tests.training.adapter_fixtures import *  # noqa: F403
-from tests.training.adapter_helpers import random_adapter
+from serving.models import Adapter, AdapterOperation, OperationKind
+from tests.serving.adapter_fixtures import *  # noqa: F403
+from tests.serving.adapter_helpers import random_adapter
 from tests.workers import celery_worker, wait_for
 from training.engine.gguf_export import DORA_REASON
-from training.models import Adapter, AdapterOperation, OperationKind
 
 
 def page_text(response) -> str:

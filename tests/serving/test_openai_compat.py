@@ -18,11 +18,11 @@ import pytest
 
 from accounts.services import api_token_create
 from annotation.models import Role
+from serving.models import GenerationRequest
 from tests.factories import MembershipFactory, ProjectFactory
-from tests.training.adapter_fixtures import *  # noqa: F403
-from tests.training.adapter_helpers import CHAT
+from tests.serving.adapter_fixtures import *  # noqa: F403
+from tests.serving.adapter_helpers import CHAT
 from tests.workers import celery_worker
-from training.models import GenerationRequest
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,7 +60,7 @@ def assert_openai_error(body: dict, *, code: str | None = None, param: str | Non
 def test_completions_and_a_stream_from_the_base_and_an_adapter(
     live_server, owner, project, make_adapter, adapter_dirs, tiny_model_dir, storage, settings
 ):
-    from training.inference.cache import BaseModelCache
+    from serving.inference.cache import BaseModelCache
 
     settings.ANNOTUNE_GENERATE_TIMEOUT_SECONDS = 90
     lawyer = make_adapter("Lawyer", adapter_dirs["a"])
@@ -198,7 +198,7 @@ def test_refusals_in_openai_shape(live_server, owner, outsider, project, make_ad
 def test_openai_views_and_the_serving_backends_do_not_import_torch():
     code = (
         "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotune.settings'); django.setup()\n"
-        "import annotune.urls, training.openai_compat.views, training.services.backends, training.inference_tasks\n"
+        "import annotune.urls, serving.openai_compat.views, serving.services.backends, serving.tasks\n"
         "print('torch' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"DEBUG": "1", "PATH": ""})
@@ -229,9 +229,9 @@ def test_model_list_costs_the_same_queries_for_more_adapters(owner, project, mak
 
 
 def test_request_fields_are_checked_in_openai_terms():
-    from training.inference.chat import cut_at_stop, stable_prefix
-    from training.openai_compat.errors import OpenAIError
-    from training.openai_compat.schema import parse_chat_request
+    from serving.inference.chat import cut_at_stop, stable_prefix
+    from serving.openai_compat.errors import OpenAIError
+    from serving.openai_compat.schema import parse_chat_request
 
     parts = [{"type": "text", "text": "Hello "}, {"type": "text", "text": "there"}]
     params = parse_chat_request(
@@ -287,9 +287,9 @@ def test_a_chat_completion_answered_after_the_reaper_failed_it_stays_failed(owne
 
     from django.utils import timezone
 
-    from training.inference.cache import BaseModelCache
-    from training.services.backends import WorkerBackend
-    from training.services.generation import generation_execute
+    from serving.inference.cache import BaseModelCache
+    from serving.services.backends import WorkerBackend
+    from serving.services.generation import generation_execute
     from training.services.reaper import reap_generations
 
     settings.ANNOTUNE_GENERATE_STALE_SECONDS = 60

@@ -10,8 +10,9 @@ from django.db.models.functions import Now
 from django.urls import reverse
 
 from annotation.models import Role
+from serving.models import GenerationRequest
 from tests.factories import MembershipFactory, ProjectFactory
-from training.models import BaseModel, GenerationRequest
+from training.models import BaseModel
 
 pytestmark = pytest.mark.django_db
 
@@ -76,7 +77,7 @@ def test_queued_request_says_what_it_waits_for_and_keeps_polling(client_as, owne
 
 
 def test_queued_behind_training_or_an_evaluation_names_it(request_row):
-    from training.selectors.generations import generation_watch, queue_note
+    from serving.selectors.generations import generation_watch, queue_note
 
     watch = generation_watch(request_row())
     watch.training = 1
@@ -211,7 +212,7 @@ def test_a_refused_request_is_answered_with_what_to_fix(client_as, owner, projec
 
 def test_refusals_name_the_forms_fields_and_keep_codes_for_the_tooltip(client_as, owner, project, base):
     from annotune.errors import ApplicationError
-    from training.views.adapters import refusal_lines
+    from serving.views.adapters import refusal_lines
 
     refusal = ApplicationError(
         "Adapter “Old” is archived: unarchive it to generate with it.",

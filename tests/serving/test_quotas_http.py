@@ -14,9 +14,9 @@ import openai
 import pytest
 
 from accounts.services import api_token_create
-from tests.training.adapter_fixtures import *  # noqa: F403
-from tests.training.adapter_helpers import CHAT
-from training.models import GenerationRequest, GenerationStatus
+from serving.models import GenerationRequest, GenerationStatus
+from tests.serving.adapter_fixtures import *  # noqa: F403
+from tests.serving.adapter_helpers import CHAT
 from training.services import quotas
 
 pytestmark = pytest.mark.django_db(transaction=True)

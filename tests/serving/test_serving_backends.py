@@ -1,8 +1,8 @@
-"""The serving seam (`training.services.backends`): the inference worker's cached model and the vLLM server
+"""The serving seam (`serving.services.backends`): the inference worker's cached model and the vLLM server
 answer through one interface, return one typed result and are stored in one shape.
 
 The worker backend runs a real tiny model; the vLLM backend talks to the fake vLLM server the vLLM tests
-use (tests/training/fake_vllm.py; the real server is tests/training/test_vllm_real.py). Both serve the
+use (tests/serving/fake_vllm.py; the real server is tests/serving/test_vllm_real.py). Both serve the
 same adapter files from artifact storage.
 """
 
@@ -11,13 +11,13 @@ from __future__ import annotations
 import pytest
 
 from evaluation.models import EvaluationAnswer
-from tests.training.adapter_fixtures import *  # noqa: F403
-from tests.training.adapter_helpers import CHAT
-from tests.training.fake_vllm import FakeVllm
-from training.inference.outputs import Answer, answer_output
-from training.models import GenerationRequest
-from training.services import backends, serving
-from training.services.backends import Decoding, ServingBackend, VllmBackend, WorkerBackend
+from serving.inference.outputs import Answer, answer_output
+from serving.models import GenerationRequest
+from serving.services import backends, serving
+from serving.services.backends import Decoding, ServingBackend, VllmBackend, WorkerBackend
+from tests.serving.adapter_fixtures import *  # noqa: F403
+from tests.serving.adapter_helpers import CHAT
+from tests.serving.fake_vllm import FakeVllm
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ FINISHED = {"adapter_id", "label", "text", "new_tokens", "prompt_tokens", "finis
 
 @pytest.fixture(scope="module")
 def cache():
-    from training.inference.cache import BaseModelCache
+    from serving.inference.cache import BaseModelCache
 
     return BaseModelCache()
 
@@ -140,12 +140,12 @@ def test_evaluations_answer_through_vllm_when_it_is_the_backend(
 ):
     from evaluation.services import evaluations
     from evaluation.tasks import generate_evaluation_answers
-    from training import inference_tasks
+    from serving import tasks as serving_tasks
 
     def no_model():
         raise AssertionError("an evaluation on the vLLM backend loads no model in the worker")
 
-    monkeypatch.setattr(inference_tasks, "model_cache", no_model)
+    monkeypatch.setattr(serving_tasks, "model_cache", no_model)
     lawyer = make_adapter("Lawyer", adapter_dirs["a"])
     evaluation = evaluations.evaluation_create(
         project=project, user=owner, name="Via vLLM", adapter_ids=[lawyer.pk], prompts_text="Hi\nWhere is it?"
@@ -164,9 +164,9 @@ def test_evaluations_answer_through_vllm_when_it_is_the_backend(
 
 @pytest.mark.django_db(transaction=True)  # the playground's answer runs once its row is committed
 def test_the_playground_and_v1_store_one_shape(vllm, api, owner, project, base_model):
-    from training.openai_compat import services as openai_services
-    from training.openai_compat.catalog import catalog
-    from training.openai_compat.schema import parse_chat_request
+    from serving.openai_compat import services as openai_services
+    from serving.openai_compat.catalog import catalog
+    from serving.openai_compat.schema import parse_chat_request
 
     played = api(owner).post(f"/api/v1/projects/{project.pk}/generate", {"messages": CHAT}, format="json")
     assert played.status_code == 200, played.json()

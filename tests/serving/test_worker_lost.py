@@ -20,11 +20,11 @@ from django.utils import timezone
 
 from evaluation.models import Evaluation, EvaluationAnswer, EvaluationItem, EvaluationStatus
 from evaluation.services import evaluations
-from tests.training.adapter_fixtures import *  # noqa: F403
+from serving.inference.outputs import Answer
+from serving.models import Adapter, AdapterOperation, GenerationStatus, OperationKind
+from serving.services import adapters as adapter_services
+from tests.serving.adapter_fixtures import *  # noqa: F403
 from tests.workers import celery_worker, wait_for
-from training.inference.outputs import Answer
-from training.models import Adapter, AdapterOperation, GenerationStatus, OperationKind
-from training.services import adapters as adapter_services
 from training.services.reaper import reap, reap_evaluations, reap_operations
 
 
@@ -150,7 +150,7 @@ def reaped_meanwhile(model, pk: int) -> None:
 def test_a_late_finish_keeps_the_reapers_requeue_and_no_result(
     kind, project, owner, make_adapter, adapter_dirs, storage, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from training.inference import combine, merge
+    from serving.inference import combine, merge
 
     first = make_adapter("First", adapter_dirs["a"])
     second = make_adapter("Second", adapter_dirs["b"])

@@ -1,1 +1,1 @@
-"""REST API v1 of training, a module per subject: jobs, adapters (and generation), found, base models."""
+"""REST API v1 of training, a module per subject: jobs, sweeps, found, base models."""

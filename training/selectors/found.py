@@ -27,9 +27,10 @@ from annotation.selectors.flags import OUTCOMES, flag_outcome, outcome_detail
 from annotation.services.flags import FlagEvidence, flag_evidence, top_percent
 from annotune.errors import ApplicationError
 from evaluation.models import ExampleScore
+from serving.models import Adapter
 
 from ..engine import results
-from ..models import Adapter, JobStatus, TrainingJob
+from ..models import JobStatus, TrainingJob
 
 SPLITS = ("train", "validation")
 # (key, label, what it tells, ordering): the page's tabs and the API's `ranking`.

@@ -1,1 +1,1 @@
-"""Pages of training, a module per subject: jobs, adapters (and the playground), found, base models."""
+"""Pages of training, a module per subject: jobs, sweeps, found, base models, workers."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from training.inference.errors import InferenceError
-from training.services import vllm_serving
+from serving.inference.errors import InferenceError
+from serving.services import vllm_serving
 
 
 class Command(BaseCommand):

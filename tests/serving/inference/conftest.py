@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.training.adapter_helpers import cached_base, random_adapter
+from tests.serving.adapter_helpers import cached_base, random_adapter
 
 
 @pytest.fixture(scope="session")

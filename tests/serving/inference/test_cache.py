@@ -9,9 +9,9 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tests.training.adapter_helpers import CHAT, random_adapter
-from training.inference import AdapterFilesError, BaseModelMismatchError
-from training.inference.cache import BaseModelCache, render_prompt
+from serving.inference import AdapterFilesError, BaseModelMismatchError
+from serving.inference.cache import BaseModelCache, render_prompt
+from tests.serving.adapter_helpers import CHAT, random_adapter
 
 
 def fresh_answer(base_path, adapter_path, max_new_tokens=12, quantized=False) -> str:

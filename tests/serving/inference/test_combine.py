@@ -10,10 +10,10 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tests.training.adapter_helpers import CHAT, random_adapter
-from training.inference import AdapterFilesError, BaseModelMismatchError, IncompatibleAdaptersError
-from training.inference.cache import render_prompt
-from training.inference.combine import combine_adapters
+from serving.inference import AdapterFilesError, BaseModelMismatchError, IncompatibleAdaptersError
+from serving.inference.cache import render_prompt
+from serving.inference.combine import combine_adapters
+from tests.serving.adapter_helpers import CHAT, random_adapter
 
 
 def adapter_logits(base_path, adapter_path):

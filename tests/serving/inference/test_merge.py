@@ -7,10 +7,10 @@ import torch
 from peft import PeftModel
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from tests.training.adapter_helpers import CHAT, random_adapter
-from training.inference import BaseModelMismatchError
-from training.inference.cache import render_prompt
-from training.inference.merge import merge_adapter
+from serving.inference import BaseModelMismatchError
+from serving.inference.cache import render_prompt
+from serving.inference.merge import merge_adapter
+from tests.serving.adapter_helpers import CHAT, random_adapter
 
 
 def logits(model, ids):

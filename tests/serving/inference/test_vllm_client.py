@@ -6,9 +6,9 @@ import socket
 
 import pytest
 
-from tests.training.fake_vllm import FakeVllm, peft_folder
-from training.inference.errors import BackendModelNotFoundError, BackendRefusedError, BackendUnavailableError
-from training.inference.vllm_client import VllmClient
+from serving.inference.errors import BackendModelNotFoundError, BackendRefusedError, BackendUnavailableError
+from serving.inference.vllm_client import VllmClient
+from tests.serving.fake_vllm import FakeVllm, peft_folder
 
 CHAT = [{"role": "user", "content": "Where is the parcel?"}]
 
