@@ -10,7 +10,7 @@ What a valid token may reach is decided here, before any view runs:
 - scope: a full token reaches both APIs; an inference token reaches `/v1/` only (403 elsewhere);
 - project: a token limited to one project reaches URLs of that project only, and reads the few URLs
   that belong to no project (the project list, the base models, the schemas); `/v1/` serves that
-  project's models only (training/openai_compat/views.py).
+  project's models only (serving/openai_compat/views.py).
 
 Invalid tokens are throttled per client address (annotune.throttling): after
 ANNOTUNE_TOKEN_FAILURES_PER_ADDRESS of them within the window, every invalid token from that address is

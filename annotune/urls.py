@@ -16,16 +16,18 @@ urlpatterns = [
     path("favicon.ico", RedirectView.as_view(url=f"{settings.STATIC_URL}favicon.svg", permanent=False)),
     path("admin/", admin.site.urls),
     path("projects/", include("annotation.urls")),
-    path("", include("training.urls")),  # projects/<id>/training|adapters|playground/…, base-models/…
+    path("", include("training.urls")),  # projects/<id>/training/…, base-models/…
+    path("", include("serving.urls")),  # projects/<id>/adapters|adapter-operations|playground/…
     path("", include("evaluation.urls")),  # projects/<id>/evaluations/…
     path("api/v1/", include("annotation.api_urls")),
     path("api/v1/", include("training.api_urls")),
+    path("api/v1/", include("serving.api_urls")),
     path("api/v1/", include("evaluation.api_urls")),
     path("projects/<int:project_id>/datasets/", include("curated_data.urls")),
     path("api/v1/projects/<int:project_id>/", include("curated_data.api_urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    # OpenAI-compatible endpoints (training/openai_compat): clients use base_url="http://host/v1".
-    path("v1/", include("training.openai_compat.urls")),
+    # OpenAI-compatible endpoints (serving/openai_compat): clients use base_url="http://host/v1".
+    path("v1/", include("serving.openai_compat.urls")),
     # The split view serves Swagger UI's setup as a script file: no inline script under the CSP.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

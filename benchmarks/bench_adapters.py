@@ -41,8 +41,8 @@ def main() -> None:
     os.environ.setdefault("ANNOTUNE_GENERATE_TIMEOUT_SECONDS", "300")
     setup_django(args.database_url)
 
-    from tests.training.adapter_helpers import cached_base, random_adapter
-    from training.inference.cache import BaseModelCache, load_base
+    from serving.inference.cache import BaseModelCache, load_base
+    from tests.serving.adapter_helpers import cached_base, random_adapter
 
     base_dir = cached_base(size=args.size)
     targets = ["q_proj", "k_proj", "v_proj", "o_proj"]
@@ -86,9 +86,10 @@ def api_latencies(base_dir: Path, adapter_dir: Path, work: Path, args) -> None:
 
     from annotation.models import Membership, Project, Role
     from annotune.celery import app
+    from serving.inference.merge import merge_adapter
+    from serving.models import Adapter
     from tests.workers import celery_worker, isolated_broker
-    from training.inference.merge import merge_adapter
-    from training.models import Adapter, BaseModel
+    from training.models import BaseModel
     from training.services import folders
 
     isolated_broker(app)

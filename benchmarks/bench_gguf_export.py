@@ -31,7 +31,7 @@ def main() -> None:
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from tests.training.adapter_helpers import CHAT, random_adapter
+    from tests.serving.adapter_helpers import CHAT, random_adapter
     from training.engine.gguf_export import export_lora, export_model
     from training.engine.tiny import build_tiny_model
 

@@ -106,7 +106,7 @@ ROWS = """
 import json, django
 django.setup()
 from django.db.models import Count
-from training.models import GenerationRequest
+from serving.models import GenerationRequest
 rows = GenerationRequest.objects.exclude(pk=WARM_ID)
 print(json.dumps({
     "statuses": dict(rows.order_by().values("status").annotate(n=Count("pk")).values_list("status", "n")),

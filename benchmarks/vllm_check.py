@@ -145,11 +145,13 @@ def main() -> int:
     from accounts.services import api_token_create
     from annotation.models import Membership, Project, Role
     from annotune.errors import ApplicationError
-    from tests.training.adapter_helpers import cached_base, random_adapter
-    from training.models import Adapter, BaseModel
-    from training.services import adapters as adapter_services
-    from training.services import folders, vllm_serving
-    from training.services.generation import generation_request
+    from serving.models import Adapter
+    from serving.services import adapters as adapter_services
+    from serving.services import vllm_serving
+    from serving.services.generation import generation_request
+    from tests.serving.adapter_helpers import cached_base, random_adapter
+    from training.models import BaseModel
+    from training.services import folders
 
     model = cached_base(size=args.size)
     started = time.perf_counter()

@@ -14,8 +14,8 @@ from celery import shared_task
 # the `inference` queue by this name.
 @shared_task(name="training.tasks.generate_evaluation_answers", acks_late=True)
 def generate_evaluation_answers(evaluation_id: int) -> str:
-    from training.inference_tasks import model_cache
-    from training.services.backends import current_backend
+    from serving.services.backends import current_backend
+    from serving.tasks import model_cache
 
     from .services.evaluations import evaluation_generate
 

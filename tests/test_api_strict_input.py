@@ -14,16 +14,9 @@ from annotation.models import ClaimVerification, ExampleStatus, Fact, KnowledgeD
 from annotune.serializers import StrictInput, valid_input
 from curated_data.models import DatasetVersion, ImportJob
 from evaluation.models import Evaluation, EvaluationAnswer, EvaluationItem, EvaluationPrompt
+from serving.models import Adapter, AdapterOperation, GenerationRequest, OperationKind
 from tests.factories import ExampleFactory
-from training.models import (
-    Adapter,
-    AdapterOperation,
-    BaseModel,
-    GenerationRequest,
-    OperationKind,
-    Sweep,
-    TrainingJob,
-)
+from training.models import BaseModel, Sweep, TrainingJob
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +27,7 @@ UNKNOWN = "zzz_not_a_field"
 def database_state() -> str:
     """Every row of the project's apps (and users), serialised: equal strings mean nothing changed."""
     parts = []
-    for label in ("annotation", "datasets", "training", "auth"):
+    for label in ("annotation", "datasets", "training", "serving", "evaluation", "auth"):
         for model in apps.get_app_config(label).get_models():
             parts.append(django_serializers.serialize("json", model.objects.order_by("pk")))
     return "\n".join(parts)
@@ -216,7 +209,7 @@ def test_every_input_serializer_derives_from_the_strict_base():
     import curated_data.apis
     import evaluation.apis.evaluations
     import evaluation.apis.found
-    import training.apis.adapters
+    import serving.apis.adapters
     import training.apis.base_models
     import training.apis.jobs
 
@@ -228,7 +221,7 @@ def test_every_input_serializer_derives_from_the_strict_base():
         curated_data.apis,
         evaluation.apis.evaluations,
         evaluation.apis.found,
-        training.apis.adapters,
+        serving.apis.adapters,
         training.apis.base_models,
         training.apis.jobs,
     ]

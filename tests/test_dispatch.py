@@ -18,7 +18,8 @@ from annotation.models import ValidationRun
 from annotation.tasks import answer_ping
 from annotune import dispatch
 from curated_data.models import ImportJob
-from training.models import BaseModel, GenerationRequest
+from serving.models import GenerationRequest
+from training.models import BaseModel
 
 
 @pytest.fixture

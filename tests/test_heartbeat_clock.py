@@ -20,11 +20,12 @@ from annotation.models import ValidationRun
 from annotation.services import validation_runs
 from curated_data.models import ImportJob
 from curated_data.services import import_reaper, imports
-from tests.training.scripted_backend import Scripted, finished
-from training.models import BaseModel, GenerationRequest, JobStatus, TrainingJob, TrainingWorker
+from serving.models import GenerationRequest
+from serving.services import generation
+from tests.serving.scripted_backend import Scripted, finished
+from training.models import BaseModel, JobStatus, TrainingJob, TrainingWorker
 from training.routing import Capacity
 from training.selectors.workers import worker_list
-from training.services import generation
 from training.services.configs import resolve_config
 from training.services.execution import JobReporter, job_claim
 from training.services.jobs import reap_stale_jobs

@@ -8,7 +8,16 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("annotune", "annotation", "accounts", "curated_data", "training", "evaluation", "validators")
+PACKAGES = (
+    "annotune",
+    "annotation",
+    "accounts",
+    "curated_data",
+    "training",
+    "serving",
+    "evaluation",
+    "validators",
+)
 
 
 def modules() -> dict[str, Path]:

@@ -12,7 +12,7 @@ from django.utils import timezone
 from annotation.models import ValidationRun
 from curated_data.models import ImportJob, VersionBuild
 from evaluation.models import Evaluation
-from training.models import AdapterOperation, GenerationRequest
+from serving.models import AdapterOperation, GenerationRequest
 
 pytestmark = pytest.mark.django_db
 

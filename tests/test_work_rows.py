@@ -17,7 +17,8 @@ from annotune import work
 from curated_data.models import ImportJob, VersionBuild
 from curated_data.services.import_reaper import reap_imports
 from curated_data.services.versions import reap_builds
-from training.models import AdapterOperation, BaseModel, TrainingJob
+from serving.models import AdapterOperation
+from training.models import BaseModel, TrainingJob
 from training.services.jobs import reap_stale_jobs
 from training.services.reaper import reap_operations
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Adapter, BaseModel, TrainingJob, TrainingWorker
+from .models import BaseModel, TrainingJob, TrainingWorker
 
 
 @admin.register(BaseModel)
@@ -14,13 +14,6 @@ class TrainingJobAdmin(admin.ModelAdmin):
     list_filter = ["status", "method"]
     raw_id_fields = ["project", "base_model", "created_by"]
     readonly_fields = ["heartbeat_at", "attempts", "dataset_sha256"]
-
-
-@admin.register(Adapter)
-class AdapterAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "project", "base_model", "size_bytes", "archived", "created_at"]
-    list_filter = ["archived"]
-    raw_id_fields = ["project", "job", "base_model", "created_by"]
 
 
 @admin.register(TrainingWorker)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .apis import adapters, base_models, jobs, sweeps
+from .apis import base_models, jobs, sweeps
 
 P = "projects/<int:project_id>"
 JOB = f"{P}/training-jobs/<int:job_id>"
@@ -22,35 +22,4 @@ urlpatterns = [
     path(f"{P}/sweeps/", sweeps.SweepListApi.as_view(), name="api-sweeps"),
     path(f"{P}/sweeps/<int:sweep_id>/", sweeps.SweepDetailApi.as_view(), name="api-sweep"),
     path(f"{P}/sweeps/<int:sweep_id>/cancel/", sweeps.SweepCancelApi.as_view(), name="api-sweep-cancel"),
-    # Adapters, generation and adapter operations.
-    path(f"{P}/generate", adapters.GenerateApi.as_view(), name="api-generate"),
-    path(f"{P}/generations/<int:request_id>/", adapters.GenerationDetailApi.as_view(), name="api-generation"),
-    path(f"{P}/adapters/", adapters.AdapterListApi.as_view(), name="api-adapters"),
-    path(f"{P}/adapters/combine/", adapters.AdapterCombineApi.as_view(), name="api-adapters-combine"),
-    path(f"{P}/adapters/<int:adapter_id>/", adapters.AdapterDetailApi.as_view(), name="api-adapter"),
-    path(
-        f"{P}/adapters/<int:adapter_id>/download/", adapters.AdapterDownloadApi.as_view(), name="api-adapter-download"
-    ),
-    path(f"{P}/adapters/<int:adapter_id>/merge/", adapters.AdapterMergeApi.as_view(), name="api-adapter-merge"),
-    path(f"{P}/adapters/<int:adapter_id>/gguf/", adapters.AdapterGGUFExportApi.as_view(), name="api-adapter-gguf"),
-    path(
-        f"{P}/adapter-operations/<int:operation_id>/",
-        adapters.OperationDetailApi.as_view(),
-        name="api-adapter-operation",
-    ),
-    path(
-        f"{P}/adapter-operations/<int:operation_id>/download/",
-        adapters.OperationDownloadApi.as_view(),
-        name="api-merged-download",
-    ),
-    path(
-        f"{P}/adapter-operations/<int:operation_id>/register/",
-        adapters.OperationRegisterApi.as_view(),
-        name="api-merged-register",
-    ),
-    path(
-        f"{P}/adapter-operations/<int:operation_id>/gguf/<str:part>/",
-        adapters.OperationGGUFDownloadApi.as_view(),
-        name="api-gguf-download",
-    ),
 ]

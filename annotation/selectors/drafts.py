@@ -2,7 +2,7 @@
 
 `draft_progress` is what the editor's short poll answers: the draft's state, its text so far, the turn it
 fills and, in plain words, what it waits for or why it failed (the playground's watch of the same
-generation request, `training.selectors.generations`, told for one answer).
+generation request, `serving.selectors.generations`, told for one answer).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Any
 
 from django.http import Http404
 
-from training.models import GenerationRequest, GenerationStatus
-from training.selectors import generations as watch_selectors
+from serving.models import GenerationRequest, GenerationStatus
+from serving.selectors import generations as watch_selectors
 
 from ..models import Example, ExampleDraft, Project
 
@@ -124,7 +124,7 @@ def draft_notes(example: Example | None, messages: list[dict[str, str]] | None =
 def drafter(project: Project) -> str:
     """Who answers "Draft answer" in this project, in words, or "" when nothing can (no base model yet):
     the active adapter, as the playground's default, else the base model."""
-    from training.services.generation import active_adapter
+    from serving.services.generation import active_adapter
 
     adapter = active_adapter(project)
     if adapter is not None:

@@ -2,7 +2,7 @@
 
 The editor asks for the next assistant turn of the conversation so far (`draft_request`): the project's
 active adapter answers it, or the base model when the project has none. It is an ordinary generation
-request (`training.services.generation`), so it waits on the inference worker, is answered through the
+request (`serving.services.generation`), so it waits on the inference worker, is answered through the
 serving backend, counts against the user's generation caps and can be cancelled like the playground's.
 
 The draft is kept (`draft_keep`) when the editor saves the example with the request's id: its text is
@@ -15,8 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from annotune.errors import ApplicationError
-from training.models import Adapter, GenerationRequest, GenerationStatus
-from training.services import generation
+from serving.models import Adapter, GenerationRequest, GenerationStatus
+from serving.services import generation
 
 from .. import permissions
 from ..models import Example, ExampleDraft, Project

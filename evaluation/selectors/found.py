@@ -26,8 +26,9 @@ from annotation.models import Example, Project, Review, ReviewDecision, ReviewFl
 from annotation.selectors.flags import OUTCOMES, flag_outcome, outcome_detail
 from annotation.services.flags import FlagEvidence, flag_evidence, top_percent
 from annotune.errors import ApplicationError
+from serving.models import Adapter
 from training.engine import results
-from training.models import Adapter, JobStatus, TrainingJob
+from training.models import JobStatus, TrainingJob
 
 from ..models import ExampleScore
 

@@ -24,12 +24,12 @@ from annotune import dispatch
 from annotune.errors import ApplicationError
 from annotune.heartbeat import beat_time, beating
 from curated_data.models import DatasetVersion
-from training.models import Adapter
-from training.selectors.adapters import adapters_by_id
-from training.selectors.generations import generation_error_message
+from serving.models import Adapter
+from serving.selectors.adapters import adapters_by_id
+from serving.selectors.generations import generation_error_message
+from serving.services.backends import Decoding, ServingBackend
+from serving.services.generation import AdapterDeleted
 from training.services import quotas
-from training.services.backends import Decoding, ServingBackend
-from training.services.generation import AdapterDeleted
 
 from ..models import (
     Evaluation,
@@ -265,7 +265,7 @@ def evaluation_generate(evaluation_id: int, backend: ServingBackend) -> str:
     The worker beats on the row while it generates; the reaper fails an evaluation whose worker died.
     Every write after the claim is conditional on the row still generating: a worker the reaper took
     for dead writes neither its answers nor a status over the reaper's failure."""
-    from training.inference.errors import InferenceError
+    from serving.inference.errors import InferenceError
 
     claimed = Evaluation.objects.filter(id=evaluation_id, status=EvaluationStatus.QUEUED).update(
         status=EvaluationStatus.GENERATING,

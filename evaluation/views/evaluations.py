@@ -13,8 +13,8 @@ from django.views.decorators.http import require_POST
 from annotation import permissions
 from annotune.errors import ApplicationError
 from curated_data.models import DatasetVersion
-from training.models import Adapter
-from training.selectors import adapters as adapter_selectors
+from serving.models import Adapter
+from serving.selectors import adapters as adapter_selectors
 
 from ..models import EvaluationStatus, Judgment, Verdict
 from ..selectors import evaluations as selectors

@@ -17,8 +17,9 @@ from annotation.selectors import drafts as draft_selectors
 from annotation.services import drafts
 from annotation.services import examples as example_services
 from annotune.errors import ApplicationError, TooManyRequestsError
+from serving.models import Adapter, GenerationRequest, GenerationStatus
 from tests.factories import ExampleFactory, ProjectFactory
-from training.models import Adapter, BaseModel, GenerationRequest, GenerationStatus
+from training.models import BaseModel
 
 pytestmark = pytest.mark.django_db
 

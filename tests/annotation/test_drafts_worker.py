@@ -12,9 +12,9 @@ from django.urls import reverse
 
 from annotation.models import ExampleDraft
 from annotation.services import examples as example_services
-from tests.training.adapter_fixtures import *  # noqa: F403
-from training import inference_tasks
-from training.models import GenerationRequest, GenerationStatus
+from serving import tasks as inference_tasks
+from serving.models import GenerationRequest, GenerationStatus
+from tests.serving.adapter_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ import pytest
 from accounts.models import ApiToken
 from tests.browser.conftest import LAPTOP, screenshot
 from tests.page_words import snake_codes
-from tests.training.adapter_fixtures import *  # noqa: F403
+from tests.serving.adapter_fixtures import *  # noqa: F403
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -31,11 +31,12 @@ from annotune.demo import HELD_OUT_PROMPTS, follows_house_style
 from annotune.demo_data import DEFECT_PROMPTS, DEFECTS
 from curated_data.models import DatasetVersion
 from evaluation.models import Evaluation, Judgment
+from serving.models import Adapter
 from tests.browser.conftest import LAPTOP, SCREENSHOTS, screenshot
 from tests.page_words import snake_codes
 from tests.workers import ROOT, celery_worker
 from training.engine import results
-from training.models import Adapter, BaseModel, JobStatus, TrainingJob
+from training.models import BaseModel, JobStatus, TrainingJob
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -185,8 +186,8 @@ def _side_work_waits(project: Project, job: TrainingJob) -> dict[str, float]:
 
     from annotation.models import ValidationRun
     from annotation.services import validation_runs
-    from training.models import GenerationRequest
-    from training.services import generation
+    from serving.models import GenerationRequest
+    from serving.services import generation
 
     deadline = time.monotonic() + 180
     while TrainingJob.objects.get(pk=job.pk).status == JobStatus.QUEUED and time.monotonic() < deadline:

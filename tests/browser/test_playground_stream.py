@@ -11,10 +11,10 @@ import time
 
 import pytest
 
+from serving.models import GenerationRequest
 from tests.browser.conftest import screenshot
-from tests.training.adapter_fixtures import *  # noqa: F403
+from tests.serving.adapter_fixtures import *  # noqa: F403
 from tests.workers import celery_worker
-from training.models import GenerationRequest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

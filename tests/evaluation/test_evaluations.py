@@ -17,11 +17,12 @@ from curated_data.services import versions
 from evaluation.models import Evaluation, EvaluationItem, EvaluationStatus, Judgment
 from evaluation.selectors import evaluations as selectors
 from evaluation.services import evaluations as services
+from serving.inference.outputs import Answer
+from serving.models import Adapter
 from tests.factories import ExampleFactory
-from tests.training.adapter_fixtures import *  # noqa: F403
+from tests.serving.adapter_fixtures import *  # noqa: F403
 from training.engine import pairwise
-from training.inference.outputs import Answer
-from training.models import Adapter, BaseModel
+from training.models import BaseModel
 
 NAMES = ("Lawyerbot", "Supportbot")
 

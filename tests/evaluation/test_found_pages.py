@@ -10,9 +10,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from annotation.models import Example, ExampleStatus, ReviewFlag
+from serving.models import Adapter
 from tests.evaluation.found_helpers import approved_example, make_job, score, scored_set
 from tests.factories import conversation
-from training.models import Adapter, JobStatus
+from training.models import JobStatus
 
 pytestmark = pytest.mark.django_db
 S = ExampleStatus
@@ -326,7 +327,7 @@ def test_api_schema_documents_the_endpoints(api, owner):
 @pytest.fixture(scope="module")
 def real_run(tmp_path_factory):
     """A tiny model trained a few steps in-process, as the worker's child runs it (scores included)."""
-    from tests.training.adapter_helpers import cached_base
+    from tests.serving.adapter_helpers import cached_base
     from tests.training.pages.conftest import CONFIG, conversations, run_engine
     from training.services.configs import resolve_config
 

@@ -22,9 +22,9 @@ from annotune.celery import reap as periodic_reap
 from evaluation.models import Evaluation, EvaluationAnswer, EvaluationItem, EvaluationStatus
 from evaluation.services import evaluations
 from evaluation.services.reaper import reap, reap_evaluations
-from tests.training.adapter_fixtures import *  # noqa: F403
+from serving.inference.outputs import Answer
+from tests.serving.adapter_fixtures import *  # noqa: F403
 from tests.workers import celery_worker, wait_for
-from training.inference.outputs import Answer
 
 
 def silent(pk: int, minutes: int = 10) -> None:

@@ -28,11 +28,12 @@ from accounts.services import api_token_create
 from annotation.models import Example, ExampleStatus, Role, ValidationRun
 from curated_data.models import ImportJob
 from evaluation.services.control_sets import control_set_replace
+from serving.models import Adapter, GenerationRequest
 from tests.factories import ExampleFactory, MembershipFactory, ProjectFactory, UserFactory
-from tests.training.adapter_helpers import CHAT, cached_base
+from tests.serving.adapter_helpers import CHAT, cached_base
 from tests.workers import celery_worker, wait_for
 from tests.workers import test_database_url as database_url
-from training.models import Adapter, BaseModel, GenerationRequest, TrainingJob
+from training.models import BaseModel, TrainingJob
 
 from .processes import Gunicorn, RedisServer, web_environment
 

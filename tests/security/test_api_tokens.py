@@ -19,7 +19,7 @@ from accounts.services import api_token_create
 from annotation.models import Role
 from tests.factories import PASSWORD, MembershipFactory, ProjectFactory
 from tests.live_http import Visitor, error_texts
-from tests.training.adapter_fixtures import *  # noqa: F403
+from tests.serving.adapter_fixtures import *  # noqa: F403
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

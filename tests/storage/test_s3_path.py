@@ -22,9 +22,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from annotation.models import Example, ExampleStatus
 from curated_data.models import DatasetVersion, ImportJob, ImportStatus
+from serving.models import Adapter
 from tests.training.jobs.conftest import TINY_CONFIG, tiny_models  # noqa: F401 - fixture
 from tests.workers import celery_worker, wait_for
-from training.models import Adapter, BaseModel, JobStatus, TrainingJob
+from training.models import BaseModel, JobStatus, TrainingJob
 
 from .s3server import PART
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from serving.models import Adapter
+from serving.selectors.adapters import adapter_compare, adapter_config_view
 from tests.evaluation.found_helpers import make_job
 from tests.page_words import snake_codes
-from training.models import Adapter
-from training.selectors.adapters import adapter_compare, adapter_config_view
 from training.selectors.configuration import labelled_rows
 from training.services.execution import default_adapter_name
 

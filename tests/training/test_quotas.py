@@ -17,14 +17,15 @@ from django.db.models.functions import Now
 
 from annotune.errors import TooManyRequestsError
 from evaluation.models import Evaluation, EvaluationStatus
-from tests.training.adapter_fixtures import *  # noqa: F403
-from tests.training.adapter_helpers import CHAT
-from training.models import GenerationRequest, GenerationStatus
-from training.openai_compat import services as openai_services
-from training.openai_compat.catalog import catalog
-from training.openai_compat.schema import parse_chat_request
-from training.services import generation, quotas
-from training.services.backends import WorkerBackend
+from serving.models import GenerationRequest, GenerationStatus
+from serving.openai_compat import services as openai_services
+from serving.openai_compat.catalog import catalog
+from serving.openai_compat.schema import parse_chat_request
+from serving.services import generation
+from serving.services.backends import WorkerBackend
+from tests.serving.adapter_fixtures import *  # noqa: F403
+from tests.serving.adapter_helpers import CHAT
+from training.services import quotas
 
 pytestmark = pytest.mark.django_db
 
@@ -174,7 +175,7 @@ def test_caps_set_to_zero_are_off(settings, owner, project, base_model, rows):
 def test_a_worker_leaves_a_request_queued_while_its_user_is_at_the_running_cap_and_sends_it_again(
     caps, owner, annotator, project, base_model, rows, monkeypatch
 ):
-    from training import inference_tasks
+    from serving import tasks as serving_tasks
 
     rows(owner, 1, GenerationStatus.RUNNING)
     waiting, other = rows(owner, 1)[0], rows(annotator, 1)[0]
@@ -183,11 +184,11 @@ def test_a_worker_leaves_a_request_queued_while_its_user_is_at_the_running_cap_a
     assert generation.generation_claim(other.pk, worker="w") == "skipped"  # claimed once
 
     sent = []
-    monkeypatch.setattr(inference_tasks, "DEFER_PAUSE_SECONDS", 0)
-    monkeypatch.setattr(inference_tasks.dispatch, "send", lambda task, *args: sent.append((task.name, args)))
-    monkeypatch.setattr(inference_tasks, "model_cache", lambda: None)  # never reached: not claimed
-    assert inference_tasks.generate_answers.run(waiting.pk) == "deferred"
-    assert inference_tasks.generate_chat_completion.run(waiting.pk) == "deferred"
+    monkeypatch.setattr(serving_tasks, "DEFER_PAUSE_SECONDS", 0)
+    monkeypatch.setattr(serving_tasks.dispatch, "send", lambda task, *args: sent.append((task.name, args)))
+    monkeypatch.setattr(serving_tasks, "model_cache", lambda: None)  # never reached: not claimed
+    assert serving_tasks.generate_answers.run(waiting.pk) == "deferred"
+    assert serving_tasks.generate_chat_completion.run(waiting.pk) == "deferred"
     assert sent == [
         ("training.tasks.generate_answers", (waiting.pk,)),
         ("training.tasks.generate_chat_completion", (waiting.pk,)),
@@ -297,8 +298,8 @@ def test_a_stream_closed_before_its_end_cancels_its_request(caps, owner, project
 def test_a_cancelled_request_stops_the_tiny_model_between_tokens(owner, project, base_model, rows, monkeypatch):
     """The worker generates up to 200 tokens; the client leaves after the first text is published: the
     model stops at once, the row ends cancelled with the text it had, and nothing more is written."""
-    from training.inference import chat
-    from training.inference.cache import BaseModelCache
+    from serving.inference import chat
+    from serving.inference.cache import BaseModelCache
 
     monkeypatch.setattr(generation, "STOP_CHECK_SECONDS", 0.0)
     monkeypatch.setattr(generation, "STREAM_INTERVAL_SECONDS", 0.0)
@@ -332,8 +333,8 @@ def test_a_cancelled_request_stops_the_tiny_model_between_tokens(owner, project,
 
 @pytest.mark.django_db(transaction=True)
 def test_a_cancelled_chat_completion_stops_on_the_worker(owner, project, base_model, monkeypatch):
-    from training.inference import chat
-    from training.inference.cache import BaseModelCache
+    from serving.inference import chat
+    from serving.inference.cache import BaseModelCache
 
     monkeypatch.setattr(generation, "STOP_CHECK_SECONDS", 0.0)
     params = parse_chat_request({"model": "tiny-llama", "messages": CHAT, "max_tokens": 200, "temperature": 0})
@@ -391,7 +392,7 @@ def test_v1_failures_name_no_internal_detail_unless_staff():
 
 def test_an_evaluation_that_fails_on_the_worker_stores_plain_words(owner, project, systems_for_failure):
     from evaluation.services import evaluations
-    from training.inference.errors import AdapterFilesError
+    from serving.inference.errors import AdapterFilesError
 
     class Broken:
         worker, inline = "broken", False

@@ -6,14 +6,23 @@ from __future__ import annotations
 import importlib
 
 import pytest
-from django.apps import apps
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 
+from serving.models import Adapter
 from training.engine import results
-from training.models import Adapter, BaseModel, TrainingJob
+from training.models import BaseModel, TrainingJob
 
 pytestmark = pytest.mark.django_db
 
 migration = importlib.import_module("training.migrations.0021_samples_current_keys")
+
+
+def apps_at_0021():
+    """The historical models the migration runs with (adapters were training's then; serving's since)."""
+    loader = MigrationExecutor(connection).loader
+    return loader.project_state(("training", "0021_samples_current_keys"), at_end=True).apps
+
 
 OLD = [
     {"messages": [{"role": "user", "content": "Old style"}], "base": "old base", "adapter": "old new"},
@@ -40,7 +49,7 @@ def test_old_samples_get_the_current_keys_and_current_ones_stay_as_they_are(proj
     old = Adapter.objects.create(project=project, base_model=base, name="old", storage_path="a", samples=OLD)
     current = Adapter.objects.create(project=project, base_model=base, name="new", storage_path="b", samples=CURRENT)
 
-    migration.forwards(apps, None)
+    migration.forwards(apps_at_0021(), None)
 
     old.refresh_from_db()
     assert old.samples[0] == {

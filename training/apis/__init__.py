@@ -1,1 +1,1 @@
-"""REST API v1 of training, a module per subject: jobs, adapters (and generation), base models."""
+"""REST API v1 of training, a module per subject: jobs, sweeps, base models."""

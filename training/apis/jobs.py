@@ -12,14 +12,15 @@ from annotation import permissions
 from annotune.api_errors import ERRORS
 from annotune.errors import ApplicationError
 from annotune.serializers import NoInput, StrictInput, valid_input
+from serving.apis.adapters import BehaviourOutput, behaviour_data, shown_to
+from serving.models import Adapter
 
 from ..engine.config import PRESETS, config_schema
-from ..models import Adapter, BaseModel, JobStatus
+from ..models import BaseModel, JobStatus
 from ..selectors import jobs as selectors
 from ..services import jobs as job_services
 from ..services.estimates import estimates_request, total_bytes
 from ..services.launch_plan import job_spec
-from .adapters import BehaviourOutput, behaviour_data, shown_to
 from .base_models import BaseModelOutput
 
 

@@ -9,8 +9,9 @@ from django.http import Http404
 
 from annotation import permissions
 from annotation.models import Project
+from serving.models import Adapter
 
-from ..models import Adapter, TrainingJob, TrainingMetric
+from ..models import TrainingJob, TrainingMetric
 
 JOB_LIST_DEFER = ("config", "estimate", "result", "log_tail", "error")
 

@@ -11,8 +11,9 @@ from typing import Any
 from annotation.models import Project
 from annotune.errors import ApplicationError
 from annotune.storage import copy_to_local
+from serving.models import Adapter
 
-from ..models import Adapter, BaseModel, TrainingJob
+from ..models import BaseModel, TrainingJob
 from .folders import list_files
 
 # What fixes the shape of the adapter's weights (and how they are scaled): taken from the parent.

@@ -29,10 +29,11 @@ from annotune import work
 from annotune.heartbeat import beat_time, beating
 from annotune.storage import ArtifactWriter, StorageError, open_stream, storage_failures
 from evaluation.models import ExampleScore
+from serving.models import Adapter
 
 from .. import launcher, routing, runner
 from ..engine import artifacts, results
-from ..models import Adapter, JobPhase, JobStatus, TrainingJob, TrainingMetric
+from ..models import JobPhase, JobStatus, TrainingJob, TrainingMetric
 from . import folders
 from .checkpoints import CheckpointMirror
 from .continuation import parent_adapter_dir, parent_lineage

@@ -23,8 +23,9 @@ from annotune import dispatch, work
 from annotune.errors import ApplicationError
 from curated_data.models import DatasetVersion
 from curated_data.services import versions
+from serving.models import Adapter
 
-from ..models import Adapter, BaseModel, JobPhase, JobStatus, Sweep, TrainingJob
+from ..models import BaseModel, JobPhase, JobStatus, Sweep, TrainingJob
 from . import quotas
 from .launch_plan import DEFAULT_PRESET, JobSpec, job_spec
 

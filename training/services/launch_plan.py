@@ -27,9 +27,10 @@ from typing import Any
 
 from annotation.models import Project
 from annotune.errors import ApplicationError
+from serving.models import Adapter
 
 from ..engine.config import PRESETS
-from ..models import Adapter, BaseModel
+from ..models import BaseModel
 from .configs import METHOD_BY_DEVICE, resolve_config
 from .continuation import continue_from
 from .estimates import known_estimate

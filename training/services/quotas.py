@@ -39,8 +39,9 @@ from django.db.models import Q
 from annotation.models import Project
 from annotune.errors import TooManyRequestsError
 from evaluation.models import Evaluation, EvaluationStatus
+from serving.models import GenerationRequest, GenerationStatus
 
-from ..models import GenerationRequest, GenerationStatus, JobStatus, Sweep, TrainingJob
+from ..models import JobStatus, Sweep, TrainingJob
 
 # Retry-After (seconds): a queue of answers moves in seconds, a waiting thread frees up sooner, a training
 # queue in minutes.

@@ -19,15 +19,9 @@ from django.utils import timezone
 from annotune import work
 from annotune.dispatch import lost_messages, resend_lost
 from annotune.heartbeat import silent_since
+from serving.models import AdapterOperation, GenerationRequest, GenerationStatus, OperationKind
 
-from ..models import (
-    AdapterOperation,
-    BaseModel,
-    BaseModelStatus,
-    GenerationRequest,
-    GenerationStatus,
-    OperationKind,
-)
+from ..models import BaseModel, BaseModelStatus
 from . import jobs
 
 
@@ -70,7 +64,7 @@ def reap_operations() -> dict[str, list[int]]:
     """Periodic: running adapter operations whose heartbeat stopped (their worker died, or lost the
     database) are queued again; after the last attempt they fail with error_code `worker_lost` and what
     to do. Queued ones whose message was lost are sent again."""
-    from ..inference_tasks import run_adapter_operation
+    from serving.tasks import run_adapter_operation
 
     return work.reap_stale(
         AdapterOperation,
@@ -111,7 +105,7 @@ def reap_generations() -> dict[str, list[int]]:
         finished_at=now,
     )
     # By the database's clock, which the workers write `started_at` with (annotune/heartbeat.py).
-    # Started too long ago, or silent: a worker beats while it answers (services/generation.py).
+    # Started too long ago, or silent: a worker beats while it answers (serving/services/generation.py).
     cutoff = silent_since(settings.ANNOTUNE_GENERATE_STALE_SECONDS)
     silent = silent_since(settings.ANNOTUNE_GENERATE_SILENT_SECONDS)
     stale = list(

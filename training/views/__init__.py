@@ -1,1 +1,1 @@
-"""Pages of training, a module per subject: jobs, adapters (and the playground), base models."""
+"""Pages of training, a module per subject: jobs, sweeps, base models, workers."""

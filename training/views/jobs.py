@@ -15,11 +15,11 @@ from annotune.uploads import accept_upload, upload_view
 from curated_data import selectors as dataset_selectors
 from evaluation.selectors import found as found_selectors
 from evaluation.services import control_sets
+from serving.selectors import adapters as adapter_selectors
 
 from ..engine import results
 from ..forms import LaunchForm, SweepForm, split_counts
 from ..models import JobPhase
-from ..selectors import adapters as adapter_selectors
 from ..selectors import jobs as selectors
 from ..selectors import sweeps as sweep_selectors
 from ..selectors import workers as worker_selectors

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.training.adapter_helpers import CHAT, cached_base, random_adapter
+from tests.serving.adapter_helpers import CHAT, cached_base, random_adapter
 from training.engine import local_runtimes
 from training.engine.gguf_export import DORA_REASON, GGUFExportError, export_lora, export_model
 from training.engine.gguf_vocab import TokenizerExportError, read_vocab

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.training.adapter_helpers import cached_base
+from tests.serving.adapter_helpers import cached_base
 from training.engine.config import validate_config
 from training.engine.errors import ConfigError
 from training.engine.warm_start import load_adapter_weights

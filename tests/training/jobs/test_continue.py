@@ -10,8 +10,9 @@ from django.test import Client
 
 from annotune.errors import ApplicationError
 from curated_data.services.versions import version_create
+from serving.models import Adapter
 from training.engine.config import PRESETS
-from training.models import Adapter, JobStatus, TrainingJob
+from training.models import JobStatus, TrainingJob
 from training.services import launch_plan
 from training.services.configs import resolve_config
 from training.services.continuation import parent_adapter_dir, parent_lineage

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from tests.training.scripted_backend import Scripted, finished
-from training.models import GenerationRequest
-from training.services import generation
+from serving.models import GenerationRequest
+from serving.services import generation
+from tests.serving.scripted_backend import Scripted, finished
 from training.services.reaper import reap_generations
 
 pytestmark = pytest.mark.django_db

@@ -10,8 +10,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from serving.models import Adapter
 from tests.workers import celery_worker, wait_for
-from training.models import Adapter, BaseModel, JobStatus
+from training.models import BaseModel, JobStatus
 
 from .conftest import TINY_CONFIG
 from .test_multiprocess import rank_pids

@@ -14,8 +14,9 @@ from pathlib import Path
 import psutil
 import pytest
 
+from serving.models import Adapter
 from tests.workers import celery_worker, wait_for
-from training.models import Adapter, BaseModel, JobStatus, TrainingJob, TrainingMetric, TrainingWorker
+from training.models import BaseModel, JobStatus, TrainingJob, TrainingMetric, TrainingWorker
 from training.services.jobs import reap_stale_jobs
 
 from .conftest import TINY_CONFIG

@@ -12,7 +12,8 @@ from kombu.exceptions import OperationalError
 
 from annotune import dispatch
 from annotune.celery import reap
-from training.models import BaseModel, GenerationRequest, JobStatus, TrainingJob
+from serving.models import GenerationRequest
+from training.models import BaseModel, JobStatus, TrainingJob
 from training.services.execution import job_claim
 
 from .test_services import make_job

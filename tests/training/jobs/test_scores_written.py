@@ -11,7 +11,8 @@ from django.core.files.storage import default_storage
 from annotation.models import Example
 from curated_data.services.versions import version_create
 from evaluation.models import ExampleScore
-from training.models import Adapter, BaseModel, JobStatus
+from serving.models import Adapter
+from training.models import BaseModel, JobStatus
 from training.services import execution
 from training.services.jobs import job_launch
 

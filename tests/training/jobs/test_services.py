@@ -213,7 +213,8 @@ def test_web_modules_do_not_import_torch():
         "import os, sys, django; os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'annotune.settings'); "
         "os.environ['DEBUG'] = '1'; django.setup(); import annotune.urls, training.views.jobs, training.apis.jobs, "
         "training.tasks, training.services.jobs, training.forms, evaluation.views.evaluations, "
-        "evaluation.apis.evaluations, evaluation.tasks; from django.urls import resolve; "
+        "evaluation.apis.evaluations, evaluation.tasks, serving.views.adapters, serving.apis.adapters, serving.tasks, "
+        "serving.openai_compat.views; from django.urls import resolve; "
         "heavy = sorted(m for m in ('torch', 'transformers', 'peft', 'bitsandbytes') if m in sys.modules); "
         "print(','.join(heavy) or 'none')"
     )

@@ -13,8 +13,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
+from serving.models import Adapter
 from tests.workers import celery_worker, wait_for
-from training.models import Adapter, BaseModel, JobStatus, TrainingJob, TrainingMetric
+from training.models import BaseModel, JobStatus, TrainingJob, TrainingMetric
 from training.services.jobs import reap_stale_jobs
 
 from .conftest import TINY_CONFIG, estimated

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from serving.models import Adapter
 from tests.workers import celery_worker, wait_for
-from training.models import Adapter, BaseModel, JobStatus, TrainingJob, TrainingWorker
+from training.models import BaseModel, JobStatus, TrainingJob, TrainingWorker
 
 from .conftest import TINY_CONFIG, estimated
 from .test_worker import WORKER_ENV, finished

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from tests.training.adapter_helpers import cached_base
+from serving.models import Adapter
+from tests.serving.adapter_helpers import cached_base
 from training import runner
-from training.models import Adapter, BaseModel, JobStatus, TrainingJob
+from training.models import BaseModel, JobStatus, TrainingJob
 from training.services import execution
 from training.services.configs import resolve_config
 from training.services.jobs import reap_stale_jobs

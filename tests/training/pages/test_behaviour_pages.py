@@ -9,8 +9,9 @@ import re
 import pytest
 from django.utils.html import escape
 
+from serving.models import Adapter
 from training.engine import results
-from training.models import Adapter, JobStatus, TrainingJob
+from training.models import JobStatus, TrainingJob
 
 from .conftest import FOLLOW_UP, SYSTEM
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from training.models import Adapter, JobStatus
+from serving.models import Adapter
+from training.models import JobStatus
 
 pytestmark = pytest.mark.django_db
 

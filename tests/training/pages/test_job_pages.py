@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from django.utils.html import escape
 
-from training.models import Adapter, JobStatus, TrainingJob
+from serving.models import Adapter
+from training.models import JobStatus, TrainingJob
 
 from .conftest import FOLLOW_UP, SYSTEM, claim
 

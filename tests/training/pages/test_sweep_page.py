@@ -9,8 +9,9 @@ import pytest
 
 from annotation.models import ExampleStatus
 from curated_data.services.versions import version_create
+from serving.models import Adapter
 from tests.factories import ExampleFactory
-from training.models import Adapter, JobStatus, Sweep, TrainingJob
+from training.models import JobStatus, Sweep, TrainingJob
 
 pytestmark = pytest.mark.django_db
 
