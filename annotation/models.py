@@ -219,14 +219,14 @@ class ExampleDraft(models.Model):
     turn_index = models.PositiveIntegerField(help_text="Index in the example's messages of the answered turn")
     prompt = models.JSONField(help_text="The turns the draft answered (the messages before turn_index)")
     text = models.TextField()
-    adapter = models.ForeignKey("training.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    adapter = models.ForeignKey("serving.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     adapter_name = models.CharField(max_length=200, help_text="Who answered: the adapter's name, or “Base model”")
     base_model_name = models.CharField(max_length=200)
     params = models.JSONField(default=dict, help_text="Decoding: max_new_tokens, temperature, top_p, seed")
     finish_reason = models.CharField(max_length=20, blank=True)
     # One draft row per answer; SET_NULL so that pruning generation requests keeps the drafts.
     generation = models.OneToOneField(
-        "training.GenerationRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        "serving.GenerationRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     requested_at = models.DateTimeField(help_text="When the draft was asked for")
