@@ -485,6 +485,11 @@ def test_new_user_goes_from_data_to_a_working_adapter_by_clicking(platform, brow
     assert not seen, json.dumps(seen, indent=1)
     assert not TOO_WIDE, json.dumps(TOO_WIDE, indent=1)  # every page fits a phone's width
 
+    # 12. No request or task held a write transaction so long that another process found SQLite locked.
+    for worker in platform:
+        log = open(worker.log_path, encoding="utf-8").read()
+        assert "database is locked" not in log, log[-3000:]
+
 
 # Loads the downloaded adapter on its base with PEFT, in a process of its own (the test process stays
 # free of torch), and prints what it found.
