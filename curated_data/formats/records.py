@@ -252,7 +252,13 @@ def to_record(line: int, value: Any, schema: str) -> Record:
         if detected is None:
             keys = ", ".join(sorted(map(str, value))[:8]) or "none"
             raise RowInvalid(
-                [("", f"Unrecognised record (fields: {keys}); expected messages, conversations, instruction/output or prompt.")]
+                [
+                    (
+                        "",
+                        f"Unrecognised record (fields: {keys}); expected messages, conversations, "
+                        "instruction/output or prompt.",
+                    )
+                ]
             )
         schema = detected
     return CONVERTERS[schema](line, value)

@@ -248,7 +248,8 @@ def import_set_mapping(*, job: ImportJob, user, mapping: Any) -> ImportJob:
     missing = [key for key in CSV_REQUIRED if not mapping.get(key)]
     if missing:
         raise ApplicationError(
-            "Choose the prompt column (and the response column, unless the prompts have no answers yet).", {key: ["Choose a column."] for key in missing}
+            "Choose the prompt column (and the response column, unless the prompts have no answers yet).",
+            {key: ["Choose a column."] for key in missing},
         )
     columns = csv_columns(job)
     absent = {k: [f"{v!r} is not a column of this file."] for k, v in mapping.items() if v not in columns}
