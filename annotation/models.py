@@ -155,6 +155,11 @@ class Example(models.Model):
         return ""
 
     @property
+    def awaits_answer(self) -> bool:
+        """A prompt without its answer yet (imported so, or written so): "Draft all" answers it."""
+        return bool(self.messages) and self.messages[-1].get("role") == "user"
+
+    @property
     def turn_count(self) -> int:
         return sum(1 for m in self.messages if m.get("role") != "system")
 
@@ -231,12 +236,69 @@ class ExampleDraft(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     requested_at = models.DateTimeField(help_text="When the draft was asked for")
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was kept with the example")
+    # Drafted by "Draft all" (no generation request: the batch's worker asked the serving backend itself).
+    batch = models.ForeignKey("DraftBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="drafts")
 
     class Meta:
         ordering = ["example_id", "turn_index", "-id"]
 
     def __str__(self) -> str:
         return f"Draft of example {self.example_id} turn {self.turn_index} by {self.adapter_name}"
+
+
+class DraftBatchStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Drafting"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class DraftBatch(WorkRow):
+    """ "Draft all": the project's model answers every example that waits for an answer (a draft whose
+    conversation ends with the user's turn), one by one on the inference worker. A work row
+    (annotune/work.py): claimed, beating, re-queued by its reaper when its worker dies.
+
+    The examples are those waiting, by id up to `last_example_id` (the newest when it started); `cursor` is
+    the last one handled, so an attempt after a re-queue goes on where the dead one stopped."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="draft_batches")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # Who answers, fixed when it starts: the active adapter then (null: the base model), kept by name too.
+    adapter = models.ForeignKey("serving.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    adapter_name = models.CharField(max_length=200)
+    base_model = models.ForeignKey(
+        "training.BaseModel", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Indexed: the reaper looks for queued / running rows every minute (tests/test_reaper_indexes.py).
+    status = models.CharField(
+        max_length=20, choices=DraftBatchStatus.choices, default=DraftBatchStatus.QUEUED, db_index=True
+    )
+    phase = models.CharField(max_length=200, blank=True)
+    total = models.PositiveIntegerField(default=0, help_text="Examples waiting for an answer when it started")
+    done = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    # The first few examples that could not be drafted, and why: [{"example": id, "reason": text}].
+    failures = models.JSONField(default=list, blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    last_example_id = models.PositiveBigIntegerField(default=0)
+    cursor = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["project", "-id"], name="draftbatch_project_id")]
+
+    def __str__(self) -> str:
+        return f"Draft batch {self.pk} ({self.status})"
+
+    @property
+    def handled(self) -> int:
+        return self.done + self.failed
+
+    @property
+    def progress_percent(self) -> int:
+        return round(100 * self.handled / self.total) if self.total else 0
 
 
 class ReviewDecision(models.TextChoices):

@@ -60,6 +60,12 @@ def can_train(user, project: Project) -> bool:
     return role_in(user, project) == Role.OWNER
 
 
+def can_draft_all(user, project: Project) -> bool:
+    """ "Draft all": the project's model answers every waiting prompt, written into examples of any author,
+    so only those who write examples in bulk (owners, as for imports) start it."""
+    return role_in(user, project) == Role.OWNER
+
+
 def can_edit_example(user, example: Example) -> bool:
     """Authors edit their own drafts and returned examples; owners may edit any editable example."""
     role = role_in(user, example.project)

@@ -24,3 +24,15 @@ def run_validation(run_id: int) -> None:
     from .services.validation_runs import run_execute
 
     run_execute(run_id)
+
+
+# "Draft all": on the `inference` queue (settings.CELERY_TASK_ROUTES), where the models are cached.
+@shared_task(name="annotation.tasks.draft_batch", acks_late=True)
+def draft_batch(batch_id: int) -> str:
+    """Draft every waiting example of one batch; the claim makes a redelivery a no-op."""
+    from serving.services.backends import current_backend
+    from serving.tasks import model_cache
+
+    from .services.draft_batches import batch_run
+
+    return batch_run(batch_id, current_backend(model_cache))

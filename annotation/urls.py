@@ -19,6 +19,15 @@ urlpatterns = [
     path("<int:project_id>/examples/<int:example_id>/draft/", drafts.draft_start, name="example-draft-start"),
     path("<int:project_id>/examples/drafts/<int:request_id>/", drafts.draft_poll, name="draft-poll"),
     path("<int:project_id>/examples/drafts/<int:request_id>/cancel/", drafts.draft_cancel, name="draft-cancel"),
+    # "Draft all": the model answers every example waiting for an answer, on the inference worker.
+    path("<int:project_id>/examples/draft-all/", drafts.batch_start, name="draft-batch-start"),
+    path("<int:project_id>/examples/draft-all/<int:batch_id>/", drafts.batch_detail, name="draft-batch"),
+    path(
+        "<int:project_id>/examples/draft-all/<int:batch_id>/progress/",
+        drafts.batch_progress,
+        name="draft-batch-progress",
+    ),
+    path("<int:project_id>/examples/draft-all/<int:batch_id>/cancel/", drafts.batch_cancel, name="draft-batch-cancel"),
     path("<int:project_id>/examples/<int:example_id>/comments/", reviews.comment_add, name="example-comment"),
     path("<int:project_id>/examples/<int:example_id>/reopen/", reviews.example_reopen, name="example-reopen"),
     path("<int:project_id>/review/", reviews.review_next, name="review-next"),

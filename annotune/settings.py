@@ -323,6 +323,7 @@ CELERY_TASK_ROUTES = (
         "training.tasks.generate_chat_completion": {"queue": "inference"},
         "training.tasks.generate_evaluation_answers": {"queue": "inference"},
         "training.tasks.run_adapter_operation": {"queue": "default"},
+        "annotation.tasks.draft_batch": {"queue": "inference"},
     },
 )
 CELERY_TASK_ACKS_LATE = True
@@ -343,6 +344,7 @@ ANNOTUNE_REAPERS = {
     "imports": "curated_data.services.import_reaper.reap_imports",
     "version_builds": "curated_data.services.versions.reap_builds",
     "validation_runs": "annotation.services.validation_runs.reap_runs",
+    "draft_batches": "annotation.services.draft_batches.reap_batches",
     "training": "training.services.reaper.reap",
     "evaluation": "evaluation.services.reaper.reap",
 }
@@ -358,6 +360,9 @@ ANNOTUNE_VALIDATION_STALE_SECONDS = env_int("ANNOTUNE_VALIDATION_STALE_SECONDS",
 # JOB_HEARTBEAT_SECONDS; silent this long, their worker is taken for dead: the reaper queues an operation
 # again (failed after JOB_MAX_ATTEMPTS) and fails an evaluation.
 ANNOTUNE_OPERATION_STALE_SECONDS = env_int("ANNOTUNE_OPERATION_STALE_SECONDS", 300)
+# "Draft all" batches beat every JOB_HEARTBEAT_SECONDS while the inference worker drafts; silent this long,
+# the reaper queues them again (failed after JOB_MAX_ATTEMPTS).
+ANNOTUNE_DRAFT_BATCH_STALE_SECONDS = env_int("ANNOTUNE_DRAFT_BATCH_STALE_SECONDS", 300)
 
 # Adapters: the inference worker keeps base models loaded and switches adapters on them.
 ANNOTUNE_INFERENCE_MAX_ADAPTERS = env_int("ANNOTUNE_INFERENCE_MAX_ADAPTERS", 8)  # per base model (LRU)

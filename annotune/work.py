@@ -15,9 +15,9 @@ is the source of truth, the Celery message only says "look at row N". The life o
   ANNOTUNE_JOB_MAX_ATTEMPTS (or the row's own `max_attempts`, where it records one); a queued row whose
   message the broker lost is sent again (the claim makes a duplicate harmless).
 
-Users: imports and version builds (curated_data), data-health runs (annotation), training jobs and adapter
-operations (training: merges, combinations, GGUF exports). Generation requests still have their own claim
-(they carry per-user caps and are never re-queued: their caller stopped waiting).
+Users: imports and version builds (curated_data), data-health runs and "Draft all" batches (annotation),
+training jobs and adapter operations (training: merges, combinations, GGUF exports). Generation requests
+still have their own claim (they carry per-user caps and are never re-queued: their caller stopped waiting).
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ class MappingForm(forms.Form):
 
     LABELS = {
         "prompt": "Prompt (user turn)",
-        "response": "Response (assistant turn)",
+        "response": "Response (assistant turn; none: prompts that wait for a draft)",
         "system": "System prompt",
         "category": "Category",
         "tags": "Style tags (comma-separated)",

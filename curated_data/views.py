@@ -117,6 +117,7 @@ def _job_context(request, project, job) -> dict:
         "project": project,
         "job": job,
         "can_retry": permissions.can_import(request.user, project) and imports.can_retry(job),
+        "can_draft_all": annotation_permissions.can_draft_all(request.user, project),
         "errors": (job.report or {}).get("errors", []),
     }
 

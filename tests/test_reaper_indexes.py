@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from annotation.models import ValidationRun
+from annotation.models import DraftBatch, ValidationRun
 from curated_data.models import ImportJob, VersionBuild
 from evaluation.models import Evaluation
 from serving.models import AdapterOperation, GenerationRequest
@@ -19,13 +19,14 @@ pytestmark = pytest.mark.django_db
 
 def reaper_queries():
     cutoff = timezone.now() - timedelta(minutes=5)
-    for model in (GenerationRequest, AdapterOperation, ImportJob, ValidationRun, VersionBuild):
+    for model in (GenerationRequest, AdapterOperation, ImportJob, ValidationRun, VersionBuild, DraftBatch):
         # dispatch.lost_messages: queued rows waiting longer than the cutoff, oldest first.
         yield model.objects.filter(status="queued", created_at__lt=cutoff).order_by("pk").values_list("pk")[:500]
     yield GenerationRequest.objects.filter(status="running", started_at__lt=cutoff).values_list("pk")
     yield ImportJob.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "attempts")
     yield ValidationRun.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "attempts")
     yield VersionBuild.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "attempts")
+    yield DraftBatch.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "attempts")
     yield AdapterOperation.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "kind")
     yield Evaluation.objects.filter(status="generating", heartbeat_at__lt=cutoff).values_list("pk")
 

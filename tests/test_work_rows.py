@@ -11,7 +11,8 @@ import pytest
 from django.db import models
 from django.utils import timezone
 
-from annotation.models import ValidationRun
+from annotation.models import DraftBatch, ValidationRun
+from annotation.services.draft_batches import reap_batches
 from annotation.services.validation_runs import reap_runs
 from annotune import work
 from curated_data.models import ImportJob, VersionBuild
@@ -65,6 +66,11 @@ KINDS = [
     ),
     Kind(
         ValidationRun, lambda project, owner: ValidationRun.objects.create(project=project, created_by=owner), reap_runs
+    ),
+    Kind(
+        DraftBatch,
+        lambda project, owner: DraftBatch.objects.create(project=project, created_by=owner, adapter_name="Base model"),
+        reap_batches,
     ),
     Kind(TrainingJob, training_job, reap_stale_jobs, "worker_lost"),
     Kind(

@@ -16,6 +16,7 @@ from annotune.errors import ApplicationError
 from .. import permissions
 from ..forms import messages_from_post
 from ..models import Example, ExampleStatus
+from ..selectors import draft_batches as batch_selectors
 from ..selectors import drafts as draft_selectors
 from ..selectors import examples as example_selectors
 from ..selectors import projects as project_selectors
@@ -46,6 +47,8 @@ def example_list(request, project_id: int):
         "next_before": next_before,
         "first_page": before is None,
         "filter_query": query.urlencode(),
+        "can_draft_all": permissions.can_draft_all(request.user, project),
+        "open_batch": batch_selectors.open_batch(project),
     }
     return render(request, "annotation/example_list.html", context)
 

@@ -13,7 +13,7 @@ from .errors import FileInvalid, RowError
 from .text import WHITESPACE, decode_line, iter_lines, sniff_encoding, too_long
 
 CSV_FIELDS = ("prompt", "response", "system", "category", "tags", "context", "messages")
-CSV_REQUIRED = ("prompt", "response")
+CSV_REQUIRED = ("prompt",)  # without a response column, the prompts wait for their answers
 CSV_GUESSES = {
     "prompt": ("prompt", "instruction", "question", "input", "user", "query"),
     "response": ("response", "output", "answer", "completion", "assistant", "reply"),

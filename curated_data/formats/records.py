@@ -4,8 +4,14 @@ Record shapes (one JSON object per line, per array item, or per CSV row):
 - messages: {"messages": [{"role", "content"}], "category"?, "style_tags"?, "context"?}
 - alpaca:   {"instruction", "input"?, "output", "system"?, "history"?: [[user, assistant], ...], ...}
 - sharegpt: {"conversations": [{"from": "human" | "gpt" | "system", "value"}], "system"?, ...}
-- csv:      a header row and a column mapping (prompt, response, and optional system, category,
-            tags, context, messages — a JSON list of turns for multi-turn conversations)."""
+- prompt:   {"prompt", "response"?, "system"?, ...}
+- csv:      a header row and a column mapping (prompt, and optional response, system, category,
+            tags, context, messages — a JSON list of turns for multi-turn conversations).
+
+Prompts without answers: a conversation may end with the user's turn (messages, sharegpt, a prompt record
+without "response", a CSV file without a response column). Such an example waits for its answer, which
+"Draft all" asks the project's model for (annotation.services.draft_batches). Alpaca keeps its required
+"output": a record that lacks it is far more often a broken row than a prompt."""
 
 from __future__ import annotations
 
@@ -18,13 +24,14 @@ from .containers import DEPTH_REASON, too_deep
 from .csv_escaping import csv_unescape
 from .errors import RowInvalid
 
-SCHEMAS = ("messages", "alpaca", "sharegpt")
-IMPORT_FORMATS = ("auto", "messages", "alpaca", "sharegpt", "csv")
+SCHEMAS = ("messages", "alpaca", "sharegpt", "prompt")
+IMPORT_FORMATS = ("auto", "messages", "alpaca", "sharegpt", "prompt", "csv")
 IMPORT_FORMAT_LABELS = {
     "auto": "Detect automatically",
     "messages": "Chat messages (JSONL or JSON array)",
     "alpaca": "Alpaca: instruction / input / output (JSONL or JSON array)",
     "sharegpt": "ShareGPT: conversations with from / value (JSONL or JSON array)",
+    "prompt": "Prompts: prompt, with an optional response (JSONL or JSON array)",
     "csv": "CSV with a column mapping",
 }
 SHAREGPT_ROLES = {
@@ -74,6 +81,8 @@ def detect_schema(value: dict[str, Any]) -> str | None:
         return "sharegpt"
     if "instruction" in value or "output" in value:
         return "alpaca"
+    if "prompt" in value:
+        return "prompt"
     return None
 
 
@@ -112,6 +121,8 @@ def record_from_alpaca(line: int, value: dict[str, Any]) -> Record:
     instruction = _text(value, "instruction", errors, required=True)
     extra = _text(value, "input", errors, required=False)
     output = _text(value, "output", errors, required=True)
+    if "output" not in value:  # say where prompts without answers go
+        errors[-1] = ("output", 'Missing field "output". Prompts without answers import as {"prompt": "…"} records.')
     system = _text(value, "system", errors, required=False)
     history = value.get("history") or []
     if not isinstance(history, list) or not all(
@@ -172,6 +183,28 @@ def record_from_sharegpt(line: int, value: dict[str, Any]) -> Record:
     return Record(line, "sharegpt", turns, category, tags, context, sources, "conversations")
 
 
+def record_from_prompt(line: int, value: dict[str, Any]) -> Record:
+    """A prompt, with or without its answer: without one, the conversation ends with the user's turn."""
+    errors: list[tuple[str, str]] = []
+    prompt = _text(value, "prompt", errors, required=True)
+    system = _text(value, "system", errors, required=False)
+    answered = value.get("response") is not None
+    response = _text(value, "response", errors, required=False)
+    if errors:
+        raise RowInvalid(errors)
+    turns, sources = [], []
+    if system:
+        turns.append({"role": "system", "content": system})
+        sources.append({"role": "system", "content": "system"})
+    turns.append({"role": "user", "content": prompt})
+    sources.append({"role": "prompt", "content": "prompt"})
+    if answered:
+        turns.append({"role": "assistant", "content": response})
+        sources.append({"role": "response", "content": "response"})
+    category, tags, context = _labels(value)
+    return Record(line, "prompt", turns, category, tags, context, sources, "prompt")
+
+
 def record_from_csv(line: int, cells: dict[str, str]) -> Record:
     cells = {key: csv_unescape(cell) for key, cell in cells.items()}
     category = cells.get("category", "").strip()
@@ -192,12 +225,20 @@ def record_from_csv(line: int, cells: dict[str, str]) -> Record:
     if cells.get("system", "").strip():
         turns.append({"role": "system", "content": cells["system"]})
         sources.append({"role": "system", "content": "system"})
-    turns += [{"role": "user", "content": cells["prompt"]}, {"role": "assistant", "content": cells["response"]}]
-    sources += [{"role": "prompt", "content": "prompt"}, {"role": "response", "content": "response"}]
+    turns.append({"role": "user", "content": cells["prompt"]})
+    sources.append({"role": "prompt", "content": "prompt"})
+    if "response" in cells:  # no response column: prompts that wait for their answers
+        turns.append({"role": "assistant", "content": cells["response"]})
+        sources.append({"role": "response", "content": "response"})
     return Record(line, "csv", turns, category, tags, context, sources, "prompt")
 
 
-CONVERTERS = {"messages": record_from_messages, "alpaca": record_from_alpaca, "sharegpt": record_from_sharegpt}
+CONVERTERS = {
+    "messages": record_from_messages,
+    "alpaca": record_from_alpaca,
+    "sharegpt": record_from_sharegpt,
+    "prompt": record_from_prompt,
+}
 
 
 def to_record(line: int, value: Any, schema: str) -> Record:
@@ -211,7 +252,13 @@ def to_record(line: int, value: Any, schema: str) -> Record:
         if detected is None:
             keys = ", ".join(sorted(map(str, value))[:8]) or "none"
             raise RowInvalid(
-                [("", f"Unrecognised record (fields: {keys}); expected messages, conversations or instruction/output.")]
+                [
+                    (
+                        "",
+                        f"Unrecognised record (fields: {keys}); expected messages, conversations, "
+                        "instruction/output or prompt.",
+                    )
+                ]
             )
         schema = detected
     return CONVERTERS[schema](line, value)

@@ -248,7 +248,8 @@ def import_set_mapping(*, job: ImportJob, user, mapping: Any) -> ImportJob:
     missing = [key for key in CSV_REQUIRED if not mapping.get(key)]
     if missing:
         raise ApplicationError(
-            "Choose the prompt and response columns.", {key: ["Choose a column."] for key in missing}
+            "Choose the prompt column (and the response column, unless the prompts have no answers yet).",
+            {key: ["Choose a column."] for key in missing},
         )
     columns = csv_columns(job)
     absent = {k: [f"{v!r} is not a column of this file."] for k, v in mapping.items() if v not in columns}
@@ -629,6 +630,11 @@ def _write(job: ImportJob, rows: list[Prepared]) -> int:
                       now=timezone.now())  # fmt: skip
 
 
+def awaiting_answers(rows: list[Prepared]) -> int:
+    """How many of the rows are prompts without their answer (the conversation ends with the user's turn)."""
+    return sum(1 for row in rows if row.messages[-1]["role"] == "user")
+
+
 class Superseded(Exception):
     """The reaper gave the job to a new attempt while this one was still at it."""
 
@@ -735,7 +741,7 @@ def _run(job: ImportJob, timer: PhaseTimer) -> None:
         timer.switch(WRITE)
         imported = _write(job, rows) if rows else 0
         timer.switch(OTHER)
-        report = {**counts["report"], **_kept_as_draft(rows, status)}
+        report = {**counts["report"], **_kept_as_draft(rows, status), "prompts": awaiting_answers(rows)}
         if not rows:
             report["notes"] = [*report["notes"], "Every valid row repeats an earlier row or an existing example: "
                                "nothing new was imported."]  # fmt: skip

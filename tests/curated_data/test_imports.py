@@ -146,7 +146,7 @@ def test_csv_mapping_step_on_the_page(client, project, owner):
     assert response["Location"] == f"/projects/{project.pk}/datasets/import/{job.pk}/mapping/"
     page = client.get(response["Location"])
     assert b"col_a" in page.content
-    missing = client.post(response["Location"], {"prompt": "col_a"})
+    missing = client.post(response["Location"], {"response": "col_b"})  # the prompt column is required
     assert missing.status_code == 400
     done = client.post(response["Location"], {"prompt": "col_a", "response": "col_b", "category": "col_c"})
     assert done.status_code == 302
