@@ -239,6 +239,49 @@ class ExampleDraft(models.Model):
         return f"Draft of example {self.example_id} turn {self.turn_index} by {self.adapter_name}"
 
 
+class PreferenceOrigin(models.TextChoices):
+    DRAFT_CORRECTION = "draft_correction", "Draft correction"
+
+
+class PreferencePair(models.Model):
+    """A preference for DPO: the answer approved for a drafted turn (`chosen`) over the model's draft
+    (`rejected`), for the conversation before that turn (`prompt`).
+
+    Written only by `annotation.services.preferences.preference_pairs_record`, in the approval's transaction,
+    when the approved answer differs from the kept draft (compared as `plain` text). One row per draft
+    (`draft` is one-to-one): a later approval of the same example (reopened, edited, approved again)
+    updates the pair to what was approved last, and removes it when that approval kept the draft unchanged,
+    so the export never holds two answers "chosen" over the same draft.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="preference_pairs")
+    draft = models.OneToOneField(ExampleDraft, on_delete=models.CASCADE, related_name="preference_pair")
+    turn_index = models.PositiveIntegerField(help_text="Index in the example's messages of the corrected turn")
+    prompt = models.JSONField(help_text="The conversation up to the user turn answered (role and content)")
+    chosen = models.TextField(help_text="The approved answer")
+    rejected = models.TextField(help_text="The model's draft")
+    origin = models.CharField(
+        max_length=30, choices=PreferenceOrigin.choices, default=PreferenceOrigin.DRAFT_CORRECTION
+    )
+    edit_distance = models.FloatField(help_text="Levenshtein distance on characters over the longer length")
+    adapter = models.ForeignKey("serving.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    adapter_name = models.CharField(max_length=200, help_text="Who drafted: the adapter's name, or “Base model”")
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", help_text="Last editor"
+    )
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    approved_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["project", "id"], name="preference_pair_project_id")]
+
+    def __str__(self) -> str:
+        return f"Preference pair of example {self.example_id} turn {self.turn_index}"
+
+
 class ReviewDecision(models.TextChoices):
     APPROVE = "approve", "Approve"
     REJECT = "reject", "Reject"

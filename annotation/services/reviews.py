@@ -27,6 +27,7 @@ from ..selectors import examples as example_selectors
 from ..selectors.reviews import claimed_ids, project_member_id, queue_batch_ids, queue_candidates
 from .conversations import clean_messages
 from .examples import example_update
+from .preferences import preference_pairs_record, preference_pairs_record_many
 from .transitions import example_transition, examples_transition_bulk
 from .validation import error_findings
 
@@ -304,6 +305,8 @@ def _approve(example: Example, reviewer, comment: str) -> Review:
     if approvals >= required:
         note = f"{approvals} of {required} approvals" if required > 1 else ""
         example_transition(example=example, to_status=S.APPROVED, actor=reviewer, comment=note, **RELEASED)
+        # Corrected drafts become preference pairs in the same transaction as the approval.
+        preference_pairs_record(example=example, approved_by=reviewer)
     else:
         _release(example)
     return review
@@ -552,6 +555,8 @@ def examples_bulk(
             claim_expires_at=None,
             updated_at=now,
         )
+        if approve:
+            preference_pairs_record_many(example_ids=ids, approved_by=user)
         if comment and not approve:
             Comment.objects.bulk_create(Comment(example_id=pk, author=user, body=comment) for pk in ids)
         return result
