@@ -23,7 +23,7 @@ from ..models import Example, ExampleDraft, PreferencePair, Revision
 from ..selectors.drafts import plain
 
 
-def latest_drafts(example_ids: Iterable[int]) -> dict[int, dict[int, ExampleDraft]]:
+def latest_drafts_of(example_ids: Iterable[int]) -> dict[int, dict[int, ExampleDraft]]:
     """example id → turn index → the latest draft kept for that turn."""
     found: dict[int, dict[int, ExampleDraft]] = {}
     drafts = ExampleDraft.objects.filter(example_id__in=list(example_ids)).order_by("example_id", "turn_index", "-id")
@@ -48,7 +48,7 @@ def preference_pairs_record(*, example: Example, approved_by, drafts: dict[int, 
     `example`: the approved row with the messages approved. Pairs of this example that the approval no
     longer supports (draft kept unchanged this time, question changed, a newer draft) are removed."""
     if drafts is None:
-        drafts = latest_drafts([example.pk]).get(example.pk, {})
+        drafts = latest_drafts_of([example.pk]).get(example.pk, {})
     if not drafts:
         return 0
     editor_id = (
@@ -86,7 +86,7 @@ def preference_pairs_record(*, example: Example, approved_by, drafts: dict[int, 
 def preference_pairs_record_many(*, example_ids: list[int], approved_by) -> int:
     """`preference_pairs_record` for examples approved together (an owner's bulk approval); only those with
     kept drafts are read."""
-    drafts = latest_drafts(example_ids)
+    drafts = latest_drafts_of(example_ids)
     if not drafts:
         return 0
     examples = Example.objects.filter(pk__in=list(drafts)).only("pk", "project_id", "author_id", "messages")

@@ -19,6 +19,7 @@ from annotune.errors import ApplicationError
 from .. import permissions
 from ..forms import messages_from_post
 from ..models import Example, ExampleStatus, Review
+from ..selectors import drafts as draft_selectors
 from ..selectors import examples as example_selectors
 from ..selectors import projects as project_selectors
 from ..selectors import reviews as review_selectors
@@ -107,6 +108,7 @@ def _screen(request, example: Example, *, error: ApplicationError | None = None,
         and example.claim_expires_at >= timezone.now(),
         "comments": review_selectors.example_comments(example),
         "flags": review_selectors.example_flags(example),
+        "draft_diffs": draft_selectors.draft_diffs(example),
         "blocking": review_services.blocking_findings(example),
         "error": error,
         "posted": posted or {},
