@@ -200,6 +200,12 @@ class Transition(models.Model):
         return f"Example {self.example_id}: {self.from_status} → {self.to_status}"
 
 
+class DraftOutcome(models.TextChoices):
+    UNCHANGED = "unchanged", "Approved unchanged"
+    EDITED = "edited", "Approved after corrections"
+    QUESTION_CHANGED = "question_changed", "Question changed"
+
+
 class ExampleDraft(models.Model):
     """An answer the project's model drafted for one assistant turn of an example, as the worker wrote it.
 
@@ -231,6 +237,12 @@ class ExampleDraft(models.Model):
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     requested_at = models.DateTimeField(help_text="When the draft was asked for")
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was kept with the example")
+    # What the latest approval of the example made of this draft (the latest draft of its turn only), written
+    # with the approval by `annotation.services.preferences`: the drafting flywheel reads these, not texts.
+    approved_outcome = models.CharField(max_length=20, choices=DraftOutcome.choices, blank=True)
+    approved_distance = models.FloatField(
+        null=True, blank=True, help_text="Edit distance to the approved answer (characters, over the longer length)"
+    )
 
     class Meta:
         ordering = ["example_id", "turn_index", "-id"]

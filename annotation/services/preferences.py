@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from validators.edit_distance import normalised_distance
 
-from ..models import Example, ExampleDraft, PreferencePair, Revision
+from ..models import DraftOutcome, Example, ExampleDraft, PreferencePair, Revision
 from ..selectors.drafts import plain
 
 
@@ -32,21 +32,22 @@ def latest_drafts_of(example_ids: Iterable[int]) -> dict[int, dict[int, ExampleD
     return found
 
 
-def corrected_answer(messages: list[dict], draft: ExampleDraft) -> str | None:
-    """The approved answer to the draft's prompt when it differs from the draft (as plain text); None when
-    the draft was kept unchanged, or the conversation no longer asks what the draft answered."""
+def draft_outcome(messages: list[dict], draft: ExampleDraft) -> tuple[str, str]:
+    """What the approved `messages` made of the draft, and the approved answer (as plain text; "" when the
+    conversation no longer asks what the draft answered)."""
     turn = draft.turn_index
     if turn >= len(messages) or messages[turn].get("role") != "assistant" or messages[:turn] != draft.prompt:
-        return None
+        return DraftOutcome.QUESTION_CHANGED, ""
     approved = plain(str(messages[turn].get("content") or ""))
-    return None if approved == plain(draft.text) else approved
+    return (DraftOutcome.UNCHANGED if approved == plain(draft.text) else DraftOutcome.EDITED), approved
 
 
 def preference_pairs_record(*, example: Example, approved_by, drafts: dict[int, ExampleDraft] | None = None) -> int:
     """Record (or bring up to date) the pairs of the example just approved; the number it now has.
 
-    `example`: the approved row with the messages approved. Pairs of this example that the approval no
-    longer supports (draft kept unchanged this time, question changed, a newer draft) are removed."""
+    `example`: the approved row with the messages approved. Each latest draft gets its outcome (and edit
+    distance) for the drafting flywheel; older drafts of a turn get none. Pairs of this example that the
+    approval no longer supports (draft kept unchanged this time, question changed, a newer draft) are removed."""
     if drafts is None:
         drafts = latest_drafts_of([example.pk]).get(example.pk, {})
     if not drafts:
@@ -56,11 +57,18 @@ def preference_pairs_record(*, example: Example, approved_by, drafts: dict[int, 
     )
     now = timezone.now()
     kept: list[int] = []
+    ExampleDraft.objects.filter(example_id=example.pk).exclude(pk__in=[d.pk for d in drafts.values()]).exclude(
+        approved_outcome=""
+    ).update(approved_outcome="", approved_distance=None)
     for turn, draft in sorted(drafts.items()):
-        chosen = corrected_answer(example.messages, draft)
-        if chosen is None:
-            continue
+        outcome, chosen = draft_outcome(example.messages, draft)
         rejected = plain(draft.text)
+        distance = normalised_distance(rejected, chosen) if outcome == DraftOutcome.EDITED else None
+        if outcome == DraftOutcome.UNCHANGED:
+            distance = 0.0
+        ExampleDraft.objects.filter(pk=draft.pk).update(approved_outcome=outcome, approved_distance=distance)
+        if outcome != DraftOutcome.EDITED:
+            continue
         PreferencePair.objects.update_or_create(
             draft=draft,
             defaults={
@@ -70,7 +78,7 @@ def preference_pairs_record(*, example: Example, approved_by, drafts: dict[int, 
                 "prompt": [{"role": m["role"], "content": m["content"]} for m in draft.prompt],
                 "chosen": chosen,
                 "rejected": rejected,
-                "edit_distance": normalised_distance(rejected, chosen),
+                "edit_distance": distance,
                 "adapter_id": draft.adapter_id,
                 "adapter_name": draft.adapter_name,
                 "corrected_by_id": editor_id or example.author_id,
