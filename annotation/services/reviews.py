@@ -3,7 +3,9 @@
 Every status change goes through `transitions.example_transition` (audited). A decision locks the
 example row first, so two reviewers deciding at once are serialised and the second sees the new
 state. Reviews are unique per (example, submission round, reviewer): a reviewer decides once per
-round, and a resubmitted example (new round) is reviewed afresh.
+round, and a resubmitted example (new round) is reviewed afresh. An approval (one at a time or an owner's
+bulk approval) turns the example's corrected drafts into preference pairs in its transaction
+(`preferences.preference_pairs_record`).
 """
 
 from __future__ import annotations

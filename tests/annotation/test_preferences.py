@@ -4,6 +4,7 @@ nor for a rejected example; once per draft, brought up to date by a later approv
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from annotation.models import ExampleStatus, PreferenceOrigin, PreferencePair
 from annotation.selectors.examples import ExampleFilters
@@ -126,3 +127,15 @@ def test_an_owners_bulk_approval_records_the_pairs_too(project, annotator, owner
     assert result.changed == 2
     assert list(PreferencePair.objects.values_list("example_id", "approved_by")) == [(corrected.pk, owner.pk)]
     assert unchanged.pk not in PreferencePair.objects.values_list("example_id", flat=True)
+
+
+def test_staff_read_the_pairs_in_the_admin(client_as, project, annotator, reviewer, adapter):
+    example = drafted_example(project, annotator, FIXED)
+    reviews.review_approve(example=example, reviewer=reviewer)
+    pair = PreferencePair.objects.get()
+    staff = get_user_model().objects.create_superuser("root", "root@example.com", "x")
+    client = client_as(staff)
+    assert client.get("/admin/annotation/preferencepair/").status_code == 200
+    page = client.get(f"/admin/annotation/preferencepair/{pair.pk}/change/")
+    assert page.status_code == 200
+    assert "Open Settings &gt; Security" in page.content.decode()
