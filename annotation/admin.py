@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Example, ExampleDraft, Membership, Project, Revision, Transition
+from .models import Example, ExampleDraft, Membership, PreferencePair, Project, Revision, Transition
 
 
 class MembershipInline(admin.TabularInline):
@@ -42,3 +42,10 @@ class ExampleDraftAdmin(admin.ModelAdmin):
     list_display = ["example", "turn_index", "adapter_name", "requested_by", "created_at"]
     raw_id_fields = ["example", "adapter", "generation", "requested_by"]
     readonly_fields = ["text", "prompt", "params"]  # the worker's answer, as kept: evidence for preference pairs
+
+
+@admin.register(PreferencePair)
+class PreferencePairAdmin(admin.ModelAdmin):
+    list_display = ["example", "turn_index", "adapter_name", "corrected_by", "approved_by", "approved_at"]
+    raw_id_fields = ["project", "example", "draft", "adapter", "corrected_by", "approved_by"]
+    readonly_fields = ["prompt", "chosen", "rejected", "edit_distance"]  # written by the approval, never by hand

@@ -205,6 +205,12 @@ class Transition(models.Model):
         return f"Example {self.example_id}: {self.from_status} → {self.to_status}"
 
 
+class DraftOutcome(models.TextChoices):
+    UNCHANGED = "unchanged", "Approved unchanged"
+    EDITED = "edited", "Approved after corrections"
+    QUESTION_CHANGED = "question_changed", "Question changed"
+
+
 class ExampleDraft(models.Model):
     """An answer the project's model drafted for one assistant turn of an example, as the worker wrote it.
 
@@ -238,6 +244,12 @@ class ExampleDraft(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, help_text="When it was kept with the example")
     # Drafted by "Draft all" (no generation request: the batch's worker asked the serving backend itself).
     batch = models.ForeignKey("DraftBatch", null=True, blank=True, on_delete=models.SET_NULL, related_name="drafts")
+    # What the latest approval of the example made of this draft (the latest draft of its turn only), written
+    # with the approval by `annotation.services.preferences`: the drafting flywheel reads these, not texts.
+    approved_outcome = models.CharField(max_length=20, choices=DraftOutcome.choices, blank=True)
+    approved_distance = models.FloatField(
+        null=True, blank=True, help_text="Edit distance to the approved answer (characters, over the longer length)"
+    )
 
     class Meta:
         ordering = ["example_id", "turn_index", "-id"]
@@ -299,6 +311,49 @@ class DraftBatch(WorkRow):
     @property
     def progress_percent(self) -> int:
         return round(100 * self.handled / self.total) if self.total else 0
+
+
+class PreferenceOrigin(models.TextChoices):
+    DRAFT_CORRECTION = "draft_correction", "Draft correction"
+
+
+class PreferencePair(models.Model):
+    """A preference for DPO: the answer approved for a drafted turn (`chosen`) over the model's draft
+    (`rejected`), for the conversation before that turn (`prompt`).
+
+    Written only by `annotation.services.preferences.preference_pairs_record`, in the approval's transaction,
+    when the approved answer differs from the kept draft (compared as `plain` text). One row per draft
+    (`draft` is one-to-one): a later approval of the same example (reopened, edited, approved again)
+    updates the pair to what was approved last, and removes it when that approval kept the draft unchanged,
+    so the export never holds two answers "chosen" over the same draft.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+", db_index=False)
+    example = models.ForeignKey(Example, on_delete=models.CASCADE, related_name="preference_pairs")
+    draft = models.OneToOneField(ExampleDraft, on_delete=models.CASCADE, related_name="preference_pair")
+    turn_index = models.PositiveIntegerField(help_text="Index in the example's messages of the corrected turn")
+    prompt = models.JSONField(help_text="The conversation up to the user turn answered (role and content)")
+    chosen = models.TextField(help_text="The approved answer")
+    rejected = models.TextField(help_text="The model's draft")
+    origin = models.CharField(
+        max_length=30, choices=PreferenceOrigin.choices, default=PreferenceOrigin.DRAFT_CORRECTION
+    )
+    edit_distance = models.FloatField(help_text="Levenshtein distance on characters over the longer length")
+    adapter = models.ForeignKey("serving.Adapter", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    adapter_name = models.CharField(max_length=200, help_text="Who drafted: the adapter's name, or “Base model”")
+    corrected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", help_text="Last editor"
+    )
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    approved_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["project", "id"], name="preference_pair_project_id")]
+
+    def __str__(self) -> str:
+        return f"Preference pair of example {self.example_id} turn {self.turn_index}"
 
 
 class ReviewDecision(models.TextChoices):

@@ -16,6 +16,7 @@ urlpatterns = [
     path(f"{EVAL}/items/<int:item_id>/judgment/", evaluations.JudgmentApi.as_view(), name="api-evaluation-judge"),
     path(f"{EVAL}/close/", evaluations.EvaluationCloseApi.as_view(), name="api-evaluation-close"),
     path(f"{EVAL}/preferences/", evaluations.PreferencesApi.as_view(), name="api-evaluation-preferences"),
+    path(f"{P}/preferences/", evaluations.ProjectPreferencesApi.as_view(), name="api-project-preferences"),
     # What training found: a job's per-example scores, the ranked lists, send-back, forgetting.
     path(f"{JOB}/scores/", found.JobScoresApi.as_view(), name="api-training-job-scores"),
     path(f"{JOB}/found/", found.JobFoundApi.as_view(), name="api-training-job-found"),

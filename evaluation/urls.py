@@ -23,6 +23,8 @@ urlpatterns = [
         evaluations.evaluation_preferences,
         name="evaluation-preferences",
     ),
+    # Every preference of the project (corrected drafts and judgments) as DPO data.
+    path(f"{P}/preferences.jsonl", evaluations.project_preferences, name="project-preferences"),
     # What training found: per-example loss after a job, and sending examples back to review.
     path(f"{P}/training/<int:job_id>/found/", found.job_found, name="training-found"),
     path(f"{P}/training/<int:job_id>/found/send-back/", found.send_back, name="training-send-back"),

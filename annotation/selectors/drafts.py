@@ -7,6 +7,8 @@ generation request, `serving.selectors.generations`, told for one answer).
 
 from __future__ import annotations
 
+import difflib
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,25 +102,35 @@ def plain(text: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n").strip()
 
 
+def draft_state(messages: list[dict[str, str]], draft: ExampleDraft) -> str:
+    """ "unchanged", "edited" or "question changed": what `messages` made of the draft (see `DraftNote`)."""
+    turn = draft.turn_index
+    if messages[:turn] != draft.prompt:
+        return "question changed"
+    if plain(str(messages[turn].get("content") or "")) == plain(draft.text):
+        return "unchanged"
+    return "edited"
+
+
+def latest_drafts(example: Example, messages: list[dict[str, str]]) -> dict[int, ExampleDraft]:
+    """turn → the latest draft kept for it, for the turns `messages` has."""
+    latest: dict[int, ExampleDraft] = {}
+    drafts = ExampleDraft.objects.filter(example=example).only("turn_index", "prompt", "text", "adapter_name")
+    for draft in drafts.order_by("turn_index", "-id"):
+        if draft.turn_index < len(messages):
+            latest.setdefault(draft.turn_index, draft)
+    return latest
+
+
 def draft_notes(example: Example | None, messages: list[dict[str, str]] | None = None) -> dict[int, DraftNote]:
     """The latest kept draft of each turn against `messages` (the turns shown; default: the example's)."""
     if example is None or example.pk is None:
         return {}
     messages = example.messages if messages is None else messages
-    notes: dict[int, DraftNote] = {}
-    drafts = ExampleDraft.objects.filter(example=example).only("turn_index", "prompt", "text", "adapter_name")
-    for draft in drafts.order_by("turn_index", "-id"):
-        turn = draft.turn_index
-        if turn in notes or turn >= len(messages):
-            continue
-        if messages[:turn] != draft.prompt:
-            state = "question changed"
-        elif plain(str(messages[turn].get("content") or "")) == plain(draft.text):
-            state = "unchanged"
-        else:
-            state = "edited"
-        notes[turn] = DraftNote(adapter_name=draft.adapter_name, state=state)
-    return notes
+    return {
+        turn: DraftNote(adapter_name=draft.adapter_name, state=draft_state(messages, draft))
+        for turn, draft in latest_drafts(example, messages).items()
+    }
 
 
 def drafter(project: Project) -> str:
@@ -132,3 +144,61 @@ def drafter(project: Project) -> str:
     if project.base_model_id is None:
         return ""
     return f"base model “{project.base_model.name}”"
+
+
+# Words, runs of spaces and single punctuation marks: a diff of these reads as a reviewer reads a change.
+DIFF_TOKENS = re.compile(r"\s+|\w+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class DiffPart:
+    """A run of the diff between a draft and the final answer: `op` "equal", "insert" (only in the final
+    answer) or "delete" (only in the draft). `text` is untrusted: templates escape it."""
+
+    op: str
+    text: str
+
+
+def word_diff(draft: str, final: str) -> list[DiffPart]:
+    """The word-level difference from `draft` to `final` (difflib), consecutive runs merged."""
+    old, new = DIFF_TOKENS.findall(draft), DIFF_TOKENS.findall(final)
+    parts: list[DiffPart] = []
+
+    def add(op: str, tokens: list[str]) -> None:
+        if not tokens:
+            return
+        if parts and parts[-1].op == op:
+            parts[-1] = DiffPart(op, parts[-1].text + "".join(tokens))
+        else:
+            parts.append(DiffPart(op, "".join(tokens)))
+
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, old, new, autojunk=False).get_opcodes():
+        if tag == "equal":
+            add("equal", old[i1:i2])
+        else:  # replace is a deletion then an insertion
+            add("delete", old[i1:i2])
+            add("insert", new[j1:j2])
+    return parts
+
+
+@dataclass(frozen=True)
+class DraftDiff:
+    """The latest draft of one turn beside the answer the example holds now. `parts` is empty when the
+    question changed after the draft (the two answers answer different questions)."""
+
+    turn: int
+    note: DraftNote
+    parts: list[DiffPart]
+
+
+def draft_diffs(example: Example | None) -> list[DraftDiff]:
+    """For each drafted turn of the example, in turn order, what a reviewer compares: draft and final."""
+    if example is None or example.pk is None:
+        return []
+    found = []
+    for turn, draft in sorted(latest_drafts(example, example.messages).items()):
+        note = DraftNote(adapter_name=draft.adapter_name, state=draft_state(example.messages, draft))
+        final = plain(str(example.messages[turn].get("content") or ""))
+        parts = [] if note.state == "question changed" else word_diff(plain(draft.text), final)
+        found.append(DraftDiff(turn=turn, note=note, parts=parts))
+    return found

@@ -3,7 +3,9 @@
 Every status change goes through `transitions.example_transition` (audited). A decision locks the
 example row first, so two reviewers deciding at once are serialised and the second sees the new
 state. Reviews are unique per (example, submission round, reviewer): a reviewer decides once per
-round, and a resubmitted example (new round) is reviewed afresh.
+round, and a resubmitted example (new round) is reviewed afresh. An approval (one at a time or an owner's
+bulk approval) turns the example's corrected drafts into preference pairs in its transaction
+(`preferences.preference_pairs_record`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ..selectors import examples as example_selectors
 from ..selectors.reviews import claimed_ids, project_member_id, queue_batch_ids, queue_candidates
 from .conversations import clean_messages
 from .examples import example_update
+from .preferences import preference_pairs_record, preference_pairs_record_many
 from .transitions import example_transition, examples_transition_bulk
 from .validation import error_findings
 
@@ -304,6 +307,8 @@ def _approve(example: Example, reviewer, comment: str) -> Review:
     if approvals >= required:
         note = f"{approvals} of {required} approvals" if required > 1 else ""
         example_transition(example=example, to_status=S.APPROVED, actor=reviewer, comment=note, **RELEASED)
+        # Corrected drafts become preference pairs in the same transaction as the approval.
+        preference_pairs_record(example=example, approved_by=reviewer)
     else:
         _release(example)
     return review
@@ -552,6 +557,8 @@ def examples_bulk(
             claim_expires_at=None,
             updated_at=now,
         )
+        if approve:
+            preference_pairs_record_many(example_ids=ids, approved_by=user)
         if comment and not approve:
             Comment.objects.bulk_create(Comment(example_id=pk, author=user, body=comment) for pk in ids)
         return result

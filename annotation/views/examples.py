@@ -191,6 +191,7 @@ def example_detail(request, project_id: int, example_id: int):
         "project": example.project,
         "example": example,
         "revisions": example_selectors.example_revisions(example),
+        "draft_diffs": draft_selectors.draft_diffs(example),
         "transitions": example_selectors.example_transitions(example),
         "can_edit": permissions.can_edit_example(request.user, example),
         "can_see_comments": permissions.can_see_comments(request.user, example),

@@ -19,7 +19,9 @@ from annotune.errors import ApplicationError
 from .. import permissions
 from ..forms import messages_from_post
 from ..models import Example, ExampleStatus, Review
+from ..selectors import drafts as draft_selectors
 from ..selectors import examples as example_selectors
+from ..selectors import flywheel as flywheel_selectors
 from ..selectors import projects as project_selectors
 from ..selectors import reviews as review_selectors
 from ..services import reviews as review_services
@@ -107,6 +109,7 @@ def _screen(request, example: Example, *, error: ApplicationError | None = None,
         and example.claim_expires_at >= timezone.now(),
         "comments": review_selectors.example_comments(example),
         "flags": review_selectors.example_flags(example),
+        "draft_diffs": draft_selectors.draft_diffs(example),
         "blocking": review_services.blocking_findings(example),
         "error": error,
         "posted": posted or {},
@@ -242,6 +245,8 @@ def project_dashboard(request, project_id: int):
         if can_review
         else None,
         "can_manage": permissions.can_manage_project(request.user, project),
+        "drafting": flywheel_selectors.drafting_flywheel(project),
+        "trusted_drafts": flywheel_selectors.TRUSTED_DRAFTS,
     }
     return render(request, "annotation/project_dashboard.html", context)
 

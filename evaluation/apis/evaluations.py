@@ -3,18 +3,20 @@ queue, judgments, close, and the preference pairs export (JSON lines in TRL's DP
 
 from __future__ import annotations
 
-from django.http import HttpResponse
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from django.http import HttpResponse, StreamingHttpResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions
+from annotation.selectors.preferences import ORIGINS
 from annotune.api_errors import ERRORS
 from annotune.serializers import NoInput, StrictInput, valid_input
 
 from ..models import Verdict
 from ..selectors import evaluations as selectors
+from ..selectors import preferences as preference_selectors
 from ..services import evaluations as services
 
 
@@ -211,4 +213,25 @@ class PreferencesApi(APIView):
         permissions.require(services.can_see_results(request.user, evaluation), "Only owners export, until closed.")
         response = HttpResponse(selectors.preference_jsonl(evaluation), content_type="application/jsonl")
         response["Content-Disposition"] = f'attachment; filename="evaluation-{evaluation.pk}-preferences.jsonl"'
+        return response
+
+
+class ProjectPreferencesApi(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("origin", str, enum=list(ORIGINS), description="One origin only")],
+        responses={(200, "application/jsonl"): OpenApiResponse(description="One preference pair per line"), **ERRORS},
+        operation_id="projects_preferences",
+        description='Every preference of the project as TRL DPO pairs: {"prompt": [messages], "chosen": [assistant], '
+        '"rejected": [assistant], "origin": "draft_correction" | "blind_evaluation"}: drafts corrected before '
+        "approval, then the decisive judgments of blind evaluations. Owners only.",
+    )
+    def get(self, request, project_id: int):
+        project = permissions.project_for(request.user, project_id)
+        permissions.require(permissions.can_manage_project(request.user, project), "Only owners export preferences.")
+        origin = preference_selectors.clean_origin(request.query_params.get("origin"))
+        response = StreamingHttpResponse(
+            preference_selectors.project_preference_lines(project, origin), content_type="application/jsonl"
+        )
+        filename = preference_selectors.project_preference_filename(project, origin)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response

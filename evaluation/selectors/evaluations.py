@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -11,6 +10,7 @@ from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
 
 from annotation import permissions
+from annotation.selectors.preferences import BLIND_EVALUATION, PreferenceRow, jsonl, preference_row
 from training.engine import pairwise
 
 from ..models import Evaluation, EvaluationItem, EvaluationStatus, Judgment, Verdict
@@ -140,17 +140,29 @@ def results(evaluation: Evaluation) -> Results:
     )
 
 
-def preference_pairs(evaluation: Evaluation) -> Iterator[dict]:
-    """One preference pair per decisive judgment, in TRL's conversational format (ties and both-bad left out)."""
-    for judgment in _judgments(evaluation).filter(~Q(verdict__in=[Verdict.TIE, Verdict.BOTH_BAD])):
+def decisive_pairs(judgments) -> Iterator[PreferenceRow]:
+    """One preference pair per decisive judgment of `judgments` (with their items' prompt and answers
+    selected), in TRL's conversational format; ties and both-bad are left out."""
+    for judgment in judgments.filter(~Q(verdict__in=[Verdict.TIE, Verdict.BOTH_BAD])):
         item = judgment.item
         chosen, rejected = (item.first, item.second) if judgment.verdict == Verdict.FIRST else (item.second, item.first)
-        yield {
-            "prompt": item.prompt.messages,
-            "chosen": [{"role": "assistant", "content": chosen.text}],
-            "rejected": [{"role": "assistant", "content": rejected.text}],
-        }
+        yield preference_row(item.prompt.messages, chosen.text, rejected.text, BLIND_EVALUATION)
+
+
+def preference_pairs(evaluation: Evaluation) -> Iterator[PreferenceRow]:
+    """The evaluation's decisive judgments as preference pairs."""
+    return decisive_pairs(_judgments(evaluation))
+
+
+def project_judgment_pairs(project) -> Iterator[PreferenceRow]:
+    """The decisive judgments of all the project's evaluations, evaluation by evaluation, in one query."""
+    judgments = (
+        Judgment.objects.filter(item__evaluation__project=project)
+        .select_related("item__prompt", "item__first", "item__second")
+        .order_by("item__evaluation_id", "item_id", "created_at", "id")
+    )
+    return decisive_pairs(judgments)
 
 
 def preference_jsonl(evaluation: Evaluation) -> str:
-    return "".join(json.dumps(pair, ensure_ascii=False) + "\n" for pair in preference_pairs(evaluation))
+    return "".join(jsonl(pair) for pair in preference_pairs(evaluation))

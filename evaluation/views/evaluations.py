@@ -1,12 +1,12 @@
 """Blind pairwise evaluation pages: list + new (owners), detail with results, the blind judging queue,
-close, and the preference pairs download."""
+close, the preference pairs download, and the project's whole preference export (with corrected drafts)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import messages as flash
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
@@ -18,6 +18,7 @@ from serving.selectors import adapters as adapter_selectors
 
 from ..models import EvaluationStatus, Judgment, Verdict
 from ..selectors import evaluations as selectors
+from ..selectors import preferences as preference_selectors
 from ..services import evaluations as services
 
 
@@ -74,6 +75,7 @@ def evaluation_list(request, project_id: int):
         "evaluations": selectors.evaluation_list(project),
         "form": form,
         "prefilled": initial is not None,
+        "can_manage": can_manage,
     }
     return render(request, "evaluation/evaluations/list.html", context)
 
@@ -157,6 +159,20 @@ def evaluation_preferences(request, project_id: int, evaluation_id: int):
     permissions.require(services.can_see_results(request.user, evaluation), "Only owners export, until closed.")
     response = HttpResponse(selectors.preference_jsonl(evaluation), content_type="application/jsonl")
     response["Content-Disposition"] = f'attachment; filename="evaluation-{evaluation.pk}-preferences.jsonl"'
+    return response
+
+
+@login_required
+def project_preferences(request, project_id: int):
+    """Owners: every preference of the project as DPO data (JSON lines), `?origin=` to keep one origin."""
+    project = permissions.project_for(request.user, project_id)
+    permissions.require(permissions.can_manage_project(request.user, project), "Only owners export preferences.")
+    origin = preference_selectors.clean_origin(request.GET.get("origin"))
+    response = StreamingHttpResponse(
+        preference_selectors.project_preference_lines(project, origin), content_type="application/jsonl"
+    )
+    filename = preference_selectors.project_preference_filename(project, origin)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 from django.test import Client
@@ -19,6 +17,7 @@ from evaluation.selectors import evaluations as selectors
 from evaluation.services import evaluations as services
 from serving.inference.outputs import Answer
 from serving.models import Adapter
+from tests.evaluation.preference_check import trl_check
 from tests.factories import ExampleFactory
 from tests.serving.adapter_fixtures import *  # noqa: F403
 from training.engine import pairwise
@@ -210,41 +209,13 @@ def test_preference_pairs_load_as_a_trl_conversational_dataset(evaluation, revie
     from datasets import load_dataset
 
     data = load_dataset("json", data_files=str(path), split="train")
-    assert set(data.column_names) == {"prompt", "chosen", "rejected"}
+    assert set(data.column_names) == {"prompt", "chosen", "rejected", "origin"}
+    assert set(data["origin"]) == {"blind_evaluation"}
     assert data[0]["prompt"][-1]["role"] == "user"
     assert data[0]["chosen"][0]["role"] == "assistant"
     assert data[0]["rejected"][0]["role"] == "assistant"
-    # TRL's own checks, in a child process as a user's training script would run them: every row is a
-    # conversational preference example that its chat-template step turns into prompt / chosen / rejected.
-    checked = subprocess.run(
-        [sys.executable, "-c", TRL_PREFERENCE_CHECK, str(path), str(tmp_path / "tiny")],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert checked.returncode == 0, checked.stderr[-3000:]
-    assert json.loads(checked.stdout.strip().splitlines()[-1]) == {"rows": 4, "conversational": 4, "rendered": 4}
-
-
-TRL_PREFERENCE_CHECK = """
-import json, sys
-from datasets import load_dataset
-from transformers import AutoTokenizer
-from trl.data_utils import apply_chat_template, is_conversational
-from training.engine.tiny import build_tiny_model
-build_tiny_model(sys.argv[2], size="test")
-tokenizer = AutoTokenizer.from_pretrained(sys.argv[2])
-data = load_dataset("json", data_files=sys.argv[1], split="train")
-conversational = sum(is_conversational(row) for row in data)
-rendered = 0
-for row in data:
-    out = apply_chat_template(row, tokenizer)
-    assert set(out) >= {"prompt", "chosen", "rejected"}, out
-    assert all(isinstance(out[k], str) and out[k] for k in ("prompt", "chosen", "rejected")), out
-    rendered += 1
-print(json.dumps({"rows": len(data), "conversational": conversational, "rendered": rendered}))
-"""
+    # TRL's own checks, in a child process as a user's training script would run them.
+    assert trl_check(path, tmp_path) == {"rows": 4, "conversational": 4, "rendered": 4, "tokenized": 4}
 
 
 def test_annotators_are_refused_and_outsiders_get_404(evaluation, project, annotator, outsider, api):
