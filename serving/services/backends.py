@@ -90,9 +90,17 @@ class WorkerBackend:
 
     inline = False
 
-    def __init__(self, cache: Any) -> None:
-        self.cache = cache
+    def __init__(self, cache: Any = None, *, cache_factory: Callable[[], Any] | None = None) -> None:
+        self._cache, self._cache_factory = cache, cache_factory
         self.worker = socket.gethostname()
+
+    @property
+    def cache(self) -> Any:
+        # Made on first answer, not before: the worker claims a request before it imports torch and builds
+        # the cache (seconds on a busy host), so the request shows as started while the model loads.
+        if self._cache is None and self._cache_factory is not None:
+            self._cache = self._cache_factory()
+        return self._cache
 
     def answer(
         self,
@@ -144,10 +152,11 @@ class VllmBackend:
 
 
 def current_backend(cache: Callable[[], Any] | None = None) -> ServingBackend:
-    """The backend ANNOTUNE_INFERENCE_BACKEND names. `cache()` gives the worker's model cache; it is
-    called only for the worker backend (so a process using vLLM never loads torch)."""
+    """The backend ANNOTUNE_INFERENCE_BACKEND names. `cache()` gives the worker's model cache; the worker
+    backend calls it at its first answer (so a process using vLLM never loads torch, and a request is
+    claimed before torch is imported)."""
     if vllm_serving.enabled():
         return VllmBackend()
     if cache is None:
         raise RuntimeError("The worker backend answers in an inference worker, which gives it its model cache.")
-    return WorkerBackend(cache())
+    return WorkerBackend(cache_factory=cache)

@@ -142,18 +142,15 @@ def test_adapter_page_renders_a_real_adapter(pages, adapter):
 
 
 def test_samples_stored_by_older_versions_are_shown_once_migrated(pages, adapter):
-    """Migration 0021 gives old samples the current keys; the page reads that one shape."""
-    from django.apps import apps
-
+    """Migration 0021 gives old samples the current keys (its run on a database of that time:
+    tests/training/test_samples_migration.py); the page reads that one shape."""
     migration = importlib.import_module("training.migrations.0021_samples_current_keys")
-    Adapter.objects.filter(pk=adapter.pk).update(
-        samples=[
-            {"messages": [{"role": "user", "content": "Old <em>style</em>"}], "base": "old base", "adapter": "old new"},
-            {"prompt": "A plain-text prompt", "before": "b", "after": "a"},
-            "not a sample",
-        ]
-    )
-    migration.forwards(apps, None)
+    old = [
+        {"messages": [{"role": "user", "content": "Old <em>style</em>"}], "base": "old base", "adapter": "old new"},
+        {"prompt": "A plain-text prompt", "before": "b", "after": "a"},
+        "not a sample",
+    ]
+    Adapter.objects.filter(pk=adapter.pk).update(samples=migration.current_samples(old))
     html = text(pages.get(adapter_url(adapter)))
     assert escape("Old <em>style</em>") in html
     assert "old base" in html
