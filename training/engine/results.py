@@ -108,6 +108,10 @@ class Metrics(TypedDict, total=False):
     val_loss_adapter: float | None
     val_perplexity_adapter: float | None
     val_tokens: int
+    # DPO: share of the held-out preference pairs whose implicit reward (adapter vs base log-probabilities,
+    # TRL's eval_rewards/accuracies) ranks the chosen answer above the rejected one, before and after training.
+    preference_accuracy_before: float | None
+    preference_accuracy_after: float | None
     train_examples: int  # what the engine trained on (after holding out validation examples)
     validation_examples: int
     held_out_examples: int  # taken from the training examples because the dataset had no validation set
@@ -155,11 +159,13 @@ def metrics(**values: Any) -> Metrics:
 class MetricField:
     key: str
     label: str
-    kind: str  # loss | perplexity | step | count | tokens | seconds | rate
+    kind: str  # loss | perplexity | step | count | tokens | seconds | rate | share
 
 
 # Display order and labels: pages, the compare view and the adapter list use this table only.
 METRIC_FIELDS: tuple[MetricField, ...] = (
+    MetricField("preference_accuracy_before", "Preference accuracy, before", "share"),
+    MetricField("preference_accuracy_after", "Preference accuracy, after", "share"),
     MetricField("val_loss_base", "Validation loss, base", "loss"),
     MetricField("val_loss_adapter", "Validation loss, adapter", "loss"),
     MetricField("val_perplexity_base", "Validation perplexity, base", "perplexity"),
@@ -188,7 +194,14 @@ METRIC_FIELDS: tuple[MetricField, ...] = (
 )
 FIELDS_BY_KEY = {f.key: f for f in METRIC_FIELDS}
 # The few figures a list row shows.
-HEADLINE_METRICS = ("val_loss_adapter", "val_perplexity_adapter", "final_loss", "eval_loss", "perplexity")
+HEADLINE_METRICS = (
+    "preference_accuracy_after",
+    "val_loss_adapter",
+    "val_perplexity_adapter",
+    "final_loss",
+    "eval_loss",
+    "perplexity",
+)
 
 
 def format_seconds(seconds: Any) -> str:
@@ -229,6 +242,8 @@ def format_value(kind: str, value: Any) -> str:
         return f"{number:,.2f}" if number < 100 else f"{number:,.1f}"
     if kind == "rate":
         return f"{number:,.0f} tokens/s"
+    if kind == "share":
+        return f"{number:.0%}"
     return f"{number:.4g}"
 
 
