@@ -46,7 +46,7 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
     from . import artifacts
     from .model import load_base, load_tokenizer
     from .run import JobResult, peak_memory_bytes, write_result
-    from .trainer import progress_callback_class, last_checkpoint, planned_steps, training_arguments
+    from .trainer import last_checkpoint, planned_steps, progress_callback_class, training_arguments
 
     if not spec.init_adapter_path or not Path(spec.init_adapter_path, "adapter_config.json").is_file():
         raise ConfigError("dpo trains an existing adapter: the job has no adapter to continue from", {})
