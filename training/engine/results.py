@@ -905,9 +905,14 @@ def behaviour_view(raw: Any, *, examples: int = EXAMPLES_SHOWN) -> BehaviourView
 def validation_note(raw_metrics: Mapping[str, Any] | None) -> str:
     """A plain note when the validation figures come from too few examples ("" otherwise)."""
     m = raw_metrics if isinstance(raw_metrics, Mapping) else {}
+    n = _int(m.get("validation_examples"), -1)
+    if m.get("preference_accuracy_after") is not None and 0 <= n < MIN_TO_JUDGE:
+        return (
+            f"The preference accuracy comes from {too_few(n, 'held-out pair')}, so it can't be trusted yet. "
+            f"Mark more pairs for validation (at least {MIN_TO_JUDGE})."
+        )
     if m.get("val_loss_adapter") is None and m.get("validation_loss") is None:
         return ""
-    n = _int(m.get("validation_examples"), -1)
     if n < 0 or n >= MIN_TO_JUDGE:
         return ""
     return (
