@@ -4,15 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('serving', '0001_initial'),
+        ("serving", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='adapter',
-            name='method',
-            field=models.CharField(blank=True, choices=[('qlora', 'QLoRA (4-bit base)'), ('lora', 'LoRA'), ('dora', 'DoRA'), ('dpo', 'DPO (preference pairs, from an adapter)')], max_length=10),
+            model_name="adapter",
+            name="method",
+            field=models.CharField(
+                blank=True,
+                choices=[
+                    ("qlora", "QLoRA (4-bit base)"),
+                    ("lora", "LoRA"),
+                    ("dora", "DoRA"),
+                    ("dpo", "DPO (preference pairs, from an adapter)"),
+                ],
+                max_length=10,
+            ),
         ),
     ]

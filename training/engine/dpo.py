@@ -1,5 +1,5 @@
 """Preference training (DPO) of an existing adapter with TRL's DPOTrainer; `run.run_job` calls `run_dpo` for
-method "dpo".
+method "dpo" and makes its `JobResult` from the fields returned.
 
 The base loads at full precision with the parent adapter on top as the trainable PEFT model. The reference
 is the base with the adapter disabled: the implicit reward of an answer is beta times how much more likely
@@ -37,15 +37,15 @@ def split_pairs(spec: Any, cfg: TrainConfig) -> tuple[list[dict], list[dict], in
     return [p for i, p in enumerate(train) if i not in held], validation, len(validation)
 
 
-def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> Any:
-    """Train the parent adapter (`spec.init_adapter_path`) on `spec.preference_examples`; a `run.JobResult`."""
+def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> dict[str, Any]:
+    """Train the parent adapter (`spec.init_adapter_path`) on `spec.preference_examples`; the `run.JobResult`
+    fields (the adapter saved with its model card unless cancelled)."""
     from datasets import Dataset
     from peft import PeftModel
     from trl import DPOConfig, DPOTrainer
 
     from . import artifacts
     from .model import load_base, load_tokenizer
-    from .run import JobResult, peak_memory_bytes, write_result
     from .trainer import last_checkpoint, planned_steps, progress_callback_class, training_arguments
 
     if not spec.init_adapter_path or not Path(spec.init_adapter_path, "adapter_config.json").is_file():
@@ -62,7 +62,7 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
     resumed = last_checkpoint(checkpoints)
     tokenizer = load_tokenizer(spec.base_model_path)
     base = load_base(spec.base_model_path, cfg.method, cfg.gradient_checkpointing)
-    model = PeftModel.from_pretrained(base, spec.init_adapter_path, is_trainable=True)
+    model: Any = PeftModel.from_pretrained(base, spec.init_adapter_path, is_trainable=True)
     for config in model.peft_config.values():
         config.base_model_name_or_path = str(spec.base_model_path)
 
@@ -89,9 +89,10 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
     )
     # TRL copies a pretrained adapter into a frozen "ref" adapter to serve as the reference; the reference here
     # is the base (adapter disabled), so that "before" measures what the SFT adapter already prefers.
-    if "ref" in trainer.model.peft_config:
-        trainer.model.delete_adapter("ref")
-        trainer.model.set_adapter("default")
+    policy: Any = trainer.model
+    if "ref" in policy.peft_config:
+        policy.delete_adapter("ref")
+        policy.set_adapter("default")
     from transformers import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
@@ -119,7 +120,6 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
         held_out_examples=held_out,
         train_runtime_seconds=runtime,
         resumed_from_step=int(resumed.rsplit("-", 1)[-1]) if resumed else None,
-        peak_memory_bytes=peak_memory_bytes(),
     )
     versions = artifacts.package_versions()
     targets = sorted(model.peft_config["default"].target_modules)
@@ -133,10 +133,8 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
         kept_unquantized=[],
     )
     if callback.cancelled:
-        result = JobResult(cancelled=True, adapter_dir=None, adapter_size_bytes=None, metrics=metrics, samples=[],
-                           model_card_path=None, **common)  # fmt: skip
-        write_result(out, result)
-        return result
+        return dict(cancelled=True, adapter_dir=None, adapter_size_bytes=None, metrics=metrics, samples=[],
+                    model_card_path=None, **common)  # fmt: skip
     adapter_dir = artifacts.save_adapter(model, out / "adapter")
     card = artifacts.write_model_card(
         adapter_dir,
@@ -150,7 +148,7 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
             "package_versions": versions,
         },
     )
-    result = JobResult(
+    return dict(
         cancelled=False,
         adapter_dir=str(adapter_dir),
         adapter_size_bytes=artifacts.adapter_size_bytes(adapter_dir),
@@ -159,5 +157,3 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
         model_card_path=str(card),
         **common,
     )
-    write_result(out, result)
-    return result

@@ -145,7 +145,10 @@ def run_job(
         if cfg.method == "dpo":
             from .dpo import run_dpo
 
-            return run_dpo(spec, cfg, on_progress, should_stop)
+            result = JobResult(**run_dpo(spec, cfg, on_progress, should_stop))
+            result.metrics.update(results.metrics(peak_memory_bytes=peak_memory_bytes()))
+            write_result(Path(spec.output_dir), result)
+            return result
         return _run(spec, cfg, on_progress, should_stop)
     except EngineError:
         raise
