@@ -2,9 +2,14 @@
 method "dpo" and makes its `JobResult` from the fields returned.
 
 The base loads at full precision with the parent adapter on top as the trainable PEFT model. The reference
-is the base with the adapter disabled: the implicit reward of an answer is beta times how much more likely
-the adapter makes it than the base, so preference accuracy (held-out pairs whose chosen answer gets the higher
-reward, TRL's eval_rewards/accuracies) says how often the adapter prefers the chosen answer, before and after.
+is the SFT adapter as it was (TRL keeps a frozen copy of it): DPO moves the adapter towards the chosen answers
+while the KL term keeps it near what SFT learned, as the method intends.
+
+Preference accuracy is the model's own preference, measured the same way before and after: the share of
+held-out pairs whose chosen answer it finds more likely than the rejected one, per token (mean log-likelihood
+of the answer's tokens after the prompt, so a longer answer is not penalised for its length). Before: the SFT
+adapter; after: the trained one. (TRL's eval_rewards/accuracies compares with the reference, which is the
+starting adapter itself, so it is 0 before any step and cannot give a "before".)
 Progress, cancellation, checkpoints, the saved adapter and the model card are the SFT run's.
 """
 
@@ -17,8 +22,6 @@ from typing import Any
 from . import results
 from .config import TrainConfig
 from .errors import ConfigError, DataError, EmptyDatasetError, ModelNotFoundError
-
-ACCURACY = "eval_rewards/accuracies"
 
 
 def split_pairs(spec: Any, cfg: TrainConfig) -> tuple[list[dict], list[dict], int]:
@@ -35,6 +38,43 @@ def split_pairs(spec: Any, cfg: TrainConfig) -> tuple[list[dict], list[dict], in
     held = set(held_out_indices(len(train), max(cfg.eval_fraction, 1e-9), cfg.seed))
     validation = [p for i, p in enumerate(train) if i in held]
     return [p for i, p in enumerate(train) if i not in held], validation, len(validation)
+
+
+def answer_log_likelihood(model: Any, tokenizer: Any, prompt: list[dict], answer: list[dict]) -> float:
+    """Mean log-likelihood per token of `answer` (the assistant turn) after `prompt`, under the chat template."""
+    import torch
+
+    prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=True)
+    full_ids = tokenizer.apply_chat_template(prompt + answer, tokenize=True)
+    if hasattr(prompt_ids, "input_ids"):  # a BatchEncoding in newer tokenizers
+        prompt_ids, full_ids = prompt_ids["input_ids"], full_ids["input_ids"]
+    start = len(prompt_ids)
+    if len(full_ids) <= start:
+        return float("-inf")
+    ids = torch.tensor([full_ids], device=model.device)
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0, :-1].float()
+    log_probs = torch.log_softmax(logits, dim=-1)
+    targets = ids[0, 1:]
+    picked = log_probs.gather(1, targets.unsqueeze(1)).squeeze(1)[start - 1 :]
+    return float(picked.mean())
+
+
+def preference_accuracy(model: Any, tokenizer: Any, pairs: list[dict]) -> float | None:
+    """Share of `pairs` whose chosen answer the model finds more likely per token than the rejected one."""
+    if not pairs:
+        return None
+    training = model.training
+    model.eval()
+    try:
+        prefers = [
+            answer_log_likelihood(model, tokenizer, p["prompt"], p["chosen"])
+            > answer_log_likelihood(model, tokenizer, p["prompt"], p["rejected"])
+            for p in pairs
+        ]
+    finally:
+        model.train(training)
+    return sum(prefers) / len(prefers)
 
 
 def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> dict[str, Any]:
@@ -87,17 +127,11 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
         processing_class=tokenizer,
         callbacks=[callback],
     )
-    # TRL copies a pretrained adapter into a frozen "ref" adapter to serve as the reference; the reference here
-    # is the base (adapter disabled), so that "before" measures what the SFT adapter already prefers.
-    policy: Any = trainer.model
-    if "ref" in policy.peft_config:
-        policy.delete_adapter("ref")
-        policy.set_adapter("default")
     from transformers import PrinterCallback
 
     trainer.remove_callback(PrinterCallback)
 
-    before = trainer.evaluate().get(ACCURACY) if val_pairs and not resumed else None
+    before = preference_accuracy(trainer.model, tokenizer, val_pairs) if val_pairs and not resumed else None
     started = time.perf_counter()
     outcome = trainer.train(resume_from_checkpoint=resumed)
     runtime = time.perf_counter() - started
@@ -106,7 +140,7 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
     evals = [results.eval_point(h["step"], h["eval_loss"]) for h in state.log_history if "eval_loss" in h and h["step"]]
     after = None
     if val_pairs and not callback.cancelled:
-        after = trainer.evaluate().get(ACCURACY)
+        after = preference_accuracy(trainer.model, tokenizer, val_pairs)
     metrics = results.metrics(
         global_step=state.global_step,
         max_steps=state.max_steps,
@@ -135,6 +169,10 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
     if callback.cancelled:
         return dict(cancelled=True, adapter_dir=None, adapter_size_bytes=None, metrics=metrics, samples=[],
                     model_card_path=None, **common)  # fmt: skip
+    # TRL's frozen copy of the starting adapter is the reference, not a result: only the trained one is saved.
+    for peft_model in {id(m): m for m in (model, trainer.model)}.values():
+        if "ref" in getattr(peft_model, "peft_config", {}):
+            peft_model.delete_adapter("ref")
     adapter_dir = artifacts.save_adapter(model, out / "adapter")
     card = artifacts.write_model_card(
         adapter_dir,
