@@ -95,6 +95,7 @@ class Method(models.TextChoices):
     QLORA = "qlora", "QLoRA (4-bit base)"
     LORA = "lora", "LoRA"
     DORA = "dora", "DoRA"
+    DPO = "dpo", "DPO (preference pairs, from an adapter)"
 
 
 class SweepAxis(models.TextChoices):

@@ -16,7 +16,7 @@ from typing import Any
 
 DEVICE_TYPES = ("cuda", "cpu")  # the order `device: auto` tries them in
 TRAINING_QUEUE = "training"  # a worker started with -Q training consumes the queues of what it has
-METHODS = ("qlora", "lora", "dora")
+METHODS = ("qlora", "lora", "dora", "dpo")
 MIB = 1024 * 1024
 
 

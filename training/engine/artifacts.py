@@ -94,7 +94,7 @@ def base_license(base_model: str) -> str | None:
     return str(value) if value else None
 
 
-METHOD_NAMES = {"qlora": "QLoRA", "lora": "LoRA", "dora": "DoRA"}
+METHOD_NAMES = {"qlora": "QLoRA", "lora": "LoRA", "dora": "DoRA", "dpo": "DPO"}
 
 # Validation figures of the card's model-index: (metric key, Hub metric type, name).
 MODEL_INDEX_METRICS = (
@@ -102,6 +102,8 @@ MODEL_INDEX_METRICS = (
     ("val_perplexity_adapter", "perplexity", "Validation perplexity (adapter)"),
     ("val_loss_base", "loss", "Validation loss (base model)"),
     ("val_perplexity_base", "perplexity", "Validation perplexity (base model)"),
+    ("preference_accuracy_after", "accuracy", "Preference accuracy (held-out pairs, after DPO)"),
+    ("preference_accuracy_before", "accuracy", "Preference accuracy (held-out pairs, before DPO)"),
 )
 
 

@@ -10,7 +10,9 @@ import copy
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-METHODS = ("qlora", "lora", "dora")
+METHODS = ("qlora", "lora", "dora", "dpo")
+# Methods that train a fresh adapter on conversations; "dpo" trains an existing one on preference pairs.
+SFT_METHODS = ("qlora", "lora", "dora")
 TARGET_PRESETS = ("attention", "all-linear")
 SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 DEVICES = ("auto", "cpu", "cuda")
@@ -23,7 +25,16 @@ _PROPERTIES: dict[str, dict[str, Any]] = {
         "enum": list(METHODS),
         "default": "lora",
         "title": "Method",
-        "description": "qlora: 4-bit NF4 base + LoRA; lora: full-precision base + LoRA; dora: weight-decomposed LoRA.",
+        "description": "qlora: 4-bit NF4 base + LoRA; lora: full-precision base + LoRA; dora: weight-decomposed LoRA; "
+        "dpo: preference training (chosen over rejected answers) of the adapter training continues from.",
+    },
+    "beta": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "maximum": 5,
+        "default": 0.1,
+        "title": "DPO beta",
+        "description": "dpo only: how far the adapter may move from the base (higher keeps it closer).",
     },
     "use_rslora": {"type": "boolean", "default": False, "title": "Rank-stabilised scaling (alpha / sqrt(r))"},
     "rank": {"type": "integer", "minimum": 1, "maximum": 512, "default": 16, "title": "LoRA rank r"},
@@ -165,6 +176,7 @@ class TrainConfig:
     """A validated configuration (all fields filled). Build it with `validate_config`."""
 
     method: str = "lora"
+    beta: float = 0.1
     use_rslora: bool = False
     rank: int = 16
     alpha: int = 32
@@ -233,9 +245,16 @@ def _message(error: Any) -> str:
     return str(error.message)
 
 
-def validate_config(data: dict[str, Any] | None) -> tuple[TrainConfig | None, dict[str, str]]:
+DPO_NEEDS_PARENT = "dpo trains an existing adapter on preference pairs: choose the adapter to continue from"
+
+
+def validate_config(
+    data: dict[str, Any] | None, *, has_parent: bool | None = None
+) -> tuple[TrainConfig | None, dict[str, str]]:
     """Validate a configuration dict (missing fields take defaults).
 
+    `has_parent`: whether the job continues from an adapter (False refuses "dpo", which needs one; None:
+    not known to the caller, as for presets and estimates).
     Returns `(config, {})` when valid, else `(None, errors)` with errors as field -> human message.
     """
     from jsonschema import Draft202012Validator
@@ -262,6 +281,11 @@ def validate_config(data: dict[str, Any] | None) -> tuple[TrainConfig | None, di
             errors["distributed"] = "fsdp shards the base over several processes: set num_processes to 2 or more"
         elif merged["device"] == "cpu":
             errors["distributed"] = "fsdp runs on CUDA devices only: choose device cuda (or auto), or ddp"
+    if not errors and merged["method"] == "dpo":
+        if has_parent is False:
+            errors["method"] = DPO_NEEDS_PARENT
+        elif merged["num_processes"] > 1:
+            errors["num_processes"] = "dpo trains in one process: set num_processes to 1"
     if errors:
         return None, errors
     known = {f.name for f in fields(TrainConfig)}

@@ -59,6 +59,8 @@ def methods() -> list[str]:
     found = ["lora", "dora"]
     if importlib.util.find_spec("bitsandbytes") is not None:
         found.insert(0, "qlora")
+    if importlib.util.find_spec("trl") is not None:  # preference training runs through TRL's DPOTrainer
+        found.append("dpo")
     return found
 
 

@@ -108,6 +108,10 @@ class Metrics(TypedDict, total=False):
     val_loss_adapter: float | None
     val_perplexity_adapter: float | None
     val_tokens: int
+    # DPO: share of the held-out preference pairs whose implicit reward (adapter vs base log-probabilities,
+    # TRL's eval_rewards/accuracies) ranks the chosen answer above the rejected one, before and after training.
+    preference_accuracy_before: float | None
+    preference_accuracy_after: float | None
     train_examples: int  # what the engine trained on (after holding out validation examples)
     validation_examples: int
     held_out_examples: int  # taken from the training examples because the dataset had no validation set
@@ -155,11 +159,13 @@ def metrics(**values: Any) -> Metrics:
 class MetricField:
     key: str
     label: str
-    kind: str  # loss | perplexity | step | count | tokens | seconds | rate
+    kind: str  # loss | perplexity | step | count | tokens | seconds | rate | share
 
 
 # Display order and labels: pages, the compare view and the adapter list use this table only.
 METRIC_FIELDS: tuple[MetricField, ...] = (
+    MetricField("preference_accuracy_before", "Preference accuracy, before", "share"),
+    MetricField("preference_accuracy_after", "Preference accuracy, after", "share"),
     MetricField("val_loss_base", "Validation loss, base", "loss"),
     MetricField("val_loss_adapter", "Validation loss, adapter", "loss"),
     MetricField("val_perplexity_base", "Validation perplexity, base", "perplexity"),
@@ -188,7 +194,14 @@ METRIC_FIELDS: tuple[MetricField, ...] = (
 )
 FIELDS_BY_KEY = {f.key: f for f in METRIC_FIELDS}
 # The few figures a list row shows.
-HEADLINE_METRICS = ("val_loss_adapter", "val_perplexity_adapter", "final_loss", "eval_loss", "perplexity")
+HEADLINE_METRICS = (
+    "preference_accuracy_after",
+    "val_loss_adapter",
+    "val_perplexity_adapter",
+    "final_loss",
+    "eval_loss",
+    "perplexity",
+)
 
 
 def format_seconds(seconds: Any) -> str:
@@ -229,6 +242,8 @@ def format_value(kind: str, value: Any) -> str:
         return f"{number:,.2f}" if number < 100 else f"{number:,.1f}"
     if kind == "rate":
         return f"{number:,.0f} tokens/s"
+    if kind == "share":
+        return f"{number:.0%}"
     return f"{number:.4g}"
 
 
@@ -890,9 +905,14 @@ def behaviour_view(raw: Any, *, examples: int = EXAMPLES_SHOWN) -> BehaviourView
 def validation_note(raw_metrics: Mapping[str, Any] | None) -> str:
     """A plain note when the validation figures come from too few examples ("" otherwise)."""
     m = raw_metrics if isinstance(raw_metrics, Mapping) else {}
+    n = _int(m.get("validation_examples"), -1)
+    if m.get("preference_accuracy_after") is not None and 0 <= n < MIN_TO_JUDGE:
+        return (
+            f"The preference accuracy comes from {too_few(n, 'held-out pair')}, so it can't be trusted yet. "
+            f"Mark more pairs for validation (at least {MIN_TO_JUDGE})."
+        )
     if m.get("val_loss_adapter") is None and m.get("validation_loss") is None:
         return ""
-    n = _int(m.get("validation_examples"), -1)
     if n < 0 or n >= MIN_TO_JUDGE:
         return ""
     return (

@@ -56,6 +56,10 @@ class JobSpec:
     # within this share of the training time (None: no time limit).
     behaviour: bool = True
     behaviour_time_share: float | None = BUDGET_SHARE
+    # Method "dpo": preference pairs (TRL's conversational format, see preference_pairs.py) as a JSONL path or
+    # a list, and optional held-out pairs (None: eval_fraction of the pairs is held out).
+    preference_examples: Examples | None = None
+    preference_validation: Examples | None = None
 
 
 @dataclass
@@ -133,11 +137,18 @@ def run_job(
     """
     from .config import validate_config
 
-    cfg, errors = validate_config(spec.config)
+    cfg, errors = validate_config(spec.config, has_parent=bool(spec.init_adapter_path))
     if cfg is None:
         detail = "; ".join(f"{k}: {v}" for k, v in errors.items())
         raise ConfigError(f"Invalid training configuration ({detail})", {"errors": errors})
     try:
+        if cfg.method == "dpo":
+            from .dpo import run_dpo
+
+            result = JobResult(**run_dpo(spec, cfg, on_progress, should_stop))
+            result.metrics.update(results.metrics(peak_memory_bytes=peak_memory_bytes()))
+            write_result(Path(spec.output_dir), result)
+            return result
         return _run(spec, cfg, on_progress, should_stop)
     except EngineError:
         raise
@@ -233,7 +244,7 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         result = JobResult(cancelled=outcome.cancelled, adapter_dir=None, adapter_size_bytes=None, metrics=metrics,
                            samples=[], model_card_path=None, **common)  # fmt: skip
         if distributed.is_main():
-            _write_result(out, result)
+            write_result(out, result)
         return result
 
     set_cpu_packed_inference(model, True)  # no optimizer step follows: the fast 4-bit CPU kernel is safe
@@ -304,7 +315,7 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         behaviour=behaviour_run,
         **common,
     )
-    _write_result(out, result)
+    write_result(out, result)
     return result
 
 
@@ -418,6 +429,6 @@ def _forgetting(
     return forgetting
 
 
-def _write_result(out: Path, result: JobResult) -> None:
+def write_result(out: Path, result: JobResult) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(result.to_dict(), indent=2, default=str), encoding="utf-8")

@@ -50,7 +50,7 @@ class TrainOutcome:
     gathered_adapter: str | None = None
 
 
-def _callback_class() -> Any:
+def progress_callback_class() -> Any:
     from transformers import TrainerCallback
 
     class ProgressCallback(TrainerCallback):
@@ -215,13 +215,22 @@ def logging_interval(cfg: TrainConfig, steps: int) -> int:
     return max(1, min(cfg.logging_steps, steps // 20))
 
 
-def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, has_eval: bool, steps: int | None = None) -> Any:
+def training_arguments(
+    cfg: TrainConfig,
+    checkpoint_dir: Path,
+    has_eval: bool,
+    steps: int | None = None,
+    factory: Any = None,
+    **extra: Any,
+) -> Any:
+    """The Trainer's arguments for `cfg`; `factory` (a TrainingArguments subclass, e.g. TRL's DPOConfig) and
+    `extra` (its own fields, or replacements) let another trainer share them."""
     import torch
     from transformers import TrainingArguments
 
     cuda = device_type() == "cuda"
     eval_steps = cfg.eval_steps if has_eval and cfg.eval_steps > 0 else None
-    return TrainingArguments(
+    arguments: dict[str, Any] = dict(
         **_parallel_arguments(cfg, cuda),
         output_dir=str(checkpoint_dir),
         per_device_train_batch_size=cfg.batch_size,
@@ -254,6 +263,7 @@ def training_arguments(cfg: TrainConfig, checkpoint_dir: Path, has_eval: bool, s
         save_only_model=False,
         push_to_hub=False,
     )
+    return (factory or TrainingArguments)(**{**arguments, **extra})
 
 
 def _parallel_arguments(cfg: TrainConfig, cuda: bool) -> dict[str, Any]:
@@ -305,7 +315,7 @@ def train(
     from transformers import PrinterCallback
 
     checkpoint_dir = Path(checkpoint_dir)
-    callback = _callback_class()(on_progress, should_stop)
+    callback = progress_callback_class()(on_progress, should_stop)
     trainer = _trainer_class()(
         model=model,
         args=training_arguments(cfg, checkpoint_dir, bool(eval_features), planned_steps(cfg, len(train_features))),

@@ -13,14 +13,17 @@ from ..engine.config import preset as preset_config
 METHOD_BY_DEVICE = {"cuda": "qlora", "cpu": "lora"}
 
 
-def resolve_config(*, preset: str | None, config: dict[str, Any] | None) -> dict[str, Any]:
-    """A complete, validated configuration: the preset's values, overridden by `config`; field messages."""
+def resolve_config(
+    *, preset: str | None, config: dict[str, Any] | None, has_parent: bool | None = None
+) -> dict[str, Any]:
+    """A complete, validated configuration: the preset's values, overridden by `config`; field messages.
+    `has_parent`: whether the job continues from an adapter (method "dpo" needs one)."""
     if preset and preset not in PRESETS:
         raise ApplicationError(f"Unknown preset {preset!r}.", {"preset": [f"Choose one of: {', '.join(PRESETS)}."]})
     if config is not None and not isinstance(config, dict):
         raise ApplicationError("The configuration must be a JSON object.", {"config": ["Send an object."]})
     merged = {**(preset_config(preset) if preset else {}), **(config or {})}
-    validated, errors = validate_config(merged)
+    validated, errors = validate_config(merged, has_parent=has_parent)
     if validated is None:
         raise ApplicationError(
             "The training configuration is invalid: " + "; ".join(f"{k} {v}" for k, v in errors.items()) + ".",

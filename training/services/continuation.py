@@ -50,6 +50,9 @@ def continue_from(
             "That adapter belongs to another project.", {"parent_adapter": ["Choose an adapter of this project."]}
         )
     shape = parent_shape(parent)
+    if isinstance(config, dict) and config.get("method") == "dpo":
+        # Preference training keeps the parent's weights' shape; its method is dpo, whatever the parent's was.
+        shape.pop("method", None)
     if base_model is not None and base_model.pk != parent.base_model_id:
         raise ApplicationError(
             f"“{parent.name}” was trained on {parent.base_model.name}: continuing it needs the same base model.",

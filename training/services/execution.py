@@ -34,7 +34,7 @@ from serving.models import Adapter
 from .. import launcher, routing, runner
 from ..engine import artifacts, results
 from ..models import JobPhase, JobStatus, TrainingJob, TrainingMetric
-from . import folders
+from . import folders, preference_data
 from .checkpoints import CheckpointMirror
 from .continuation import parent_adapter_dir, parent_lineage
 from .job_folders import child_environment, download_to, work_dir
@@ -256,6 +256,11 @@ def _prepare(job: TrainingJob, reporter: JobReporter, folder: Path) -> dict[str,
         "init_adapter_path": parent_adapter_dir(job, folder),  # continue training: the parent adapter's files
         "system_prompt": job.project.default_system_prompt,
     }
+    if job.method == "dpo":
+        try:
+            spec.update(preference_data.download_for_job(job, data_dir))
+        except OSError as exc:
+            return _finish_failed(reporter, "invalid_data", f"The preference pairs could not be read: {exc}")
     return spec
 
 
@@ -334,7 +339,7 @@ def _project_control_set(job: TrainingJob, data_dir: Path) -> str | None:
     return download_to(path, data_dir / "control.jsonl") if default_storage.exists(path) else None
 
 
-SHORT_METHOD_NAMES = {"qlora": "QLoRA", "lora": "LoRA", "dora": "DoRA"}
+SHORT_METHOD_NAMES = {"qlora": "QLoRA", "lora": "LoRA", "dora": "DoRA", "dpo": "DPO"}
 
 
 def default_adapter_name(job: TrainingJob) -> str:

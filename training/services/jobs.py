@@ -26,7 +26,7 @@ from curated_data.services import versions
 from serving.models import Adapter
 
 from ..models import BaseModel, JobPhase, JobStatus, Sweep, TrainingJob
-from . import quotas
+from . import preference_data, quotas
 from .launch_plan import DEFAULT_PRESET, JobSpec, job_spec
 
 log = logging.getLogger(__name__)
@@ -157,7 +157,11 @@ def job_start(
         made = version is None
         version = _first_version(project, user) if version is None else version
         quotas.training_admit(user=user, project=project)  # 429 beyond the queued-job caps
+        dpo = spec.config["method"] == "dpo"
+        pairs = preference_data.version_records(version) if dpo else None
         job = job_create(project=project, user=user, spec=spec, data=version_data(project, version))
+        if pairs is not None:  # last in the transaction: a failed write rolls the job back (and sends nothing)
+            preference_data.write_for_job(job, pairs)
     log.info("training job %s launched by %s for project %s", job.pk, user, project.pk)
     return Launch(job, made)
 

@@ -131,7 +131,8 @@ def job_spec(
             "Choose a base model for this project before training.", {"base_model": ["No base model chosen."]}
         )
     fixed = parent_adapter is not None or method_named(preset, config)
-    plan = plan_launch(base_model=base_model, config=resolve_config(preset=preset, config=config), method_fixed=fixed)
+    config = resolve_config(preset=preset, config=config, has_parent=parent_adapter is not None)
+    plan = plan_launch(base_model=base_model, config=config, method_fixed=fixed)
     return JobSpec(base_model, preset or "", parent_adapter, fixed, plan)
 
 

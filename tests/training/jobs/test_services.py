@@ -52,7 +52,7 @@ def test_config_errors_name_each_field(project, owner, fake_base_model, approve)
         job_launch(project=project, user=owner, config={"rank": 0, "method": "full", "learning_rte": 0.1})
     errors = caught.value.extra
     assert errors["rank"] == ["must be at least 1"]
-    assert errors["method"] == ["must be one of: qlora, lora, dora"]
+    assert errors["method"] == ["must be one of: qlora, lora, dora, dpo"]
     assert errors["learning_rte"] == ["unknown field"]
     assert "rank must be at least 1" in caught.value.message
     assert not TrainingJob.objects.exists()
