@@ -39,7 +39,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils.timezone import now
 
-from annotation.models import Example, ExampleStatus, Project
+from annotation.models import Example, ExampleStatus, PreferencePair, Project
 from annotation.services.conversations import canonical_json
 from annotune import dispatch, work
 from annotune.errors import ApplicationError
@@ -241,6 +241,31 @@ def version_create(
         )  # fmt: skip
 
 
+# Next to a version's files: the preference pairs of its examples, which a DPO job trains on
+# (training/services/preference_data.py reads it).
+PREFERENCES_FILE = "preferences.jsonl"
+
+
+def preference_lines(project: Project, examples: list[dict[str, Any]]) -> list[str]:
+    """The project's preference pairs (corrected drafts) whose example is in this version, in TRL's
+    conversational preference format, each with its example's split: a DPO job trains on the train pairs
+    and measures preference accuracy on the validation ones, as SFT holds out the validation examples."""
+    split = {example["id"]: example["split"] for example in examples}
+    lines = []
+    for pair in PreferencePair.objects.filter(project=project).order_by("id").iterator(chunk_size=2000):
+        if pair.example_id in split:
+            record = {
+                "prompt": pair.prompt,
+                "chosen": [{"role": "assistant", "content": pair.chosen}],
+                "rejected": [{"role": "assistant", "content": pair.rejected}],
+                "origin": pair.origin,
+                "example": pair.example_id,
+                "split": split[pair.example_id],
+            }
+            lines.append(canonical_json(record))
+    return lines
+
+
 def _write_version(
     writer: ArtifactWriter,
     *,
@@ -275,6 +300,12 @@ def _write_version(
     sha256 = files["all"].sha.hexdigest()
     folder = f"datasets/project-{project.pk}/v{number}-{sha256[:12]}"
     paths = {part: f.save(f"{folder}/{part}.jsonl", writer) for part, f in files.items()}
+    preferences = preference_lines(project, examples)
+    if preferences:
+        pairs = _HashedFile()
+        for line in preferences:
+            pairs.write_line(line)
+        pairs.save(f"{folder}/{PREFERENCES_FILE}", writer)
     return DatasetVersion.objects.create(
         project=project,
         number=number,

@@ -170,7 +170,8 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
         return dict(cancelled=True, adapter_dir=None, adapter_size_bytes=None, metrics=metrics, samples=[],
                     model_card_path=None, **common)  # fmt: skip
     # TRL's frozen copy of the starting adapter is the reference, not a result: only the trained one is saved.
-    for peft_model in {id(m): m for m in (model, trainer.model)}.values():
+    trained: Any = trainer.model
+    for peft_model in {id(m): m for m in (model, trained)}.values():
         if "ref" in getattr(peft_model, "peft_config", {}):
             peft_model.delete_adapter("ref")
     adapter_dir = artifacts.save_adapter(model, out / "adapter")

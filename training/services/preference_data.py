@@ -3,9 +3,9 @@ data by the worker.
 
 The pairs are in TRL's conversational preference format (training/engine/preference_pairs.py). A record
 may carry `"split": "validation"`: those go to `preferences_validation.jsonl`, the held-out pairs preference
-accuracy is measured on (without any, the engine holds out a share of the training pairs). Until the
-project's own pairs are exported, a launch takes them from a `preferences.jsonl` stored next to the dataset
-version's files (`version_records`).
+accuracy is measured on (without any, the engine holds out a share of the training pairs). A launch takes
+them from the `preferences.jsonl` a dataset version writes next to its files: the project's corrected drafts
+among the version's examples, each with its example's split (`curated_data.services.versions.preference_lines`).
 """
 
 from __future__ import annotations
