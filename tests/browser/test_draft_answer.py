@@ -46,7 +46,10 @@ def test_the_draft_streams_into_the_answer_is_checked_edited_and_kept(
     make_adapter("support-v2", adapter_dirs["a"], is_active=True)
     project.style_rules = {"opening": "**In short:**"}  # the random model never writes it: a finding on the draft
     project.save(update_fields=["style_rules"])
-    env = {"ANNOTUNE_STORAGE_ROOT": str(storage), "ANNOTUNE_INFERENCE_STREAM_DELAY_MS": "60"}
+    # Each piece the worker publishes (one every 0.2 s of answer at most) is held 190 ms: a whole answer then
+    # takes seconds, long enough to watch it grow and to cancel the second one while it is written (at 60 ms
+    # the second, with the model already loaded, ended within a second, before the click).
+    env = {"ANNOTUNE_STORAGE_ROOT": str(storage), "ANNOTUNE_INFERENCE_STREAM_DELAY_MS": "190"}
     with celery_worker("inference", env=env):
         login(annotator)
         page.goto(f"/projects/{project.pk}/examples/new/")
