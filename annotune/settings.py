@@ -346,6 +346,7 @@ ANNOTUNE_REAPERS = {
     "validation_runs": "annotation.services.validation_runs.reap_runs",
     "draft_batches": "annotation.services.draft_batches.reap_batches",
     "training": "training.services.reaper.reap",
+    "serving": "serving.services.reaper.reap",
     "evaluation": "evaluation.services.reaper.reap",
 }
 # The reaper (Celery beat, `annotune.reap`): rows queued this long while their queue holds no message

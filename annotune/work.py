@@ -16,8 +16,10 @@ is the source of truth, the Celery message only says "look at row N". The life o
   message the broker lost is sent again (the claim makes a duplicate harmless).
 
 Users: imports and version builds (curated_data), data-health runs and "Draft all" batches (annotation),
-training jobs and adapter operations (training: merges, combinations, GGUF exports). Generation requests
-still have their own claim (they carry per-user caps and are never re-queued: their caller stopped waiting).
+training jobs (training), adapter operations (serving: merges, combinations, GGUF exports). Each app's
+reaper calls `reap_stale` for its rows and is named in settings.ANNOTUNE_REAPERS (training's and serving's:
+`<app>/services/reaper.py`). Generation requests still have their own claim (they carry per-user caps and
+are never re-queued: their caller stopped waiting).
 """
 
 from __future__ import annotations

@@ -19,9 +19,9 @@ from curated_data.models import ImportJob, VersionBuild
 from curated_data.services.import_reaper import reap_imports
 from curated_data.services.versions import reap_builds
 from serving.models import AdapterOperation
+from serving.services.reaper import reap_operations
 from training.models import BaseModel, TrainingJob
 from training.services.jobs import reap_stale_jobs
-from training.services.reaper import reap_operations
 
 pytestmark = pytest.mark.django_db
 

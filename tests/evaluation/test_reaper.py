@@ -67,7 +67,8 @@ def test_an_evaluation_whose_heartbeat_stopped_while_generating_fails_with_worke
     reaped = periodic_reap()  # every app's reaper, as settings.ANNOTUNE_REAPERS names them
 
     assert reaped["evaluation"]["evaluations_failed"] == [dead.pk]
-    assert not any(key.startswith("evaluations_") for key in reaped["training"])  # reaped once, by its app
+    # Reaped once, by its app.
+    assert not any(key.startswith("evaluations_") for app in ("training", "serving") for key in reaped[app])
 
     dead.refresh_from_db()
     assert dead.status == EvaluationStatus.FAILED
