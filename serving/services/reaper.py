@@ -1,11 +1,11 @@
 """The serving app's reaper (settings.ANNOTUNE_REAPERS, run by the periodic `annotune.reap`).
 
-Adapter operations (merge, combine, GGUF export) are work rows (annotune/work.py): one whose heartbeat
-stopped is queued again and fails with the reason after its last attempt (`reap_operations`); queued ones
-left without a message (a broker restart drops what it held in memory) are sent again, and their task
-claims the row first, so a duplicate message is a no-op. Generation requests fail instead
-(`reap_generations`): their caller stopped waiting long ago. A worker's own final write is fenced to its
-attempt, so a late one never lands over the reaper's.
+Adapter operations (merge, combine, GGUF export) and generation requests are work rows (annotune/work.py).
+An operation whose heartbeat stopped is queued again and fails with the reason after its last attempt
+(`reap_operations`); queued ones left without a message (a broker restart drops what it held in memory) are
+sent again, and their task claims the row first, so a duplicate message is a no-op. A generation request is
+never queued again: silent or lost, it fails (`reap_generations`), because its caller stopped waiting long
+ago. A worker's own writes are fenced to its attempt, so a late one never lands over the reaper's.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Case, Q, TextField, Value, When
+from django.db.models import Case, TextField, Value, When
 from django.utils import timezone
 
 from annotune import work
@@ -72,8 +72,10 @@ def _operation_lost(reason: str, limit: int) -> dict[str, Any]:
 
 
 def reap_generations() -> dict[str, list[int]]:
-    """Periodic: requests whose message the broker lost, or whose worker died while answering, fail
-    with the reason (sending them again later would answer a question nobody waits for)."""
+    """Periodic: requests whose message the broker lost ("lost"), or whose worker died while answering
+    ("stale"), fail with the reason. Never re-queued, unlike other work rows (no `work.reap_stale`): the
+    caller stopped waiting (the API's wait is ANNOTUNE_GENERATE_TIMEOUT_SECONDS), so sending them again later
+    would answer a question nobody waits for."""
     now = timezone.now()
     queued = GenerationRequest.objects.filter(status=GenerationStatus.QUEUED)
     lost = lost_messages(queued, queue="inference", older_than=settings.ANNOTUNE_GENERATE_TIMEOUT_SECONDS)
@@ -83,16 +85,15 @@ def reap_generations() -> dict[str, list[int]]:
         error="No worker received this request: the task queue lost it (restarted?). Send it again.",
         finished_at=now,
     )
-    # By the database's clock, which the workers write `started_at` with (annotune/heartbeat.py).
-    # Started too long ago, or silent: a worker beats while it answers (serving/services/generation.py).
-    cutoff = silent_since(settings.ANNOTUNE_GENERATE_STALE_SECONDS)
-    silent = silent_since(settings.ANNOTUNE_GENERATE_SILENT_SECONDS)
-    stale = list(
-        GenerationRequest.objects.filter(
-            Q(started_at__lt=cutoff) | Q(heartbeat_at__lt=silent), status=GenerationStatus.RUNNING
-        ).values_list("pk", flat=True)
+    # Silent (a worker beats while it answers: serving/services/generation.py), or started too long ago;
+    # both by the database's clock, which the workers write `started_at` and their heartbeat with.
+    too_long = GenerationRequest.objects.filter(
+        status=GenerationStatus.RUNNING, started_at__lt=silent_since(settings.ANNOTUNE_GENERATE_STALE_SECONDS)
     )
-    GenerationRequest.objects.filter(pk__in=stale, status=GenerationStatus.RUNNING).update(
+    dead = work.silent(GenerationRequest, settings.ANNOTUNE_GENERATE_SILENT_SECONDS) | too_long
+    stale = list(dead.values_list("pk", flat=True))
+    # The conditions hold again in the write: a worker that beat meanwhile keeps its request (unless too long).
+    dead.filter(pk__in=stale).update(
         status=GenerationStatus.FAILED,
         error_code="worker_lost",
         error="The worker stopped before it finished this answer. Send it again.",
