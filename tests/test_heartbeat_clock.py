@@ -25,7 +25,7 @@ from serving.services import generation
 from serving.services.reaper import reap_generations
 from tests.serving.scripted_backend import Scripted, finished
 from training.models import BaseModel, JobStatus, TrainingJob, TrainingWorker
-from training.routing import Capacity
+from training.processes.routing import Capacity
 from training.selectors.workers import worker_list
 from training.services.configs import resolve_config
 from training.services.execution import JobReporter, job_claim
