@@ -346,6 +346,7 @@ ANNOTUNE_REAPERS = {
     "validation_runs": "annotation.services.validation_runs.reap_runs",
     "draft_batches": "annotation.services.draft_batches.reap_batches",
     "training": "training.services.reaper.reap",
+    "serving": "serving.services.reaper.reap",
     "evaluation": "evaluation.services.reaper.reap",
 }
 # The reaper (Celery beat, `annotune.reap`): rows queued this long while their queue holds no message
@@ -420,7 +421,7 @@ TRAINING_DEFAULT_MODEL_DIR = Path(
 TRAINING_TORCH_THREADS = env_int("ANNOTUNE_TORCH_THREADS", 0)
 # 4-bit copies of base models, made by the first QLoRA job on each (about a third of the base's size).
 TRAINING_QUANTIZED_DIR = Path(env_str("ANNOTUNE_QUANTIZED_DIR") or VAR_DIR / "quantized")
-# Host allocations from this size up are returned to the OS when freed (training/runner.py,
+# Host allocations from this size up are returned to the OS when freed (training/processes/runner.py,
 # limit_heap_growth): halves CPU QLoRA's peak memory for ~15% of its speed. 0 keeps glibc's default.
 TRAINING_MALLOC_MMAP_THRESHOLD = env_int("ANNOTUNE_TRAINING_MALLOC_MMAP_THRESHOLD", 4 * 2**20)
 # CPU priority (nice, 0-19) of the engine processes: on a host shared with the web and the database,

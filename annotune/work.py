@@ -16,8 +16,12 @@ is the source of truth, the Celery message only says "look at row N". The life o
   message the broker lost is sent again (the claim makes a duplicate harmless).
 
 Users: imports and version builds (curated_data), data-health runs and "Draft all" batches (annotation),
-training jobs and adapter operations (training: merges, combinations, GGUF exports). Generation requests
-still have their own claim (they carry per-user caps and are never re-queued: their caller stopped waiting).
+training jobs (training), adapter operations and generation requests (serving), blind evaluations
+(evaluation). Each app's reaper is named in settings.ANNOTUNE_REAPERS (training's, serving's and
+evaluation's: `<app>/services/reaper.py`) and calls `reap_stale` for its rows, except where a row is never
+queued again: a generation request (its caller stopped waiting) and a blind evaluation (its owner creates
+it again) whose worker died are failed, their reapers find them with `silent`. A generation request's claim
+also holds its user's running cap (serving/services/generation.py: `claim` inside its transaction).
 """
 
 from __future__ import annotations

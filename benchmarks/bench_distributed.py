@@ -5,11 +5,11 @@
                                            [--distributed ddp|fsdp] [--steps 30] [--batch-size 4] [--seq 256]
 
 Builds a tiny Llama offline (training/engine/tiny.py) and trains it with the engine exactly as a worker
-does (training/runner.py for one process, training/launcher.py for several). Prints JSON lines per run:
-train_tokens_per_s (the engine's own figure: non-padding tokens per second of training, all processes
-together), train_wall_s (the whole job: start-up, training, evaluation), peak_gpu_mib (the highest
-memory in use on any one GPU while the job ran, from nvidia-smi; absent without GPUs), and with two
-process counts the speed-up of the most processes over one.
+does (training/processes/runner.py for one process, training/processes/launcher.py for several).
+Prints JSON lines per run: train_tokens_per_s (the engine's own figure: non-padding tokens per second of
+training, all processes together), train_wall_s (the whole job: start-up, training, evaluation),
+peak_gpu_mib (the highest memory in use on any one GPU while the job ran, from nvidia-smi; absent
+without GPUs), and with two process counts the speed-up of the most processes over one.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class PeakGpuMemory:
 
 
 def run(model: Path, data: Path, work: Path, *, method: str, processes: int, distributed: str, args) -> dict:
-    from training import launcher, runner
+    from training.processes import launcher, runner
 
     config = {
         "method": method,

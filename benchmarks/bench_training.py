@@ -521,8 +521,8 @@ def compare_with_trl(args: argparse.Namespace) -> None:
 
 
 def rss_child(path: str, method: str, steps: int, batch: int, seq: int, threads: int, cache: str | None) -> None:
-    # Set up like a platform job's training process (training/runner.py).
-    from training.runner import limit_heap_growth
+    # Set up like a platform job's training process (training/processes/runner.py).
+    from training.processes.runner import limit_heap_growth
 
     limit_heap_growth()
     import peft  # noqa: F401 - import the whole stack before the baseline reading

@@ -8,7 +8,7 @@ class EvaluationAdmin(admin.ModelAdmin):
     list_display = ["id", "name", "project", "base_model", "status", "created_at", "closed_at"]
     list_filter = ["status"]
     raw_id_fields = ["project", "base_model", "dataset_version", "created_by"]
-    readonly_fields = ["heartbeat_at", "generated_at", "closed_at"]
+    readonly_fields = ["attempts", "started_at", "heartbeat_at", "finished_at", "closed_at"]
 
 
 @admin.register(Judgment)

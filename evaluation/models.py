@@ -10,6 +10,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from annotune.work import WorkRow
+
 
 class ExampleScore(models.Model):
     """One example's loss after a successful job, under the adapter and under the base model.
@@ -50,18 +52,23 @@ class ExampleScore(models.Model):
 
 class EvaluationStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
-    GENERATING = "generating", "Generating answers"
+    RUNNING = "running", "Generating answers"
+    # After the work: open, then closed by an owner (or failed).
     OPEN = "open", "Open for judging"
     CLOSED = "closed", "Closed"
     FAILED = "failed", "Failed"
 
 
-class Evaluation(models.Model):
+class Evaluation(WorkRow):
     """A blind pairwise evaluation: fixed prompts, two or more systems (base model, adapters).
 
     `systems` lists `{"key": "s0", "adapter_id": null | id, "label": "Base model" | adapter name}`; the
     inference worker answers every prompt with every system once (`params`: greedy, max_new_tokens),
     then one item per prompt and pair of systems is judged blind by reviewers.
+
+    Generating the answers is a work row's work (annotune/work.py): claimed (queued -> running), beating,
+    written through the row fenced to its attempt; it ends "open" (`finished_at`: when the answers were
+    in) or "failed". The reaper fails an evaluation whose worker died (evaluation/services/reaper.py).
     """
 
     project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="evaluations")
@@ -77,13 +84,8 @@ class Evaluation(models.Model):
         max_length=20, choices=EvaluationStatus.choices, default=EvaluationStatus.QUEUED, db_index=True
     )
     error_code = models.CharField(max_length=50, blank=True)
-    error = models.TextField(blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    # Written by the generating worker on the database's clock (annotune/heartbeat.py); the reaper fails an
-    # evaluation whose heartbeat stopped while generating (its worker died) with error_code "worker_lost".
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    generated_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -92,6 +94,11 @@ class Evaluation(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_done(self) -> bool:
+        """The answers' work ended: open for judging (then closed), or failed."""
+        return self.status in (EvaluationStatus.OPEN, EvaluationStatus.CLOSED, EvaluationStatus.FAILED)
 
     @property
     def is_closed(self) -> bool:

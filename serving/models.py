@@ -66,11 +66,16 @@ class GenerationStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
-class GenerationRequest(models.Model):
+class GenerationRequest(WorkRow):
     """A conversation to answer with the base model and / or adapters, on the inference queue.
 
     `targets` lists what answers: `{"adapter_id": null}` is the base model alone; `outputs` gets one
     entry per target, in the same order, written by the inference worker.
+
+    A work row (annotune/work.py): claimed (`attempts` counts it, the fencing token of the worker's writes),
+    beating while it answers (each piece of text it publishes, and a beat between). Unlike other work rows
+    it is never queued again: a request whose worker died or whose message was lost fails
+    (serving/services/reaper.py), its caller stopped waiting long ago.
     """
 
     project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="generations")
@@ -84,15 +89,9 @@ class GenerationRequest(models.Model):
     )
     outputs = models.JSONField(default=list, blank=True)
     error_code = models.CharField(max_length=50, blank=True)
-    error = models.TextField(blank=True)
     worker = models.CharField(max_length=200, blank=True)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    # Refreshed by the worker while it answers (each piece of text it publishes, and a beat between):
-    # a running request silent for ANNOTUNE_GENERATE_SILENT_SECONDS lost its worker.
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "training_generationrequest"
@@ -100,10 +99,6 @@ class GenerationRequest(models.Model):
 
     def __str__(self) -> str:
         return f"Generation {self.pk} ({self.status})"
-
-    @property
-    def is_done(self) -> bool:
-        return self.status in (GenerationStatus.SUCCEEDED, GenerationStatus.FAILED, GenerationStatus.CANCELLED)
 
 
 class OperationKind(models.TextChoices):

@@ -105,7 +105,7 @@ def test_generate_while_the_broker_is_down_is_a_503_with_retry_after(api, projec
 
 @pytest.mark.django_db
 def test_the_generation_reaper_fails_lost_and_abandoned_requests(project, owner, settings, empty_broker):
-    from training.services.reaper import reap_generations
+    from serving.services.reaper import reap_generations
 
     base = BaseModel.objects.create(name="nowhere", source="/nonexistent/model")
     long_ago = timezone.now() - timedelta(hours=1)

@@ -22,14 +22,14 @@ from curated_data.models import ImportJob
 from curated_data.services import import_reaper, imports
 from serving.models import GenerationRequest
 from serving.services import generation
+from serving.services.reaper import reap_generations
 from tests.serving.scripted_backend import Scripted, finished
 from training.models import BaseModel, JobStatus, TrainingJob, TrainingWorker
-from training.routing import Capacity
+from training.processes.routing import Capacity
 from training.selectors.workers import worker_list
 from training.services.configs import resolve_config
 from training.services.execution import JobReporter, job_claim
 from training.services.jobs import reap_stale_jobs
-from training.services.reaper import reap_generations
 from training.services.workers import worker_register
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,7 @@
 """The import graph of the project's code (every import, at module level or inside a function):
 no circle except between a tasks module and the services it calls, no private name imported from
-another module, and the Celery module imports no app (issue #26)."""
+another module, the Celery module imports no app, and the process code (training/processes/) imports
+no Django (issue #26)."""
 
 from __future__ import annotations
 
@@ -136,3 +137,27 @@ def test_the_celery_module_imports_no_app():
     edges, _ = import_graph()
     apps = {m for m in edges["annotune.celery"] if not m.startswith("annotune.")}
     assert apps == set()
+
+
+def top_level_imports(path: Path) -> set[str]:
+    """The top-level package of every absolute import in a file (at module level or inside a function)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_the_process_code_imports_no_django_and_no_app():
+    """training/processes/ (its docstring says why): the standard library, each other and the engine."""
+    edges, _ = import_graph()
+    known = modules()
+    processes = sorted(m for m in known if m == "training.processes" or m.startswith("training.processes."))
+    assert "training.processes.runner" in processes
+    for module in processes:
+        outside = {t for t in edges[module] if not t.startswith(("training.processes", "training.engine"))}
+        assert outside == set(), f"{module} imports {sorted(outside)}"
+        frameworks = top_level_imports(known[module]) & {"django", "celery", "rest_framework"}
+        assert frameworks == set(), f"{module} imports {sorted(frameworks)}"

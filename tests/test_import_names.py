@@ -55,7 +55,8 @@ if __name__ == "__main__":
     django.setup()  # a worker has the Django apps loaded before it spawns the training child
     from curated_data.models import DatasetVersion
 
-    child = multiprocessing.get_context("spawn").Process(target=probe, args=(sys.argv[1],))  # as training/runner.py
+    # Spawned as training/processes/runner.py starts the engine's child.
+    child = multiprocessing.get_context("spawn").Process(target=probe, args=(sys.argv[1],))
     child.start()
     child.join(timeout=240)
     print(json.dumps({"exitcode": child.exitcode, "label": DatasetVersion._meta.app_label}))

@@ -10,6 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from annotation.models import DraftBatch, ValidationRun
+from annotune import work
 from curated_data.models import ImportJob, VersionBuild
 from evaluation.models import Evaluation
 from serving.models import AdapterOperation, GenerationRequest
@@ -22,13 +23,15 @@ def reaper_queries():
     for model in (GenerationRequest, AdapterOperation, ImportJob, ValidationRun, VersionBuild, DraftBatch):
         # dispatch.lost_messages: queued rows waiting longer than the cutoff, oldest first.
         yield model.objects.filter(status="queued", created_at__lt=cutoff).order_by("pk").values_list("pk")[:500]
-    yield GenerationRequest.objects.filter(status="running", started_at__lt=cutoff).values_list("pk")
+    # serving.services.reaper.reap_generations: silent (annotune.work.silent), or started too long ago.
+    too_long = GenerationRequest.objects.filter(status="running", started_at__lt=cutoff)
+    yield (work.silent(GenerationRequest, 300) | too_long).values_list("pk")
     yield ImportJob.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "attempts")
     yield ValidationRun.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "attempts")
     yield VersionBuild.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "attempts")
     yield DraftBatch.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "attempts")
     yield AdapterOperation.objects.filter(status="running", heartbeat_at__lt=cutoff).values_list("pk", "kind")
-    yield Evaluation.objects.filter(status="generating", heartbeat_at__lt=cutoff).values_list("pk")
+    yield work.silent(Evaluation, 300).values_list("pk", "attempts")
 
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="reads SQLite's query plans")

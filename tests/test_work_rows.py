@@ -1,5 +1,7 @@
 """Every work row (annotune/work.py) behaves the same: one claim wins, and its app's reaper takes back a row
-whose worker died, queued again until ANNOTUNE_JOB_MAX_ATTEMPTS, then failed with the reason."""
+whose worker died, queued again until ANNOTUNE_JOB_MAX_ATTEMPTS, then failed with the reason. Generation
+requests and blind evaluations are claimed and fenced the same way, but their reapers fail a row whose worker
+died at once (never queued again)."""
 
 from __future__ import annotations
 
@@ -18,10 +20,12 @@ from annotune import work
 from curated_data.models import ImportJob, VersionBuild
 from curated_data.services.import_reaper import reap_imports
 from curated_data.services.versions import reap_builds
-from serving.models import AdapterOperation
+from evaluation.models import Evaluation
+from evaluation.services.reaper import reap_evaluations
+from serving.models import AdapterOperation, GenerationRequest
+from serving.services.reaper import reap_generations, reap_operations
 from training.models import BaseModel, TrainingJob
 from training.services.jobs import reap_stale_jobs
-from training.services.reaper import reap_operations
 
 pytestmark = pytest.mark.django_db
 
@@ -37,10 +41,14 @@ class Kind:
         return self.model.__name__
 
 
+def base_model() -> BaseModel:
+    return BaseModel.objects.get_or_create(name="tiny", source="/models/tiny")[0]
+
+
 def training_job(project, owner) -> TrainingJob:
     from django.conf import settings
 
-    base, _ = BaseModel.objects.get_or_create(name="tiny", source="/models/tiny")
+    base = base_model()
     return TrainingJob.objects.create(
         project=project,
         base_model=base,
@@ -82,7 +90,28 @@ KINDS = [
 ]
 
 
-@pytest.mark.parametrize("kind", KINDS, ids=str)
+# Reaped by failing at once: a generation request's caller stopped waiting; an evaluation is created again.
+FAILED_AT_ONCE = [
+    Kind(
+        GenerationRequest,
+        lambda project, owner: GenerationRequest.objects.create(
+            project=project, base_model=base_model(), messages=[], created_by=owner
+        ),
+        lambda: {"failed": reap_generations()["stale"]},
+        "worker_lost",
+    ),
+    Kind(
+        Evaluation,
+        lambda project, owner: Evaluation.objects.create(
+            project=project, name="Blind", base_model=base_model(), prompt_source="pasted", created_by=owner
+        ),
+        lambda: {"failed": reap_evaluations()["evaluations_failed"]},
+        "worker_lost",
+    ),
+]
+
+
+@pytest.mark.parametrize("kind", KINDS + FAILED_AT_ONCE, ids=str)
 def test_a_work_row_is_claimed_once(kind, project, owner):
     row = kind.create(project, owner)
     assert row.is_active
@@ -133,4 +162,28 @@ def test_the_reaper_requeues_a_row_whose_worker_died_then_fails_it_after_the_las
                 assert row.error_code == kind.lost_code
     # A late write of the last attempt's worker lands nowhere; the live row kept running throughout.
     assert work.fenced(kind.model, row.pk, limit).update(heartbeat_at=timezone.now()) == 0
+    assert kind.model._default_manager.get(pk=alive.pk).status == "running"
+
+
+@pytest.mark.parametrize("kind", FAILED_AT_ONCE, ids=str)
+def test_a_row_never_queued_again_fails_when_its_worker_died_and_its_late_write_lands_nowhere(kind, project, owner):
+    row = kind.create(project, owner)
+    alive = kind.create(project, owner)  # claimed and beating: never taken back
+    mine = work.claim(kind.model, row.pk)
+    assert mine is not None
+    assert work.claim(kind.model, alive.pk) is not None
+    kind.model._default_manager.filter(pk=alive.pk).update(heartbeat_at=timezone.now())
+    mine.update(heartbeat_at=timezone.now() - timedelta(hours=1))  # its worker died
+
+    assert kind.reap() == {"failed": [row.pk]}
+
+    row.refresh_from_db()
+    assert (row.status, row.attempts, row.error_code) == ("failed", 1, kind.lost_code)
+    assert row.is_done
+    assert not row.is_active
+    assert row.finished_at is not None
+    # The dead worker's late final write lands nowhere, and a late second message takes nothing.
+    assert mine.update(status="succeeded", error="") == 0
+    assert work.claim(kind.model, row.pk) is None
+    assert kind.reap() == {"failed": []}  # once
     assert kind.model._default_manager.get(pk=alive.pk).status == "running"

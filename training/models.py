@@ -8,7 +8,7 @@ from django.db import models
 
 from annotune.work import WorkRow
 
-from .routing import Needs
+from .processes.routing import Needs
 
 
 class BaseModelStatus(models.TextChoices):
@@ -184,7 +184,7 @@ class TrainingJob(WorkRow):
     resumed_from_step = models.PositiveIntegerField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     child_pid = models.PositiveIntegerField(null=True, blank=True, help_text="Process running the engine")
-    # What the job needs (training.routing.Needs), decided at launch; `queue` is where it waits for a
+    # What the job needs (training.processes.routing.Needs), decided at launch; `queue` is where it waits for a
     # worker of that device class.
     device_type = models.CharField(max_length=10, default="cpu")
     devices = models.PositiveSmallIntegerField(default=1, help_text="Processes: one per device")
@@ -231,7 +231,7 @@ class TrainingJob(WorkRow):
 
 
 class TrainingWorker(models.Model):
-    """A training worker's advert: what it has (training.routing.Capacity) and the queues it consumes.
+    """A training worker's advert: what it has (training.processes.routing.Capacity) and the queues it consumes.
 
     Written by the worker at start-up and refreshed by its heartbeat; `stopped_at` is set when it shuts
     down cleanly. The launch form and the queue page read it; a launch that no advertised worker could

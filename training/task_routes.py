@@ -2,14 +2,14 @@
 
 Every sender (launch, the reaper's re-queue and its re-send of lost messages) sends
 `run_training_job(job_id)` without naming a queue; the row names the queue of the job's device class
-(training.routing), chosen at launch.
+(training.processes.routing), chosen at launch.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .routing import queue_name
+from .processes.routing import queue_name
 
 TASK = "training.tasks.run_training_job"
 

@@ -4,7 +4,7 @@ A worker started with `-Q training` (alone or among other queues) is a training 
 starts consuming it finds what it has: ANNOTUNE_WORKER_DEVICES when set (`cpu:2`, `cuda:2:81920`;
 tests fake capacities with it, operators may advertise less than the machine has), else
 `python -m training.engine.devices` in a subprocess (the worker itself never imports torch). It
-then consumes the queues of that device class (training.routing.queues_for) instead of `training`,
+then consumes the queues of that device class (training.processes.routing.queues_for) instead of `training`,
 writes its TrainingWorker row, refreshes the row's heartbeat from a thread and marks it stopped on a
 clean shutdown. `ADVERTISED` holds the capacity for the worker's own check before it claims a job.
 """
@@ -21,7 +21,7 @@ import threading
 
 from celery import signals
 
-from . import routing
+from .processes import routing
 
 log = logging.getLogger(__name__)
 

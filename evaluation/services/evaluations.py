@@ -20,9 +20,9 @@ from django.utils import timezone
 
 from annotation import permissions
 from annotation.models import Example, Project
-from annotune import dispatch
+from annotune import dispatch, work
 from annotune.errors import ApplicationError
-from annotune.heartbeat import beat_time, beating
+from annotune.heartbeat import beating
 from curated_data.models import DatasetVersion
 from serving.models import Adapter
 from serving.selectors.adapters import adapters_by_id
@@ -249,39 +249,36 @@ def judgment_promote(*, judgment: Judgment, user, answer: str | None = None) -> 
 
 
 # -- worker side ----------------------------------------------------------------------------------
-def _fail(generating, evaluation_id: int, code: str, detail: str) -> None:
+def _fail(mine, evaluation_id: int, code: str, detail: str) -> None:
     """The evaluation's pages and API show its error to owners and reviewers: it is stored in plain words
     (no server path, internal URL or exception text: `generation_error_message`); the detail goes to the log."""
     message = generation_error_message(code, detail, staff=False)
     if message != detail:
         log.warning("evaluation %s failed (%s): %s", evaluation_id, code, detail)
-    generating.update(status=EvaluationStatus.FAILED, error_code=code[:50], error=message)
+    mine.update(status=EvaluationStatus.FAILED, error_code=code[:50], error=message, finished_at=timezone.now())
 
 
 def evaluation_generate(evaluation_id: int, backend: ServingBackend) -> str:
     """Claim the evaluation, answer every prompt with every system (greedy) through `backend` (the
     playground's: the inference worker's cached model, or the vLLM server), then build the items.
 
-    The worker beats on the row while it generates; the reaper fails an evaluation whose worker died.
-    Every write after the claim is conditional on the row still generating: a worker the reaper took
-    for dead writes neither its answers nor a status over the reaper's failure."""
+    A work row's claim (`annotune.work.claim`: queued -> running, the attempt counted); the worker beats on
+    the row while it generates; the reaper fails an evaluation whose worker died. Every write after the
+    claim goes through the row fenced to this attempt: a worker the reaper took for dead writes neither
+    its answers nor a status over the reaper's failure."""
     from serving.inference.errors import InferenceError
 
-    claimed = Evaluation.objects.filter(id=evaluation_id, status=EvaluationStatus.QUEUED).update(
-        status=EvaluationStatus.GENERATING,
-        heartbeat_at=beat_time(),  # the database's clock, as the reaper's (annotune/heartbeat.py)
-    )
-    if claimed != 1:
+    mine = work.claim(Evaluation, evaluation_id)
+    if mine is None:
         return "skipped"
     evaluation = Evaluation.objects.select_related("base_model").get(pk=evaluation_id)
-    generating = Evaluation.objects.filter(pk=evaluation_id, status=EvaluationStatus.GENERATING)
     prompts = list(evaluation.prompts.all())
     ids = [s["adapter_id"] for s in evaluation.systems if s["adapter_id"] is not None]
     adapters = {a.pk: a for a in Adapter.objects.filter(pk__in=ids).select_related("base_model")}
     decoding = Decoding(max_new_tokens=int(evaluation.params.get("max_new_tokens", DEFAULT_MAX_NEW_TOKENS)))
     answers: dict[tuple[int, str], EvaluationAnswer] = {}
     try:
-        with beating(generating, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
+        with beating(mine, settings.ANNOTUNE_JOB_HEARTBEAT_SECONDS):
             for system in evaluation.systems:  # one system at a time: one adapter switch per system
                 adapter = adapters.get(system["adapter_id"])
                 if system["adapter_id"] is not None and adapter is None:
@@ -295,17 +292,17 @@ def evaluation_generate(evaluation_id: int, backend: ServingBackend) -> str:
                     )
     except (InferenceError, ApplicationError) as exc:
         code = getattr(exc, "code", "") or "refused"
-        _fail(generating, evaluation_id, code, exc.message)
+        _fail(mine, evaluation_id, code, exc.message)
         return "failed"
     except Exception as exc:
         log.exception("evaluation %s failed", evaluation_id)
-        _fail(generating, evaluation_id, "internal", f"{type(exc).__name__}: {exc}")
+        _fail(mine, evaluation_id, "internal", f"{type(exc).__name__}: {exc}")
         return "failed"
     with transaction.atomic():
         # The status first: when the reaper failed the evaluation meanwhile, nothing of this attempt is written.
-        if not generating.update(
+        if not mine.update(
             status=EvaluationStatus.OPEN,
-            generated_at=timezone.now(),
+            finished_at=timezone.now(),
             params={**evaluation.params, "worker": backend.worker[:200]},
         ):
             log.warning("evaluation %s was failed by the reaper before it finished; answers discarded", evaluation_id)

@@ -16,7 +16,7 @@ from curated_data.models import DatasetVersion
 from serving.models import Adapter
 from serving.selectors import adapters as adapter_selectors
 
-from ..models import EvaluationStatus, Judgment, Verdict
+from ..models import Judgment, Verdict
 from ..selectors import evaluations as selectors
 from ..selectors import preferences as preference_selectors
 from ..services import evaluations as services
@@ -109,7 +109,7 @@ def evaluation_detail(request, project_id: int, evaluation_id: int):
         "can_manage": services.can_manage(request.user, evaluation.project),
         "judged": selectors.judged_by(evaluation, request.user),
         "promotable": selectors.promotable(evaluation, request.user),
-        "polling": evaluation.status in (EvaluationStatus.QUEUED, EvaluationStatus.GENERATING),
+        "polling": evaluation.is_active,
     }
     return render(request, "evaluation/evaluations/detail.html", context)
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 
 from annotation import permissions
 from annotune import dispatch
@@ -241,7 +242,8 @@ def chat_completion_stream_vllm(
     or a refusal is an error response (503 / 400), not an error event inside a 200 stream."""
     from serving.inference.errors import InferenceError
 
-    if generation_claim(request.pk, worker="vllm", capped=False) != "claimed":  # admitted when it was made
+    mine = generation_claim(request.pk, worker="vllm", capped=False).mine  # admitted when it was made
+    if mine is None:
         raise OpenAIError("This request was already answered.", status=409, code="conflict")
     target = request.targets[0]
     started = time.monotonic()
@@ -252,10 +254,10 @@ def chat_completion_stream_vllm(
         )
     except (InferenceError, ApplicationError) as exc:
         code = getattr(exc, "code", "invalid")
-        generation_finish(request.pk, GenerationStatus.FAILED, [], code, exc.message)
+        generation_finish(mine, GenerationStatus.FAILED, [], code, exc.message)
         raise failure(code, exc.message, staff=staff) from None
     return _relay(
-        request.pk,
+        mine,
         pieces,
         head=_chunk_head(request, model_id),
         target=target,
@@ -266,7 +268,7 @@ def chat_completion_stream_vllm(
 
 
 def _relay(
-    request_id: int,
+    mine: QuerySet,
     pieces,
     *,
     head: dict[str, Any],
@@ -291,12 +293,12 @@ def _relay(
             if piece.finish_reason:
                 last = piece
     except InferenceError as exc:
-        generation_finish(request_id, GenerationStatus.FAILED, so_far(), exc.code, exc.message)
+        generation_finish(mine, GenerationStatus.FAILED, so_far(), exc.code, exc.message)
         yield _event(failure(exc.code, exc.message, staff=staff).body())
         return
     except GeneratorExit:  # the client went away: stop vLLM's stream too
         pieces.close()
-        generation_finish(request_id, GenerationStatus.CANCELLED, so_far(), "disconnected", CLIENT_LEFT)
+        generation_finish(mine, GenerationStatus.CANCELLED, so_far(), "disconnected", CLIENT_LEFT)
         raise
     answer = Answer(
         text=text,
@@ -306,7 +308,7 @@ def _relay(
         seconds=time.monotonic() - started,
     )
     output = answer_output(target, answer)
-    generation_finish(request_id, GenerationStatus.SUCCEEDED, [output])
+    generation_finish(mine, GenerationStatus.SUCCEEDED, [output])
     yield _chunk(head, {}, answer.finish_reason)
     if include_usage:
         yield _event({**head, "choices": [], "usage": usage(output)})

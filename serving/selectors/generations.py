@@ -182,7 +182,7 @@ def generation_watch(generation: GenerationRequest, *, staff: bool = False) -> G
         watch.ahead = GenerationRequest.objects.filter(
             Q(status=GenerationStatus.QUEUED, pk__lt=generation.pk) | Q(status=GenerationStatus.RUNNING)
         ).count()
-        watch.evaluations = Evaluation.objects.filter(status=EvaluationStatus.GENERATING).count()
+        watch.evaluations = Evaluation.objects.filter(status=EvaluationStatus.RUNNING).count()
         watch.training = TrainingJob.objects.filter(status=JobStatus.RUNNING).count()
     elif status == GenerationStatus.RUNNING:
         watch.elapsed = _seconds(now, generation.started_at)

@@ -4,8 +4,10 @@ The web side validates and queues a `GenerationRequest` (inference queue); an in
 the base models loaded (`serving.inference.cache.BaseModelCache`) and writes the answers back. With
 the vLLM backend the web process answers it at once through the vLLM server.
 
-`generation_execute` is the one way a request is answered: claim, answer each target through a
-`backends.ServingBackend`, publish as it grows (`AnswerPublisher`), finish (`generation_finish`). It
+`generation_execute` is the one way a request is answered: claim (`generation_claim`, the work kernel's
+claim under the user's running cap), answer each target through a `backends.ServingBackend`, publish as it
+grows (`AnswerPublisher`), finish (`generation_finish`); every write after the claim goes through the row
+fenced to the worker's attempt (annotune/work.py). It
 replaced four copies (the playground's worker and vLLM executes and /v1/'s two in
 `openai_compat/execute.py`, with their own finish), and every output entry is built by
 `serving.inference.outputs.answer_output`.
@@ -16,15 +18,17 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from annotation.models import Project
 from annotation.services.conversations import clean_messages
-from annotune import dispatch
+from annotune import dispatch, work
 from annotune.errors import ApplicationError
 from annotune.heartbeat import beat_time, beating
 from serving.inference.outputs import Answer, AnswerOutput, answer_output, answer_so_far
@@ -246,22 +250,29 @@ def generation_cancel(request_id: int, *, code: str = "cancelled", message: str 
     )
 
 
-def generation_claim(request_id: int, *, worker: str, capped: bool = True) -> str:
-    """queued -> running for this worker: "claimed"; "skipped" when the row is not queued (answered,
-    cancelled, failed); "deferred" when its user already has ANNOTUNE_GENERATE_RUNNING_PER_USER requests
-    being answered (`capped`): it stays queued and the task sends it again, so others go first.
+@dataclass(frozen=True)
+class GenerationClaim:
+    """What a worker's claim of a request got: `outcome` "claimed", "skipped" (the row is not queued:
+    answered, cancelled, failed) or "deferred" (its user is at the running cap); once claimed, `mine` is
+    the request fenced to this attempt (`annotune.work.fenced`), which every write of the worker goes through."""
 
-    Not `annotune.work.claim`: a request is never queued again (the reaper fails it), so it has no
-    `attempts` to fence on, and the cap is read and the row taken in one transaction with the user locked."""
+    outcome: str
+    mine: QuerySet | None = None
+
+
+def generation_claim(request_id: int, *, worker: str, capped: bool = True) -> GenerationClaim:
+    """queued -> running for this worker (`annotune.work.claim`: one winner, the attempt counted); "deferred"
+    when its user already has ANNOTUNE_GENERATE_RUNNING_PER_USER requests being answered (`capped`): it stays
+    queued and the task sends it again, so others go first. The cap is read and the row taken in one
+    transaction with the user locked."""
     with transaction.atomic():
         queued = GenerationRequest.objects.filter(id=request_id, status=GenerationStatus.QUEUED)
         user_id = queued.values_list("created_by_id", flat=True).first()
         if capped and user_id is not None and quotas.running_cap_reached(user_id):
-            return "deferred"
-        claimed = queued.update(
-            status=GenerationStatus.RUNNING, started_at=beat_time(), heartbeat_at=beat_time(), worker=worker[:200]
-        )
-    return "claimed" if claimed == 1 else "skipped"
+            return GenerationClaim("deferred")
+        # started_at by the database's clock, as the heartbeat: the reaper compares both with it.
+        mine = work.claim(GenerationRequest, request_id, started_at=beat_time(), worker=worker[:200])
+    return GenerationClaim("skipped") if mine is None else GenerationClaim("claimed", mine)
 
 
 # -- worker side ----------------------------------------------------------------------------------
@@ -277,8 +288,8 @@ STOP_CHECK_SECONDS = 0.25
 class AnswerPublisher:
     """Writes the answers of a running request as they grow: the finished ones and the one so far.
 
-    Every write is fenced on the row still running (a request the reaper failed keeps its failure) and
-    refreshes its heartbeat. A write the database refuses (SQLite busy, a blip) is skipped: the next one
+    Every write goes through the row fenced to the worker's attempt (a request the reaper failed keeps its
+    failure) and refreshes its heartbeat. A write the database refuses (SQLite busy, a blip) is skipped: the next one
     carries the whole text anyway, and the final write is the worker's own (`generation_finish`).
 
     A write that finds the row no longer running (cancelled because its client left, or failed by the
@@ -286,9 +297,9 @@ class AnswerPublisher:
     next token. Between writes it looks at the row at most every STOP_CHECK_SECONDS.
     """
 
-    def __init__(self, request_id: int) -> None:
+    def __init__(self, request_id: int, mine: QuerySet) -> None:
         self.request_id = request_id
-        self.rows = GenerationRequest.objects.filter(pk=request_id, status=GenerationStatus.RUNNING)
+        self.rows = mine  # the request fenced to this attempt (`generation_claim`)
         self.done: list[AnswerOutput] = []
         self.current: AnswerOutput | None = None
         self._target: dict[str, Any] = {}
@@ -368,12 +379,13 @@ def generation_execute(request_id: int, backend: ServingBackend) -> str:
 
     # A backend answering in the caller's process: the request was admitted against the running cap.
     claim = generation_claim(request_id, worker=backend.worker, capped=not backend.inline)
-    if claim != "claimed":
-        return claim
+    if claim.mine is None:
+        return claim.outcome
+    mine = claim.mine
     request = GenerationRequest.objects.select_related("base_model").get(pk=request_id)
     decoding = Decoding.from_params({**DEFAULT_PARAMS, **request.params})
     interval = STREAMED_INTERVAL_SECONDS if request.params.get("stream") else STREAM_INTERVAL_SECONDS
-    publisher = AnswerPublisher(request_id)
+    publisher = AnswerPublisher(request_id, mine)
     try:
         adapters = request_adapters(request)
         # Loading a base model or an adapter reports nothing for a while: the heartbeat says the worker lives.
@@ -397,25 +409,22 @@ def generation_execute(request_id: int, backend: ServingBackend) -> str:
                     return "cancelled"
     except (InferenceError, ApplicationError) as exc:
         code = getattr(exc, "code", "invalid")
-        generation_finish(request_id, GenerationStatus.FAILED, publisher.outputs(), code, exc.message)
+        generation_finish(mine, GenerationStatus.FAILED, publisher.outputs(), code, exc.message)
         return "failed"
     except Exception as exc:
         log.exception("generation %s failed", request_id)
         error = f"{type(exc).__name__}: {exc}"
-        generation_finish(request_id, GenerationStatus.FAILED, publisher.outputs(), "internal", error)
+        generation_finish(mine, GenerationStatus.FAILED, publisher.outputs(), "internal", error)
         return "failed"
-    generation_finish(request_id, GenerationStatus.SUCCEEDED, publisher.outputs())
+    generation_finish(mine, GenerationStatus.SUCCEEDED, publisher.outputs())
     return "succeeded"
 
 
 def generation_finish(
-    request_id: int, status: str, outputs: list[AnswerOutput], code: str = "", error: str = ""
+    mine: QuerySet, status: str, outputs: list[AnswerOutput], code: str = "", error: str = ""
 ) -> bool:
-    """End a running request with its outputs (built by `serving.inference.outputs`); False when it was
-    no longer running: one the reaper failed or its client cancelled meanwhile keeps what was written."""
+    """End a request with its outputs (built by `serving.inference.outputs`), through the row fenced to the
+    worker's attempt (`generation_claim`); False when it was no longer running that attempt: one the reaper
+    failed or its client cancelled meanwhile keeps what was written."""
     # finished_at by the database's clock, as started_at: the page shows the time between them.
-    return bool(
-        GenerationRequest.objects.filter(pk=request_id, status=GenerationStatus.RUNNING).update(
-            status=status, outputs=outputs, error_code=code[:50], error=error, finished_at=beat_time()
-        )
-    )
+    return bool(mine.update(status=status, outputs=outputs, error_code=code[:50], error=error, finished_at=beat_time()))

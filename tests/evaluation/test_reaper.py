@@ -60,20 +60,21 @@ def test_an_evaluation_whose_heartbeat_stopped_while_generating_fails_with_worke
         for name in ("Dead", "Alive")
     )
     Evaluation.objects.filter(pk__in=[dead.pk, alive.pk]).update(
-        status=EvaluationStatus.GENERATING, heartbeat_at=timezone.now()
+        status=EvaluationStatus.RUNNING, heartbeat_at=timezone.now()
     )
     silent(dead.pk)
 
     reaped = periodic_reap()  # every app's reaper, as settings.ANNOTUNE_REAPERS names them
 
     assert reaped["evaluation"]["evaluations_failed"] == [dead.pk]
-    assert not any(key.startswith("evaluations_") for key in reaped["training"])  # reaped once, by its app
+    # Reaped once, by its app.
+    assert not any(key.startswith("evaluations_") for app in ("training", "serving") for key in reaped[app])
 
     dead.refresh_from_db()
     assert dead.status == EvaluationStatus.FAILED
     assert dead.error_code == "worker_lost"
     assert "Create the evaluation again" in dead.error
-    assert Evaluation.objects.get(pk=alive.pk).status == EvaluationStatus.GENERATING
+    assert Evaluation.objects.get(pk=alive.pk).status == EvaluationStatus.RUNNING
     text = page(owner, f"/projects/{project.pk}/evaluations/{dead.pk}/")
     assert "worker_lost: the worker stopped" in text
     assert "generating the answers…" not in text  # not polling
@@ -115,7 +116,7 @@ def test_a_late_evaluation_writes_no_answers_over_the_reapers_failure(project, o
         worker, inline = "stalled", False
 
         def answer(self, **kwargs):
-            if Evaluation.objects.filter(pk=evaluation.pk, status=EvaluationStatus.GENERATING).exists():
+            if Evaluation.objects.filter(pk=evaluation.pk, status=EvaluationStatus.RUNNING).exists():
                 silent(evaluation.pk)  # stalled, e.g. on storage: the reaper fails it meanwhile
                 assert evaluation.pk in reap_evaluations()["evaluations_failed"]
             return Answer(text="late", prompt_tokens=1, completion_tokens=1, finish_reason="stop", seconds=0.0)
@@ -149,7 +150,7 @@ def test_a_killed_inference_worker_leaves_a_failed_evaluation_not_generating_for
         )  # fmt: skip
         claimed = wait_for(
             lambda: (
-                Evaluation.objects.filter(pk=evaluation.pk, status="generating")
+                Evaluation.objects.filter(pk=evaluation.pk, status="running")
                 .values_list("heartbeat_at", flat=True)
                 .first()
             ),
@@ -158,7 +159,7 @@ def test_a_killed_inference_worker_leaves_a_failed_evaluation_not_generating_for
             message="the worker to claim the evaluation",
         )
         wait_for(
-            lambda: Evaluation.objects.filter(pk=evaluation.pk, status="generating", heartbeat_at__gt=claimed).exists(),
+            lambda: Evaluation.objects.filter(pk=evaluation.pk, status="running", heartbeat_at__gt=claimed).exists(),
             timeout=30,
             interval=0.1,
             message="the worker's heartbeat while it generates",
@@ -167,7 +168,7 @@ def test_a_killed_inference_worker_leaves_a_failed_evaluation_not_generating_for
         os.killpg(worker.pid, signal.SIGKILL)
         worker.wait(10)
     evaluation.refresh_from_db()
-    assert evaluation.status == EvaluationStatus.GENERATING, "it finished before the kill: make it bigger"
+    assert evaluation.status == EvaluationStatus.RUNNING, "it finished before the kill: make it bigger"
 
     # The heartbeat stops with the process; once silent for the stale time, the reaper fails it.
     failed = wait_for(lambda: reap_evaluations()["evaluations_failed"], timeout=30, interval=0.5, message="the reap")

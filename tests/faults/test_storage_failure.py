@@ -19,8 +19,8 @@ from annotation.models import ExampleStatus
 from curated_data.models import DatasetVersion, ImportJob
 from serving.models import Adapter
 from tests.factories import ExampleFactory
-from training import runner
 from training.models import BaseModel, JobStatus, TrainingJob
+from training.processes import runner
 from training.services import execution
 
 pytestmark = [pytest.mark.slow, pytest.mark.faults]

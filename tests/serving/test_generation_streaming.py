@@ -17,10 +17,10 @@ from serving.models import GenerationRequest, GenerationStatus
 from serving.selectors import generations as watch_selectors
 from serving.services import generation
 from serving.services.backends import WorkerBackend
+from serving.services.reaper import reap_generations
 from tests.serving.adapter_fixtures import *  # noqa: F403
 from tests.serving.adapter_helpers import CHAT
 from tests.serving.scripted_backend import Scripted, finished
-from training.services.reaper import reap_generations
 
 pytestmark = pytest.mark.django_db
 

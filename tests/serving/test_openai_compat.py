@@ -290,7 +290,7 @@ def test_a_chat_completion_answered_after_the_reaper_failed_it_stays_failed(owne
     from serving.inference.cache import BaseModelCache
     from serving.services.backends import WorkerBackend
     from serving.services.generation import generation_execute
-    from training.services.reaper import reap_generations
+    from serving.services.reaper import reap_generations
 
     settings.ANNOTUNE_GENERATE_STALE_SECONDS = 60
     params = {"max_new_tokens": 8, "temperature": 0.0, "top_p": 1.0, "seed": 0, "stop": [], "stream": True}

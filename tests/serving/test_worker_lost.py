@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from serving.models import Adapter, AdapterOperation, GenerationStatus, OperationKind
 from serving.services import adapters as adapter_services
+from serving.services.reaper import reap, reap_operations
 from tests.serving.adapter_fixtures import *  # noqa: F403
-from training.services.reaper import reap, reap_operations
 
 
 def silent(model, pk: int, minutes: int = 10) -> None:

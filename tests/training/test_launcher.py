@@ -1,4 +1,4 @@
-"""Several training processes under `accelerate launch` (training/launcher.py), on CPU over gloo.
+"""Several training processes under `accelerate launch` (training/processes/launcher.py), on CPU over gloo.
 
 The tiny "test" model is enough here: the question is whether two processes train exactly like one,
 not how well. Two processes with batch 2 each take the same 4 examples per optimizer step as one
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from training import launcher, runner
+from training.processes import launcher, runner
 
 # Per logged step, on losses around 7: far below what one different example in a batch changes.
 LOSS_TOLERANCE = 1e-4
@@ -72,7 +72,7 @@ def test_launch_command_runs_the_rank_entry_point_through_accelerate(tmp_path):
     assert command[:3] == [sys.executable, "-m", "accelerate.commands.launch"]
     assert command[command.index("--num_processes") + 1] == "4"
     assert command[command.index("--main_process_port") + 1] == "0"  # a free port for each launch
-    assert command[-3:] == ["-m", "training.launcher", str(tmp_path)]
+    assert command[-3:] == ["-m", "training.processes.launcher", str(tmp_path)]
     configured = launcher.launch_command(tmp_path, 8, config_file="/etc/annotune/nodes.yaml")
     assert configured[3:5] == ["--config_file", "/etc/annotune/nodes.yaml"]
     assert "--num_machines" not in configured  # the file says where the ranks run
@@ -123,7 +123,7 @@ def test_two_processes_train_like_one_with_twice_the_accumulation(job_files):
 # the launcher's and the ranks' pids once rank 0 reports them, and waits; the test kills it outright.
 SUPERVISOR = """
 import json, sys
-from training import launcher
+from training.processes import launcher
 
 spec = json.loads(sys.argv[1])
 seen = []

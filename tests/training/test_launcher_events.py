@@ -1,4 +1,4 @@
-"""The ranks' events files (training/launcher.py): a line a killed rank left half-written loses nothing else.
+"""The ranks' events files (training/processes/launcher.py): a line a killed rank left half-written loses nothing else.
 
 Each rank appends to its own file, one `write` per line; the parent reads every rank's complete lines.
 A partial line (a rank killed mid-write) is never joined to another rank's event, and where a
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from training import launcher
+from training.processes import launcher
 
 
 def line(kind: str, payload) -> bytes:

@@ -125,7 +125,7 @@ def test_an_evaluation_counts_as_one_waiting_request_and_is_refused_beyond_the_c
     assert "send this evaluation again" in refused.json()["detail"]
     assert Evaluation.objects.count() == 1
     # Generating still counts; open for judging (answers done) no longer does.
-    Evaluation.objects.update(status=EvaluationStatus.GENERATING)
+    Evaluation.objects.update(status=EvaluationStatus.RUNNING)
     assert quotas.user_waiting(owner.pk) == 2
     Evaluation.objects.update(status=EvaluationStatus.OPEN)
     assert quotas.user_waiting(owner.pk) == 1
@@ -179,9 +179,9 @@ def test_a_worker_leaves_a_request_queued_while_its_user_is_at_the_running_cap_a
 
     rows(owner, 1, GenerationStatus.RUNNING)
     waiting, other = rows(owner, 1)[0], rows(annotator, 1)[0]
-    assert generation.generation_claim(waiting.pk, worker="w") == "deferred"
-    assert generation.generation_claim(other.pk, worker="w") == "claimed"  # another user's goes first
-    assert generation.generation_claim(other.pk, worker="w") == "skipped"  # claimed once
+    assert generation.generation_claim(waiting.pk, worker="w").outcome == "deferred"
+    assert generation.generation_claim(other.pk, worker="w").outcome == "claimed"  # another user's goes first
+    assert generation.generation_claim(other.pk, worker="w").outcome == "skipped"  # claimed once
 
     sent = []
     monkeypatch.setattr(serving_tasks, "DEFER_PAUSE_SECONDS", 0)
@@ -198,7 +198,7 @@ def test_a_worker_leaves_a_request_queued_while_its_user_is_at_the_running_cap_a
     GenerationRequest.objects.filter(created_by=owner, status=GenerationStatus.RUNNING).update(
         status=GenerationStatus.SUCCEEDED
     )
-    assert generation.generation_claim(waiting.pk, worker="w") == "claimed"
+    assert generation.generation_claim(waiting.pk, worker="w").outcome == "claimed"
 
 
 # -- the web threads that wait ----------------------------------------------------------------------
@@ -292,7 +292,7 @@ def test_a_stream_closed_before_its_end_cancels_its_request(caps, owner, project
     events.close()
     row.refresh_from_db()
     assert (row.status, row.error_code) == ("cancelled", "disconnected")
-    assert generation.generation_claim(row.pk, worker="w") == "skipped"  # no worker ever takes it
+    assert generation.generation_claim(row.pk, worker="w").outcome == "skipped"  # no worker ever takes it
 
 
 def test_a_cancelled_request_stops_the_tiny_model_between_tokens(owner, project, base_model, rows, monkeypatch):

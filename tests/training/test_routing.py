@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.routing import Capacity, Needs, needs_for, parse_capacity, queue_name, queues_for, refusal
+from training.processes.routing import Capacity, Needs, needs_for, parse_capacity, queue_name, queues_for, refusal
 
 GIB_MB = 1024
 CUDA_2X80 = Capacity("cuda", 2, 80 * GIB_MB)

@@ -1,4 +1,4 @@
-"""The training child's process set-up (training/runner.py)."""
+"""The training child's process set-up (training/processes/runner.py)."""
 
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ from tests.workers import ROOT
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="mallopt is glibc's")
 def test_heap_limit_applies_with_glibc_and_zero_keeps_the_default():
     code = (
-        "from training.runner import limit_heap_growth, MALLOC_MMAP_THRESHOLD;"
+        "from training.processes.runner import limit_heap_growth, MALLOC_MMAP_THRESHOLD;"
         "print(limit_heap_growth(0), limit_heap_growth(MALLOC_MMAP_THRESHOLD), MALLOC_MMAP_THRESHOLD)"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "True", str(4 * 2**20)]
     # Importing the runner must not pull in torch or Django (the child starts from it).
-    code = "import sys, training.runner; print('torch' in sys.modules, 'django' in sys.modules)"
+    code = "import sys, training.processes.runner; print('torch' in sys.modules, 'django' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -46,7 +46,7 @@ if __name__ == "__mp_main__":
     training.engine.run.run_job = run_job
 
 if __name__ == "__main__":
-    from training.runner import run_in_child
+    from training.processes.runner import run_in_child
 
     spec = {"base_model_path": "unused", "train_examples": [], "output_dir": sys.argv[1], "config": {}}
     run_in_child(spec, on_start=lambda pid: print(pid, flush=True), tick_seconds=0.5)
@@ -93,7 +93,7 @@ def test_the_engine_child_ends_when_its_worker_is_killed(tmp_path):
 def test_bitsandbytes_offline_hub_warning_reads_as_a_harmless_note():
     import logging
 
-    from training.runner import OFFLINE_KERNEL_NOTE, explain_offline_kernel
+    from training.processes.runner import OFFLINE_KERNEL_NOTE, explain_offline_kernel
 
     warning = logging.LogRecord(
         "bitsandbytes.backends.cpu.ops",

@@ -10,7 +10,7 @@ from django.db.models import Case, Count, QuerySet, When
 from annotune.heartbeat import silent_since
 
 from ..models import JobPhase, JobStatus, TrainingJob, TrainingWorker
-from ..routing import Capacity
+from ..processes.routing import Capacity
 
 
 def capacity_of(worker: TrainingWorker) -> Capacity:

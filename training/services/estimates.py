@@ -1,7 +1,7 @@
 """Memory and adapter-size estimates for a launch, computed by the engine.
 
 The engine builds the model on the meta device (no weights), which needs torch; the web process never
-imports torch, so `estimate_for` runs `python -m training.estimate_cli` in a subprocess — seconds of
+imports torch, so `estimate_for` runs `python -m training.processes.estimate_cli` in a subprocess — seconds of
 start-up (torch, transformers). That happens in workers only: a web request reads the answers kept on the
 base model's row (`known_estimate`, keyed by the inputs the estimate depends on) and, for one not kept
 yet, asks a worker for it (`estimates_request`; see training/services/estimating.py for what the user
@@ -94,7 +94,7 @@ def estimate_for(*, base_model: BaseModel, config: dict[str, Any]) -> dict[str, 
     env = {**os.environ, "HF_HUB_OFFLINE": "1" if settings.TRAINING_HF_OFFLINE else "0"}
     try:
         completed = subprocess.run(  # noqa: S603 - our own module, arguments as a list
-            [sys.executable, "-m", "training.estimate_cli", json.dumps(request)],
+            [sys.executable, "-m", "training.processes.estimate_cli", json.dumps(request)],
             cwd=settings.BASE_DIR,
             env=env,
             capture_output=True,
@@ -147,7 +147,7 @@ def estimates_fill(*, base_model_id: int, configs: list[dict[str, Any]]) -> int:
 def estimates_warm(base_model: BaseModel) -> int:
     """Compute and keep the estimate of every preset for this model, in this process. Imports torch:
     workers and management commands only. Returns how many were computed."""
-    from training.estimate_cli import answer as engine_answer
+    from training.processes.estimate_cli import answer as engine_answer
 
     from .configs import METHOD_BY_DEVICE, resolve_config
 

@@ -31,9 +31,9 @@ from annotune.storage import ArtifactWriter, StorageError, open_stream, storage_
 from evaluation.models import ExampleScore
 from serving.models import Adapter
 
-from .. import launcher, routing, runner
 from ..engine import artifacts, results
 from ..models import JobPhase, JobStatus, TrainingJob, TrainingMetric
+from ..processes import launcher, routing, runner
 from . import folders, preference_data
 from .checkpoints import CheckpointMirror
 from .continuation import parent_adapter_dir, parent_lineage

@@ -21,8 +21,8 @@ from django.conf import settings
 
 from annotune import work
 
-from .. import launcher
 from ..models import FINAL_STATUSES, TrainingJob
+from ..processes import launcher
 from .continuation import parent_adapter_dir
 from .job_folders import child_environment, download_to, work_dir
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from .. import routing
+from ..processes import routing
 from ..selectors import workers as worker_selectors
 from .estimates import memory_refusal
 

@@ -49,7 +49,7 @@ RETRY_QUEUE_SECONDS = 10
 RETRY_WAITERS_SECONDS = 5
 RETRY_TRAINING_SECONDS = 60
 
-EVALUATION_WAITING = (EvaluationStatus.QUEUED, EvaluationStatus.GENERATING)
+EVALUATION_WAITING = (EvaluationStatus.QUEUED, EvaluationStatus.RUNNING)
 
 
 def cap(value: Any) -> int:

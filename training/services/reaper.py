@@ -1,25 +1,19 @@
-"""The training app's reaper (Celery beat): work whose worker died, or whose message the broker lost.
+"""The training app's reaper (settings.ANNOTUNE_REAPERS, run by the periodic `annotune.reap`): work whose
+worker died, or whose message the broker lost.
 
-Training jobs and adapter operations (merge, combine, GGUF export) are work rows (annotune/work.py): one
-whose heartbeat stopped is queued again (a job resumes from its checkpoint) and fails with the reason after
-its last attempt (`jobs.reap_stale_jobs`, `reap_operations`). Queued rows left without a message (a broker
-restart drops what it held in memory) are sent again; their tasks claim the row first, so a duplicate
-message is a no-op. Generation requests fail instead (`reap_generations`): their caller stopped waiting
-long ago. A worker's own final write is fenced to its attempt, so a late one never lands over the reaper's.
+Training jobs are work rows (annotune/work.py): one whose heartbeat stopped is queued again (it resumes from
+its checkpoint) and fails with the reason after its last attempt (`jobs.reap_stale_jobs`). Queued jobs and
+base models (a tiny model's build, an added model's check) left without a message (a broker restart drops
+what it held in memory) are sent again; their tasks claim the row first, so a duplicate message is a
+no-op. A worker's own final write is fenced to its attempt, so a late one never lands over the reaper's.
+Adapter operations and generation requests are serving's (serving/services/reaper.py).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.conf import settings
-from django.db.models import Case, Q, TextField, Value, When
-from django.utils import timezone
 
-from annotune import work
-from annotune.dispatch import lost_messages, resend_lost
-from annotune.heartbeat import silent_since
-from serving.models import AdapterOperation, GenerationRequest, GenerationStatus, OperationKind
+from annotune.dispatch import resend_lost
 
 from ..models import BaseModel, BaseModelStatus
 from . import jobs
@@ -32,7 +26,6 @@ def reap() -> dict[str, list[int]]:
     after = settings.ANNOTUNE_REDISPATCH_AFTER_SECONDS
     return {
         **{f"jobs_{k}": v for k, v in jobs.reap_stale_jobs().items()},
-        **{f"operations_{k}": v for k, v in reap_operations().items()},
         "builds_resent": resend_lost(
             BaseModel.objects.filter(status=BaseModelStatus.QUEUED).exclude(build_size=""),
             build_tiny_base_model,
@@ -48,75 +41,4 @@ def reap() -> dict[str, list[int]]:
             older_than=after,
             since="status_changed_at",
         ),
-        **{f"generations_{k}": v for k, v in reap_generations().items()},
     }
-
-
-# What the user starts again, by operation kind.
-_AGAIN = {
-    OperationKind.MERGE: ("merge", "merge the adapter again"),
-    OperationKind.COMBINE: ("combination", "combine the adapters again"),
-    OperationKind.GGUF: ("GGUF export", "start the export again"),
-}
-
-
-def reap_operations() -> dict[str, list[int]]:
-    """Periodic: running adapter operations whose heartbeat stopped (their worker died, or lost the
-    database) are queued again; after the last attempt they fail with error_code `worker_lost` and what
-    to do. Queued ones whose message was lost are sent again."""
-    from serving.tasks import run_adapter_operation
-
-    return work.reap_stale(
-        AdapterOperation,
-        task=run_adapter_operation,
-        stale_after=settings.ANNOTUNE_OPERATION_STALE_SECONDS,
-        what="adapter operation",
-        requeued=lambda reason: {"error": f"{reason}; queued again."},
-        failed=_operation_lost,
-    )
-
-
-def _operation_lost(reason: str, limit: int) -> dict[str, Any]:
-    """worker_lost, with what the user starts again for the row's kind of operation."""
-    lost = f"worker_lost: {reason[0].lower()}{reason[1:]} of {limit}"
-    messages = {
-        kind: f"{lost} while running this {what} (it died or was restarted); nothing of the result was kept. "
-        f"Start it again: {again}."
-        for kind, (what, again) in _AGAIN.items()
-    }
-    error = Case(
-        *(When(kind=kind, then=Value(message)) for kind, message in messages.items()),
-        default=Value(f"{lost}; nothing of the result was kept. Start it again."),
-        output_field=TextField(),
-    )
-    return {"error_code": "worker_lost", "error": error}
-
-
-def reap_generations() -> dict[str, list[int]]:
-    """Periodic: requests whose message the broker lost, or whose worker died while answering, fail
-    with the reason (sending them again later would answer a question nobody waits for)."""
-    now = timezone.now()
-    queued = GenerationRequest.objects.filter(status=GenerationStatus.QUEUED)
-    lost = lost_messages(queued, queue="inference", older_than=settings.ANNOTUNE_GENERATE_TIMEOUT_SECONDS)
-    GenerationRequest.objects.filter(pk__in=lost, status=GenerationStatus.QUEUED).update(
-        status=GenerationStatus.FAILED,
-        error_code="lost",
-        error="No worker received this request: the task queue lost it (restarted?). Send it again.",
-        finished_at=now,
-    )
-    # By the database's clock, which the workers write `started_at` with (annotune/heartbeat.py).
-    # Started too long ago, or silent: a worker beats while it answers (serving/services/generation.py).
-    cutoff = silent_since(settings.ANNOTUNE_GENERATE_STALE_SECONDS)
-    silent = silent_since(settings.ANNOTUNE_GENERATE_SILENT_SECONDS)
-    stale = list(
-        GenerationRequest.objects.filter(
-            Q(started_at__lt=cutoff) | Q(heartbeat_at__lt=silent), status=GenerationStatus.RUNNING
-        ).values_list("pk", flat=True)
-    )
-    GenerationRequest.objects.filter(pk__in=stale, status=GenerationStatus.RUNNING).update(
-        status=GenerationStatus.FAILED,
-        error_code="worker_lost",
-        error="The worker stopped before it finished this answer. Send it again.",
-        finished_at=now,
-    )
-    return {"lost": lost, "stale": stale}

@@ -7,7 +7,7 @@ from django.utils import timezone
 from annotune.heartbeat import beat_time
 
 from ..models import TrainingWorker
-from ..routing import Capacity
+from ..processes.routing import Capacity
 
 
 def worker_register(*, name: str, hostname: str, pid: int, capacity: Capacity, queues: list[str]) -> TrainingWorker:

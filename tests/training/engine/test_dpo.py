@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from training import runner
+from training.processes import runner
 
 from .conftest import FAST
 

@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from serving.models import GenerationRequest
 from serving.services import generation
+from serving.services.reaper import reap_generations
 from tests.serving.scripted_backend import Scripted, finished
-from training.services.reaper import reap_generations
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.routing import Capacity
+from training.processes.routing import Capacity
 from training.services import launch_plan
 from training.services.configs import resolve_config
 from training.services.launch_plan import METHOD_REASONS, method_named, plan_launch

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from training.models import JobStatus, TrainingJob, TrainingWorker
-from training.routing import Capacity
+from training.processes.routing import Capacity
 from training.services import execution
 from training.services.configs import resolve_config
 from training.services.placement import place
@@ -29,7 +29,7 @@ SMALL = {"total_bytes": 1 * GIB, "base_weights_bytes": GIB // 2}  # what a tiny 
 
 
 def advertise(name: str, text_capacity: Capacity) -> TrainingWorker:
-    from training.routing import queues_for
+    from training.processes.routing import queues_for
 
     return worker_register(name=name, hostname="host", pid=1, capacity=text_capacity, queues=queues_for(text_capacity))
 

@@ -55,7 +55,7 @@ def test_with_the_broker_down_the_reaper_still_takes_back_dead_work(project, own
 
     assert result["training"]["jobs_requeued"] == [job.pk]
     assert result["training"]["jobs_resent"] == []  # nobody can tell whether its message waits
-    assert result["training"]["generations_stale"] == [request.pk]
+    assert result["serving"]["generations_stale"] == [request.pk]
     job.refresh_from_db()
     assert (job.status, job.error) == (JobStatus.QUEUED, dispatch.BROKER_DOWN_NOTE)
     assert GenerationRequest.objects.get(pk=request.pk).error_code == "worker_lost"

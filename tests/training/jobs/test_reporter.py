@@ -110,7 +110,7 @@ def test_an_adapter_is_made_of_this_attempts_files_not_a_dead_attempts_leftovers
     from django.core.files.storage import default_storage
 
     from serving.models import Adapter
-    from training import runner
+    from training.processes import runner
     from training.services import execution
 
     settings.STORAGES = {

@@ -19,8 +19,8 @@ from django.test import Client
 
 from serving.models import Adapter
 from tests.serving.adapter_helpers import cached_base
-from training import runner
 from training.models import BaseModel, JobStatus, TrainingJob
+from training.processes import runner
 from training.services import execution
 from training.services.configs import resolve_config
 from training.services.jobs import reap_stale_jobs

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from annotation.models import Project
 from training.models import BaseModel, JobStatus
-from training.routing import Capacity, queues_for
+from training.processes.routing import Capacity, queues_for
 from training.services import launch_plan, workers
 
 from ..jobs.test_services import make_job

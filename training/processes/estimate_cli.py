@@ -1,7 +1,7 @@
 """Print the engine's memory / adapter-size estimate as JSON, in a process of its own.
 
 The web process never imports torch, so the launch service runs this module as a subprocess:
-    python -m training.estimate_cli '{"model": "<path or hub id>", "config": {...}}'
+    python -m training.processes.estimate_cli '{"model": "<path or hub id>", "config": {...}}'
 Output: one JSON object, {"ok": true, "estimate": {...}} or {"ok": false, "code": ..., "message": ...}.
 """
 

@@ -4,7 +4,7 @@
 `runner.run_in_child`, with the same callbacks and the same outcome. Its parent side:
 
 - writes the spec to `run_dir/spec.json` and starts `accelerate launch --multi_gpu --num_processes N
-  -m training.launcher run_dir` in a process group of its own. `--multi_gpu` only picks accelerate's
+  -m training.processes.launcher run_dir` in a process group of its own. `--multi_gpu` only picks accelerate's
   torchrun launcher; on a CPU worker the ranks train on the CPU over gloo, on CUDA over nccl;
 - relays what the ranks append to their events files, `run_dir/events-<rank>.jsonl` (rank 0:
   progress, log lines, the result; any rank: an error). A file per rank: a rank killed in the middle
@@ -20,7 +20,7 @@ resumes the job from its last checkpoint. A rank that only lost its peer reports
 error, for the same reason. The launcher's own output goes to `run_dir/launcher.log`; its last lines
 join the outcome when the attempt died.
 
-`python -m training.launcher RUN_DIR` is each rank's entry point (the launcher runs it).
+`python -m training.processes.launcher RUN_DIR` is each rank's entry point (the launcher runs it).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def launch_command(run_dir: str | Path, num_processes: int, *, config_file: str 
         # Port 0: a free port per launch, so several jobs (workers) on one machine never collide.
         command += ["--multi_gpu", "--num_processes", str(num_processes), "--num_machines", "1"]
         command += ["--machine_rank", "0", "--main_process_port", "0"]
-    command += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m", "training.launcher", str(run_dir)]
+    command += ["--mixed_precision", "no", "--dynamo_backend", "no", "-m", "training.processes.launcher", str(run_dir)]
     return command
 
 
