@@ -10,7 +10,10 @@ held-out pairs whose chosen answer it finds more likely than the rejected one, p
 of the answer's tokens after the prompt, so a longer answer is not penalised for its length). Before: the SFT
 adapter; after: the trained one. (TRL's eval_rewards/accuracies compares with the reference, which is the
 starting adapter itself, so it is 0 before any step and cannot give a "before".)
-Progress, cancellation, checkpoints, the saved adapter and the model card are the SFT run's.
+Progress, cancellation, checkpoints, the saved adapter and the model card are the SFT run's, and so is what
+is measured after training (`final_evaluation`): per-example loss base vs adapter on the job's dataset version
+(split as an SFT job splits it), the validation loss, the behavioural evaluation with its samples and the
+forgetting check.
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
     from trl import DPOConfig, DPOTrainer
 
     from . import artifacts
+    from .final_evaluation import evaluate_trained, split_examples
     from .model import load_base, load_tokenizer
     from .trainer import last_checkpoint, planned_steps, progress_callback_class, training_arguments
 
@@ -96,6 +100,7 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
     train_pairs, val_pairs, held_out = split_pairs(spec, cfg)
     if not train_pairs:
         raise EmptyDatasetError("There are no preference pairs to train on")
+    split = split_examples(spec, cfg)  # the dataset version's conversations: evaluated after training
 
     out = Path(spec.output_dir)
     checkpoints = out / "checkpoints"
@@ -174,6 +179,8 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
     for peft_model in {id(m): m for m in (model, trained)}.values():
         if "ref" in getattr(peft_model, "peft_config", {}):
             peft_model.delete_adapter("ref")
+    evaluation = evaluate_trained(spec, cfg, model, tokenizer, split.items, runtime)
+    metrics.update(evaluation.metrics)
     adapter_dir = artifacts.save_adapter(model, out / "adapter")
     card = artifacts.write_model_card(
         adapter_dir,
@@ -185,6 +192,8 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
             "target_modules": targets,
             "metrics": metrics,
             "package_versions": versions,
+            "samples": evaluation.samples,
+            "forgetting": evaluation.forgetting,
         },
     )
     return dict(
@@ -192,7 +201,10 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
         adapter_dir=str(adapter_dir),
         adapter_size_bytes=artifacts.adapter_size_bytes(adapter_dir),
         metrics=metrics,
-        samples=[],
+        samples=evaluation.samples,
         model_card_path=str(card),
+        example_scores=evaluation.example_scores,
+        forgetting=evaluation.forgetting,
+        behaviour=evaluation.behaviour,
         **common,
     )
