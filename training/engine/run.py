@@ -46,6 +46,8 @@ class JobSpec:
     general_examples: dict[str, list[int]] | None = None
     score_examples: bool = True  # per-example loss and the forgetting check after a successful run
     init_adapter_path: str | None = None  # continue training: a saved adapter whose weights the job starts from
+    # How that adapter's base was loaded when it was trained ("qlora": 4-bit): a DPO job loads it the same way.
+    init_adapter_method: str | None = None
     # The project's default system prompt: first in every conversation without a system turn (see data.py).
     system_prompt: str = ""
     # Each example's category, per source file and line ({"train": [...], "validation": [...]}; "" = none):

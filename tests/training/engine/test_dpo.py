@@ -119,3 +119,43 @@ def test_dpo_without_pairs_fails_with_a_data_error(llama_path, sft_adapter, tmp_
     with pytest.raises(DataError, match="pair 1: chosen and rejected are the same answer"):
         run_job(spec)
 
+
+def test_dpo_of_a_qlora_adapter_loads_the_base_in_4_bit(llama_path, tmp_path):
+    """The base under a QLoRA parent loads as it was trained: 4-bit, from the quantised copy kept for the base."""
+    import torch
+    from safetensors.torch import load_file
+
+    from training.engine import artifacts
+    from training.engine.config import validate_config
+    from training.engine.model import build_peft_model
+
+    cfg, errors = validate_config({"method": "qlora", "rank": 4, "alpha": 8, "target_modules": "attention"})
+    assert cfg is not None, errors
+    parent = str(artifacts.save_adapter(build_peft_model(llama_path, cfg), tmp_path / "qlora-adapter"))
+    path = tmp_path / "preferences.jsonl"
+    path.write_text("".join(json.dumps(p) + "\n" for p in pairs()), encoding="utf-8")
+    cache = tmp_path / "quantized"
+    spec = {
+        "base_model_path": llama_path,
+        "train_examples": toy_conversations(8),
+        "n_samples": 1,
+        "output_dir": str(tmp_path / "out"),
+        "config": {**FAST, "method": "dpo", "rank": 4, "alpha": 8, "batch_size": 2, "max_steps": 2,
+                   "learning_rate": 5e-3, "eval_fraction": 0.25},
+        "init_adapter_path": parent,
+        "init_adapter_method": "qlora",
+        "preference_examples": str(path),
+        "quantized_cache_dir": str(cache),
+        "score_examples": False,
+    }  # fmt: skip
+    outcome = runner.run_in_child(spec, tick_seconds=1.0)
+    assert outcome.status == runner.SUCCEEDED, outcome.error
+    assert any(cache.iterdir())  # the 4-bit copy the base was loaded from
+    assert outcome.result["metrics"]["global_step"] == 2
+    assert math.isfinite(outcome.result["metrics"]["final_loss"])
+    before, after = (
+        load_file(f"{folder}/adapter_model.safetensors") for folder in (parent, tmp_path / "out" / "adapter")
+    )
+    assert any(not torch.equal(before[name], after[name]) for name in before)  # gradients reached the adapter
+    assert math.isfinite(outcome.result["metrics"]["val_loss_adapter"])
+    assert outcome.result["samples"]
