@@ -1,16 +1,20 @@
 """Preference training (DPO) of an existing adapter with TRL's DPOTrainer; `run.run_job` calls `run_dpo` for
 method "dpo" and makes its `JobResult` from the fields returned.
 
-The base loads at full precision with the parent adapter on top as the trainable PEFT model. The reference
-is the SFT adapter as it was (TRL keeps a frozen copy of it): DPO moves the adapter towards the chosen answers
-while the KL term keeps it near what SFT learned, as the method intends.
+The base loads as the parent adapter was trained on it (4-bit NF4 under a QLoRA adapter, see
+`spec.init_adapter_method`; full precision otherwise), with the parent adapter on top as the trainable PEFT
+model. The reference is the SFT adapter as it was (TRL keeps a frozen copy of it): DPO moves the adapter
+towards the chosen answers while the KL term keeps it near what SFT learned, as the method intends.
 
 Preference accuracy is the model's own preference, measured the same way before and after: the share of
 held-out pairs whose chosen answer it finds more likely than the rejected one, per token (mean log-likelihood
 of the answer's tokens after the prompt, so a longer answer is not penalised for its length). Before: the SFT
 adapter; after: the trained one. (TRL's eval_rewards/accuracies compares with the reference, which is the
 starting adapter itself, so it is 0 before any step and cannot give a "before".)
-Progress, cancellation, checkpoints, the saved adapter and the model card are the SFT run's.
+Progress, cancellation, checkpoints, the saved adapter and the model card are the SFT run's, and so is what
+is measured after training (`final_evaluation`): per-example loss base vs adapter on the job's dataset version
+(split as an SFT job splits it), the validation loss, the behavioural evaluation with its samples and the
+forgetting check.
 """
 
 from __future__ import annotations
@@ -85,7 +89,8 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
     from trl import DPOConfig, DPOTrainer
 
     from . import artifacts
-    from .model import load_base, load_tokenizer
+    from .final_evaluation import evaluate_trained, split_examples
+    from .model import load_base, load_tokenizer, quantization_plan
     from .trainer import last_checkpoint, planned_steps, progress_callback_class, training_arguments
 
     if not spec.init_adapter_path or not Path(spec.init_adapter_path, "adapter_config.json").is_file():
@@ -96,12 +101,17 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
     train_pairs, val_pairs, held_out = split_pairs(spec, cfg)
     if not train_pairs:
         raise EmptyDatasetError("There are no preference pairs to train on")
+    split = split_examples(spec, cfg)  # the dataset version's conversations: evaluated after training
 
     out = Path(spec.output_dir)
     checkpoints = out / "checkpoints"
     resumed = last_checkpoint(checkpoints)
     tokenizer = load_tokenizer(spec.base_model_path)
-    base = load_base(spec.base_model_path, cfg.method, cfg.gradient_checkpointing)
+    # The parent's base as it was trained: 4-bit under a QLoRA adapter (the SFT job's quantised copy, if cached).
+    method = "qlora" if spec.init_adapter_method == "qlora" else cfg.method
+    skip_plan = quantization_plan(spec.base_model_path, method)
+    kept_unquantized = sorted(skip_plan.unsupported) if skip_plan else []
+    base = load_base(spec.base_model_path, method, cfg.gradient_checkpointing, spec.quantized_cache_dir, skip_plan)
     model: Any = PeftModel.from_pretrained(base, spec.init_adapter_path, is_trainable=True)
     for config in model.peft_config.values():
         config.base_model_name_or_path = str(spec.base_model_path)
@@ -164,7 +174,7 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
         eval_history=evals,
         truncation={},
         target_modules=targets,
-        kept_unquantized=[],
+        kept_unquantized=kept_unquantized,
     )
     if callback.cancelled:
         return dict(cancelled=True, adapter_dir=None, adapter_size_bytes=None, metrics=metrics, samples=[],
@@ -174,6 +184,8 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
     for peft_model in {id(m): m for m in (model, trained)}.values():
         if "ref" in getattr(peft_model, "peft_config", {}):
             peft_model.delete_adapter("ref")
+    evaluation = evaluate_trained(spec, cfg, model, tokenizer, split.items, runtime)
+    metrics.update(evaluation.metrics)
     adapter_dir = artifacts.save_adapter(model, out / "adapter")
     card = artifacts.write_model_card(
         adapter_dir,
@@ -183,8 +195,11 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
             "dataset_hash": spec.dataset_hash,
             "config": cfg.to_dict(),
             "target_modules": targets,
+            "kept_unquantized": kept_unquantized,
             "metrics": metrics,
             "package_versions": versions,
+            "samples": evaluation.samples,
+            "forgetting": evaluation.forgetting,
         },
     )
     return dict(
@@ -192,7 +207,10 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
         adapter_dir=str(adapter_dir),
         adapter_size_bytes=artifacts.adapter_size_bytes(adapter_dir),
         metrics=metrics,
-        samples=[],
+        samples=evaluation.samples,
         model_card_path=str(card),
+        example_scores=evaluation.example_scores,
+        forgetting=evaluation.forgetting,
+        behaviour=evaluation.behaviour,
         **common,
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -47,6 +46,8 @@ class JobSpec:
     general_examples: dict[str, list[int]] | None = None
     score_examples: bool = True  # per-example loss and the forgetting check after a successful run
     init_adapter_path: str | None = None  # continue training: a saved adapter whose weights the job starts from
+    # How that adapter's base was loaded when it was trained ("qlora": 4-bit): a DPO job loads it the same way.
+    init_adapter_method: str | None = None
     # The project's default system prompt: first in every conversation without a system turn (see data.py).
     system_prompt: str = ""
     # Each example's category, per source file and line ({"train": [...], "validation": [...]}; "" = none):
@@ -162,30 +163,19 @@ def run_job(
 
 
 def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) -> JobResult:
-    from . import artifacts, behaviour, evaluate, scoring
-    from .data import build_features, held_out_indices, load_conversations
-    from .model import build_peft_model, load_tokenizer, quantization_plan, set_cpu_packed_inference
+    from . import artifacts
+    from .data import build_features
+    from .final_evaluation import evaluate_trained, split_examples
+    from .model import build_peft_model, load_tokenizer, quantization_plan
     from .trainer import last_checkpoint, train
 
     base = Path(spec.base_model_path)
     if base.is_absolute() and not base.exists():
         raise ModelNotFoundError(f"Base model folder not found: {base}")
-    train_convs = load_conversations(spec.train_examples, spec.system_prompt)
-    if not train_convs:
+    split = split_examples(spec, cfg)
+    if not any(it.source == "train" for it in split.items):
         raise EmptyDatasetError("The training set is empty")
-    # Where each example came from and how it is used: (conversation, line index, source file, split used).
-    items: list[tuple[Any, int, str, str]]
-    if spec.validation_examples is not None:
-        val_convs = load_conversations(spec.validation_examples, spec.system_prompt)
-        held_out = 0
-        items = [(c, i, "train", "train") for i, c in enumerate(train_convs)]
-        items += [(c, i, "validation", "validation") for i, c in enumerate(val_convs)]
-    else:
-        held = set(held_out_indices(len(train_convs), cfg.eval_fraction, cfg.seed))
-        items = [(c, i, "train", "validation" if i in held else "train") for i, c in enumerate(train_convs)]
-        val_convs = [c for i, c in enumerate(train_convs) if i in held]
-        train_convs = [c for i, c in enumerate(train_convs) if i not in held]
-        held_out = len(val_convs)
+    train_convs, val_convs = split.train, split.validation
 
     tokenizer = load_tokenizer(spec.base_model_path)
     train_features, train_stats = build_features(tokenizer, train_convs, cfg.max_seq_length, cfg.packing)
@@ -217,7 +207,7 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         eval_loss=eval_history[-1]["eval_loss"] if eval_history else None,
         train_examples=len(train_convs),
         validation_examples=len(val_convs),
-        held_out_examples=held_out,
+        held_out_examples=split.held_out,
         tokens_seen=outcome.tokens_seen,
         tokens_per_second=outcome.tokens_per_second,
         train_runtime_seconds=outcome.runtime_seconds,
@@ -247,45 +237,8 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
             write_result(out, result)
         return result
 
-    set_cpu_packed_inference(model, True)  # no optimizer step follows: the fast 4-bit CPU kernel is safe
-    # One inference pass per model over every example scored (all of them, or only the validation
-    # split without scoring); the validation split's aggregate loss comes from the same pass.
-    started = time.perf_counter()
-    scored = _score_examples(cfg, model, tokenizer, items if spec.score_examples else _validation(items))
-    scoring_seconds = time.perf_counter() - started
-    validation_scores = [s for s in scored if s["split_used"] == "validation"]
-    base_val, adapter_val = scoring.pooled_losses(validation_scores)
-    control = _control(spec)
-    behaviour_run = None
-    if spec.behaviour:
-        behaviour_run = _behaviour(spec, cfg, model, tokenizer, items, control[0], outcome.runtime_seconds)
-        metrics.update(results.metrics(behaviour_seconds=behaviour_run["seconds"]))
-    comparison = evaluate.compare(
-        model,
-        tokenizer,
-        val_features,
-        val_convs,
-        0 if behaviour_run is not None else spec.n_samples,  # the behavioural evaluation's answers are reused
-        spec.max_new_tokens,
-        cfg.batch_size,
-        losses=(evaluate.loss_summary(*base_val), evaluate.loss_summary(*adapter_val)),
-    )
-    if behaviour_run is not None:
-        comparison["samples"] = behaviour.samples(behaviour_run, spec.n_samples)
-    metrics.update(
-        results.metrics(
-            val_loss_base=_clean(comparison["base"]["loss"]),
-            val_perplexity_base=_clean(comparison["base"]["perplexity"]),
-            val_loss_adapter=_clean(comparison["adapter"]["loss"]),
-            val_perplexity_adapter=_clean(comparison["adapter"]["perplexity"]),
-            val_tokens=comparison["adapter"]["tokens"],
-        )
-    )
-    example_scores: list[results.ExampleScore] = []
-    forgetting: results.ForgettingReport | None = None
-    if spec.score_examples:
-        example_scores = scored
-        forgetting = _forgetting(spec, cfg, model, tokenizer, control, validation_scores, metrics, scoring_seconds)
+    evaluation = evaluate_trained(spec, cfg, model, tokenizer, split.items, outcome.runtime_seconds)
+    metrics.update(evaluation.metrics)
     adapter_dir = artifacts.save_adapter(model, out / "adapter")
     card = artifacts.write_model_card(
         adapter_dir,
@@ -299,8 +252,8 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
             "metrics": metrics,
             "truncation": truncation,
             "package_versions": versions,
-            "samples": comparison["samples"],
-            "forgetting": forgetting,
+            "samples": evaluation.samples,
+            "forgetting": evaluation.forgetting,
         },
     )
     result = JobResult(
@@ -308,11 +261,11 @@ def _run(spec: JobSpec, cfg: Any, on_progress: Callable, should_stop: Callable) 
         adapter_dir=str(adapter_dir),
         adapter_size_bytes=artifacts.adapter_size_bytes(adapter_dir),
         metrics=metrics,
-        samples=comparison["samples"],
+        samples=evaluation.samples,
         model_card_path=str(card),
-        example_scores=example_scores,
-        forgetting=forgetting,
-        behaviour=behaviour_run,
+        example_scores=evaluation.example_scores,
+        forgetting=evaluation.forgetting,
+        behaviour=evaluation.behaviour,
         **common,
     )
     write_result(out, result)
@@ -330,103 +283,6 @@ def _reload_sharded(spec: JobSpec, cfg: Any, sharded: Any, adapter_dir: str, ski
     del sharded
     gc.collect()
     return load_for_evaluation(spec.base_model_path, cfg, adapter_dir, skip_plan)
-
-
-def _validation(items: list[tuple[Any, int, str, str]]) -> list[tuple[Any, int, str, str]]:
-    return [it for it in items if it[3] == "validation"]
-
-
-def _score_examples(
-    cfg: Any, model: Any, tokenizer: Any, items: list[tuple[Any, int, str, str]]
-) -> list[results.ExampleScore]:
-    """Per-example loss (base and adapter) of `items`, in their order."""
-    from . import scoring
-
-    return scoring.score_examples(
-        model,
-        tokenizer,
-        [scoring.Scored(c, i, source, used) for c, i, source, used in items],
-        max_seq_length=cfg.max_seq_length,
-        packing=cfg.packing,
-        batch_size=cfg.batch_size,
-    )
-
-
-def _control(spec: JobSpec) -> tuple[list[Any], str]:
-    """The control conversations (the project's own, or the built-in set) and their source."""
-    from .control_set import control_conversations
-    from .data import load_conversations
-
-    if spec.control_examples is None:
-        return control_conversations(), "builtin"
-    return load_conversations(spec.control_examples), "project"
-
-
-def _behaviour(
-    spec: JobSpec,
-    cfg: Any,
-    model: Any,
-    tokenizer: Any,
-    items: list[tuple[Any, int, str, str]],
-    control: list[Any],
-    train_seconds: float | None,
-) -> results.BehaviourRun:
-    """Base and adapter answers to the validation prompts (with their categories) and a control sample."""
-    from .behaviour import Item, run_behaviour
-
-    categories = spec.example_categories or {}
-
-    def category(source: str, index: int) -> str:
-        known = categories.get(source) or []
-        return str(known[index] or "") if 0 <= index < len(known) else ""
-
-    validation = [Item(c, "validation", source, i, category(source, i)) for c, i, source, used in _validation(items)]
-    share = spec.behaviour_time_share
-    return run_behaviour(
-        model,
-        tokenizer,
-        validation=validation,
-        control=[Item(c, "control", "control", i) for i, c in enumerate(control)],
-        n_samples=spec.n_samples,
-        max_new_tokens=spec.max_new_tokens,
-        seed=cfg.seed,
-        budget_seconds=None if share is None or train_seconds is None else share * float(train_seconds),
-    )
-
-
-def _forgetting(
-    spec: JobSpec,
-    cfg: Any,
-    model: Any,
-    tokenizer: Any,
-    control_set: tuple[list[Any], str],
-    validation_scores: list[results.ExampleScore],
-    metrics: results.Metrics,
-    scoring_seconds: float,
-) -> results.ForgettingReport:
-    """The forgetting check; its time and the scoring's go into `metrics` (scoring_seconds,
-    forgetting_seconds)."""
-    from . import scoring
-
-    started = time.perf_counter()
-    general = spec.general_examples or {}
-    wanted = {(source, int(i)) for source, indices in general.items() for i in indices}
-    general_scores = [s for s in validation_scores if (s["source"], s["index"]) in wanted]
-    control, source = control_set
-    forgetting = scoring.forgetting_check(
-        model,
-        tokenizer,
-        control=control,
-        source=source,
-        general_scores=general_scores,
-        validation_scores=validation_scores,
-        max_seq_length=cfg.max_seq_length,
-        batch_size=cfg.batch_size,
-        seed=cfg.seed,
-        max_new_tokens=min(spec.max_new_tokens, scoring.CONTROL_NEW_TOKENS),
-    )
-    metrics.update(results.metrics(scoring_seconds=scoring_seconds, forgetting_seconds=time.perf_counter() - started))
-    return forgetting
 
 
 def write_result(out: Path, result: JobResult) -> None:

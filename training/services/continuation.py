@@ -93,6 +93,19 @@ def parent_adapter_dir(job: TrainingJob, folder: Path) -> str | None:
     return str(target)
 
 
+def parent_method(job: TrainingJob) -> str | None:
+    """How the base was loaded under the adapter a job continues from: the method that trained it, or for a
+    DPO adapter that of the adapter at the start of its line ("qlora": 4-bit). None without a parent."""
+    adapter, seen = job.parent_adapter, set()
+    while adapter is not None and adapter.pk not in seen:
+        seen.add(adapter.pk)
+        method = adapter.method or (adapter.lineage or {}).get("method") or ""
+        if method != "dpo":
+            return method or None
+        adapter = adapter.job.parent_adapter if adapter.job_id else None
+    return None
+
+
 def parent_lineage(job: TrainingJob) -> dict[str, Any] | None:
     """What the new adapter's lineage records of the adapter its training started from."""
     parent = job.parent_adapter

@@ -36,7 +36,7 @@ from ..models import JobPhase, JobStatus, TrainingJob, TrainingMetric
 from ..processes import launcher, routing, runner
 from . import folders, preference_data
 from .checkpoints import CheckpointMirror
-from .continuation import parent_adapter_dir, parent_lineage
+from .continuation import parent_adapter_dir, parent_lineage, parent_method
 from .job_folders import child_environment, download_to, work_dir
 
 log = logging.getLogger(__name__)
@@ -254,6 +254,7 @@ def _prepare(job: TrainingJob, reporter: JobReporter, folder: Path) -> dict[str,
         **_example_facts(job),
         "control_examples": _project_control_set(job, data_dir),
         "init_adapter_path": parent_adapter_dir(job, folder),  # continue training: the parent adapter's files
+        "init_adapter_method": parent_method(job),
         "system_prompt": job.project.default_system_prompt,
     }
     if job.method == "dpo":

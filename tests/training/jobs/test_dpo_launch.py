@@ -168,3 +168,23 @@ def test_job_page_shows_preference_accuracy_before_and_after(client, project, ow
     assert "Preference accuracy, before</dt><dd>25%" in page
     assert "Preference accuracy, after</dt><dd>75%" in page
     assert "only 4 held-out pairs: too few to judge" in page
+
+
+def test_the_worker_loads_the_base_as_the_first_adapter_of_the_line_was_trained(project, owner, setup):
+    """A DPO job's engine spec names how its parent's base was loaded: the parent's method, or for a DPO parent
+    that of the SFT adapter its line started from (a QLoRA line stays on the 4-bit base)."""
+    from training.services.continuation import parent_method
+
+    sft = setup["parent"]
+    Adapter.objects.filter(pk=sft.pk).update(method="qlora")
+    row = {"project": project, "base_model": sft.base_model, "method": "dpo", "config": {}, "created_by": owner}
+    first = TrainingJob.objects.create(**row, parent_adapter=sft)
+    dpo_adapter = Adapter.objects.create(
+        project=project, job=first, base_model=sft.base_model, name="dpo", method="dpo", created_by=owner
+    )
+    second = TrainingJob.objects.create(**row, parent_adapter=dpo_adapter)
+    assert parent_method(TrainingJob.objects.get(pk=first.pk)) == "qlora"
+    assert parent_method(TrainingJob.objects.get(pk=second.pk)) == "qlora"
+    Adapter.objects.filter(pk=sft.pk).update(method="lora")
+    assert parent_method(TrainingJob.objects.get(pk=second.pk)) == "lora"
+    assert parent_method(TrainingJob.objects.get(adapter=sft)) is None  # no parent
