@@ -1,8 +1,9 @@
 """Draft, correct, approve: in a real Chromium, with a real inference worker on a tiny model, an annotator opens
-an imported prompt that waits for its answer, has the project's active adapter draft it (the text streams into
-the answer turn), corrects some of its words and submits; a reviewer takes it from the queue, reads the draft
-against the final answer as a word diff, and approves. The approval keeps the correction as a preference pair
-(chosen: the corrected answer, rejected: the draft), and the example's page shows the same diff.
+a prompt that waits for its answer (as an import of prompts leaves it), has the project's active adapter draft
+it (the text streams into the answer turn), corrects some of its words and submits; a reviewer takes it from
+the queue, reads the draft against the final answer as a word diff, and approves. The approval keeps the
+correction as a preference pair (chosen: the corrected answer, rejected: the draft), and the example's page
+shows the same diff.
 
 Screenshots: var/screenshots/draft-approve-*.png (1366 px wide; the review screen also at 390 px).
 """
