@@ -8,7 +8,8 @@ Per drafter (an adapter, or the base model), from the drafts kept with the proje
 - `unchanged_share`: the share of those approved as the model wrote them (line endings and surrounding
   space aside);
 - `median_distance`: the median edit distance from draft to approved answer (Levenshtein on characters
-  over the longer length; 0 for an unchanged draft): how much of the text people rewrote;
+  over the longer length, estimated where more than 10,000 characters per side differ; 0 for an unchanged
+  draft): how much of the text people rewrote;
 - `median_to_submit`: the median time from asking for the draft to the example's latest submission. It
   measures the annotator's time from draft to "submit" (reading, correcting, and any pause), for drafts
   whose example has been submitted since; a resubmitted example counts to its last submission.

@@ -11,6 +11,7 @@ CHROMIUM = Path(os.environ.get("ANNOTUNE_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 # A common laptop screen (issue #23 checks pages at this width and at a phone's 390 px).
 LAPTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make around it
 # are ordinary synchronous code, so Django's async-safety guard does not apply.

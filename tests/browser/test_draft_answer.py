@@ -15,13 +15,11 @@ import pytest
 
 from annotation.models import Example, ExampleDraft
 from serving.models import GenerationRequest
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import LAPTOP, PHONE, screenshot
 from tests.serving.adapter_fixtures import *  # noqa: F403
 from tests.workers import celery_worker
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"width": 390, "height": 844}
 
 
 def plain_lines(text: str) -> str:
@@ -95,7 +93,7 @@ def test_the_draft_streams_into_the_answer_is_checked_edited_and_kept(
         page.set_viewport_size(PHONE)
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         screenshot(page, "draft-answer-3-saved-390")
-        page.set_viewport_size({"width": 1366, "height": 900})
+        page.set_viewport_size(LAPTOP)
 
         # A second question: its draft is cancelled while it is written; the text so far stays.
         example = Example.objects.get()
