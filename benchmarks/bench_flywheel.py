@@ -127,7 +127,7 @@ def main() -> None:
     parser.add_argument("--preset", default=None, help="the training preset (default: the one-click preset)")
     parser.add_argument("--round1-share", type=float, default=0.4, help="share of the conversations drafted in round 1")
     parser.add_argument("--limit", type=int, default=0, help="at most this many prompts per round (0: all)")
-    parser.add_argument("--max-new-tokens", type=int, default=0, help="cut drafts at this many tokens (0: the editor's)")
+    parser.add_argument("--max-new-tokens", type=int, default=0, help="cut drafts here (0: the editor's)")
     parser.add_argument("--dpo-set", action="append", default=[], help="field=value over the DPO job's preset (JSON)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--model", default=str(ROOT / "var" / "models" / "SmolLM2-135M-Instruct"))
@@ -206,7 +206,8 @@ def main() -> None:
                 behaviour=False,
             )
         )
-        extra = {"held_out_pairs": len(held_pairs), **{k: dpo.config.get(k) for k in ("beta", "learning_rate", "epochs")}}
+        settings_used = {k: dpo.config.get(k) for k in ("beta", "learning_rate", "epochs")}
+        extra = {"held_out_pairs": len(held_pairs), **settings_used}
         emit("dpo_seconds", round(time.perf_counter() - started, 1), "s", pairs=len(train_pairs))
         for when in ("before", "after"):
             value = dpo.metrics.get(f"preference_accuracy_{when}")
