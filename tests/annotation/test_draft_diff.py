@@ -26,6 +26,32 @@ def test_word_diff_marks_the_words_taken_out_and_put_in():
     assert word_diff("", "New.") == [DiffPart("insert", "New.")]
 
 
+def _sides(parts: list[DiffPart]) -> tuple[str, str]:
+    """The draft and the final answer read back from a diff."""
+    draft = "".join(p.text for p in parts if p.op != "insert")
+    final = "".join(p.text for p in parts if p.op != "delete")
+    return draft, final
+
+
+def test_a_long_answer_with_a_few_words_changed_shows_just_those_words():
+    words = [f"word{i}" for i in range(1200)]
+    draft = " ".join(words)
+    final = " ".join(["Word0"] + words[1:600] + ["changed"] + words[601:])
+    parts = word_diff(draft, final)
+    assert _sides(parts) == (draft, final)
+    assert [p.text for p in parts if p.op == "delete"] == ["word0 ", "word600 "]
+    assert [p.text for p in parts if p.op == "insert"] == ["Word0 ", "changed "]
+
+
+def test_a_long_rewrite_shows_the_changed_middle_whole():
+    """Past DIFF_MAX_CHANGED_TOKENS changed tokens a side, no word matching: one deletion, one insertion."""
+    draft = " ".join(f"old{i}" for i in range(10_000))
+    final = " ".join(f"new{i}" for i in range(10_000))
+    parts = word_diff("Intro. " + draft + " End.", "Intro. " + final + " End.")
+    assert [p.op for p in parts] == ["equal", "delete", "insert", "equal"]
+    assert _sides(parts) == ("Intro. " + draft + " End.", "Intro. " + final + " End.")
+
+
 def test_the_review_screen_shows_the_draft_and_the_final_answer_escaped(client_as, project, annotator, reviewer, owner):
     drafting_adapter(project, owner)
     hostile = 'Open Settings <script>alert("x")</script> then <b onclick="steal()">Reset</b>.'
