@@ -212,6 +212,7 @@ def main() -> None:
         for when in ("before", "after"):
             value = dpo.metrics.get(f"preference_accuracy_{when}")
             emit(f"dpo_preference_accuracy_{when}", value, "share of held-out pairs", **extra)
+        emit("dpo_reward_accuracy", dpo.metrics.get("reward_accuracy"), "share of held-out pairs moved", **extra)
 
 
 if __name__ == "__main__":

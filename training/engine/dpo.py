@@ -10,7 +10,8 @@ Preference accuracy is the model's own preference, measured the same way before 
 held-out pairs whose chosen answer it finds more likely than the rejected one, per token (mean log-likelihood
 of the answer's tokens after the prompt, so a longer answer is not penalised for its length). Before: the SFT
 adapter; after: the trained one. (TRL's eval_rewards/accuracies compares with the reference, which is the
-starting adapter itself, so it is 0 before any step and cannot give a "before".)
+starting adapter itself, so it is 0 before any step and cannot give a "before"; after training it is kept as
+`reward_accuracy`: the share of held-out pairs the training moved towards the chosen answer.)
 Progress, cancellation, checkpoints, the saved adapter and the model card are the SFT run's, and so is what
 is measured after training (`final_evaluation`): per-example loss base vs adapter on the job's dataset version
 (split as an SFT job splits it), the validation loss, the behavioural evaluation with its samples and the
@@ -148,9 +149,12 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
     state = trainer.state
     losses = [results.loss_point(h["step"], h["loss"]) for h in state.log_history if "loss" in h]
     evals = [results.eval_point(h["step"], h["eval_loss"]) for h in state.log_history if "eval_loss" in h and h["step"]]
-    after = None
+    after = reward_accuracy = None
     if val_pairs and not callback.cancelled:
         after = preference_accuracy(trainer.model, tokenizer, val_pairs)
+        # Whether training moved each held-out pair the way DPO pushes (relative to the starting adapter), even
+        # where the model does not prefer the chosen answer outright yet.
+        reward_accuracy = trainer.evaluate().get("eval_rewards/accuracies")
     metrics = results.metrics(
         global_step=state.global_step,
         max_steps=state.max_steps,
@@ -159,6 +163,7 @@ def run_dpo(spec: Any, cfg: TrainConfig, on_progress: Any, should_stop: Any) -> 
         eval_loss=evals[-1]["eval_loss"] if evals else None,
         preference_accuracy_before=before,
         preference_accuracy_after=after,
+        reward_accuracy=reward_accuracy,
         train_examples=len(train_pairs),
         validation_examples=len(val_pairs),
         held_out_examples=held_out,

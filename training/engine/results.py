@@ -108,10 +108,13 @@ class Metrics(TypedDict, total=False):
     val_loss_adapter: float | None
     val_perplexity_adapter: float | None
     val_tokens: int
-    # DPO: share of the held-out preference pairs whose implicit reward (adapter vs base log-probabilities,
-    # TRL's eval_rewards/accuracies) ranks the chosen answer above the rejected one, before and after training.
+    # DPO: share of the held-out preference pairs whose chosen answer the model finds more likely per token than
+    # the rejected one, before and after training (dpo.preference_accuracy).
     preference_accuracy_before: float | None
     preference_accuracy_after: float | None
+    # DPO: share of the held-out pairs the training moved the right way (the chosen answer's likelihood rose
+    # against the rejected one's, relative to the starting adapter: TRL's eval_rewards/accuracies).
+    reward_accuracy: float | None
     train_examples: int  # what the engine trained on (after holding out validation examples)
     validation_examples: int
     held_out_examples: int  # taken from the training examples because the dataset had no validation set
@@ -166,6 +169,7 @@ class MetricField:
 METRIC_FIELDS: tuple[MetricField, ...] = (
     MetricField("preference_accuracy_before", "Preference accuracy, before", "share"),
     MetricField("preference_accuracy_after", "Preference accuracy, after", "share"),
+    MetricField("reward_accuracy", "Pairs moved towards the chosen answer", "share"),
     MetricField("val_loss_base", "Validation loss, base", "loss"),
     MetricField("val_loss_adapter", "Validation loss, adapter", "loss"),
     MetricField("val_perplexity_base", "Validation perplexity, base", "perplexity"),

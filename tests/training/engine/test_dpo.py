@@ -75,7 +75,7 @@ def test_dpo_trains_the_parent_adapter_and_measures_preference_accuracy(llama_pa
     assert metrics["validation_examples"] == metrics["held_out_examples"] == 2
     assert math.isfinite(metrics["final_loss"])
     assert math.isfinite(metrics["train_loss"])
-    for key in ("preference_accuracy_before", "preference_accuracy_after"):
+    for key in ("preference_accuracy_before", "preference_accuracy_after", "reward_accuracy"):
         assert 0.0 <= metrics[key] <= 1.0
         assert metrics[key] * 2 == round(metrics[key] * 2)  # a share of the two held-out pairs
     assert result["config"]["method"] == "dpo"
