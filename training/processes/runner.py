@@ -204,7 +204,9 @@ def _as_plain_parent():
     saved = dict(config)
     config["daemon"] = False
     if "authkey" in config:
-        config["authkey"] = multiprocessing.process.AuthenticationString(bytes(config["authkey"]))
+        config["authkey"] = multiprocessing.process.AuthenticationString(  # type: ignore[attr-defined]
+            bytes(config["authkey"])
+        )
     try:
         yield
     finally:
@@ -246,6 +248,7 @@ def run_in_child(
             daemon=False,
         )
         process.start()
+    assert process.pid is not None  # started
     outcome = ChildOutcome(status=DIED, pid=process.pid)
     if on_start is not None:
         on_start(process.pid)
