@@ -54,6 +54,31 @@ def login(page):
     return do
 
 
+@pytest.fixture
+def sign_in(browser, live_server):
+    """`sign_in(user)`: a page of a fresh browser context, signed in as `user` through the login page (for tests
+    with more than one user at a time)."""
+    from tests.factories import PASSWORD
+
+    contexts = []
+
+    def make(user):
+        context = browser.new_context(base_url=live_server.url, viewport=LAPTOP)
+        contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(15_000)
+        page.goto("/login/")
+        page.get_by_label("Username").fill(user.username)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        page.wait_for_url("**/projects/")
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
 def screenshot(page, name: str) -> Path:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"

@@ -17,7 +17,6 @@ from annotation.selectors.drafts import plain
 from annotation.services import examples as example_services
 from serving.models import GenerationRequest
 from tests.browser.conftest import LAPTOP, PHONE, screenshot
-from tests.factories import PASSWORD
 from tests.serving.adapter_fixtures import *  # noqa: F403
 from tests.workers import celery_worker
 
@@ -52,28 +51,6 @@ def corrected(draft: str) -> str:
     """The draft with its first three words replaced and a sentence added: the annotator's correction."""
     words = plain(draft).split(" ")
     return " ".join([OPENING, *words[3:], CLOSING])
-
-
-@pytest.fixture
-def sign_in(browser, live_server):
-    """`sign_in(user)`: a page of a fresh browser context, signed in as `user` through the login page."""
-    contexts = []
-
-    def make(user):
-        context = browser.new_context(base_url=live_server.url, viewport=LAPTOP)
-        contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        page.goto("/login/")
-        page.get_by_label("Username").fill(user.username)
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Log in").click()
-        page.wait_for_url("**/projects/")
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
 
 
 def fits(page, width: int) -> bool:

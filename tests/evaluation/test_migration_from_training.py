@@ -10,36 +10,18 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 
 from evaluation.models import Evaluation, EvaluationItem, EvaluationStatus, ExampleScore, Judgment, Verdict
 from serving.models import Adapter
 
 # Migrating changes the schema, which SQLite refuses inside the test's transaction.
+from tests.migration_steps import historical_apps, latest, migrate
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LAST_BEFORE_THE_MOVE = ("training", "0021_samples_current_keys")
 BEFORE = [LAST_BEFORE_THE_MOVE, ("evaluation", None)]
 MOVED = ("evaluation", "evaluationprompt", "evaluationanswer", "evaluationitem", "judgment", "examplescore")
-
-
-def migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.migrate(targets)
-    ContentType.objects.clear_cache()
-
-
-def latest() -> list[tuple[str, str]]:
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
-
-
-def state_before_the_move():
-    """The historical models of the migrations applied now (after `migrate(BEFORE)`): what a database made
-    before the move holds. Apps whose migrations follow the move (drafts point at serving) are left out
-    with them."""
-    loader = MigrationExecutor(connection).loader
-    return loader.project_state(sorted(loader.applied_migrations), at_end=True).apps
 
 
 def write_rows_the_old_way(apps) -> dict[str, int]:
@@ -112,7 +94,7 @@ def write_rows_the_old_way(apps) -> dict[str, int]:
 def test_evaluations_written_under_training_are_read_through_the_evaluation_app():
     migrate(BEFORE)
     try:
-        old = write_rows_the_old_way(state_before_the_move())
+        old = write_rows_the_old_way(historical_apps())
     finally:
         migrate(latest())
 

@@ -10,30 +10,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from evaluation.models import Evaluation, EvaluationStatus
 from evaluation.services.reaper import reap_evaluations
 
 # Migrating changes the schema, which SQLite refuses inside the test's transaction.
+from tests.migration_steps import historical_apps, latest, migrate
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("evaluation", "0001_initial")]
-
-
-def migrate(targets) -> None:
-    MigrationExecutor(connection).migrate(targets)
-
-
-def latest() -> list[tuple[str, str]]:
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
-
-
-def historical_apps():
-    loader = MigrationExecutor(connection).loader
-    return loader.project_state(sorted(loader.applied_migrations), at_end=True).apps
 
 
 def test_evaluations_written_before_the_work_row_keep_their_state():

@@ -7,30 +7,17 @@ everything migrates forward (the pattern of tests/serving/test_migration_from_tr
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from serving.models import GenerationRequest, GenerationStatus
 from serving.services import generation
 
 # Migrating changes the schema, which SQLite refuses inside the test's transaction.
+from tests.migration_steps import historical_apps, latest, migrate
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BEFORE = [("serving", "0002_method_dpo")]
-
-
-def migrate(targets) -> None:
-    MigrationExecutor(connection).migrate(targets)
-
-
-def latest() -> list[tuple[str, str]]:
-    return MigrationExecutor(connection).loader.graph.leaf_nodes()
-
-
-def historical_apps():
-    loader = MigrationExecutor(connection).loader
-    return loader.project_state(sorted(loader.applied_migrations), at_end=True).apps
 
 
 def test_requests_written_before_the_attempts_column_count_their_claims():
